@@ -1,0 +1,5 @@
+//! One module per `reach` subcommand.
+
+pub(crate) mod bench;
+pub(crate) mod server;
+pub(crate) mod usb;

@@ -1,0 +1,2 @@
+//! Screen capture, video encoding and input injection for the Reach agent.
+#![warn(missing_docs)]
