@@ -2,6 +2,7 @@
 # Installs what a fresh Debian 12 machine lacks to build and test Reach.
 # Idempotent: packages already present are not reinstalled.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   pkg-config nasm              # openh264's assembly (2.5x faster encoding)
@@ -24,4 +25,10 @@ fi
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   echo "setup: installing cargo-nextest from crates.io"
   cargo install --locked cargo-nextest
+fi
+
+# The web console is bundled with esbuild from npm packages pinned in web/package-lock.json.
+if [ ! -d web/node_modules ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+  echo "setup: installing web build tools (npm ci)"
+  (cd web && npm ci --no-audit --no-fund)
 fi

@@ -7,5 +7,7 @@ echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== web typecheck"
+(cd web && npm run --silent typecheck)
 echo "== cargo nextest"
 cargo nextest run --workspace --locked --no-fail-fast

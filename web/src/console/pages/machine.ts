@@ -1,0 +1,104 @@
+import { h, field, table, when } from "../../ui/dom";
+import { attempt, type Ctx, type Page } from "../context";
+import { can, listOf } from "../session";
+import type { Machine } from "./machines";
+
+interface AgentKey {
+  id: number | string;
+  created_at?: string;
+  revoked_at?: string | null;
+  last_used_at?: string | null;
+}
+
+interface NewKey {
+  id: number | string;
+  key: string;
+}
+
+export const machinePage: Page = async (ctx, id) => {
+  const machine = await ctx.api.get<Machine>(`/api/machines/${id}`);
+  const sections: Node[] = [
+    h(
+      "p",
+      {},
+      h("span", { class: machine.online ? "online" : "offline" }, machine.online ? "online" : "offline"),
+      ` · ${machine.os ?? "unknown OS"} · agent ${machine.agent_version ?? "—"} · last seen ${when(machine.last_seen)}`,
+    ),
+  ];
+  if (can(ctx.me, "view")) sections.push(openSessionButton(ctx, machine));
+  if (can(ctx.me, "manage_machines")) {
+    sections.push(metadataForm(ctx, machine));
+    sections.push(await keysSection(ctx, machine));
+  }
+  ctx.layout.show(machine.name, ...sections);
+};
+
+function openSessionButton(ctx: Ctx, machine: Machine): HTMLElement {
+  const button = h("button", { type: "button", disabled: !machine.online }, "Open session");
+  button.addEventListener("click", () =>
+    attempt(ctx, async () => {
+      const session = await ctx.api.post<{ id: string | number }>("/api/sessions", { machine_id: machine.id });
+      ctx.go(`#/sessions`);
+      ctx.layout.say(`Session ${session.id} opened.`);
+    }),
+  );
+  return button;
+}
+
+function metadataForm(ctx: Ctx, machine: Machine): HTMLElement {
+  const name = h("input", { value: machine.name, required: true });
+  const organization = h("input", { value: machine.organization ?? "" });
+  const site = h("input", { value: machine.site ?? "" });
+  const tags = h("input", { value: (machine.tags ?? []).join(", ") });
+  const form = h(
+    "form",
+    { "aria-label": "Machine details" },
+    h("h2", {}, "Details"),
+    field("Name", name),
+    field("Organization", organization),
+    field("Site", site),
+    field("Tags (comma separated)", tags),
+    h("button", { type: "submit" }, "Save details"),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    void attempt(ctx, async () => {
+      await ctx.api.patch(`/api/machines/${machine.id}`, {
+        name: name.value,
+        organization: organization.value || null,
+        site: site.value || null,
+        tags: tags.value.split(",").map((t) => t.trim()).filter(Boolean),
+      });
+      ctx.layout.say("Saved.");
+    });
+  });
+  return form;
+}
+
+async function keysSection(ctx: Ctx, machine: Machine): Promise<HTMLElement> {
+  const keys = listOf<AgentKey>(await ctx.api.get(`/api/machines/${machine.id}/keys`));
+  const shown = h("div", { id: "new-key", "aria-live": "polite" });
+  const create = h("button", { type: "button" }, "Create agent key");
+  create.addEventListener("click", () =>
+    attempt(ctx, async () => {
+      const key = await ctx.api.post<NewKey>(`/api/machines/${machine.id}/keys`);
+      shown.replaceChildren(
+        h("p", {}, "Copy this key now; it is shown only once:"),
+        h("pre", { class: "secret" }, h("code", {}, key.key)),
+        h("p", {}, `Run on the machine: reach agent --server ${location.origin} --key ${key.key}`),
+      );
+    }),
+  );
+  const rows = keys.map((key) => {
+    const revoke = h("button", { type: "button", class: "danger", disabled: !!key.revoked_at }, "Revoke");
+    revoke.addEventListener("click", () =>
+      attempt(ctx, async () => {
+        await ctx.api.delete(`/api/machines/${machine.id}/keys/${key.id}`);
+        ctx.layout.say("Key revoked; the agent using it was disconnected.");
+        await machinePage(ctx, String(machine.id));
+      }),
+    );
+    return [String(key.id), when(key.created_at), key.revoked_at ? `revoked ${when(key.revoked_at)}` : "active", revoke];
+  });
+  return h("section", { "aria-label": "Agent keys" }, h("h2", {}, "Agent keys"), create, shown, table("Agent keys", ["Id", "Created", "State", ""], rows));
+}

@@ -1,0 +1,30 @@
+import { h, table, when } from "../../ui/dom";
+import { attempt, type Page } from "../context";
+import { listOf } from "../session";
+
+interface Session {
+  id: number | string;
+  machine_id?: number | string;
+  machine_name?: string;
+  kind?: string;
+  consent?: string;
+  state?: string;
+  created_at?: string;
+}
+
+export const sessionsPage: Page = async (ctx) => {
+  const sessions = listOf<Session>(await ctx.api.get("/api/sessions"));
+  const rows = sessions.map((s) => {
+    const end = h("button", { type: "button", class: "danger" }, "End");
+    end.addEventListener("click", () =>
+      attempt(ctx, async () => {
+        await ctx.api.delete(`/api/sessions/${s.id}`);
+        ctx.layout.say(`Session ${s.id} ended.`);
+        await sessionsPage(ctx, undefined);
+      }),
+    );
+    const join = h("a", { href: `/viewer.html#${s.id}` }, "Join");
+    return [String(s.id), s.machine_name ?? String(s.machine_id ?? "—"), s.kind ?? "—", s.consent ?? "—", s.state ?? "—", when(s.created_at), join, end];
+  });
+  ctx.layout.show("Sessions", table("Open sessions", ["Id", "Machine", "Kind", "Consent", "State", "Started", "", ""], rows));
+};

@@ -1,0 +1,22 @@
+// Who is signed in: the `/api/me` answer, cached per page load.
+
+export interface Me {
+  id: number | string;
+  username: string;
+  role: string;
+  tenant?: string;
+  permissions: string[];
+}
+
+export function can(me: Me | null, permission: string): boolean {
+  return !!me && (me.role === "admin" || me.permissions.includes(permission));
+}
+
+/** Lists arrive either bare or wrapped (`{items: […]}`, `{users: […]}`…); take the array. */
+export function listOf<T>(value: unknown): T[] {
+  if (Array.isArray(value)) return value as T[];
+  if (value && typeof value === "object") {
+    for (const inner of Object.values(value)) if (Array.isArray(inner)) return inner as T[];
+  }
+  return [];
+}

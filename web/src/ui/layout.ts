@@ -1,0 +1,55 @@
+// The console frame: skip link, navigation, a main region that receives focus on every route
+// change (so screen readers announce the new page), and a polite live region for status.
+
+import { h } from "./dom";
+
+export interface NavItem {
+  href: string;
+  label: string;
+  /** Permission needed to see the item; undefined = every signed-in user. */
+  permission?: string;
+}
+
+export class Layout {
+  readonly main: HTMLElement;
+  private readonly nav: HTMLElement;
+  private readonly status: HTMLElement;
+
+  constructor(root: HTMLElement) {
+    this.nav = h("nav", { "aria-label": "Main" });
+    this.main = h("main", { id: "main", tabindex: "-1" });
+    this.status = h("div", { id: "status", role: "status", "aria-live": "polite" });
+    root.replaceChildren(
+      h("a", { class: "skip", href: "#main" }, "Skip to content"),
+      h("header", {}, h("span", { class: "brand" }, "Reach"), this.nav),
+      this.status,
+      this.main,
+    );
+  }
+
+  /** Shows the navigation the user may use, marking the current page. */
+  setNav(items: NavItem[], current: string, onLogout: (() => void) | null): void {
+    const links = items.map((item) =>
+      h(
+        "a",
+        { href: item.href, "aria-current": current.startsWith(item.href) ? "page" : undefined },
+        item.label,
+      ),
+    );
+    const logout = onLogout ? h("button", { type: "button", onclick: onLogout }, "Log out") : null;
+    this.nav.replaceChildren(...links, logout ?? "");
+  }
+
+  /** Replaces the page content and moves focus to it. */
+  show(title: string, ...content: (Node | string)[]): void {
+    document.title = `${title} · Reach`;
+    this.main.replaceChildren(h("h1", {}, title), ...content);
+    this.main.focus();
+  }
+
+  /** Announces a message; errors are styled and read out. */
+  say(message: string, kind: "info" | "error" = "info"): void {
+    this.status.className = kind;
+    this.status.textContent = message;
+  }
+}
