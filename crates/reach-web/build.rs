@@ -18,6 +18,7 @@ fn main() {
         "build.mjs",
         "package.json",
         "node_modules/.package-lock.json",
+        "../crates/reach-proto/proto",
     ] {
         println!("cargo:rerun-if-changed={}", web.join(watched).display());
     }

@@ -22,11 +22,12 @@ const PAGE_SIZE = 50;
 
 export const auditPage: Page = async (ctx, param) => {
   const filters = new URLSearchParams(param ?? "");
-  const offset = Number(filters.get("offset") ?? "0") || 0;
+  const before = filters.get("before_id") ?? undefined;
   const type = h("input", { value: filters.get("event_type") ?? "", placeholder: "e.g. login_failed" });
-  const records = listOf<AuditRecord>(
-    await ctx.api.get(`/api/audit${query({ event_type: type.value, limit: PAGE_SIZE, offset })}`),
+  const page = await ctx.api.get<{ items: AuditRecord[]; next_before_id?: number | null }>(
+    `/api/audit${query({ event_type: type.value, limit: PAGE_SIZE, before_id: before })}`,
   );
+  const records = listOf<AuditRecord>(page.items);
 
   const verdict = h("p", { id: "verify-result", role: "status" });
   const verify = h("button", { type: "button" }, "Verify chain");
@@ -56,9 +57,9 @@ export const auditPage: Page = async (ctx, param) => {
   const pager = h(
     "p",
     {},
-    offset > 0 ? h("a", { href: `#/audit/${pageParams(filters, offset - PAGE_SIZE)}` }, "Newer") : "",
+    before ? h("a", { href: `#/audit/${pageParams(filters, undefined)}` }, "Newest") : "",
     " ",
-    records.length === PAGE_SIZE ? h("a", { href: `#/audit/${pageParams(filters, offset + PAGE_SIZE)}` }, "Older") : "",
+    page.next_before_id ? h("a", { href: `#/audit/${pageParams(filters, page.next_before_id)}` }, "Older") : "",
   );
   ctx.layout.show(
     "Audit log",
@@ -69,8 +70,9 @@ export const auditPage: Page = async (ctx, param) => {
   );
 };
 
-function pageParams(filters: URLSearchParams, offset: number): string {
+function pageParams(filters: URLSearchParams, beforeId: number | undefined): string {
   const next = new URLSearchParams(filters);
-  next.set("offset", String(Math.max(0, offset)));
+  if (beforeId === undefined) next.delete("before_id");
+  else next.set("before_id", String(beforeId));
   return next.toString();
 }

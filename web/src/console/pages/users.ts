@@ -7,7 +7,7 @@ interface User {
   username: string;
   role: string;
   disabled?: boolean;
-  created_at?: string;
+  created_at_ms?: number;
 }
 
 const ROLES = ["admin", "technician", "viewer"];
@@ -34,7 +34,7 @@ function userRow(ctx: Ctx, user: User): (Node | string)[] {
       await usersPage(ctx, undefined);
     }),
   );
-  return [user.username, role, user.disabled ? "disabled" : "active", when(user.created_at), remove];
+  return [user.username, role, user.disabled ? "disabled" : "active", when(user.created_at_ms), remove];
 }
 
 export const usersPage: Page = async (ctx) => {

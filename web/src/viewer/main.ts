@@ -1,0 +1,201 @@
+// The in-browser viewer: joins one session with a freshly minted viewer token, draws the remote
+// screen, and forwards input only when the server granted control.
+
+import { ApiClient, ApiError } from "../net/api";
+import { ViewerSocket, type Envelope } from "../net/viewer-socket";
+import { reach } from "../gen/reach.js";
+import { drawRawTiles } from "../decode/raw";
+import { H264Decoder } from "../decode/h264";
+import { KeyboardForwarder } from "../input/keyboard";
+import { pointerEventOf, wheelEventOf } from "../input/pointer";
+import { StreamStats } from "./stats";
+
+const { AccessMode, VideoCodec, SessionEvent } = reach.v1;
+
+interface ViewerToken {
+  token: string;
+  access?: string;
+}
+
+function byId<T extends HTMLElement>(id: string): T {
+  const element = document.getElementById(id);
+  if (!element) throw new Error(`viewer: #${id} missing`);
+  return element as T;
+}
+
+const canvas = byId<HTMLCanvasElement>("screen-canvas");
+const ctx2d = canvas.getContext("2d", { alpha: false });
+const state = byId<HTMLSpanElement>("state");
+const accessBadge = byId<HTMLSpanElement>("access");
+const statsView = byId<HTMLSpanElement>("stats");
+const controls = ["cad", "system-keys", "paste", "screen"].map((id) => byId<HTMLInputElement>(id));
+const stats = new StreamStats();
+
+/** Read by the browser tests: what the viewer has seen so far. */
+const exposed = { state: "connecting", access: "", framesDrawn: 0, codec: "", lastFrameAt: 0, sentInputs: 0 };
+(window as unknown as { reachViewer: typeof exposed }).reachViewer = exposed;
+
+function setState(kind: string, message: string): void {
+  exposed.state = kind;
+  state.textContent = message;
+  state.className = kind === "error" || kind === "ended" ? "error" : "";
+}
+
+let socket: ViewerSocket | null = null;
+let control = false;
+let screenIndex = 0;
+const keyboard = new KeyboardForwarder((key) => sendInput({ key }));
+const h264 = new H264Decoder(
+  (frame) => {
+    if (canvas.width !== frame.displayWidth || canvas.height !== frame.displayHeight) {
+      canvas.width = frame.displayWidth;
+      canvas.height = frame.displayHeight;
+    }
+    ctx2d?.drawImage(frame, 0, 0);
+    frameDrawn();
+  },
+  (message) => setState("error", message),
+);
+
+function sendInput(body: reach.v1.IEnvelope): void {
+  if (!control || !socket) return;
+  exposed.sentInputs += 1;
+  socket.send(body);
+}
+
+function frameDrawn(): void {
+  exposed.framesDrawn += 1;
+  exposed.lastFrameAt = performance.now();
+  stats.framesDrawn += 1;
+}
+
+function onVideoFrame(frame: reach.v1.IVideoFrame): void {
+  const width = frame.width ?? 0;
+  const height = frame.height ?? 0;
+  stats.codec = frame.codec === VideoCodec.VIDEO_CODEC_H264 ? "h264" : "raw";
+  exposed.codec = stats.codec;
+  if (frame.codec === VideoCodec.VIDEO_CODEC_H264) {
+    const bits = frame.bitstream ?? new Uint8Array();
+    stats.onFrame(bits.length, Number(frame.ptsMicros ?? 0));
+    if (!h264.decode(bits, !!frame.keyframe, Number(frame.ptsMicros ?? 0))) {
+      socket?.send({ keyframeRequest: {} });
+    }
+    return;
+  }
+  if (width && height && (canvas.width !== width || canvas.height !== height)) {
+    canvas.width = width;
+    canvas.height = height;
+  }
+  const tiles = frame.tiles ?? [];
+  stats.onFrame(tiles.reduce((sum, t) => sum + (t.zstdBgra?.length ?? 0), 0), Number(frame.ptsMicros ?? 0));
+  if (ctx2d && drawRawTiles(ctx2d, tiles) > 0) frameDrawn();
+}
+
+function onSessionEvent(event: reach.v1.ISessionEvent): void {
+  const reason = event.reason ? ` (${event.reason})` : "";
+  switch (event.kind) {
+    case SessionEvent.Kind.KIND_CONSENT_PENDING:
+      return setState("pending", "Waiting for the user to accept…");
+    case SessionEvent.Kind.KIND_CONSENT_GRANTED:
+    case SessionEvent.Kind.KIND_STARTED:
+      return setState("live", "Connected");
+    case SessionEvent.Kind.KIND_CONSENT_DENIED:
+      return setState("ended", `The user declined the session${reason}.`);
+    case SessionEvent.Kind.KIND_AGENT_OFFLINE:
+      return setState("offline", "The remote machine went offline. Waiting for it to come back…");
+    case SessionEvent.Kind.KIND_ENDED:
+      return setState("ended", `The session ended${reason}.`);
+    default:
+      return;
+  }
+}
+
+function onEnvelope(envelope: Envelope): void {
+  if (envelope.authOk) return onAuthOk(envelope.authOk);
+  if (envelope.videoFrame) return onVideoFrame(envelope.videoFrame);
+  if (envelope.sessionEvent) return onSessionEvent(envelope.sessionEvent);
+  if (envelope.clipboard?.text) {
+    void navigator.clipboard?.writeText(envelope.clipboard.text).catch(() => undefined);
+    return;
+  }
+  if (envelope.error) setState("error", envelope.error.message || envelope.error.code || "Error");
+}
+
+function onAuthOk(ok: reach.v1.IAuthOk): void {
+  control = ok.access === AccessMode.ACCESS_MODE_CONTROL;
+  exposed.access = control ? "control" : "view_only";
+  accessBadge.textContent = control ? "Control" : "View only";
+  accessBadge.className = control ? "badge" : "badge view-only";
+  for (const element of controls) element.disabled = !control;
+  if (exposed.state === "connecting") setState("live", "Connected");
+  socket?.send({ keyframeRequest: {} });
+}
+
+function onClose(code: number, reason: string): void {
+  keyboard.releaseAll();
+  h264.close();
+  if (exposed.state === "ended") return;
+  const messages: Record<number, string> = {
+    1000: "The session ended.",
+    1008: `The server refused this viewer: ${reason || "policy violation"}.`,
+    4001: "Your viewer token expired or was revoked. Reload to join again.",
+  };
+  setState("ended", messages[code] ?? `Disconnected (${code}${reason ? `: ${reason}` : ""}).`);
+}
+
+function wireInput(): void {
+  canvas.addEventListener("keydown", (event) => control && keyboard.handle(event, true));
+  canvas.addEventListener("keyup", (event) => control && keyboard.handle(event, false));
+  canvas.addEventListener("blur", () => keyboard.releaseAll());
+  window.addEventListener("pagehide", () => keyboard.releaseAll());
+  for (const type of ["pointermove", "pointerdown", "pointerup"] as const) {
+    canvas.addEventListener(type, (event) => {
+      if (type === "pointerdown") canvas.focus();
+      sendInput({ pointer: pointerEventOf(canvas, event, screenIndex) });
+    });
+  }
+  canvas.addEventListener("contextmenu", (event) => event.preventDefault());
+  canvas.addEventListener("wheel", (event) => {
+    event.preventDefault();
+    sendInput({ wheel: wheelEventOf(event) });
+  }, { passive: false });
+  byId("cad").addEventListener("click", () => sendInput({ specialKey: { key: reach.v1.SpecialKeyEvent.Key.KEY_CTRL_ALT_DEL } }));
+  byId("keyframe").addEventListener("click", () => socket?.send({ keyframeRequest: {} }));
+  byId("paste").addEventListener("click", async () => {
+    const text = await navigator.clipboard.readText().catch(() => "");
+    if (text) sendInput({ clipboard: { text } });
+  });
+  const systemKeys = byId<HTMLInputElement>("system-keys");
+  systemKeys.addEventListener("change", async () => {
+    keyboard.sendSystemKeys = systemKeys.checked;
+    const lockable = navigator as Navigator & { keyboard?: { lock(): Promise<void>; unlock(): void } };
+    if (systemKeys.checked) {
+      await document.documentElement.requestFullscreen().catch(() => undefined);
+      await lockable.keyboard?.lock().catch(() => undefined);
+    } else {
+      lockable.keyboard?.unlock();
+    }
+  });
+  byId("fullscreen").addEventListener("click", () => void document.documentElement.requestFullscreen().catch(() => undefined));
+  document.addEventListener("fullscreenchange", () => {
+    if (!document.fullscreenElement) keyboard.releaseAll();
+  });
+}
+
+async function join(): Promise<void> {
+  const sessionId = decodeURIComponent(location.hash.replace(/^#/, ""));
+  const api = new ApiClient();
+  if (!sessionId) return setState("error", "No session given. Open a session from the console.");
+  if (!api.token) return setState("error", "You are not signed in. Sign in to the console first.");
+  let minted: ViewerToken;
+  try {
+    minted = await api.post<ViewerToken>(`/api/sessions/${encodeURIComponent(sessionId)}/viewer-token`);
+  } catch (error) {
+    return setState("error", error instanceof ApiError ? error.message : String(error));
+  }
+  socket = new ViewerSocket(minted.token, { onEnvelope, onClose });
+}
+
+setInterval(() => (statsView.textContent = stats.describe()), 1000);
+wireInput();
+void join();

@@ -1,0 +1,33 @@
+// Stream statistics for the overlay: frames per second, bitrate and frame age over 1 s windows.
+
+export class StreamStats {
+  codec = "—";
+  private frames = 0;
+  private bytes = 0;
+  private windowStart = performance.now();
+  private lastAgeMs: number | null = null;
+  fps = 0;
+  kbps = 0;
+  framesDrawn = 0;
+
+  onFrame(byteLength: number, ptsMicros: number): void {
+    this.frames += 1;
+    this.bytes += byteLength;
+    // Agents stamp frames with Unix-epoch microseconds; on a shared clock that gives frame age.
+    if (ptsMicros > 1e15) this.lastAgeMs = Math.max(0, Date.now() - ptsMicros / 1000);
+    const now = performance.now();
+    if (now - this.windowStart >= 1000) {
+      const seconds = (now - this.windowStart) / 1000;
+      this.fps = this.frames / seconds;
+      this.kbps = (this.bytes * 8) / 1000 / seconds;
+      this.frames = 0;
+      this.bytes = 0;
+      this.windowStart = now;
+    }
+  }
+
+  describe(): string {
+    const age = this.lastAgeMs === null ? "" : ` · ${this.lastAgeMs.toFixed(0)} ms`;
+    return `${this.codec} · ${this.fps.toFixed(0)} fps · ${this.kbps.toFixed(0)} kbit/s${age}`;
+  }
+}

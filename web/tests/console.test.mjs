@@ -1,0 +1,91 @@
+// The web console in real headless Chromium against a real `reach server` (fresh SQLite).
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { launch, logIn, screenshot } from "./support/browser.mjs";
+import { startServer } from "./support/reach.mjs";
+
+describe("web console", () => {
+  let server;
+  let browser;
+
+  before(async () => {
+    server = await startServer();
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test("a wrong password shows an error and keeps the login form", async () => {
+    const page = await browser.newPage();
+    await page.goto(server.url);
+    await page.getByLabel("User name").fill("admin");
+    await page.getByLabel("Password").fill("not the password");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.locator("#status.error").waitFor();
+    assert.match(await page.locator("#status").innerText(), /invalid|incorrect|wrong/i);
+    assert.equal(await page.getByRole("heading", { name: "Sign in" }).count(), 1);
+    await page.close();
+  });
+
+  test("an admin logs in and sees every console section", async () => {
+    const page = await browser.newPage();
+    await logIn(page, server.url, "admin", server.password);
+    const nav = page.getByRole("navigation", { name: "Main" });
+    for (const section of ["Machines", "Sessions", "Support codes", "Users", "Audit log"]) {
+      assert.equal(await nav.getByRole("link", { name: section }).count(), 1, section);
+    }
+    await screenshot(page, "console-machines");
+    await page.close();
+  });
+
+  test("an admin creates a user who then logs in with fewer sections", async () => {
+    const page = await browser.newPage();
+    await logIn(page, server.url, "admin", server.password);
+    await page.getByRole("link", { name: "Users" }).click();
+    const form = page.getByRole("form", { name: "Create user" });
+    await form.getByLabel("User name").fill("vera");
+    await form.getByLabel("Initial password").fill("vera's long password");
+    await form.getByLabel("Role").selectOption("viewer");
+    await form.getByRole("button", { name: "Create user" }).click();
+    await page.getByRole("cell", { name: "vera", exact: true }).waitFor();
+    await screenshot(page, "console-users");
+
+    const other = await browser.newContext();
+    const viewer = await other.newPage();
+    await logIn(viewer, server.url, "vera", "vera's long password");
+    const nav = viewer.getByRole("navigation", { name: "Main" });
+    assert.equal(await nav.getByRole("link", { name: "Users" }).count(), 0);
+    assert.equal(await nav.getByRole("link", { name: "Audit log" }).count(), 0);
+    await other.close();
+    await page.close();
+  });
+
+  test("the audit log lists logins and the chain verifies", async () => {
+    const page = await browser.newPage();
+    await logIn(page, server.url, "admin", server.password);
+    await page.getByRole("link", { name: "Audit log" }).click();
+    await page.getByRole("cell", { name: "login_ok" }).first().waitFor();
+    await page.getByRole("button", { name: "Verify chain" }).click();
+    await page.locator("#verify-result.ok").waitFor();
+    assert.match(await page.locator("#verify-result").innerText(), /verified/);
+    await screenshot(page, "console-audit");
+    await page.close();
+  });
+
+  test("logging out revokes the token and returns to the login form", async () => {
+    const page = await browser.newPage();
+    await logIn(page, server.url, "admin", server.password);
+    const token = await page.evaluate(() => sessionStorage.getItem("reach.login_token"));
+    assert.ok(token);
+    await page.getByRole("button", { name: "Log out" }).click();
+    await page.getByRole("heading", { name: "Sign in" }).waitFor();
+    const status = await page.evaluate(
+      async (t) => (await fetch("/api/me", { headers: { Authorization: `Bearer ${t}` } })).status,
+      token,
+    );
+    assert.equal(status, 401);
+    await page.close();
+  });
+});
