@@ -11,3 +11,6 @@ echo "== web typecheck"
 (cd web && npm run --silent typecheck)
 echo "== cargo nextest"
 cargo nextest run --workspace --locked --no-fail-fast
+echo "== browser tests (real headless Chromium against the real reach binary)"
+cargo build -p reach-cli --locked
+(cd web && npm test)

@@ -55,7 +55,7 @@ export async function startServer({ password = "correct horse battery", extraArg
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const child = spawnReach(
-    ["server", "--data-dir", dataDir, "--listen", `127.0.0.1:${port}`, "--public-url", url, ...extraArgs],
+    ["server", "--data-dir", dataDir, "--listen", `127.0.0.1:${port}`, ...extraArgs],
     { REACH_ADMIN_PASSWORD: password, ...env },
   );
   await waitHealthy(`${url}/healthz`, child);
