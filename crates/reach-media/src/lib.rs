@@ -1,2 +1,107 @@
 //! Screen capture, video encoding and input injection for the Reach agent.
+//!
+//! The agent opens a [`ScreenCapturer`] for the screen a viewer selected, feeds its
+//! frames and damage to a [`VideoEncoder`] built by [`create_encoder`] (or the
+//! [`FallbackEncoder`] that drops to raw on failure) for the codec
+//! [`select_video_codec`] picked, and plays viewer input through an [`InputInjector`].
+//!
+//! # Layout
+//! - [`frame`]-level types: [`Frame`] (BGRA) and [`Rect`];
+//! - `capture`, `input`, `codec`: the traits and their value types;
+//! - `raw`: lossless dirty tiles + zstd, with scroll detection, and its decoder;
+//! - `h264`: openh264 encoder; `yuv`: BGRA → I420;
+//! - `platform`: the OS backends (X11 on Linux), chosen in one place;
+//! - [`limits`]: every size bound.
+//!
+//! # Example
+//! ```no_run
+//! use std::time::Duration;
+//! use reach_media::{CaptureOptions, CodecPreference, EncoderConfig, FallbackEncoder};
+//!
+//! let codec = reach_media::select_video_codec(true, CodecPreference::Auto);
+//! let mut capturer = reach_media::open_capturer(None, 0, CaptureOptions::default())?;
+//! let mut encoder = FallbackEncoder::new(codec, &EncoderConfig::default());
+//! let first = capturer.capture_full()?.clone();
+//! let keyframe = encoder.encode(&first, None)?;
+//! loop {
+//!     let update = capturer.wait_update(Duration::from_millis(500))?;
+//!     if !update.damage.is_empty() {
+//!         let out = encoder.encode(capturer.frame(), Some(&update.damage))?;
+//!         // send `out` (and cursor updates) to the viewers
+//!     }
+//! }
+//! # Ok::<(), reach_media::MediaError>(())
+//! ```
 #![warn(missing_docs)]
+
+mod capture;
+mod codec;
+mod error;
+mod frame;
+mod h264;
+mod input;
+pub mod limits;
+mod platform;
+mod raw;
+mod yuv;
+
+pub use capture::{
+    CaptureOptions, CaptureUpdate, CursorPosition, CursorShape, ScreenCapturer, ScreenInfo,
+};
+pub use codec::{
+    Codec, CodecPreference, EncodedFrame, EncoderConfig, FallbackEncoder, VideoEncoder,
+    create_encoder, select_video_codec,
+};
+pub use error::MediaError;
+pub use frame::{Frame, Rect};
+pub use h264::{H264Encoder, codec_string_from_annexb};
+pub use input::{Clipboard, InputInjector, PointerButton, SpecialKey, evdev_code, scale_point};
+pub use raw::{RawDecoder, RawEncoder};
+pub use yuv::{I420, bgra_to_i420};
+
+/// Whether this build can encode H.264 (what the agent advertises as `supports_h264`).
+pub const fn supports_h264() -> bool {
+    true
+}
+
+/// The screens (monitors) of the display, in the order their ids refer to.
+///
+/// `display` is the X display name on Linux (`None` = `$DISPLAY`).
+///
+/// # Errors
+/// [`MediaError::Connect`] when the display cannot be reached.
+pub fn list_screens(display: Option<&str>) -> Result<Vec<ScreenInfo>, MediaError> {
+    platform::list_screens(display)
+}
+
+/// Opens a capturer for screen `screen` (an id from [`list_screens`]).
+///
+/// # Errors
+/// [`MediaError::Connect`], [`MediaError::NoSuchScreen`], [`MediaError::MissingExtension`],
+/// [`MediaError::PixelFormat`].
+pub fn open_capturer(
+    display: Option<&str>,
+    screen: u32,
+    options: CaptureOptions,
+) -> Result<Box<dyn ScreenCapturer>, MediaError> {
+    platform::open_capturer(display, screen, options)
+}
+
+/// Opens an input injector whose coordinates are those of screen `screen`.
+///
+/// # Errors
+/// [`MediaError::Connect`], [`MediaError::NoSuchScreen`], [`MediaError::MissingExtension`].
+pub fn open_injector(
+    display: Option<&str>,
+    screen: u32,
+) -> Result<Box<dyn InputInjector>, MediaError> {
+    platform::open_injector(display, screen)
+}
+
+/// Opens the clipboard of the display.
+///
+/// # Errors
+/// [`MediaError::Connect`], [`MediaError::MissingExtension`].
+pub fn open_clipboard(display: Option<&str>) -> Result<Box<dyn Clipboard>, MediaError> {
+    platform::open_clipboard(display)
+}

@@ -1,0 +1,123 @@
+//! The [`ScreenCapturer`] trait and the types it hands out: screens, damage, cursor.
+
+use std::time::Duration;
+
+use crate::error::MediaError;
+use crate::frame::{Frame, Rect};
+
+/// One monitor the agent can stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScreenInfo {
+    /// Index in [`crate::list_screens`]'s answer; what start-stream selects.
+    pub id: u32,
+    /// Name the system gives the monitor (e.g. `DP-1`).
+    pub name: String,
+    /// Left edge in desktop coordinates.
+    pub x: i32,
+    /// Top edge in desktop coordinates.
+    pub y: i32,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Whether this is the primary monitor.
+    pub primary: bool,
+}
+
+/// The pointer image, sent separately from video so it moves without re-encoding.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CursorShape {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Hot spot column.
+    pub hot_x: u32,
+    /// Hot spot row.
+    pub hot_y: u32,
+    /// Changes whenever the shape changes; lets viewers cache shapes.
+    pub serial: u32,
+    /// BGRA pixels with premultiplied alpha, `width * height * 4` bytes.
+    pub bgra: Vec<u8>,
+}
+
+impl std::fmt::Debug for CursorShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "CursorShape({}x{} #{})",
+            self.width, self.height, self.serial
+        )
+    }
+}
+
+/// Pointer position relative to the captured screen's top-left corner (may lie outside).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CursorPosition {
+    /// Column.
+    pub x: i32,
+    /// Row.
+    pub y: i32,
+}
+
+/// What changed since the previous call to [`ScreenCapturer::wait_update`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaptureUpdate {
+    /// Areas of [`ScreenCapturer::frame`] that were refreshed; empty when no pixel changed.
+    pub damage: Vec<Rect>,
+    /// New pointer image, when it changed.
+    pub cursor_shape: Option<CursorShape>,
+    /// New pointer position, when it moved.
+    pub cursor_position: Option<CursorPosition>,
+}
+
+impl CaptureUpdate {
+    /// Whether nothing at all changed.
+    pub fn is_empty(&self) -> bool {
+        self.damage.is_empty() && self.cursor_shape.is_none() && self.cursor_position.is_none()
+    }
+}
+
+/// How a capturer reads pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CaptureOptions {
+    /// Use shared memory (MIT-SHM on X11) when the server offers it.
+    pub use_shared_memory: bool,
+}
+
+impl Default for CaptureOptions {
+    fn default() -> Self {
+        Self {
+            use_shared_memory: true,
+        }
+    }
+}
+
+/// Reads one screen's pixels, driven by change notifications so an idle screen costs
+/// nothing. Blocking: run it on a dedicated thread (or `spawn_blocking`).
+///
+/// The driving loop: [`ScreenCapturer::capture_full`] once (and on keyframe requests),
+/// then [`ScreenCapturer::wait_update`] repeatedly, feeding [`ScreenCapturer::frame`] and
+/// the update's damage to a [`crate::VideoEncoder`]. Pace by calling no more often than
+/// the frame interval: damage accumulates in between, so stale frames are never queued.
+pub trait ScreenCapturer: Send {
+    /// The screen being captured.
+    fn screen(&self) -> &ScreenInfo;
+
+    /// Reads every pixel of the screen now.
+    ///
+    /// # Errors
+    /// [`MediaError::X11`] (or the platform's equivalent) when the display went away.
+    fn capture_full(&mut self) -> Result<&Frame, MediaError>;
+
+    /// Waits up to `timeout` for the screen or cursor to change, refreshes the changed
+    /// areas of [`ScreenCapturer::frame`] and says what changed. An empty update means
+    /// the timeout passed with nothing new.
+    ///
+    /// # Errors
+    /// As [`ScreenCapturer::capture_full`].
+    fn wait_update(&mut self, timeout: Duration) -> Result<CaptureUpdate, MediaError>;
+
+    /// The latest captured image.
+    fn frame(&self) -> &Frame;
+}
