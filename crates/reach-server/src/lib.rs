@@ -1,2 +1,49 @@
-//! The Reach server: REST API, authentication, database, relay and audit log.
+//! The Reach server: REST API, identity, database and audit log.
+//!
+//! # Layout
+//! - [`config`]: the one configuration loader (defaults → TOML file → flags/env).
+//! - [`state`]: [`AppState`], built once by [`AppState::open`] (database, migrations, secret,
+//!   first-start bootstrap) and shared by every handler.
+//! - [`http`]: one module per feature exposing `router()`, merged in [`http::router`]; the
+//!   one [`http::Error`]; extractors [`http::AuthUser`] and [`http::ClientIp`]; the rate-limit
+//!   layer [`http::limit`].
+//! - [`auth`]: Argon2id passwords, signed tokens with purposes, revocation, permissions.
+//! - [`audit`]: the hash-chained audit log (scheme from `reach-audit`).
+//! - [`users`], [`tenants`]: storage. [`db`]: pool, migrations, portable-SQL helpers.
+//! - [`ratelimit`], [`client_ip`], [`metrics`], [`secrets`]: small pure building blocks.
+//! - [`server`]: binding (plain or TLS), background tasks, graceful shutdown.
+//!
+//! # Example
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = reach_server::Config::for_tests(std::path::Path::new("/tmp/reach"));
+//! let (state, _first_start) = reach_server::AppState::open(config).await?;
+//! let running = reach_server::server::start(state).await?;
+//! println!("listening on {}", running.url());
+//! running.shutdown().await?;
+//! # Ok(()) }
+//! ```
 #![warn(missing_docs)]
+
+pub mod audit;
+pub mod auth;
+pub mod bootstrap;
+pub mod client_ip;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod metrics;
+pub mod ratelimit;
+pub mod secrets;
+pub mod server;
+pub mod state;
+pub mod tenants;
+pub mod users;
+
+pub use config::{Config, ConfigOverrides};
+pub use state::AppState;
+
+/// The application router for `state` (see [`http::router`]).
+pub fn app(state: AppState) -> axum::Router {
+    http::router(state)
+}

@@ -1,0 +1,111 @@
+//! Serving: bind (plain or TLS), run background tasks, shut down gracefully.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
+use tokio::task::JoinHandle;
+
+use crate::state::{AppState, StartError};
+use crate::{audit, auth};
+
+/// How long in-flight requests get to finish at shutdown.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// A running server.
+#[derive(Debug)]
+pub struct Running {
+    /// The bound address (useful with port 0).
+    pub addr: SocketAddr,
+    /// Whether TLS is on.
+    pub tls: bool,
+    handle: Handle,
+    serve: JoinHandle<std::io::Result<()>>,
+    background: JoinHandle<()>,
+    state: AppState,
+}
+
+impl Running {
+    /// Base URL, e.g. `http://127.0.0.1:8080`.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// Stops accepting, lets requests finish (up to [`SHUTDOWN_GRACE`]), records the audit
+    /// chain heads one last time.
+    ///
+    /// # Errors
+    /// When the server task failed.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        self.handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
+        let served = self
+            .serve
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        self.background.abort();
+        if let Err(err) = audit::record_heads(&self.state.db, &self.state.audit_head_key).await {
+            tracing::warn!(error = %err, "could not record audit heads at shutdown");
+        }
+        served
+    }
+}
+
+/// Binds `state.config.listen` (TLS when cert and key are configured) and serves the app.
+///
+/// # Errors
+/// When TLS files cannot be loaded or the address cannot be bound.
+pub async fn start(state: AppState) -> Result<Running, StartError> {
+    let config = state.config.clone();
+    let app = crate::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let handle = Handle::new();
+    let tls = config.tls_cert.is_some();
+    let serve = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let tls = RustlsConfig::from_pem_file(cert, key)
+                .await
+                .map_err(StartError::Listen)?;
+            let server = axum_server::bind_rustls(config.listen, tls).handle(handle.clone());
+            tokio::spawn(server.serve(app))
+        }
+        _ => {
+            let server = axum_server::bind(config.listen).handle(handle.clone());
+            tokio::spawn(server.serve(app))
+        }
+    };
+    let Some(addr) = handle.listening().await else {
+        let err = match serve.await {
+            Ok(Err(err)) => err,
+            _ => std::io::Error::other("server stopped before listening"),
+        };
+        return Err(StartError::Listen(err));
+    };
+    let background = tokio::spawn(background_tasks(state.clone()));
+    tracing::info!(%addr, tls, "listening");
+    Ok(Running {
+        addr,
+        tls,
+        handle,
+        serve,
+        background,
+        state,
+    })
+}
+
+/// Periodic work: record audit chain heads, purge long-expired token rows.
+async fn background_tasks(state: AppState) {
+    let period = Duration::from_secs(state.config.audit_head_interval_secs);
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Err(err) = audit::record_heads(&state.db, &state.audit_head_key).await {
+            tracing::warn!(error = %err, "could not record audit heads");
+        }
+        if let Err(err) = auth::tokens::purge_expired(&state.db).await {
+            tracing::warn!(error = %err, "could not purge expired tokens");
+        }
+    }
+}

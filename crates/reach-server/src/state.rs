@@ -1,0 +1,179 @@
+//! Shared server state handed to every handler, and its construction on start.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+
+use crate::auth::password::Passwords;
+use crate::auth::token::TokenSigner;
+use crate::bootstrap::{self, Bootstrap};
+use crate::config::Config;
+use crate::db::{self, Db};
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
+use crate::secrets::ServerSecret;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The database could not be opened.
+    #[error("cannot open database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The server secret could not be loaded.
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
+    /// Password hashing is misconfigured.
+    #[error(transparent)]
+    Hash(#[from] crate::auth::password::HashError),
+    /// TLS files could not be loaded, or the socket could not be bound.
+    #[error("cannot listen: {0}")]
+    Listen(std::io::Error),
+}
+
+/// Creates the data directory with mode 0700 (it holds the secret and password hashes);
+/// an existing directory is left as it is.
+fn create_private_dir(path: &std::path::Path) -> Result<(), StartError> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    if path.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(|source| StartError::DataDir {
+            path: path.display().to_string(),
+            source,
+        })
+}
+
+/// Events other parts of the server react to (e.g. WebSockets closing on revocation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthEvent {
+    /// A token and every token it minted were revoked.
+    TokenRevoked {
+        /// The revoked token's id.
+        jti: String,
+    },
+    /// All tokens of a user were revoked, except `keep_jti` and what it minted.
+    UserTokensRevoked {
+        /// Tenant id.
+        tenant_id: String,
+        /// User id.
+        user_id: String,
+        /// The token that stays valid (the one that changed the password).
+        keep_jti: Option<String>,
+    },
+    /// A user's role or disabled flag changed, or the user was deleted.
+    UserChanged {
+        /// Tenant id.
+        tenant_id: String,
+        /// User id.
+        user_id: String,
+    },
+}
+
+/// Per-IP limiters, one per route class.
+#[derive(Debug)]
+pub struct RateLimits {
+    /// `POST /api/auth/login`: 8 per minute.
+    pub login: RateLimiter,
+    /// `POST /api/auth/change-password`: 5 per minute.
+    pub change_password: RateLimiter,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            login: RateLimiter::new(8, Duration::from_secs(60)),
+            change_password: RateLimiter::new(5, Duration::from_secs(60)),
+        }
+    }
+}
+
+/// Everything handlers share. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The database.
+    pub db: Db,
+    /// The configuration in effect.
+    pub config: Arc<Config>,
+    /// Signs and checks tokens.
+    pub tokens: Arc<TokenSigner>,
+    /// Key that authenticates recorded audit chain heads.
+    pub audit_head_key: Arc<[u8; 32]>,
+    /// Password hashing.
+    pub passwords: Arc<Passwords>,
+    /// Per-IP rate limiters.
+    pub limits: Arc<RateLimits>,
+    /// Prometheus counters.
+    pub metrics: Arc<Metrics>,
+    /// Revocations and user changes, for long-lived connections.
+    pub events: broadcast::Sender<AuthEvent>,
+}
+
+impl AppState {
+    /// Opens the data directory and database, runs migrations, loads the secret and
+    /// bootstraps the first tenant and admin if this is the first start.
+    ///
+    /// # Errors
+    /// See [`StartError`].
+    pub async fn open(config: Config) -> Result<(Self, Bootstrap), StartError> {
+        create_private_dir(&config.data_dir)?;
+        let db = db::connect(&config.database_url()).await?;
+        db::migrate(&db).await?;
+        let secret = ServerSecret::load(
+            &config.data_dir,
+            config.token_secret.as_ref().map(|s| s.expose()),
+        )?;
+        let passwords = Passwords::new(config.password_hash_cost)?;
+        let (events, _) = broadcast::channel(256);
+        let state = Self {
+            db,
+            tokens: Arc::new(TokenSigner::new(secret.derive("reach token signing v1"))),
+            audit_head_key: Arc::new(secret.derive("reach audit head v1")),
+            passwords: Arc::new(passwords),
+            limits: Arc::new(RateLimits::default()),
+            metrics: Arc::new(Metrics::default()),
+            config: Arc::new(config),
+            events,
+        };
+        let report = bootstrap::run(&state).await?;
+        Ok((state, report))
+    }
+
+    /// Broadcasts an event; nobody listening is fine.
+    pub fn publish(&self, event: AuthEvent) {
+        let _ = self.events.send(event);
+    }
+
+    /// Appends an audit record and counts it; see [`crate::audit::record`].
+    ///
+    /// # Errors
+    /// When the record cannot be written (the action should then fail too).
+    pub async fn audit(
+        &self,
+        tenant_id: &str,
+        actor: &str,
+        event_type: &str,
+        details: serde_json::Value,
+    ) -> Result<i64, sqlx::Error> {
+        let seq = crate::audit::record(&self.db, tenant_id, actor, event_type, details).await?;
+        self.metrics.audit_event(event_type);
+        Ok(seq)
+    }
+}
