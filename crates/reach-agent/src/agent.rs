@@ -1,0 +1,252 @@
+//! The agent's connection loop: connect, authenticate, answer consent, relay, reconnect.
+
+use crate::config::{AgentConfig, Credential};
+use crate::consent::{ConsentAnswer, ConsentQuestion};
+use crate::error::ClientError;
+use crate::ws::{self, Incoming, Ws};
+use reach_proto::limits::{AGENT_MAX_MESSAGE, AUTH_TIMEOUT, CONSENT_TIMEOUT};
+use reach_proto::v1::{self, Envelope, envelope::Body};
+use reach_proto::{close, codec};
+use std::time::Instant;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// What happened, for whoever embeds the agent (the CLI logs it; media code and tests
+/// react to it).
+#[derive(Debug, Clone)]
+pub enum AgentEvent {
+    /// Authenticated. `session_id` is set in attended mode.
+    Connected {
+        /// Machine the server bound this agent to.
+        machine_id: String,
+        /// Session created by the support code (attended mode).
+        session_id: String,
+    },
+    /// A consent prompt was answered (or timed out: `granted == false`).
+    ConsentAnswered {
+        /// Session asked about.
+        session_id: String,
+        /// Only an explicit yes is `true`.
+        granted: bool,
+    },
+    /// A message the core does not handle itself (input, stream control, USB, events).
+    Message(Envelope),
+    /// The connection ended; the agent reconnects unless it stops.
+    Disconnected {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A running agent.
+#[derive(Debug)]
+pub struct AgentHandle {
+    /// Events in order. Keep reading them: the agent waits when this is full.
+    pub events: mpsc::Receiver<AgentEvent>,
+    outbound: mpsc::Sender<Envelope>,
+    task: JoinHandle<Result<(), ClientError>>,
+}
+
+impl AgentHandle {
+    /// Sends an envelope to the server (video, cursor, USB replies…).
+    ///
+    /// # Errors
+    /// [`ClientError::Closed`] when the agent has stopped.
+    pub async fn send(&self, envelope: Envelope) -> Result<(), ClientError> {
+        self.outbound
+            .send(envelope)
+            .await
+            .map_err(|_| ClientError::Closed {
+                code: close::GOING_AWAY,
+                reason: "agent stopped".into(),
+            })
+    }
+
+    /// Waits for the agent to stop and returns why.
+    ///
+    /// # Errors
+    /// The error that stopped the agent.
+    pub async fn join(self) -> Result<(), ClientError> {
+        drop(self.outbound);
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) => Err(ClientError::Protocol(format!("agent task failed: {e}"))),
+        }
+    }
+
+    /// Stops the agent now.
+    pub fn abort(&self) {
+        self.task.abort();
+    }
+}
+
+/// Starts an agent on the current runtime.
+pub fn spawn(config: AgentConfig) -> AgentHandle {
+    let (events_tx, events) = mpsc::channel(4096);
+    let (outbound, outbound_rx) = mpsc::channel(256);
+    let task = tokio::spawn(run(config, events_tx, outbound_rx));
+    AgentHandle {
+        events,
+        outbound,
+        task,
+    }
+}
+
+/// Runs until the credential is refused, an attended session ends, or `outbound` closes.
+///
+/// # Errors
+/// [`ClientError::Rejected`] when the server refuses the key or code.
+pub async fn run(
+    mut config: AgentConfig,
+    events: mpsc::Sender<AgentEvent>,
+    mut outbound: mpsc::Receiver<Envelope>,
+) -> Result<(), ClientError> {
+    let url = ws::socket_url(&config.server, "/ws/agent")?;
+    let attended = matches!(config.credential, Credential::Code(_));
+    loop {
+        match connect_and_auth(&url, &config).await {
+            Ok((socket, ok)) => {
+                config.backoff.reset();
+                let _ = events
+                    .send(AgentEvent::Connected {
+                        machine_id: ok.machine_id,
+                        session_id: ok.session_id,
+                    })
+                    .await;
+                let end = serve(socket, &config, &events, &mut outbound).await;
+                let reason = match &end {
+                    Ok(()) => "stopped".to_owned(),
+                    Err(e) => e.to_string(),
+                };
+                tracing::info!(%reason, "disconnected from the server");
+                let _ = events.send(AgentEvent::Disconnected { reason }).await;
+                match end {
+                    Ok(()) => return Ok(()),
+                    Err(e) if e.is_fatal() || attended => return Err(e),
+                    Err(_) => {}
+                }
+            }
+            Err(e) if e.is_fatal() => return Err(e),
+            Err(e) => tracing::warn!(error = %e, "could not connect; retrying"),
+        }
+        let delay = config.backoff.next_delay(rand::random::<f64>());
+        tracing::info!(?delay, "reconnecting after a delay");
+        tokio::time::sleep(delay).await;
+    }
+}
+
+async fn connect_and_auth(
+    url: &str,
+    config: &AgentConfig,
+) -> Result<(Ws, v1::AuthOk), ClientError> {
+    let mut socket = ws::connect(url, AGENT_MAX_MESSAGE).await?;
+    let credential = match &config.credential {
+        Credential::Key(k) => v1::agent_auth::Credential::AgentKey(k.expose().to_owned()),
+        Credential::Code(c) => v1::agent_auth::Credential::SupportCode(c.as_string()),
+    };
+    let auth = Body::AgentAuth(v1::AgentAuth {
+        credential: Some(credential),
+    });
+    ws::send(&mut socket, &codec::envelope("", auth)).await?;
+    let hello = Body::AgentHello(config.hello.clone());
+    ws::send(&mut socket, &codec::envelope("", hello)).await?;
+    let answer = tokio::time::timeout(AUTH_TIMEOUT, ws::recv(&mut socket, AGENT_MAX_MESSAGE))
+        .await
+        .map_err(|_| ClientError::Timeout(AUTH_TIMEOUT))??;
+    match answer {
+        Incoming::Envelope(Envelope {
+            body: Some(Body::AuthOk(ok)),
+            ..
+        }) => Ok((socket, ok)),
+        Incoming::Closed { code, reason } if ws::is_credential_refusal(code) => {
+            Err(ClientError::Rejected { code, reason })
+        }
+        Incoming::Closed { code, reason } => Err(ClientError::Closed { code, reason }),
+        Incoming::Envelope(other) => Err(ClientError::Protocol(format!(
+            "expected auth_ok, got {}",
+            other.body.as_ref().map_or("nothing", codec::body_name)
+        ))),
+    }
+}
+
+/// Serves one authenticated connection. `Ok(())` means the embedder stopped the agent.
+async fn serve(
+    mut socket: Ws,
+    config: &AgentConfig,
+    events: &mpsc::Sender<AgentEvent>,
+    outbound: &mut mpsc::Receiver<Envelope>,
+) -> Result<(), ClientError> {
+    let started = Instant::now();
+    let (answers_tx, mut answers) = mpsc::channel::<(String, bool)>(16);
+    let mut status = tokio::time::interval(config.status_interval);
+    status.tick().await;
+    loop {
+        tokio::select! {
+            incoming = ws::recv(&mut socket, AGENT_MAX_MESSAGE) => match incoming? {
+                Incoming::Envelope(env) => on_envelope(env, config, events, &answers_tx).await,
+                Incoming::Closed { code, reason } if ws::is_credential_refusal(code) => {
+                    return Err(ClientError::Rejected { code, reason });
+                }
+                Incoming::Closed { code, reason } => return Err(ClientError::Closed { code, reason }),
+            },
+            out = outbound.recv() => match out {
+                Some(env) => ws::send(&mut socket, &env).await?,
+                None => {
+                    ws::close_with(&mut socket, close::NORMAL, "agent stopped").await;
+                    return Ok(());
+                }
+            },
+            Some((session_id, granted)) = answers.recv() => {
+                let body = Body::ConsentResponse(v1::ConsentResponse { granted });
+                ws::send(&mut socket, &codec::envelope(&session_id, body)).await?;
+                let _ = events.send(AgentEvent::ConsentAnswered { session_id, granted }).await;
+            }
+            _ = status.tick() => {
+                let body = Body::AgentStatus(v1::AgentStatus {
+                    uptime_secs: started.elapsed().as_secs(),
+                    capabilities: config.hello.capabilities.clone(),
+                    ..Default::default()
+                });
+                ws::send(&mut socket, &codec::envelope("", body)).await?;
+            }
+        }
+    }
+}
+
+async fn on_envelope(
+    env: Envelope,
+    config: &AgentConfig,
+    events: &mpsc::Sender<AgentEvent>,
+    answers: &mpsc::Sender<(String, bool)>,
+) {
+    match env.body {
+        Some(Body::ConsentRequest(req)) => {
+            let access = req.access();
+            let question = ConsentQuestion {
+                session_id: env.session_id,
+                technician: req.technician,
+                access,
+                usb: req.usb,
+            };
+            tokio::spawn(ask(config.prompt.clone(), question, answers.clone()));
+        }
+        _ => {
+            let _ = events.send(AgentEvent::Message(env)).await;
+        }
+    }
+}
+
+/// Asks on a blocking thread; no answer within the consent timeout is a no.
+async fn ask(
+    prompt: std::sync::Arc<dyn crate::consent::ConsentPrompt>,
+    question: ConsentQuestion,
+    answers: mpsc::Sender<(String, bool)>,
+) {
+    let session_id = question.session_id.clone();
+    tracing::info!(session = %session_id, provider = prompt.name(), "asking for consent");
+    let blocking = tokio::task::spawn_blocking(move || prompt.ask(&question));
+    let answer = tokio::time::timeout(CONSENT_TIMEOUT, blocking).await;
+    let granted = matches!(answer, Ok(Ok(ConsentAnswer::Yes)));
+    tracing::info!(session = %session_id, granted, "consent answered");
+    let _ = answers.send((session_id, granted)).await;
+}

@@ -1,0 +1,155 @@
+//! The only socket code of the crate: WebSocket connect, send and receive of envelopes.
+
+use crate::error::ClientError;
+use futures_util::{SinkExt, StreamExt};
+use reach_proto::{close, codec, v1::Envelope};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// A client WebSocket to the server.
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// What arrived on the socket.
+#[derive(Debug)]
+pub enum Incoming {
+    /// One decoded envelope.
+    Envelope(Envelope),
+    /// The server closed the socket.
+    Closed {
+        /// Close code (1006 when the connection dropped without one).
+        code: u16,
+        /// Close reason.
+        reason: String,
+    },
+}
+
+/// Turns `https://host` / `ws://host/` into `wss://host/<path>`; keeps an explicit path.
+///
+/// # Errors
+/// [`ClientError::BadUrl`] for other schemes.
+pub fn socket_url(server: &str, path: &str) -> Result<String, ClientError> {
+    let (scheme, rest) = server
+        .split_once("://")
+        .ok_or_else(|| ClientError::BadUrl(server.to_owned()))?;
+    let ws_scheme = match scheme.to_ascii_lowercase().as_str() {
+        "https" | "wss" => "wss",
+        "http" | "ws" => "ws",
+        _ => return Err(ClientError::BadUrl(server.to_owned())),
+    };
+    let rest = rest.trim_end_matches('/');
+    if rest.is_empty() {
+        return Err(ClientError::BadUrl(server.to_owned()));
+    }
+    if rest.contains('/') {
+        return Ok(format!("{ws_scheme}://{rest}"));
+    }
+    Ok(format!("{ws_scheme}://{rest}{path}"))
+}
+
+/// Connects; incoming messages larger than `max_incoming` are refused by the library
+/// before they are buffered.
+///
+/// # Errors
+/// [`ClientError::Connect`] when the TCP, TLS or WebSocket handshake fails.
+pub async fn connect(url: &str, max_incoming: usize) -> Result<Ws, ClientError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(max_incoming))
+        .max_frame_size(Some(max_incoming));
+    let (ws, _response) =
+        tokio_tungstenite::connect_async_tls_with_config(url, Some(config), true, None)
+            .await
+            .map_err(|e| ClientError::Connect(e.to_string()))?;
+    Ok(ws)
+}
+
+/// Sends one envelope.
+///
+/// # Errors
+/// [`ClientError::Connect`] when the socket is broken.
+pub async fn send(ws: &mut Ws, envelope: &Envelope) -> Result<(), ClientError> {
+    ws.send(Message::Binary(codec::encode(envelope).into()))
+        .await
+        .map_err(|e| ClientError::Connect(e.to_string()))
+}
+
+/// Receives the next envelope, skipping pings and text. Undecodable messages are
+/// reported as [`ClientError::Protocol`].
+///
+/// # Errors
+/// [`ClientError::Protocol`] for a message that does not decode.
+pub async fn recv(ws: &mut Ws, max: usize) -> Result<Incoming, ClientError> {
+    loop {
+        let Some(next) = ws.next().await else {
+            return Ok(closed(None));
+        };
+        match next {
+            Ok(Message::Binary(b)) => {
+                return codec::decode_bytes(b, max)
+                    .map(Incoming::Envelope)
+                    .map_err(|e| ClientError::Protocol(e.to_string()));
+            }
+            Ok(Message::Close(frame)) => return Ok(closed(frame)),
+            Ok(_) => {}
+            Err(_) => return Ok(closed(None)),
+        }
+    }
+}
+
+/// Closes politely with `code`.
+pub async fn close_with(ws: &mut Ws, code: u16, reason: &str) {
+    let frame = CloseFrame {
+        code: code.into(),
+        reason: reason.to_owned().into(),
+    };
+    let _ = ws.close(Some(frame)).await;
+}
+
+fn closed(frame: Option<CloseFrame>) -> Incoming {
+    match frame {
+        Some(f) => Incoming::Closed {
+            code: f.code.into(),
+            reason: f.reason.to_string(),
+        },
+        None => Incoming::Closed {
+            code: 1006,
+            reason: "connection lost".into(),
+        },
+    }
+}
+
+/// Whether a close code means the credential is no good (stop retrying).
+pub fn is_credential_refusal(code: u16) -> bool {
+    matches!(
+        code,
+        close::UNAUTHORIZED | close::FORBIDDEN | close::REVOKED | close::BAD_ORIGIN
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_urls_become_socket_urls() {
+        let u = |s| socket_url(s, "/ws/agent").unwrap();
+        assert_eq!(
+            u("https://reach.example.com"),
+            "wss://reach.example.com/ws/agent"
+        );
+        assert_eq!(u("http://127.0.0.1:8080/"), "ws://127.0.0.1:8080/ws/agent");
+        assert_eq!(u("wss://h/custom/ws"), "wss://h/custom/ws");
+    }
+
+    #[test]
+    fn other_schemes_are_refused() {
+        for bad in ["ftp://x", "reach.example.com", "https://"] {
+            assert!(matches!(
+                socket_url(bad, "/ws/agent"),
+                Err(ClientError::BadUrl(_))
+            ));
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! What may cross the relay, decided in one place.
+//!
+//! Everything a viewer may send is an explicit allow-list by [`ViewerAccess`];
+//! anything not listed is dropped, never forwarded. The server enforces this: an
+//! altered viewer gains nothing.
+
+use crate::v1::{AccessMode, envelope::Body};
+
+/// Access a viewer holds, signed into its viewer token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ViewerAccess {
+    /// Watch only.
+    ViewOnly,
+    /// Watch, control keyboard and pointer, use USB.
+    Control,
+}
+
+impl ViewerAccess {
+    /// Stable lowercase name (`view_only`, `control`) used in tokens, JSON and audit.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ViewOnly => "view_only",
+            Self::Control => "control",
+        }
+    }
+
+    /// Reads [`Self::as_str`]'s output.
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "view_only" => Some(Self::ViewOnly),
+            "control" => Some(Self::Control),
+            _ => None,
+        }
+    }
+
+    /// The wire enum.
+    pub fn to_wire(self) -> AccessMode {
+        match self {
+            Self::ViewOnly => AccessMode::ViewOnly,
+            Self::Control => AccessMode::Control,
+        }
+    }
+}
+
+/// What the relay does with one viewer message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewerVerdict {
+    /// Forward to the agent.
+    Forward,
+    /// Forward to the agent if the viewer's input token bucket has a token.
+    ForwardThrottled,
+    /// Drop silently (view-only input, or a kind viewers never send).
+    Drop,
+    /// Drop and tell the viewer why (USB for a view-only viewer).
+    Refuse,
+}
+
+/// Decides what happens to a message a viewer with `access` sent.
+pub fn judge_viewer_message(access: ViewerAccess, body: &Body) -> ViewerVerdict {
+    use ViewerVerdict::{Drop, Forward, ForwardThrottled, Refuse};
+    let control = access == ViewerAccess::Control;
+    match body {
+        Body::KeyframeRequest(_) | Body::StartStream(_) | Body::StopStream(_) => ForwardThrottled,
+        Body::Pointer(_)
+        | Body::Wheel(_)
+        | Body::Key(_)
+        | Body::SpecialKey(_)
+        | Body::Clipboard(_) => {
+            if control {
+                ForwardThrottled
+            } else {
+                Drop
+            }
+        }
+        Body::Usb(_) => {
+            if control {
+                Forward
+            } else {
+                Refuse
+            }
+        }
+        _ => Drop,
+    }
+}
+
+/// What the relay does with one agent message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentVerdict {
+    /// Handled by the server itself (hello, status, consent answer).
+    ForServer,
+    /// Relayed to the session's viewers (after consent only).
+    ToViewers,
+    /// Dropped.
+    Drop,
+}
+
+/// Decides what happens to a message an agent sent.
+pub fn judge_agent_message(body: &Body) -> AgentVerdict {
+    match body {
+        Body::AgentHello(_) | Body::AgentStatus(_) | Body::ConsentResponse(_) => {
+            AgentVerdict::ForServer
+        }
+        Body::VideoFrame(_)
+        | Body::CursorShape(_)
+        | Body::CursorPosition(_)
+        | Body::Clipboard(_)
+        | Body::Usb(_)
+        | Body::Error(_) => AgentVerdict::ToViewers,
+        _ => AgentVerdict::Drop,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::v1;
+
+    fn inputs() -> Vec<Body> {
+        vec![
+            Body::Pointer(v1::PointerEvent::default()),
+            Body::Wheel(v1::WheelEvent::default()),
+            Body::Key(v1::KeyEvent::default()),
+            Body::SpecialKey(v1::SpecialKeyEvent::default()),
+            Body::Clipboard(v1::ClipboardText::default()),
+        ]
+    }
+
+    #[test]
+    fn view_only_viewer_cannot_send_input() {
+        for b in inputs() {
+            assert_eq!(
+                judge_viewer_message(ViewerAccess::ViewOnly, &b),
+                ViewerVerdict::Drop
+            );
+        }
+    }
+
+    #[test]
+    fn control_viewer_input_is_throttled_not_dropped() {
+        for b in inputs() {
+            assert_eq!(
+                judge_viewer_message(ViewerAccess::Control, &b),
+                ViewerVerdict::ForwardThrottled
+            );
+        }
+    }
+
+    #[test]
+    fn usb_is_refused_to_view_only_and_forwarded_for_control() {
+        let usb = Body::Usb(v1::UsbFrame::default());
+        assert_eq!(
+            judge_viewer_message(ViewerAccess::ViewOnly, &usb),
+            ViewerVerdict::Refuse
+        );
+        assert_eq!(
+            judge_viewer_message(ViewerAccess::Control, &usb),
+            ViewerVerdict::Forward
+        );
+    }
+
+    #[test]
+    fn a_viewer_can_never_answer_consent_or_speak_for_the_agent() {
+        for b in [
+            Body::ConsentResponse(v1::ConsentResponse { granted: true }),
+            Body::AgentHello(v1::AgentHello::default()),
+            Body::AgentAuth(v1::AgentAuth::default()),
+            Body::VideoFrame(v1::VideoFrame::default()),
+            Body::SessionEvent(v1::SessionEvent::default()),
+        ] {
+            assert_eq!(
+                judge_viewer_message(ViewerAccess::Control, &b),
+                ViewerVerdict::Drop
+            );
+        }
+    }
+
+    #[test]
+    fn agents_cannot_inject_viewer_input_or_auth_messages() {
+        for b in [
+            Body::Key(v1::KeyEvent::default()),
+            Body::ViewerAuth(v1::ViewerAuth::default()),
+            Body::AuthOk(v1::AuthOk::default()),
+            Body::ConsentRequest(v1::ConsentRequest::default()),
+        ] {
+            assert_eq!(judge_agent_message(&b), AgentVerdict::Drop);
+        }
+        assert_eq!(
+            judge_agent_message(&Body::VideoFrame(v1::VideoFrame::default())),
+            AgentVerdict::ToViewers
+        );
+    }
+
+    #[test]
+    fn access_names_round_trip() {
+        for a in [ViewerAccess::ViewOnly, ViewerAccess::Control] {
+            assert_eq!(ViewerAccess::from_name(a.as_str()), Some(a));
+        }
+        assert_eq!(ViewerAccess::from_name("admin"), None);
+    }
+}
