@@ -1,0 +1,169 @@
+//! Byte credits (SPEC §9.5), shared by both sessions.
+//!
+//! The sender of data-plane frames (CONTROL, BULK, INTERRUPT, STREAM_DATA) spends its claim's
+//! credit by the frame's chunk length; the receiver grants credit back with CREDIT once it has
+//! processed the bytes. [`SendQueue`] also fragments lazily, one frame per call, so a small
+//! message queued behind a large one on another claim is not delayed by the whole large one.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use super::frame::Message;
+use crate::limits::MAX_CHUNK;
+
+/// Outgoing messages of one claim with the credit to send them.
+#[derive(Debug, Default)]
+pub struct SendQueue {
+    queue: VecDeque<(Message, usize)>,
+    credit: u64,
+}
+
+impl SendQueue {
+    /// A queue starting with `credit` bytes (the peer's announced window).
+    pub fn new(credit: u64) -> Self {
+        Self {
+            queue: VecDeque::new(),
+            credit,
+        }
+    }
+
+    /// A queue that never waits for credit (session-level control messages).
+    pub fn unmetered() -> Self {
+        Self::new(u64::MAX)
+    }
+
+    /// Queues a message.
+    pub fn push(&mut self, msg: Message) {
+        self.queue.push_back((msg, 0));
+    }
+
+    /// Adds granted credit.
+    pub fn grant(&mut self, bytes: u32) {
+        self.credit = self.credit.saturating_add(u64::from(bytes));
+    }
+
+    /// Resets the credit (new transport) and drops queued messages.
+    pub fn reset(&mut self, credit: u64) {
+        self.queue.clear();
+        self.credit = credit;
+    }
+
+    /// The next frame if one is ready and covered by credit.
+    pub fn next_frame(&mut self) -> Option<Bytes> {
+        let (msg, index) = self.queue.front_mut()?;
+        if msg.op.uses_credit() {
+            let start = *index * MAX_CHUNK;
+            let len = msg.body.len().saturating_sub(start).min(MAX_CHUNK) as u64;
+            if len > self.credit {
+                return None;
+            }
+            self.credit -= len;
+        }
+        let frame = msg.encode_frame(*index);
+        *index += 1;
+        if *index >= msg.frame_count() {
+            self.queue.pop_front();
+        }
+        Some(frame)
+    }
+
+    /// Moves every queued message (keeping partial progress) to the back of `other`.
+    pub fn move_into(&mut self, other: &mut Self) {
+        other.queue.append(&mut self.queue);
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Counts queued messages matching a predicate.
+    pub fn count(&self, pred: impl Fn(&Message) -> bool) -> usize {
+        self.queue.iter().filter(|(m, _)| pred(m)).count()
+    }
+
+    /// Credit left.
+    pub fn credit(&self) -> u64 {
+        self.credit
+    }
+}
+
+/// The receive side of one claim's credit.
+#[derive(Debug)]
+pub struct RecvWindow {
+    window: u64,
+    remaining: u64,
+    unreported: u64,
+}
+
+impl RecvWindow {
+    /// A window of `window` bytes.
+    pub fn new(window: u32) -> Self {
+        Self {
+            window: u64::from(window),
+            remaining: u64::from(window),
+            unreported: 0,
+        }
+    }
+
+    /// Spends `len` bytes of a received frame.
+    ///
+    /// # Errors
+    /// `Err(())` when the peer sent beyond its credit (`credit exhausted`).
+    #[allow(clippy::result_unit_err)]
+    pub fn consume(&mut self, len: usize) -> Result<(), ()> {
+        let len = len as u64;
+        if len > self.remaining {
+            return Err(());
+        }
+        self.remaining -= len;
+        Ok(())
+    }
+
+    /// Marks `len` bytes processed; returns a grant to send when enough has accumulated.
+    pub fn release(&mut self, len: usize) -> Option<u32> {
+        self.unreported += len as u64;
+        self.remaining += len as u64;
+        if self.unreported >= (self.window / 8).max(1) {
+            let grant = u32::try_from(self.unreported).unwrap_or(u32::MAX);
+            self.unreported -= u64::from(grant);
+            return Some(grant);
+        }
+        None
+    }
+
+    /// Resets to a fresh window (new transport).
+    pub fn reset(&mut self) {
+        self.remaining = self.window;
+        self.unreported = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::Op;
+
+    #[test]
+    fn data_frames_wait_for_credit_but_control_frames_do_not() {
+        let mut q = SendQueue::new(10);
+        q.push(Message::new(Op::Bulk, 1, 1, vec![0u8; 20]));
+        assert_eq!(q.next_frame(), None);
+        q.push(Message::new(Op::Close, 1, 2, Bytes::new()));
+        assert_eq!(q.next_frame(), None, "FIFO within a claim");
+        q.grant(10);
+        assert!(q.next_frame().is_some());
+        assert!(q.next_frame().is_some());
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn overspending_the_window_is_detected() {
+        let mut w = RecvWindow::new(100);
+        assert_eq!(w.consume(60), Ok(()));
+        assert_eq!(w.consume(41), Err(()));
+        assert_eq!(w.release(60), Some(60));
+        assert_eq!(w.consume(100), Ok(()));
+    }
+}
