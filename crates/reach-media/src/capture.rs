@@ -120,4 +120,8 @@ pub trait ScreenCapturer: Send {
 
     /// The latest captured image.
     fn frame(&self) -> &Frame;
+
+    /// Whether pixels are read through shared memory (MIT-SHM) rather than copied
+    /// through the socket.
+    fn uses_shared_memory(&self) -> bool;
 }

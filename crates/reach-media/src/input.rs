@@ -112,6 +112,28 @@ pub fn evdev_code(code: &str) -> Result<u16, MediaError> {
     }
 }
 
+/// Pastes `text` into the focused remote application: makes it the clipboard content,
+/// then presses Ctrl+V (physical keys, so it works on any layout).
+///
+/// # Errors
+/// As [`Clipboard::set_text`] and [`InputInjector::key`].
+pub fn paste_text(
+    injector: &mut dyn InputInjector,
+    clipboard: &mut dyn Clipboard,
+    text: &str,
+) -> Result<(), MediaError> {
+    clipboard.set_text(text)?;
+    for (code, pressed) in [
+        ("ControlLeft", true),
+        ("KeyV", true),
+        ("KeyV", false),
+        ("ControlLeft", false),
+    ] {
+        injector.key(code, pressed)?;
+    }
+    Ok(())
+}
+
 /// Maps a point on a viewer's `from_width × from_height` canvas to screen pixels.
 pub fn scale_point(
     x: f64,

@@ -55,7 +55,9 @@ pub use codec::{
 pub use error::MediaError;
 pub use frame::{Frame, Rect};
 pub use h264::{H264Encoder, codec_string_from_annexb};
-pub use input::{Clipboard, InputInjector, PointerButton, SpecialKey, evdev_code, scale_point};
+pub use input::{
+    Clipboard, InputInjector, PointerButton, SpecialKey, evdev_code, paste_text, scale_point,
+};
 pub use raw::{RawDecoder, RawEncoder};
 pub use yuv::{I420, bgra_to_i420};
 

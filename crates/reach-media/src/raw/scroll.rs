@@ -130,7 +130,8 @@ pub(crate) mod tests {
                 .chunks_exact_mut(4)
                 .enumerate()
             {
-                let ink = (x as u32 * 7 + line * 13) % 11 < 3 || (x as u32 ^ line).is_multiple_of(17);
+                let ink =
+                    (x as u32 * 7 + line * 13) % 11 < 3 || (x as u32 ^ line).is_multiple_of(17);
                 px.copy_from_slice(if ink {
                     &[20, 20, 20, 255]
                 } else {

@@ -245,6 +245,10 @@ impl ScreenCapturer for X11Capturer {
     fn frame(&self) -> &Frame {
         &self.frame
     }
+
+    fn uses_shared_memory(&self) -> bool {
+        self.grabber.uses_shm()
+    }
 }
 
 /// Checks that root-window pixels are 32-bit little-endian BGRX.

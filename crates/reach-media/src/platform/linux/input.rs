@@ -11,7 +11,7 @@ use x11rb::protocol::xproto::{
 use x11rb::protocol::xtest::{self, ConnectionExt as _};
 use x11rb::rust_connection::RustConnection;
 
-use super::{connect, flush, require_extension, x11};
+use super::{connect, require_extension, x11};
 use crate::{InputInjector, MediaError, PointerButton, ScreenInfo, SpecialKey, evdev_code};
 
 /// Most wheel notches injected per call; a peer cannot make the agent loop for long.
@@ -101,7 +101,7 @@ impl InputInjector for XTestInjector {
         let x = self.screen.x + x.min(self.screen.width - 1) as i32;
         let y = self.screen.y + y.min(self.screen.height - 1) as i32;
         self.fake(MOTION_NOTIFY_EVENT, 0, x as i16, y as i16)?;
-        flush(&self.conn)
+        super::sync(&self.conn)
     }
 
     fn button(&mut self, button: PointerButton, pressed: bool) -> Result<(), MediaError> {
@@ -113,7 +113,7 @@ impl InputInjector for XTestInjector {
             PointerButton::Forward => 9,
         };
         self.fake_button(number, pressed)?;
-        flush(&self.conn)
+        super::sync(&self.conn)
     }
 
     fn wheel(&mut self, dx: i32, dy: i32) -> Result<(), MediaError> {
@@ -121,13 +121,13 @@ impl InputInjector for XTestInjector {
         let horizontal = if dx < 0 { 6 } else { 7 };
         self.click(vertical, dy.saturating_abs())?;
         self.click(horizontal, dx.saturating_abs())?;
-        flush(&self.conn)
+        super::sync(&self.conn)
     }
 
     fn key(&mut self, code: &str, pressed: bool) -> Result<(), MediaError> {
         let keycode = x_keycode(code)?;
         self.fake_key(keycode, pressed)?;
-        flush(&self.conn)
+        super::sync(&self.conn)
     }
 
     fn special_key(&mut self, key: SpecialKey) -> Result<(), MediaError> {
@@ -144,7 +144,7 @@ impl InputInjector for XTestInjector {
         for &code in codes.iter().rev() {
             self.fake_key(code, false)?;
         }
-        flush(&self.conn)
+        super::sync(&self.conn)
     }
 
     fn release_all(&mut self) -> Result<(), MediaError> {

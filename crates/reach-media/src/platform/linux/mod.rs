@@ -10,7 +10,7 @@ mod screens;
 use std::os::fd::AsFd;
 use std::time::Duration;
 
-use x11rb::connection::{Connection, RequestConnection};
+use x11rb::connection::RequestConnection;
 use x11rb::rust_connection::RustConnection;
 
 use crate::{CaptureOptions, Clipboard, InputInjector, MediaError, ScreenCapturer};
@@ -79,14 +79,10 @@ pub(crate) fn wait_readable(conn: &RustConnection, timeout: Duration) -> Result<
     }
 }
 
-/// Flushes queued requests and waits for the server to have processed them.
+/// Flushes queued requests and waits for the server to have processed them, so other
+/// clients observe their effects from then on.
 pub(crate) fn sync(conn: &RustConnection) -> Result<(), MediaError> {
     use x11rb::protocol::xproto::ConnectionExt as _;
     conn.get_input_focus().map_err(x11)?.reply().map_err(x11)?;
     Ok(())
-}
-
-/// Flushes queued requests.
-pub(crate) fn flush(conn: &RustConnection) -> Result<(), MediaError> {
-    conn.flush().map_err(x11)
 }
