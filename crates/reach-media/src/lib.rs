@@ -14,24 +14,26 @@
 //! - [`limits`]: every size bound.
 //!
 //! # Example
+//! The agent's streaming thread (blocking; one per streamed screen):
 //! ```no_run
 //! use std::time::Duration;
-//! use reach_media::{CaptureOptions, CodecPreference, EncoderConfig, FallbackEncoder};
+//! use reach_media::{CodecPreference, EncoderConfig, VideoStream};
 //!
-//! let codec = reach_media::select_video_codec(true, CodecPreference::Auto);
-//! let mut capturer = reach_media::open_capturer(None, 0, CaptureOptions::default())?;
-//! let mut encoder = FallbackEncoder::new(codec, &EncoderConfig::default());
-//! let first = capturer.capture_full()?.clone();
-//! let keyframe = encoder.encode(&first, None)?;
+//! let codec = reach_media::select_video_codec(reach_media::supports_h264(), CodecPreference::Auto);
+//! let mut stream = VideoStream::open(None, 0, codec, &EncoderConfig::default())?;
 //! loop {
-//!     let update = capturer.wait_update(Duration::from_millis(500))?;
-//!     if !update.damage.is_empty() {
-//!         let out = encoder.encode(capturer.frame(), Some(&update.damage))?;
-//!         // send `out` (and cursor updates) to the viewers
+//!     // Ask for the next output only once the previous one was sent: no stale queue.
+//!     let out = stream.next_output(Duration::from_millis(250))?;
+//!     if let Some(frame) = out.frame {
+//!         // send frame.data with frame.codec / frame.keyframe / frame.codec_string
 //!     }
+//!     // on a viewer join or keyframe request: stream.request_keyframe();
 //! }
 //! # Ok::<(), reach_media::MediaError>(())
 //! ```
+//!
+//! Capturers and encoders can also be driven separately: [`open_capturer`],
+//! [`ScreenCapturer::wait_update`], [`create_encoder`], [`VideoEncoder::encode`].
 #![warn(missing_docs)]
 
 mod capture;
@@ -43,6 +45,7 @@ mod input;
 pub mod limits;
 mod platform;
 mod raw;
+mod stream;
 mod yuv;
 
 pub use capture::{
@@ -59,6 +62,7 @@ pub use input::{
     Clipboard, InputInjector, PointerButton, SpecialKey, evdev_code, paste_text, scale_point,
 };
 pub use raw::{RawDecoder, RawEncoder};
+pub use stream::{FramePacer, StreamOutput, VideoStream};
 pub use yuv::{I420, bgra_to_i420};
 
 /// Whether this build can encode H.264 (what the agent advertises as `supports_h264`).

@@ -1,0 +1,117 @@
+//! The capture → encode stream under a real Xvfb, decoded as a viewer would.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Xvfb, fill, rect};
+use reach_media::{Codec, EncoderConfig, RawDecoder, VideoStream, open_injector};
+use x11rb::connection::Connection;
+use x11rb::protocol::xproto::{ConnectionExt as _, CreateWindowAux, WindowClass};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+#[test]
+fn a_raw_stream_starts_with_a_keyframe_then_sends_only_changes_and_nothing_when_idle() {
+    let x = Xvfb::start(320, 240);
+    let (conn, root) = x.client();
+    fill(&conn, root, 0x101010, &[rect(0, 0, 320, 240)]);
+    let mut stream =
+        VideoStream::open(Some(x.display()), 0, Codec::Raw, &EncoderConfig::default()).unwrap();
+    let mut viewer = RawDecoder::new();
+
+    let first = stream.next_output(WAIT).unwrap().frame.expect("a keyframe");
+    assert!(first.keyframe);
+    viewer.decode(&first.data).unwrap();
+    let cursor = stream.next_output(WAIT).unwrap();
+    assert!(cursor.frame.is_none() && cursor.cursor_position.is_some());
+    assert!(
+        stream
+            .next_output(Duration::from_millis(200))
+            .unwrap()
+            .is_empty()
+    );
+
+    fill(&conn, root, 0xfedcba, &[rect(200, 150, 10, 10)]);
+    let delta = stream.next_output(WAIT).unwrap().frame.expect("a delta");
+    assert!(!delta.keyframe);
+    assert_eq!(delta.rects.len(), 1);
+    let canvas = viewer.decode(&delta.data).unwrap();
+    assert_eq!(canvas.pixel(205, 155), [0xba, 0xdc, 0xfe, 255]);
+    assert_eq!(canvas.pixel(5, 5), [0x10, 0x10, 0x10, 255]);
+
+    stream.request_keyframe();
+    let again = stream.next_output(WAIT).unwrap().frame.unwrap();
+    assert!(again.keyframe);
+    assert_eq!(
+        RawDecoder::new().decode(&again.data).unwrap(),
+        viewer.canvas().unwrap()
+    );
+}
+
+#[test]
+fn an_h264_stream_starts_with_a_decodable_keyframe_carrying_its_codec_string() {
+    let x = Xvfb::start(320, 240);
+    let mut stream =
+        VideoStream::open(Some(x.display()), 0, Codec::H264, &EncoderConfig::default()).unwrap();
+    let out = stream.next_output(WAIT).unwrap();
+    let frame = out.frame.expect("a keyframe");
+    assert!(out.fell_back_to_raw.is_none());
+    assert_eq!((frame.codec, frame.keyframe), (Codec::H264, true));
+    assert!(frame.codec_string.unwrap().starts_with("avc1.42"));
+    let mut decoder = openh264::decoder::Decoder::new().unwrap();
+    assert!(decoder.decode(&frame.data).unwrap().is_some());
+}
+
+#[test]
+fn cursor_shape_and_position_changes_are_reported_separately_from_video() {
+    let x = Xvfb::start(320, 240);
+    let (conn, root) = x.client();
+    // A window whose cursor is the "hand" glyph of the X cursor font.
+    let font = conn.generate_id().unwrap();
+    conn.open_font(font, b"cursor").unwrap();
+    let cursor = conn.generate_id().unwrap();
+    conn.create_glyph_cursor(cursor, font, font, 60, 61, 0, 0, 0, 0xffff, 0xffff, 0xffff)
+        .unwrap();
+    let window = conn.generate_id().unwrap();
+    let aux = CreateWindowAux::new().cursor(cursor);
+    conn.create_window(
+        0,
+        window,
+        root,
+        200,
+        0,
+        120,
+        240,
+        0,
+        WindowClass::INPUT_OUTPUT,
+        0,
+        &aux,
+    )
+    .unwrap();
+    conn.map_window(window).unwrap();
+    common::sync(&conn);
+
+    let mut stream =
+        VideoStream::open(Some(x.display()), 0, Codec::Raw, &EncoderConfig::default()).unwrap();
+    stream.next_output(WAIT).unwrap();
+    let initial = (0..5)
+        .find_map(|_| stream.next_output(WAIT).unwrap().cursor_shape)
+        .expect("the initial cursor shape");
+    let mut injector = open_injector(Some(x.display()), 0).unwrap();
+    injector.move_pointer(250, 100).unwrap();
+    let (mut shape, mut position) = (None, None);
+    for _ in 0..20 {
+        let out = stream.next_output(WAIT).unwrap();
+        shape = shape.or(out.cursor_shape);
+        position = out.cursor_position.or(position);
+        if shape.is_some() && position.is_some_and(|p| p.x == 250 && p.y == 100) {
+            break;
+        }
+    }
+    let shape = shape.expect("a new cursor shape");
+    assert_ne!(shape.serial, initial.serial);
+    assert_eq!(shape.bgra.len(), (shape.width * shape.height * 4) as usize);
+    let position = position.expect("a cursor position");
+    assert_eq!((position.x, position.y), (250, 100));
+}
