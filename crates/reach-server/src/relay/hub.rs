@@ -1,0 +1,401 @@
+//! In-memory registry of live agents, sessions and viewers, and the join chokepoint.
+//!
+//! Every routing decision goes through [`Hub::route_from_agent`] or
+//! [`Hub::route_from_viewer`], and both ask one question first: [`traffic_allowed`]
+//! (consent `granted` or `not_required`). Nothing is sent while the hub's lock is held:
+//! methods return the senders to use and the caller sends.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+use reach_proto::consent::{ConsentChange, ConsentState};
+use reach_proto::policy::ViewerAccess;
+use reach_proto::v1::{self, envelope::Body, session_event::Kind};
+use reach_proto::{close, codec};
+use tokio::sync::mpsc;
+
+/// Something for a socket task to write.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    /// One encoded envelope.
+    Frame(Bytes),
+    /// Close the socket with this code and reason.
+    Close(u16, &'static str),
+}
+
+/// Sender half of a socket task's queue.
+pub type Tx = mpsc::Sender<Outbound>;
+
+/// A connected agent.
+#[derive(Debug, Clone)]
+pub struct AgentLink {
+    /// Connection id (distinguishes a reconnect from the old socket).
+    pub conn_id: u64,
+    /// Tenant of the machine.
+    pub tenant_id: String,
+    /// Key the agent authenticated with (`None` for a support code).
+    pub key_id: Option<String>,
+    /// The socket's queue.
+    pub tx: Tx,
+}
+
+/// A viewer joined to a session.
+#[derive(Debug, Clone)]
+pub struct ViewerLink {
+    /// The socket's queue.
+    pub tx: Tx,
+    /// Access signed into the viewer token.
+    pub access: ViewerAccess,
+    /// User behind the viewer.
+    pub user_id: String,
+}
+
+/// A live session.
+#[derive(Debug)]
+pub struct SessionLink {
+    /// Tenant.
+    pub tenant_id: String,
+    /// Machine the session is on.
+    pub machine_id: String,
+    /// Created by a support code: ends when its agent goes away.
+    pub attended: bool,
+    /// Consent state.
+    pub consent: ConsentState,
+    /// Joined viewers by id.
+    pub viewers: HashMap<u64, ViewerLink>,
+}
+
+/// Why a viewer could not join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum JoinError {
+    /// No such live session in this tenant.
+    #[error("the session does not exist or has ended")]
+    NoSession,
+    /// Too many viewers already.
+    #[error("the session already has the maximum number of viewers")]
+    Full,
+}
+
+/// Most viewers one session holds.
+pub const MAX_VIEWERS_PER_SESSION: usize = 16;
+
+/// The one question every route asks: may session traffic flow?
+pub fn traffic_allowed(session: &SessionLink) -> bool {
+    session.consent.allows_traffic()
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    agents: HashMap<String, AgentLink>,
+    sessions: HashMap<String, SessionLink>,
+}
+
+/// The registry. One per server process, shared through `AppState`.
+#[derive(Debug, Default)]
+pub struct Hub {
+    inner: Mutex<Inner>,
+    next_id: AtomicU64,
+}
+
+/// Encodes a session event for `session_id`.
+pub fn session_event(session_id: &str, kind: Kind, reason: &str) -> Bytes {
+    let body = Body::SessionEvent(v1::SessionEvent {
+        kind: kind.into(),
+        reason: reason.to_owned(),
+    });
+    Bytes::from(codec::encode(&codec::envelope(session_id, body)))
+}
+
+impl Hub {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A fresh id for a connection or viewer.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Registers an agent connection; an older connection of the same machine is
+    /// returned so the caller can close it.
+    pub fn register_agent(&self, machine_id: &str, link: AgentLink) -> Option<AgentLink> {
+        self.lock().agents.insert(machine_id.to_owned(), link)
+    }
+
+    /// Whether the machine has a connected agent.
+    pub fn is_online(&self, machine_id: &str) -> bool {
+        self.lock().agents.contains_key(machine_id)
+    }
+
+    /// Queue of the machine's agent, if connected.
+    pub fn agent_tx(&self, machine_id: &str) -> Option<Tx> {
+        self.lock().agents.get(machine_id).map(|a| a.tx.clone())
+    }
+
+    /// Unregisters an agent connection (if it is still the current one) and returns the
+    /// sessions that must end: pending consent (denied) and attended sessions. Viewers of
+    /// the remaining sessions are told the agent is offline.
+    pub fn agent_gone(&self, machine_id: &str, conn_id: u64) -> Vec<String> {
+        let mut inner = self.lock();
+        if inner.agents.get(machine_id).is_none_or(|a| a.conn_id != conn_id) {
+            return Vec::new();
+        }
+        inner.agents.remove(machine_id);
+        let mut ending = Vec::new();
+        for (id, s) in inner.sessions.iter_mut().filter(|(_, s)| s.machine_id == machine_id) {
+            let denied = s.consent.handle_agent_gone() != ConsentChange::None;
+            if denied || s.attended {
+                ending.push(id.clone());
+            } else {
+                let event = session_event(id, Kind::AgentOffline, "agent_disconnected");
+                for v in s.viewers.values() {
+                    let _ = v.tx.try_send(Outbound::Frame(event.clone()));
+                }
+            }
+        }
+        ending
+    }
+
+    /// Closes every agent connection authenticated with `key_id`.
+    pub fn close_key(&self, key_id: &str) {
+        let inner = self.lock();
+        for a in inner.agents.values() {
+            if a.key_id.as_deref() == Some(key_id) {
+                let _ = a.tx.try_send(Outbound::Close(close::REVOKED, "agent key revoked"));
+            }
+        }
+    }
+
+    /// Adds a live session.
+    pub fn open_session(&self, session_id: &str, link: SessionLink) {
+        self.lock().sessions.insert(session_id.to_owned(), link);
+    }
+
+    /// Consent state of a live session.
+    pub fn consent(&self, session_id: &str) -> Option<ConsentState> {
+        self.lock().sessions.get(session_id).map(|s| s.consent)
+    }
+
+    /// Live session ids of a tenant.
+    pub fn live_sessions(&self, tenant_id: &str) -> Vec<String> {
+        let inner = self.lock();
+        inner
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.tenant_id == tenant_id)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Number of viewers in a live session.
+    pub fn viewer_count(&self, session_id: &str) -> usize {
+        self.lock().sessions.get(session_id).map_or(0, |s| s.viewers.len())
+    }
+
+    /// The agent of `machine_id` answered consent for `session_id`. Answers about a
+    /// session of another machine are ignored.
+    pub fn consent_answer(
+        &self,
+        session_id: &str,
+        machine_id: &str,
+        granted: bool,
+        now: Instant,
+    ) -> ConsentChange {
+        let mut inner = self.lock();
+        let Some(s) = inner.sessions.get_mut(session_id) else {
+            return ConsentChange::None;
+        };
+        if s.machine_id != machine_id {
+            return ConsentChange::None;
+        }
+        let change = s.consent.handle_answer(now, granted);
+        if change == ConsentChange::Granted {
+            let event = session_event(session_id, Kind::ConsentGranted, "");
+            for v in s.viewers.values() {
+                let _ = v.tx.try_send(Outbound::Frame(event.clone()));
+            }
+        }
+        change
+    }
+
+    /// The consent timer fired.
+    pub fn consent_timeout(&self, session_id: &str, now: Instant) -> ConsentChange {
+        let mut inner = self.lock();
+        inner
+            .sessions
+            .get_mut(session_id)
+            .map_or(ConsentChange::None, |s| s.consent.handle_timeout(now))
+    }
+
+    /// Removes a live session: viewers get an `ended` event and are closed with
+    /// `close_code`; the agent is told, and an attended agent is closed too.
+    pub fn end_session(&self, session_id: &str, reason: &str, close_code: u16) -> Option<SessionLink> {
+        let mut inner = self.lock();
+        let s = inner.sessions.remove(session_id)?;
+        let event = session_event(session_id, Kind::Ended, reason);
+        for v in s.viewers.values() {
+            let _ = v.tx.try_send(Outbound::Frame(event.clone()));
+            let _ = v.tx.try_send(Outbound::Close(close_code, "session ended"));
+        }
+        if let Some(agent) = inner.agents.get(&s.machine_id) {
+            let _ = agent.tx.try_send(Outbound::Frame(event));
+            if s.attended {
+                let _ = agent.tx.try_send(Outbound::Close(close_code, "session ended"));
+            }
+        }
+        Some(s)
+    }
+
+    /// Joins a viewer to a live session of `tenant_id`; returns its id and the consent
+    /// state (a viewer may wait in a pending session but receives nothing).
+    ///
+    /// # Errors
+    /// [`JoinError`].
+    pub fn join_viewer(
+        &self,
+        session_id: &str,
+        tenant_id: &str,
+        link: ViewerLink,
+    ) -> Result<(u64, ConsentState), JoinError> {
+        let id = self.next_id();
+        let mut inner = self.lock();
+        let s = inner
+            .sessions
+            .get_mut(session_id)
+            .filter(|s| s.tenant_id == tenant_id)
+            .ok_or(JoinError::NoSession)?;
+        if s.viewers.len() >= MAX_VIEWERS_PER_SESSION {
+            return Err(JoinError::Full);
+        }
+        s.viewers.insert(id, link);
+        Ok((id, s.consent))
+    }
+
+    /// Removes a viewer.
+    pub fn leave_viewer(&self, session_id: &str, viewer_id: u64) {
+        if let Some(s) = self.lock().sessions.get_mut(session_id) {
+            s.viewers.remove(&viewer_id);
+        }
+    }
+
+    /// Chokepoint for viewer -> agent: the agent's queue, only if the viewer is still in
+    /// the session, consent allows traffic and the agent is online.
+    pub fn route_from_viewer(&self, session_id: &str, viewer_id: u64) -> Option<Tx> {
+        let inner = self.lock();
+        let s = inner.sessions.get(session_id)?;
+        if !s.viewers.contains_key(&viewer_id) || !traffic_allowed(s) {
+            return None;
+        }
+        inner.agents.get(&s.machine_id).map(|a| a.tx.clone())
+    }
+
+    /// Chokepoint for agent -> viewers: the queues of the addressed viewers (all when
+    /// `viewer_id == 0`), only if the session belongs to this agent connection's machine
+    /// and consent allows traffic.
+    pub fn route_from_agent(
+        &self,
+        machine_id: &str,
+        conn_id: u64,
+        session_id: &str,
+        viewer_id: u64,
+    ) -> Vec<Tx> {
+        let inner = self.lock();
+        let current = inner.agents.get(machine_id).is_some_and(|a| a.conn_id == conn_id);
+        let Some(s) = inner.sessions.get(session_id) else {
+            return Vec::new();
+        };
+        if !current || s.machine_id != machine_id || !traffic_allowed(s) {
+            return Vec::new();
+        }
+        s.viewers
+            .iter()
+            .filter(|(id, _)| viewer_id == 0 || **id == viewer_id)
+            .map(|(_, v)| v.tx.clone())
+            .collect()
+    }
+
+    /// Counts for metrics and benchmarks: (agents, sessions, viewers).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let inner = self.lock();
+        let viewers = inner.sessions.values().map(|s| s.viewers.len()).sum();
+        (inner.agents.len(), inner.sessions.len(), viewers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reach_proto::limits::CONSENT_TIMEOUT;
+
+    fn queue() -> (Tx, mpsc::Receiver<Outbound>) {
+        mpsc::channel(16)
+    }
+
+    fn setup(consent: ConsentState) -> (Hub, mpsc::Receiver<Outbound>, mpsc::Receiver<Outbound>, u64) {
+        let hub = Hub::default();
+        let (atx, arx) = queue();
+        let link = AgentLink { conn_id: 1, tenant_id: "t".into(), key_id: Some("k".into()), tx: atx };
+        hub.register_agent("m", link);
+        hub.open_session("s", SessionLink {
+            tenant_id: "t".into(),
+            machine_id: "m".into(),
+            attended: true,
+            consent,
+            viewers: HashMap::new(),
+        });
+        let (vtx, vrx) = queue();
+        let viewer = ViewerLink { tx: vtx, access: ViewerAccess::Control, user_id: "u".into() };
+        let (vid, _) = hub.join_viewer("s", "t", viewer).unwrap();
+        (hub, arx, vrx, vid)
+    }
+
+    #[test]
+    fn nothing_is_routed_while_consent_is_pending() {
+        let now = Instant::now();
+        let (hub, _a, _v, vid) = setup(ConsentState::pending(now, CONSENT_TIMEOUT));
+        assert!(hub.route_from_viewer("s", vid).is_none());
+        assert!(hub.route_from_agent("m", 1, "s", 0).is_empty());
+        assert_eq!(hub.consent_answer("s", "m", true, now), ConsentChange::Granted);
+        assert!(hub.route_from_viewer("s", vid).is_some());
+        assert_eq!(hub.route_from_agent("m", 1, "s", 0).len(), 1);
+    }
+
+    #[test]
+    fn another_machine_cannot_answer_or_send_for_a_session() {
+        let now = Instant::now();
+        let (hub, _a, _v, _) = setup(ConsentState::pending(now, CONSENT_TIMEOUT));
+        assert_eq!(hub.consent_answer("s", "other", true, now), ConsentChange::None);
+        assert!(hub.route_from_agent("other", 1, "s", 0).is_empty());
+        assert!(hub.route_from_agent("m", 99, "s", 0).is_empty());
+    }
+
+    #[test]
+    fn viewers_of_another_tenant_cannot_join() {
+        let (hub, _a, _v, _) = setup(ConsentState::NotRequired);
+        let (tx, _rx) = queue();
+        let link = ViewerLink { tx, access: ViewerAccess::ViewOnly, user_id: "x".into() };
+        assert_eq!(hub.join_viewer("s", "other", link).err(), Some(JoinError::NoSession));
+    }
+
+    #[test]
+    fn agent_loss_ends_attended_sessions() {
+        let (hub, _a, _v, _) = setup(ConsentState::Granted);
+        assert_eq!(hub.agent_gone("m", 2), Vec::<String>::new());
+        assert_eq!(hub.agent_gone("m", 1), vec!["s".to_owned()]);
+        assert!(!hub.is_online("m"));
+    }
+
+    #[test]
+    fn ending_a_session_closes_its_viewers() {
+        let (hub, _a, mut v, _) = setup(ConsentState::Granted);
+        hub.end_session("s", "ended_by_user", close::NORMAL).unwrap();
+        assert!(matches!(v.try_recv(), Ok(Outbound::Frame(_))));
+        assert!(matches!(v.try_recv(), Ok(Outbound::Close(close::NORMAL, _))));
+        assert!(hub.route_from_agent("m", 1, "s", 0).is_empty());
+    }
+}

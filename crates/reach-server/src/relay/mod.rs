@@ -1,0 +1,16 @@
+//! The relay: which agents and viewers are connected, which sessions are live, and the
+//! one chokepoint ([`hub::Hub`]) every frame, input and USB byte passes through.
+//!
+//! # Layout
+//! - [`hub`]: in-memory registry of agents, sessions and viewers; routing decisions.
+//! - [`store`]: session, machine and credential rows (portable SQL).
+//! - [`lifecycle`]: what happens when a session opens, consent changes or a session ends
+//!   (database, audit, hub and sockets together).
+//!
+//! The socket tasks themselves live in [`crate::ws`].
+
+pub mod hub;
+pub mod lifecycle;
+pub mod store;
+
+pub use hub::{Hub, Outbound};

@@ -1,0 +1,163 @@
+//! Test helpers: a real server on an ephemeral loopback port with a fresh SQLite database.
+#![allow(dead_code, unreachable_pub)]
+
+use reach_server::server::Running;
+use reach_server::{AppState, Config};
+use reqwest::{Method, RequestBuilder, Response};
+use serde_json::{Value, json};
+
+/// The first admin's password in tests (set through the config, like `REACH_ADMIN_PASSWORD`).
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
+/// A running server with its state, an HTTP client and an admin token.
+pub struct TestServer {
+    pub url: String,
+    pub state: AppState,
+    pub client: reqwest::Client,
+    pub admin_token: String,
+    running: Option<Running>,
+    dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// Starts a server with the test configuration.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a server after `adjust` changed the test configuration.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::for_tests(dir.path());
+        config.admin_password = Some(ADMIN_PASSWORD.to_owned().into());
+        adjust(&mut config);
+        Self::start_in(dir, config).await
+    }
+
+    async fn start_in(dir: tempfile::TempDir, config: Config) -> Self {
+        let (state, _) = AppState::open(config).await.expect("open state");
+        let running = reach_server::server::start(state.clone())
+            .await
+            .expect("start");
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client");
+        let mut server = Self {
+            url: running.url(),
+            state,
+            client,
+            admin_token: String::new(),
+            running: Some(running),
+            dir,
+        };
+        server.admin_token = server.login_token(None, "admin", ADMIN_PASSWORD).await;
+        server
+    }
+
+    /// The data directory (to restart on it).
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.path().to_owned()
+    }
+
+    /// Stops the server gracefully.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await.expect("shutdown");
+        }
+        self.dir
+    }
+
+    /// A request to `path` with an optional bearer token.
+    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let builder = self.client.request(method, format!("{}{path}", self.url));
+        match token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    /// `POST /api/auth/login`.
+    pub async fn login(&self, tenant: Option<&str>, username: &str, password: &str) -> Response {
+        let mut body = json!({"username": username, "password": password});
+        if let Some(tenant) = tenant {
+            body["tenant"] = json!(tenant);
+        }
+        self.request(Method::POST, "/api/auth/login", None)
+            .json(&body)
+            .send()
+            .await
+            .expect("login request")
+    }
+
+    /// Logs in and returns the token; panics unless 200.
+    pub async fn login_token(
+        &self,
+        tenant: Option<&str>,
+        username: &str,
+        password: &str,
+    ) -> String {
+        let response = self.login(tenant, username, password).await;
+        assert_eq!(response.status(), 200, "login of {username}");
+        let body: Value = response.json().await.expect("login body");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Sends a JSON request and returns status and JSON body (`Null` when empty).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut builder = self.request(method, path, token);
+        if let Some(body) = body {
+            builder = builder.json(&body);
+        }
+        let response = builder.send().await.expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+
+    /// Creates a user with the admin token; returns its JSON.
+    pub async fn create_user(&self, username: &str, password: &str, role: &str) -> Value {
+        let body = json!({"username": username, "password": password, "role": role});
+        let (status, user) = self
+            .call(
+                Method::POST,
+                "/api/users",
+                Some(&self.admin_token),
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, 201, "create {username}: {user}");
+        user
+    }
+
+    /// Runs SQL directly against the database (to tamper with it).
+    pub async fn sql(&self, statement: &str) -> u64 {
+        sqlx::query(statement)
+            .execute(&self.state.db)
+            .await
+            .expect("direct SQL")
+            .rows_affected()
+    }
+}
+
+/// Asserts a JSON error response with the given status and code.
+pub fn assert_error(got: &(u16, Value), status: u16, code: &str) {
+    assert_eq!(got.0, status, "status of {}", got.1);
+    assert_eq!(got.1["error"], code, "error code of {}", got.1);
+    assert!(
+        got.1["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "message in {}",
+        got.1
+    );
+}
