@@ -17,7 +17,13 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod backend;
+pub mod client;
+pub mod error;
 pub mod host;
 pub mod limits;
+pub mod net;
 pub mod proto;
+
+pub use error::UsbError;

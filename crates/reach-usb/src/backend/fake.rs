@@ -185,14 +185,14 @@ impl FakeHandle {
 
     /// Unplugs the device: pending and future transfers return `no_device`.
     pub fn unplug(&self) {
-        let bus_id = {
+        let info = self.info();
+        {
             let mut s = lock(&self.0.state);
             s.present = false;
             s.opened = false;
-            s.bus_id.clone()
-        };
+        }
         self.0.notify.notify_waiters();
-        self.emit(HotplugEvent::Removed(bus_id));
+        self.emit(HotplugEvent::Removed(info));
     }
 
     /// Unplugs the device and brings it back under a new bus id (as after a firmware reset).

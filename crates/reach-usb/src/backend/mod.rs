@@ -48,8 +48,8 @@ pub enum BackendError {
 pub enum HotplugEvent {
     /// A device appeared.
     Added(DeviceInfo),
-    /// A device disappeared (bus id).
-    Removed(String),
+    /// A device disappeared.
+    Removed(DeviceInfo),
 }
 
 /// A source of USB devices.

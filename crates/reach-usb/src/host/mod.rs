@@ -468,6 +468,22 @@ impl HostSession {
         );
     }
 
+    /// Reports a hotplug event for a device the ACL would not deny.
+    pub fn handle_device_event(&mut self, added: bool, device: DeviceInfo) {
+        if matches!(self.link, Link::Up { .. }) {
+            let event = control::DeviceEvent {
+                event: if added { "added" } else { "removed" }.into(),
+                device,
+            };
+            self.control_out.push(Message::new(
+                Op::DeviceEvent,
+                0,
+                0,
+                control::to_body(&event),
+            ));
+        }
+    }
+
     /// The transport dropped: claims are kept for the retention window.
     pub fn handle_transport_lost(&mut self, now: Instant) {
         self.link = Link::Down;
@@ -564,6 +580,11 @@ impl HostSession {
     /// Claims currently held.
     pub fn claim_ids(&self) -> Vec<u16> {
         self.claims.keys().copied().collect()
+    }
+
+    /// The claim a backend call belongs to.
+    pub fn transfer_claim(&self, id: TransferId) -> Option<u16> {
+        self.transfers.get(&id).map(|(c, _)| *c)
     }
 
     /// The device of a claim.

@@ -1,0 +1,611 @@
+//! The async client API: [`UsbClient`] and [`UsbHandle`], a thin shell over [`ClientSession`].
+//!
+//! One driver task owns the session and the transport; API calls talk to it over a channel, so
+//! any number of transfers can be in flight from any number of tasks.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use super::session::{ClientEvent, ClientSession};
+use crate::error::UsbError;
+use crate::limits::DEFAULT_TIMEOUT;
+use crate::net::{MessageChannel, MessageTransport, pump_out};
+use crate::proto::control::Opened;
+use crate::proto::data::{StreamData, StreamStart};
+use crate::proto::{
+    ConfigOp, DeviceFilter, DeviceInfo, Setup, TransferFlags, TransferKind, TransferReply,
+    TransferRequest, TransferStatus,
+};
+
+type Reply<T> = oneshot::Sender<Result<T, UsbError>>;
+
+enum Command {
+    List(Reply<Vec<DeviceInfo>>),
+    Open(DeviceFilter, Reply<Opened>),
+    Submit {
+        claim: u16,
+        request: TransferRequest,
+        timeout: Duration,
+        rid: oneshot::Sender<Result<u32, UsbError>>,
+        done: Reply<TransferReply>,
+    },
+    Configure(u16, ConfigOp, Reply<TransferReply>),
+    StreamStart(
+        u16,
+        StreamStart,
+        mpsc::Sender<StreamData>,
+        Reply<TransferReply>,
+    ),
+    StreamStop(u16, u8, Reply<TransferReply>),
+    Cancel(u16, u32),
+    Close(u16, oneshot::Sender<()>),
+    Resume(MessageChannel, Reply<()>),
+}
+
+/// A connection to a host's USB service.
+#[derive(Clone)]
+pub struct UsbClient {
+    cmd: mpsc::UnboundedSender<Command>,
+    timeout: Duration,
+}
+
+fn gone() -> UsbError {
+    UsbError::Closed("client driver stopped".into())
+}
+
+impl UsbClient {
+    /// Starts a client over a transport (spawns the driver task; needs a tokio runtime).
+    pub fn connect(transport: impl MessageTransport) -> Self {
+        let (cmd, rx) = mpsc::unbounded_channel();
+        tokio::spawn(Driver::new(transport.into_channel()).run(rx));
+        Self {
+            cmd,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// Changes the per-request timeout (default 10 s).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, UsbError> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd.send(make(tx)).map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+
+    /// Lists the host's shareable devices.
+    ///
+    /// # Errors
+    /// [`UsbError::Timeout`], [`UsbError::Closed`], [`UsbError::Protocol`].
+    pub async fn list(&self) -> Result<Vec<DeviceInfo>, UsbError> {
+        self.call(Command::List).await
+    }
+
+    /// Opens the first permitted device matching `filter`.
+    ///
+    /// # Errors
+    /// [`UsbError::Denied`] (ACL), [`UsbError::NoDevice`], [`UsbError::Busy`], [`UsbError::Timeout`].
+    pub async fn open(&self, filter: DeviceFilter) -> Result<UsbHandle, UsbError> {
+        let opened = self.call(|tx| Command::Open(filter, tx)).await?;
+        Ok(UsbHandle {
+            claim: opened.claim_id,
+            device: opened.device,
+            client: self.clone(),
+        })
+    }
+
+    /// Moves every claim onto a new transport after a drop (RESUME with the stored tokens).
+    ///
+    /// # Errors
+    /// The first claim that could not be resumed ([`UsbError::Protocol`] with `ResumeRejected`).
+    pub async fn resume(&self, transport: impl MessageTransport) -> Result<(), UsbError> {
+        let chan = transport.into_channel();
+        self.call(|tx| Command::Resume(chan, tx)).await
+    }
+}
+
+/// A claimed device.
+#[derive(Clone)]
+pub struct UsbHandle {
+    claim: u16,
+    device: DeviceInfo,
+    client: UsbClient,
+}
+
+/// A transfer in flight: await it with [`PendingTransfer::wait`] or cancel it by id.
+pub struct PendingTransfer {
+    /// Request id (for [`UsbHandle::cancel`]).
+    pub request_id: u32,
+    done: oneshot::Receiver<Result<TransferReply, UsbError>>,
+}
+
+impl PendingTransfer {
+    /// Waits for the reply (status not checked).
+    ///
+    /// # Errors
+    /// [`UsbError::Timeout`], [`UsbError::Closed`], [`UsbError::Protocol`].
+    pub async fn wait(self) -> Result<TransferReply, UsbError> {
+        self.done.await.map_err(|_| gone())?
+    }
+}
+
+/// Completions of a receive stream.
+pub type StreamReceiver = mpsc::Receiver<StreamData>;
+
+fn checked(reply: TransferReply) -> Result<TransferReply, UsbError> {
+    if reply.status == TransferStatus::Ok {
+        Ok(reply)
+    } else {
+        Err(UsbError::from_status(reply.status))
+    }
+}
+
+impl UsbHandle {
+    /// Claim id allocated by the host.
+    pub fn claim_id(&self) -> u16 {
+        self.claim
+    }
+
+    /// Device description from OPENED.
+    pub fn device(&self) -> &DeviceInfo {
+        &self.device
+    }
+
+    /// Sends a transfer without waiting; many may be in flight.
+    ///
+    /// # Errors
+    /// [`UsbError::Closed`] when the claim is not open.
+    pub async fn submit(&self, request: TransferRequest) -> Result<PendingTransfer, UsbError> {
+        let (rid_tx, rid_rx) = oneshot::channel();
+        let (done_tx, done) = oneshot::channel();
+        let cmd = Command::Submit {
+            claim: self.claim,
+            request,
+            timeout: self.client.timeout,
+            rid: rid_tx,
+            done: done_tx,
+        };
+        self.client.cmd.send(cmd).map_err(|_| gone())?;
+        let request_id = rid_rx.await.map_err(|_| gone())??;
+        Ok(PendingTransfer { request_id, done })
+    }
+
+    async fn run(&self, request: TransferRequest) -> Result<TransferReply, UsbError> {
+        checked(self.submit(request).await?.wait().await?)
+    }
+
+    /// Asks the host to cancel a transfer; its waiter gets `Cancelled` or the real result.
+    pub fn cancel(&self, request_id: u32) {
+        let _ = self
+            .client
+            .cmd
+            .send(Command::Cancel(self.claim, request_id));
+    }
+
+    /// Control IN.
+    ///
+    /// # Errors
+    /// [`UsbError::Stall`], [`UsbError::Timeout`], [`UsbError::NoDevice`], [`UsbError::Closed`]…
+    pub async fn control_in(&self, setup: Setup) -> Result<Bytes, UsbError> {
+        let req = TransferRequest {
+            kind: TransferKind::Control(setup),
+            flags: TransferFlags::default(),
+            timeout_ms: 0,
+            length: u32::from(setup.length),
+            data: Bytes::new(),
+        };
+        Ok(self.run(req).await?.data)
+    }
+
+    /// Control OUT; `setup.length` is set from `data`.
+    ///
+    /// # Errors
+    /// As [`Self::control_in`].
+    pub async fn control_out(&self, mut setup: Setup, data: Bytes) -> Result<usize, UsbError> {
+        setup.length = u16::try_from(data.len())
+            .map_err(|_| UsbError::Protocol("control data over 65535 bytes".into()))?;
+        let req = TransferRequest {
+            kind: TransferKind::Control(setup),
+            flags: TransferFlags::default(),
+            timeout_ms: 0,
+            length: u32::from(setup.length),
+            data,
+        };
+        Ok(self.run(req).await?.actual_length as usize)
+    }
+
+    /// Bulk IN of up to `length` bytes.
+    ///
+    /// # Errors
+    /// As [`Self::control_in`].
+    pub async fn bulk_in(&self, endpoint: u8, length: u32) -> Result<Bytes, UsbError> {
+        Ok(self
+            .run(endpoint_in(TransferKind::Bulk(endpoint | 0x80), length))
+            .await?
+            .data)
+    }
+
+    /// Bulk OUT.
+    ///
+    /// # Errors
+    /// As [`Self::control_in`].
+    pub async fn bulk_out(&self, endpoint: u8, data: Bytes) -> Result<usize, UsbError> {
+        Ok(self
+            .run(endpoint_out(TransferKind::Bulk(endpoint & 0x7f), data))
+            .await?
+            .actual_length as usize)
+    }
+
+    /// Interrupt IN.
+    ///
+    /// # Errors
+    /// As [`Self::control_in`].
+    pub async fn interrupt_in(&self, endpoint: u8, length: u32) -> Result<Bytes, UsbError> {
+        Ok(self
+            .run(endpoint_in(
+                TransferKind::Interrupt(endpoint | 0x80),
+                length,
+            ))
+            .await?
+            .data)
+    }
+
+    /// Interrupt OUT.
+    ///
+    /// # Errors
+    /// As [`Self::control_in`].
+    pub async fn interrupt_out(&self, endpoint: u8, data: Bytes) -> Result<usize, UsbError> {
+        Ok(self
+            .run(endpoint_out(TransferKind::Interrupt(endpoint & 0x7f), data))
+            .await?
+            .actual_length as usize)
+    }
+
+    async fn configure(&self, op: ConfigOp) -> Result<(), UsbError> {
+        let reply = self
+            .client
+            .call(|tx| Command::Configure(self.claim, op, tx))
+            .await?;
+        checked(reply).map(drop)
+    }
+
+    /// SET_CONFIGURATION (cancels every pending transfer of the claim).
+    ///
+    /// # Errors
+    /// [`UsbError::Stall`] when the device refuses.
+    pub async fn set_configuration(&self, config: u8) -> Result<(), UsbError> {
+        self.configure(ConfigOp::SetConfiguration(config)).await
+    }
+
+    /// SET_INTERFACE (cancels pending transfers on that interface's endpoints).
+    ///
+    /// # Errors
+    /// [`UsbError::Stall`] when the device refuses.
+    pub async fn set_interface(&self, interface: u8, alt: u8) -> Result<(), UsbError> {
+        self.configure(ConfigOp::SetInterface(interface, alt)).await
+    }
+
+    /// CLEAR_HALT on an endpoint (cancels its pending transfers).
+    ///
+    /// # Errors
+    /// [`UsbError::NoDevice`], [`UsbError::Closed`].
+    pub async fn clear_halt(&self, endpoint: u8) -> Result<(), UsbError> {
+        self.configure(ConfigOp::ClearHalt(endpoint)).await
+    }
+
+    /// Port reset (cancels every pending transfer).
+    ///
+    /// # Errors
+    /// [`UsbError::NoDevice`], [`UsbError::Closed`].
+    pub async fn reset(&self) -> Result<(), UsbError> {
+        self.configure(ConfigOp::Reset).await
+    }
+
+    /// Starts a receive stream on an IN endpoint: the host keeps `depth` transfers queued.
+    ///
+    /// # Errors
+    /// [`UsbError::Transfer`] (`invalid`) for a bad endpoint or depth.
+    pub async fn stream(
+        &self,
+        endpoint: u8,
+        depth: u8,
+        transfer_size: u32,
+    ) -> Result<StreamReceiver, UsbError> {
+        let (tx, rx) = mpsc::channel(256);
+        let start = StreamStart {
+            endpoint,
+            depth,
+            transfer_size,
+        };
+        let reply = self
+            .client
+            .call(|r| Command::StreamStart(self.claim, start, tx, r))
+            .await?;
+        checked(reply).map(|_| rx)
+    }
+
+    /// Stops a receive stream.
+    ///
+    /// # Errors
+    /// [`UsbError::Transfer`] (`invalid`) when no stream runs there.
+    pub async fn stop_stream(&self, endpoint: u8) -> Result<(), UsbError> {
+        let reply = self
+            .client
+            .call(|r| Command::StreamStop(self.claim, endpoint, r))
+            .await?;
+        checked(reply).map(drop)
+    }
+
+    /// Closes the claim; the host re-attaches kernel drivers.
+    pub async fn close(self) {
+        let (tx, rx) = oneshot::channel();
+        if self.client.cmd.send(Command::Close(self.claim, tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+fn endpoint_in(kind: TransferKind, length: u32) -> TransferRequest {
+    TransferRequest {
+        kind,
+        flags: TransferFlags::default(),
+        timeout_ms: 0,
+        length,
+        data: Bytes::new(),
+    }
+}
+
+fn endpoint_out(kind: TransferKind, data: Bytes) -> TransferRequest {
+    TransferRequest {
+        kind,
+        flags: TransferFlags::default(),
+        timeout_ms: 0,
+        length: data.len() as u32,
+        data,
+    }
+}
+
+enum Waiter {
+    List(Reply<Vec<DeviceInfo>>),
+    Open(Reply<Opened>),
+    Done(Reply<TransferReply>),
+}
+
+struct Driver {
+    session: ClientSession,
+    chan: Option<MessageChannel>,
+    held: Option<Bytes>,
+    waiters: HashMap<u32, Waiter>,
+    pending_streams: HashMap<u32, (u16, u8, mpsc::Sender<StreamData>)>,
+    streams: HashMap<(u16, u8), mpsc::Sender<StreamData>>,
+    closing: HashMap<u16, Vec<oneshot::Sender<()>>>,
+    resuming: Option<(Vec<u16>, Reply<()>)>,
+}
+
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+enum Step {
+    Command(Option<Command>),
+    Message(Option<Bytes>),
+    Sent,
+    Timeout,
+}
+
+impl Driver {
+    fn new(chan: MessageChannel) -> Self {
+        Self {
+            session: ClientSession::new(now()),
+            chan: Some(chan),
+            held: None,
+            waiters: HashMap::new(),
+            pending_streams: HashMap::new(),
+            streams: HashMap::new(),
+            closing: HashMap::new(),
+            resuming: None,
+        }
+    }
+
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        loop {
+            self.drain_events();
+            if let Some(c) = &self.chan
+                && !pump_out(&c.tx, &mut self.held, || self.session.poll_transmit())
+            {
+                self.lose_transport();
+                continue;
+            }
+            let deadline = self
+                .session
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std);
+            let (tx, rx) = match &mut self.chan {
+                Some(c) => (Some(&c.tx), Some(&mut c.rx)),
+                None => (None, None),
+            };
+            let held = &mut self.held;
+            let step = tokio::select! {
+                biased;
+                msg = crate::net::recv_opt(rx) => Step::Message(msg),
+                permit = crate::net::reserve_opt(tx), if held.is_some() => {
+                    if let (Ok(permit), Some(frame)) = (permit, held.take()) {
+                        permit.send(frame);
+                    }
+                    Step::Sent
+                }
+                cmd = commands.recv() => Step::Command(cmd),
+                () = crate::net::sleep_until_opt(deadline) => Step::Timeout,
+            };
+            match step {
+                Step::Message(Some(m)) => self.receive_batch(m),
+                Step::Message(None) => self.lose_transport(),
+                Step::Sent => {}
+                Step::Command(Some(cmd)) => self.apply(cmd),
+                Step::Command(None) => return,
+                Step::Timeout => self.session.handle_timeout(now()),
+            }
+        }
+    }
+
+    fn lose_transport(&mut self) {
+        self.chan = None;
+        self.held = None;
+        self.session.handle_transport_lost(now());
+    }
+
+    fn receive_batch(&mut self, first: Bytes) {
+        let t = now();
+        self.session.handle_message(t, first);
+        if let Some(c) = &mut self.chan {
+            for _ in 0..64 {
+                let Ok(m) = c.rx.try_recv() else { break };
+                self.session.handle_message(t, m);
+            }
+        }
+    }
+
+    fn apply(&mut self, cmd: Command) {
+        let t = now();
+        let timeout = DEFAULT_TIMEOUT;
+        match cmd {
+            Command::List(tx) => {
+                let rid = self.session.list(t, timeout);
+                self.waiters.insert(rid, Waiter::List(tx));
+            }
+            Command::Open(filter, tx) => {
+                let rid = self.session.open(t, filter, timeout);
+                self.waiters.insert(rid, Waiter::Open(tx));
+            }
+            Command::Submit {
+                claim,
+                request,
+                timeout,
+                rid,
+                done,
+            } => match self.session.submit(t, claim, &request, timeout) {
+                Ok(id) => {
+                    self.waiters.insert(id, Waiter::Done(done));
+                    let _ = rid.send(Ok(id));
+                }
+                Err(e) => drop(rid.send(Err(e))),
+            },
+            Command::Configure(claim, op, tx) => {
+                let result = self.session.configure(t, claim, op, timeout);
+                self.track(result, tx);
+            }
+            Command::StreamStart(claim, start, sender, tx) => {
+                let result = self.session.stream_start(t, claim, start, timeout);
+                if let Ok(rid) = result {
+                    self.pending_streams
+                        .insert(rid, (claim, start.endpoint, sender));
+                }
+                self.track(result, tx);
+            }
+            Command::StreamStop(claim, ep, tx) => {
+                self.streams.remove(&(claim, ep));
+                let result = self.session.stream_stop(t, claim, ep, timeout);
+                self.track(result, tx);
+            }
+            Command::Cancel(claim, rid) => self.session.cancel(claim, rid),
+            Command::Close(claim, tx) => {
+                if self.session.claim_ids().contains(&claim) {
+                    self.session.close(claim);
+                    self.closing.entry(claim).or_default().push(tx);
+                }
+            }
+            Command::Resume(chan, tx) => self.resume(chan, tx),
+        }
+    }
+
+    fn track(&mut self, result: Result<u32, UsbError>, tx: Reply<TransferReply>) {
+        match result {
+            Ok(rid) => drop(self.waiters.insert(rid, Waiter::Done(tx))),
+            Err(e) => drop(tx.send(Err(e))),
+        }
+    }
+
+    fn resume(&mut self, chan: MessageChannel, tx: Reply<()>) {
+        if self.chan.is_some() {
+            self.session.handle_transport_lost(now());
+        }
+        self.chan = Some(chan);
+        self.held = None;
+        self.session.handle_transport_restored(now());
+        let claims = self.session.claim_ids();
+        if claims.is_empty() {
+            let _ = tx.send(Ok(()));
+        } else {
+            self.resuming = Some((claims, tx));
+        }
+    }
+
+    fn drain_events(&mut self) {
+        while let Some(event) = self.session.poll_event() {
+            self.deliver(event);
+        }
+    }
+
+    fn deliver(&mut self, event: ClientEvent) {
+        match event {
+            ClientEvent::Listed { request_id, result } => {
+                if let Some(Waiter::List(tx)) = self.waiters.remove(&request_id) {
+                    let _ = tx.send(result);
+                }
+            }
+            ClientEvent::Opened { request_id, result } => {
+                if let Some(Waiter::Open(tx)) = self.waiters.remove(&request_id) {
+                    let _ = tx.send(result);
+                }
+            }
+            ClientEvent::Done {
+                request_id, result, ..
+            } => {
+                if let Some((claim, ep, sender)) = self.pending_streams.remove(&request_id)
+                    && result
+                        .as_ref()
+                        .is_ok_and(|r| r.status == TransferStatus::Ok)
+                {
+                    self.streams.insert((claim, ep), sender);
+                }
+                if let Some(Waiter::Done(tx)) = self.waiters.remove(&request_id) {
+                    let _ = tx.send(result);
+                }
+            }
+            ClientEvent::Stream { claim, data } => {
+                if let Some(tx) = self.streams.get(&(claim, data.endpoint)) {
+                    let _ = tx.try_send(data);
+                }
+            }
+            ClientEvent::Closed { claim, .. } => {
+                self.streams.retain(|(c, _), _| *c != claim);
+                for tx in self.closing.remove(&claim).unwrap_or_default() {
+                    let _ = tx.send(());
+                }
+                self.resumed(claim, Ok(()));
+            }
+            ClientEvent::Resumed { claim, result } => self.resumed(claim, result),
+            ClientEvent::Device(_) | ClientEvent::PeerError { .. } => {}
+        }
+    }
+
+    fn resumed(&mut self, claim: u16, result: Result<(), UsbError>) {
+        let Some((mut waiting, tx)) = self.resuming.take() else {
+            return;
+        };
+        waiting.retain(|c| *c != claim);
+        if let Err(e) = result {
+            let _ = tx.send(Err(e));
+        } else if waiting.is_empty() {
+            let _ = tx.send(Ok(()));
+        } else {
+            self.resuming = Some((waiting, tx));
+        }
+    }
+}

@@ -1,0 +1,714 @@
+//! The consumer-side session: a sans-IO state machine mirroring [`crate::host::HostSession`].
+//!
+//! Requests get ids from one counter, so ids rise strictly on every claim (the host's
+//! at-most-once rule). Each pending request keeps its encoded message so a request the host
+//! never received can be sent again after a RESUME; replies for ids no longer pending are
+//! dropped, so every completion is delivered once.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::error::UsbError;
+use crate::limits::{DEFAULT_WINDOW, PROTOCOL_VERSION};
+use crate::proto::control::{
+    self, Closed, DeviceEvent, ErrorBody, Hello, ListReply, Open, Opened, Resume,
+};
+use crate::proto::data::{StreamData, StreamStart, decode_status};
+use crate::proto::flow::{RecvWindow, SendQueue};
+use crate::proto::frame::{Frame, Message, Op};
+use crate::proto::{
+    ClosedReason, ConfigOp, DeviceFilter, DeviceInfo, Reassembler, TransferReply, TransferRequest,
+};
+
+/// What the client session reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientEvent {
+    /// Answer to [`ClientSession::list`].
+    Listed {
+        /// Request id.
+        request_id: u32,
+        /// Devices or error.
+        result: Result<Vec<DeviceInfo>, UsbError>,
+    },
+    /// Answer to [`ClientSession::open`].
+    Opened {
+        /// Request id.
+        request_id: u32,
+        /// OPENED or error.
+        result: Result<Opened, UsbError>,
+    },
+    /// A transfer, configuration or stream start/stop finished (config replies carry only a status).
+    Done {
+        /// Claim.
+        claim: u16,
+        /// Request id.
+        request_id: u32,
+        /// Reply or error.
+        result: Result<TransferReply, UsbError>,
+    },
+    /// One receive-stream completion.
+    Stream {
+        /// Claim.
+        claim: u16,
+        /// Data.
+        data: StreamData,
+    },
+    /// A claim closed (requested, unplugged, expired…). Pending requests were failed.
+    Closed {
+        /// Claim.
+        claim: u16,
+        /// Why.
+        reason: ClosedReason,
+    },
+    /// Answer to a RESUME.
+    Resumed {
+        /// Claim.
+        claim: u16,
+        /// Ok or why not.
+        result: Result<(), UsbError>,
+    },
+    /// Hotplug.
+    Device(DeviceEvent),
+    /// An ERROR not tied to a pending request.
+    PeerError {
+        /// Claim.
+        claim: u16,
+        /// Error.
+        error: UsbError,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CtrlKind {
+    List,
+    Open,
+}
+
+#[derive(Debug)]
+struct Pending {
+    msg: Message,
+    deadline: Instant,
+}
+
+#[derive(Debug)]
+struct ClientClaim {
+    token: String,
+    out: SendQueue,
+    recv: RecvWindow,
+    pending: HashMap<u32, Pending>,
+    /// Request ids listed in the last RESUME; others pending at RESUMED time are sent then.
+    listed: Vec<u32>,
+    bound: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    AwaitHello,
+    Up(u32),
+    Down,
+}
+
+/// The client session. Drive it like [`crate::host::HostSession`].
+#[derive(Debug)]
+pub struct ClientSession {
+    window: u32,
+    link: Link,
+    control_out: SendQueue,
+    claims: BTreeMap<u16, ClientClaim>,
+    reassembler: Reassembler,
+    next_rid: u32,
+    ctrl: HashMap<u32, (CtrlKind, Instant)>,
+    deadlines: BTreeSet<(Instant, u32, u16)>,
+    events: VecDeque<ClientEvent>,
+    rr_cursor: u16,
+}
+
+impl ClientSession {
+    /// A session on a fresh transport; HELLO is queued.
+    pub fn new(_now: Instant) -> Self {
+        let mut s = Self {
+            window: DEFAULT_WINDOW,
+            link: Link::AwaitHello,
+            control_out: SendQueue::unmetered(),
+            claims: BTreeMap::new(),
+            reassembler: Reassembler::new(),
+            next_rid: 1,
+            ctrl: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            events: VecDeque::new(),
+            rr_cursor: 0,
+        };
+        s.send_hello();
+        s
+    }
+
+    fn send_hello(&mut self) {
+        let hello = Hello {
+            versions: vec![PROTOCOL_VERSION],
+            capabilities: vec!["multi_in_flight".into(), "streams".into(), "resume".into()],
+            window: self.window,
+        };
+        self.control_out
+            .push(Message::new(Op::Hello, 0, 0, control::to_body(&hello)));
+    }
+
+    fn rid(&mut self) -> u32 {
+        let rid = self.next_rid;
+        self.next_rid = self.next_rid.wrapping_add(1).max(1);
+        rid
+    }
+
+    /// Asks for the device list.
+    pub fn list(&mut self, now: Instant, timeout: Duration) -> u32 {
+        let rid = self.rid();
+        self.control_out
+            .push(Message::new(Op::List, 0, rid, Bytes::from_static(b"{}")));
+        self.track_ctrl(rid, CtrlKind::List, now + timeout);
+        rid
+    }
+
+    /// Asks to open a device.
+    pub fn open(&mut self, now: Instant, filter: DeviceFilter, timeout: Duration) -> u32 {
+        let rid = self.rid();
+        self.control_out.push(Message::new(
+            Op::Open,
+            0,
+            rid,
+            control::to_body(&Open { filter }),
+        ));
+        self.track_ctrl(rid, CtrlKind::Open, now + timeout);
+        rid
+    }
+
+    fn track_ctrl(&mut self, rid: u32, kind: CtrlKind, deadline: Instant) {
+        self.ctrl.insert(rid, (kind, deadline));
+        self.deadlines.insert((deadline, rid, 0));
+    }
+
+    /// Queues a transfer.
+    ///
+    /// # Errors
+    /// [`UsbError::Closed`] when the claim is not open in this session.
+    pub fn submit(
+        &mut self,
+        now: Instant,
+        claim: u16,
+        request: &TransferRequest,
+        timeout: Duration,
+    ) -> Result<u32, UsbError> {
+        let op = match request.kind {
+            crate::proto::TransferKind::Control(_) => Op::Control,
+            crate::proto::TransferKind::Bulk(_) => Op::Bulk,
+            crate::proto::TransferKind::Interrupt(_) => Op::Interrupt,
+        };
+        self.send_request(now, claim, op, request.encode(), timeout)
+    }
+
+    /// Queues a configuration op.
+    ///
+    /// # Errors
+    /// [`UsbError::Closed`] when the claim is not open.
+    pub fn configure(
+        &mut self,
+        now: Instant,
+        claim: u16,
+        op: ConfigOp,
+        timeout: Duration,
+    ) -> Result<u32, UsbError> {
+        let wire = match op {
+            ConfigOp::SetConfiguration(_) => Op::SetConfiguration,
+            ConfigOp::SetInterface(..) => Op::SetInterface,
+            ConfigOp::ClearHalt(_) => Op::ClearHalt,
+            ConfigOp::Reset => Op::Reset,
+        };
+        self.send_request(now, claim, wire, op.encode(), timeout)
+    }
+
+    /// Starts a receive stream; completions arrive as [`ClientEvent::Stream`].
+    ///
+    /// # Errors
+    /// [`UsbError::Closed`] when the claim is not open.
+    pub fn stream_start(
+        &mut self,
+        now: Instant,
+        claim: u16,
+        start: StreamStart,
+        timeout: Duration,
+    ) -> Result<u32, UsbError> {
+        self.send_request(now, claim, Op::StreamStart, start.encode(), timeout)
+    }
+
+    /// Stops a receive stream.
+    ///
+    /// # Errors
+    /// [`UsbError::Closed`] when the claim is not open.
+    pub fn stream_stop(
+        &mut self,
+        now: Instant,
+        claim: u16,
+        endpoint: u8,
+        timeout: Duration,
+    ) -> Result<u32, UsbError> {
+        self.send_request(
+            now,
+            claim,
+            Op::StreamStop,
+            Bytes::copy_from_slice(&[endpoint]),
+            timeout,
+        )
+    }
+
+    fn send_request(
+        &mut self,
+        now: Instant,
+        claim: u16,
+        op: Op,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<u32, UsbError> {
+        let rid = self.rid();
+        let c = self
+            .claims
+            .get_mut(&claim)
+            .ok_or_else(|| UsbError::Closed("not open in this session".into()))?;
+        let msg = Message::new(op, claim, rid, body);
+        if c.bound && self.link != Link::Down {
+            c.out.push(msg.clone());
+        }
+        let deadline = now + timeout;
+        c.pending.insert(rid, Pending { msg, deadline });
+        self.deadlines.insert((deadline, rid, claim));
+        Ok(rid)
+    }
+
+    /// Asks the host to cancel a request; its reply still arrives (`cancelled` or its real result).
+    pub fn cancel(&mut self, claim: u16, request_id: u32) {
+        if self
+            .claims
+            .get(&claim)
+            .is_some_and(|c| c.pending.contains_key(&request_id))
+        {
+            self.control_out
+                .push(Message::new(Op::Cancel, claim, request_id, Bytes::new()));
+        }
+    }
+
+    /// Asks the host to close a claim; [`ClientEvent::Closed`] follows.
+    pub fn close(&mut self, claim: u16) {
+        if self.claims.contains_key(&claim) {
+            self.control_out
+                .push(Message::new(Op::Close, claim, 0, Bytes::new()));
+        }
+    }
+
+    /// Feeds one transport message.
+    pub fn handle_message(&mut self, _now: Instant, msg: Bytes) {
+        let Ok(frame) = Frame::decode(msg) else {
+            let error = UsbError::Protocol("undecodable frame from host".into());
+            return self
+                .events
+                .push_back(ClientEvent::PeerError { claim: 0, error });
+        };
+        if frame.op.uses_credit() {
+            let Some(c) = self.claims.get_mut(&frame.claim) else {
+                return;
+            };
+            if c.recv.consume(frame.chunk.len()).is_err() {
+                return self.events.push_back(ClientEvent::PeerError {
+                    claim: frame.claim,
+                    error: UsbError::CreditExhausted,
+                });
+            }
+        }
+        match self.reassembler.push(frame) {
+            Ok(Some(m)) => self.dispatch(m),
+            Ok(None) => {}
+            Err(e) => self.events.push_back(ClientEvent::PeerError {
+                claim: 0,
+                error: UsbError::Protocol(e.to_string()),
+            }),
+        }
+    }
+
+    fn dispatch(&mut self, m: Message) {
+        if m.op.uses_credit() {
+            self.release(m.claim, m.body.len());
+        }
+        match m.op {
+            Op::Hello => self.on_hello(&m),
+            Op::List => self.on_list(m),
+            Op::Opened => self.on_opened(m),
+            Op::Control | Op::Bulk | Op::Interrupt => {
+                let result =
+                    TransferReply::decode(m.body).map_err(|e| UsbError::Protocol(e.to_string()));
+                self.finish(m.claim, m.request_id, result);
+            }
+            Op::SetConfiguration
+            | Op::SetInterface
+            | Op::ClearHalt
+            | Op::Reset
+            | Op::StreamStart
+            | Op::StreamStop => {
+                let result = decode_status(&m.body)
+                    .map(TransferReply::status)
+                    .map_err(|e| UsbError::Protocol(e.to_string()));
+                self.finish(m.claim, m.request_id, result);
+            }
+            Op::StreamData => match StreamData::decode(m.body) {
+                Ok(data) => self.events.push_back(ClientEvent::Stream {
+                    claim: m.claim,
+                    data,
+                }),
+                Err(e) => self.events.push_back(ClientEvent::PeerError {
+                    claim: m.claim,
+                    error: UsbError::Protocol(e.to_string()),
+                }),
+            },
+            Op::Credit => {
+                if let (Ok(n), Some(c)) = (
+                    crate::proto::data::decode_credit(&m.body),
+                    self.claims.get_mut(&m.claim),
+                ) {
+                    c.out.grant(n);
+                }
+            }
+            Op::Closed => self.on_closed(&m),
+            Op::Error => self.on_error(&m),
+            Op::DeviceEvent => {
+                if let Ok(ev) = control::parse::<DeviceEvent>(&m.body) {
+                    self.events.push_back(ClientEvent::Device(ev));
+                }
+            }
+            Op::Open | Op::Resume | Op::Cancel | Op::Close => {}
+        }
+    }
+
+    fn release(&mut self, claim: u16, len: usize) {
+        let Some(c) = self.claims.get_mut(&claim) else {
+            return;
+        };
+        if let Some(grant) = c.recv.release(len) {
+            self.control_out.push(Message::new(
+                Op::Credit,
+                claim,
+                0,
+                Bytes::copy_from_slice(&grant.to_be_bytes()),
+            ));
+        }
+    }
+
+    fn on_hello(&mut self, m: &Message) {
+        match control::parse::<Hello>(&m.body) {
+            Ok(h) if h.versions.contains(&PROTOCOL_VERSION) => {
+                self.link = Link::Up(h.window);
+                self.claims
+                    .values_mut()
+                    .for_each(|c| c.out.reset(u64::from(h.window)));
+            }
+            _ => {
+                let error = UsbError::Protocol("host speaks no common protocol version".into());
+                self.events
+                    .push_back(ClientEvent::PeerError { claim: 0, error });
+            }
+        }
+    }
+
+    fn on_list(&mut self, m: Message) {
+        if self.ctrl.remove(&m.request_id).is_none() {
+            return;
+        }
+        let result = control::parse::<ListReply>(&m.body)
+            .map(|l| l.devices)
+            .map_err(UsbError::Protocol);
+        self.events.push_back(ClientEvent::Listed {
+            request_id: m.request_id,
+            result,
+        });
+    }
+
+    fn on_opened(&mut self, m: Message) {
+        let opened = match control::parse::<Opened>(&m.body) {
+            Ok(o) => o,
+            Err(e) => {
+                return self.events.push_back(ClientEvent::PeerError {
+                    claim: m.claim,
+                    error: UsbError::Protocol(e),
+                });
+            }
+        };
+        if opened.resumed {
+            return self.on_resumed(opened);
+        }
+        if self.ctrl.remove(&m.request_id).is_none() {
+            return;
+        }
+        let peer_window = match self.link {
+            Link::Up(w) => u64::from(w),
+            _ => 0,
+        };
+        let claim = ClientClaim {
+            token: opened.resume_token.clone(),
+            out: SendQueue::new(peer_window),
+            recv: RecvWindow::new(self.window),
+            pending: HashMap::new(),
+            listed: Vec::new(),
+            bound: true,
+        };
+        self.claims.insert(opened.claim_id, claim);
+        self.events.push_back(ClientEvent::Opened {
+            request_id: m.request_id,
+            result: Ok(opened),
+        });
+    }
+
+    fn on_resumed(&mut self, opened: Opened) {
+        let claim_id = opened.claim_id;
+        let Some(c) = self.claims.get_mut(&claim_id) else {
+            return;
+        };
+        c.token = opened.resume_token;
+        c.bound = true;
+        let mut resend: Vec<u32> = c
+            .pending
+            .keys()
+            .copied()
+            .filter(|r| opened.unknown.contains(r) || !c.listed.contains(r))
+            .collect();
+        resend.sort_unstable();
+        for rid in resend {
+            c.out.push(c.pending[&rid].msg.clone());
+        }
+        for rid in opened.lost {
+            self.finish(
+                claim_id,
+                rid,
+                Err(UsbError::Protocol(
+                    "completion lost during the transport drop (the request ran once)".into(),
+                )),
+            );
+        }
+        self.events.push_back(ClientEvent::Resumed {
+            claim: claim_id,
+            result: Ok(()),
+        });
+    }
+
+    fn on_closed(&mut self, m: &Message) {
+        let reason =
+            control::parse::<Closed>(&m.body).map_or(ClosedReason::ProtocolError, |c| c.reason);
+        self.drop_claim(m.claim, reason);
+    }
+
+    fn drop_claim(&mut self, claim_id: u16, reason: ClosedReason) {
+        let Some(c) = self.claims.remove(&claim_id) else {
+            return;
+        };
+        let mut rids: Vec<u32> = c.pending.keys().copied().collect();
+        rids.sort_unstable();
+        for rid in rids {
+            let deadline = c.pending[&rid].deadline;
+            self.deadlines.remove(&(deadline, rid, claim_id));
+            self.events.push_back(ClientEvent::Done {
+                claim: claim_id,
+                request_id: rid,
+                result: Err(UsbError::closed(reason)),
+            });
+        }
+        self.reassembler.discard_claim(claim_id);
+        self.events.push_back(ClientEvent::Closed {
+            claim: claim_id,
+            reason,
+        });
+    }
+
+    fn on_error(&mut self, m: &Message) {
+        let body = control::parse::<ErrorBody>(&m.body);
+        let rejected = body
+            .as_ref()
+            .is_ok_and(|b| b.code == crate::proto::ErrorCode::ResumeRejected);
+        let error = match body {
+            Ok(b) => UsbError::from_code(b.code, b.message),
+            Err(e) => UsbError::Protocol(e),
+        };
+        if let Some((kind, deadline)) = self
+            .ctrl
+            .remove(&m.request_id)
+            .filter(|_| m.request_id != 0)
+        {
+            self.deadlines.remove(&(deadline, m.request_id, 0));
+            let request_id = m.request_id;
+            return self.events.push_back(match kind {
+                CtrlKind::List => ClientEvent::Listed {
+                    request_id,
+                    result: Err(error),
+                },
+                CtrlKind::Open => ClientEvent::Opened {
+                    request_id,
+                    result: Err(error),
+                },
+            });
+        }
+        let resuming = self.claims.get(&m.claim).is_some_and(|c| !c.bound);
+        if resuming && rejected {
+            self.events.push_back(ClientEvent::Resumed {
+                claim: m.claim,
+                result: Err(error),
+            });
+            return self.drop_claim(m.claim, ClosedReason::RetentionExpired);
+        }
+        if self
+            .claims
+            .get(&m.claim)
+            .is_some_and(|c| c.pending.contains_key(&m.request_id))
+        {
+            return self.finish(m.claim, m.request_id, Err(error));
+        }
+        self.events.push_back(ClientEvent::PeerError {
+            claim: m.claim,
+            error,
+        });
+    }
+
+    fn finish(&mut self, claim: u16, rid: u32, result: Result<TransferReply, UsbError>) {
+        let Some(p) = self
+            .claims
+            .get_mut(&claim)
+            .and_then(|c| c.pending.remove(&rid))
+        else {
+            return;
+        };
+        self.deadlines.remove(&(p.deadline, rid, claim));
+        self.events.push_back(ClientEvent::Done {
+            claim,
+            request_id: rid,
+            result,
+        });
+    }
+
+    /// Fails requests past their deadline with [`UsbError::Timeout`] and cancels them on the host.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&(deadline, rid, claim)) = self.deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            if claim == 0 {
+                if let Some((kind, _)) = self.ctrl.remove(&rid) {
+                    self.events.push_back(match kind {
+                        CtrlKind::List => ClientEvent::Listed {
+                            request_id: rid,
+                            result: Err(UsbError::Timeout),
+                        },
+                        CtrlKind::Open => ClientEvent::Opened {
+                            request_id: rid,
+                            result: Err(UsbError::Timeout),
+                        },
+                    });
+                }
+                continue;
+            }
+            self.cancel(claim, rid);
+            if let Some(c) = self.claims.get_mut(&claim) {
+                c.pending.remove(&rid);
+            }
+            self.events.push_back(ClientEvent::Done {
+                claim,
+                request_id: rid,
+                result: Err(UsbError::Timeout),
+            });
+        }
+    }
+
+    /// When [`ClientSession::handle_timeout`] should next run.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadlines.first().map(|d| d.0)
+    }
+
+    /// The transport dropped: control requests fail, claims wait for [`Self::handle_transport_restored`].
+    pub fn handle_transport_lost(&mut self, _now: Instant) {
+        self.link = Link::Down;
+        self.reassembler.clear();
+        self.control_out.reset(u64::MAX);
+        let ctrl: Vec<(u32, (CtrlKind, Instant))> = self.ctrl.drain().collect();
+        for (rid, (kind, deadline)) in ctrl {
+            self.deadlines.remove(&(deadline, rid, 0));
+            let err = UsbError::Closed("transport lost".into());
+            self.events.push_back(match kind {
+                CtrlKind::List => ClientEvent::Listed {
+                    request_id: rid,
+                    result: Err(err),
+                },
+                CtrlKind::Open => ClientEvent::Opened {
+                    request_id: rid,
+                    result: Err(err),
+                },
+            });
+        }
+        for c in self.claims.values_mut() {
+            c.bound = false;
+            c.out.reset(0);
+            c.recv.reset();
+        }
+    }
+
+    /// A new transport is up: HELLO, then RESUME for every claim with its pending request ids.
+    pub fn handle_transport_restored(&mut self, _now: Instant) {
+        self.link = Link::AwaitHello;
+        self.send_hello();
+        for (claim_id, c) in &mut self.claims {
+            let mut pending: Vec<u32> = c.pending.keys().copied().collect();
+            pending.sort_unstable();
+            c.listed.clone_from(&pending);
+            let body = control::to_body(&Resume {
+                token: c.token.clone(),
+                pending,
+            });
+            self.control_out
+                .push(Message::new(Op::Resume, *claim_id, 0, body));
+        }
+    }
+
+    /// Next frame to send.
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        if self.link == Link::Down {
+            return None;
+        }
+        if let Some(f) = self.control_out.next_frame() {
+            return Some(f);
+        }
+        let Link::Up(_) = self.link else { return None };
+        let after = self
+            .claims
+            .range(self.rr_cursor.saturating_add(1)..)
+            .map(|(k, _)| *k);
+        let before = self.claims.range(..=self.rr_cursor).map(|(k, _)| *k);
+        let order: Vec<u16> = after.chain(before).collect();
+        for id in order {
+            let Some(c) = self.claims.get_mut(&id).filter(|c| c.bound) else {
+                continue;
+            };
+            if let Some(f) = c.out.next_frame() {
+                self.rr_cursor = id;
+                return Some(f);
+            }
+        }
+        None
+    }
+
+    /// Next event.
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.events.pop_front()
+    }
+
+    /// Open claims.
+    pub fn claim_ids(&self) -> Vec<u16> {
+        self.claims.keys().copied().collect()
+    }
+
+    /// Requests pending on a claim.
+    pub fn pending_count(&self, claim: u16) -> usize {
+        self.claims.get(&claim).map_or(0, |c| c.pending.len())
+    }
+}

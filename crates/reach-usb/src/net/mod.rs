@@ -1,0 +1,165 @@
+//! Transports and the host's async driver.
+//!
+//! The protocol needs an ordered, reliable transport of byte messages (one frame per message).
+//! Every transport is presented to the drivers as a [`MessageChannel`] (a pair of bounded tokio
+//! channels); adapters bridge sockets or add delay with small tasks.
+//!
+//! - [`memory_pair`]: in-process, for tests and benchmarks.
+//! - [`tcp_channel`]: a TCP stream with `len u32 | frame` records.
+//! - [`delayed`]: adds a fixed one-way delay (a round-trip emulator for benchmarks).
+
+mod host_driver;
+
+pub(crate) use host_driver::{recv_opt, reserve_opt};
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+pub use host_driver::{AccessPolicy, AllowAll, HostRunner};
+
+use crate::limits::{FRAME_HEADER_LEN, MAX_FRAME_PAYLOAD};
+
+/// Messages queued per direction before the sender waits.
+pub const CHANNEL_CAPACITY: usize = 512;
+
+/// One end of an ordered, reliable message transport.
+#[derive(Debug)]
+pub struct MessageChannel {
+    /// Outgoing messages.
+    pub tx: mpsc::Sender<Bytes>,
+    /// Incoming messages; `None` when the peer is gone.
+    pub rx: mpsc::Receiver<Bytes>,
+}
+
+/// Anything that can carry protocol messages.
+pub trait MessageTransport {
+    /// Converts into a channel pair (spawning bridge tasks if needed).
+    fn into_channel(self) -> MessageChannel;
+}
+
+impl MessageTransport for MessageChannel {
+    fn into_channel(self) -> MessageChannel {
+        self
+    }
+}
+
+impl MessageTransport for TcpStream {
+    fn into_channel(self) -> MessageChannel {
+        tcp_channel(self)
+    }
+}
+
+/// Two connected in-memory ends.
+pub fn memory_pair() -> (MessageChannel, MessageChannel) {
+    let (a_tx, b_rx) = mpsc::channel(CHANNEL_CAPACITY);
+    let (b_tx, a_rx) = mpsc::channel(CHANNEL_CAPACITY);
+    (
+        MessageChannel { tx: a_tx, rx: a_rx },
+        MessageChannel { tx: b_tx, rx: b_rx },
+    )
+}
+
+/// Bridges a TCP stream: each message is `len u32 (big-endian) | bytes`. A record longer than
+/// a frame can be closes the connection before anything is allocated for it.
+pub fn tcp_channel(stream: TcpStream) -> MessageChannel {
+    let _ = stream.set_nodelay(true);
+    let (mut read, write) = stream.into_split();
+    let (in_tx, in_rx) = mpsc::channel::<Bytes>(CHANNEL_CAPACITY);
+    let (out_tx, mut out_rx) = mpsc::channel::<Bytes>(CHANNEL_CAPACITY);
+    tokio::spawn(async move {
+        let max = FRAME_HEADER_LEN + MAX_FRAME_PAYLOAD;
+        while let Ok(len) = read.read_u32().await {
+            let len = len as usize;
+            if len > max {
+                tracing::warn!(len, "USB transport record larger than a frame; closing");
+                break;
+            }
+            let mut buf = BytesMut::zeroed(len);
+            if read.read_exact(&mut buf).await.is_err() || in_tx.send(buf.freeze()).await.is_err() {
+                break;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let mut w = BufWriter::with_capacity(256 * 1024, write);
+        while let Some(msg) = out_rx.recv().await {
+            let ok = w.write_u32(msg.len() as u32).await.is_ok() && w.write_all(&msg).await.is_ok();
+            if !ok || (out_rx.is_empty() && w.flush().await.is_err()) {
+                break;
+            }
+        }
+        let _ = w.shutdown().await;
+    });
+    MessageChannel {
+        tx: out_tx,
+        rx: in_rx,
+    }
+}
+
+/// Wraps a channel so each message, in both directions, arrives `one_way` later (order kept).
+pub fn delayed(inner: MessageChannel, one_way: Duration) -> MessageChannel {
+    let (outer_tx, inner_rx_for_fwd) = mpsc::channel::<Bytes>(CHANNEL_CAPACITY);
+    let (fwd_tx, outer_rx) = mpsc::channel::<Bytes>(CHANNEL_CAPACITY);
+    tokio::spawn(delay_pump(inner_rx_for_fwd, inner.tx, one_way));
+    tokio::spawn(delay_pump(inner.rx, fwd_tx, one_way));
+    MessageChannel {
+        tx: outer_tx,
+        rx: outer_rx,
+    }
+}
+
+async fn delay_pump(mut rx: mpsc::Receiver<Bytes>, tx: mpsc::Sender<Bytes>, delay: Duration) {
+    let mut queue: VecDeque<(tokio::time::Instant, Bytes)> = VecDeque::new();
+    let mut open = true;
+    loop {
+        let due = queue.front().map(|(t, _)| *t);
+        tokio::select! {
+            msg = rx.recv(), if open => match msg {
+                Some(m) => queue.push_back((tokio::time::Instant::now() + delay, m)),
+                None => open = false,
+            },
+            () = sleep_until_opt(due) => {
+                if let Some((_, m)) = queue.pop_front() && tx.send(m).await.is_err() {
+                    return;
+                }
+            }
+        }
+        if !open && queue.is_empty() {
+            return;
+        }
+    }
+}
+
+pub(crate) async fn sleep_until_opt(due: Option<tokio::time::Instant>) {
+    match due {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends queued frames without ever waiting: frames a full channel cannot take stay in `held`.
+/// Returns `false` when the peer is gone.
+pub(crate) fn pump_out(
+    tx: &mpsc::Sender<Bytes>,
+    held: &mut Option<Bytes>,
+    mut next: impl FnMut() -> Option<Bytes>,
+) -> bool {
+    loop {
+        let Some(frame) = held.take().or_else(&mut next) else {
+            return true;
+        };
+        match tx.try_send(frame) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(frame)) => {
+                *held = Some(frame);
+                return true;
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return false,
+        }
+    }
+}
