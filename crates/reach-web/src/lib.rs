@@ -49,12 +49,19 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
 }
 
 async fn serve(uri: Uri) -> Response {
-    match asset(uri.path()) {
-        Some(file) => with_headers(file.content_type, file.bytes).into_response(),
-        None if uri.path() == "/" || uri.path() == "/index.html" => {
-            with_headers("text/html; charset=utf-8", NOT_BUILT.as_bytes()).into_response()
-        }
-        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    response_for(uri.path()).unwrap_or_else(|| (StatusCode::NOT_FOUND, "not found").into_response())
+}
+
+/// The response for a console path, or `None` when no such file is embedded (the caller
+/// answers 404 in its own format).
+pub fn response_for(path: &str) -> Option<Response> {
+    match asset(path) {
+        Some(file) => Some(with_headers(file.content_type, file.bytes)),
+        None if path == "/" || path == "/index.html" => Some(with_headers(
+            "text/html; charset=utf-8",
+            NOT_BUILT.as_bytes(),
+        )),
+        None => None,
     }
 }
 

@@ -61,6 +61,18 @@ async fn metrics(State(state): State<AppState>, mut parts: Parts) -> Result<impl
 }
 
 /// The 404 for unknown routes.
-pub async fn fallback() -> Error {
-    Error::NotFound("route")
+pub async fn fallback(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let path = uri.path();
+    let api = path.starts_with("/api/") || path.starts_with("/ws/");
+    if method == axum::http::Method::GET && !api {
+        // The embedded web console and viewer (crate reach-web).
+        if let Some(response) = reach_web::response_for(path) {
+            return response;
+        }
+    }
+    Error::NotFound("route").into_response()
 }
