@@ -458,6 +458,9 @@ impl Driver {
         self.chan = None;
         self.held = None;
         self.session.handle_transport_lost(now());
+        if let Some((_, tx)) = self.resuming.take() {
+            let _ = tx.send(Err(UsbError::Closed("transport lost during resume".into())));
+        }
     }
 
     fn receive_batch(&mut self, first: Bytes) {
