@@ -36,6 +36,7 @@
 //! [`ScreenCapturer::wait_update`], [`create_encoder`], [`VideoEncoder::encode`].
 #![warn(missing_docs)]
 
+pub mod bench;
 mod capture;
 mod codec;
 mod error;

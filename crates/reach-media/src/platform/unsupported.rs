@@ -21,3 +21,9 @@ pub(crate) fn open_injector(_: Option<&str>, _: u32) -> Result<Box<dyn InputInje
 pub(crate) fn open_clipboard(_: Option<&str>) -> Result<Box<dyn Clipboard>, MediaError> {
     Err(MediaError::Unsupported("clipboard"))
 }
+
+pub(crate) fn run_media_bench(
+    _: &crate::bench::BenchOptions,
+) -> Result<Vec<crate::bench::BenchRow>, MediaError> {
+    Err(MediaError::Unsupported("the media benchmark"))
+}

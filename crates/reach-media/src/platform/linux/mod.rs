@@ -1,6 +1,7 @@
 //! The X11 backend: capture (MIT-SHM or GetImage, DAMAGE-driven), XTEST input and the
 //! CLIPBOARD selection, all over pure-Rust x11rb connections.
 
+mod bench;
 mod capture;
 mod clipboard;
 mod grab;
@@ -15,6 +16,7 @@ use x11rb::rust_connection::RustConnection;
 
 use crate::{CaptureOptions, Clipboard, InputInjector, MediaError, ScreenCapturer};
 
+pub(crate) use bench::run_media_bench;
 pub(crate) use screens::list_screens;
 
 pub(crate) fn open_capturer(
