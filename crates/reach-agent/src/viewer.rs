@@ -1,4 +1,5 @@
-//! Viewer client: join a session with a viewer token and exchange envelopes.
+//! Viewer client: log in ([`ApiClient`]), mint a viewer token, join a session
+//! ([`ViewerConnection`]) and exchange envelopes.
 
 use crate::error::ClientError;
 use crate::ws::{self, Incoming, Ws};
@@ -89,5 +90,110 @@ impl ViewerConnection {
     /// Leaves the session.
     pub async fn leave(mut self) {
         ws::close_with(&mut self.socket, reach_proto::close::NORMAL, "viewer left").await;
+    }
+}
+
+/// The REST side of a viewer: log in, mint a viewer token, join.
+#[derive(Debug, Clone)]
+pub struct ApiClient {
+    server: String,
+    http: reqwest::Client,
+    token: Option<String>,
+}
+
+impl ApiClient {
+    /// A client for `server` (`https://…` or `http://…`).
+    ///
+    /// # Errors
+    /// [`ClientError::BadUrl`] for other schemes.
+    pub fn new(server: &str) -> Result<Self, ClientError> {
+        let server = server.trim_end_matches('/').to_owned();
+        if !(server.starts_with("https://") || server.starts_with("http://")) {
+            return Err(ClientError::BadUrl(server));
+        }
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .map_err(|e| ClientError::Connect(e.to_string()))?;
+        Ok(Self {
+            server,
+            http,
+            token: None,
+        })
+    }
+
+    /// Uses an existing login token.
+    pub fn with_token(mut self, token: String) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    /// The login token, once logged in.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    /// `POST /api/auth/login`.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`] with the server's answer when refused.
+    pub async fn login(&mut self, username: &str, password: &str) -> Result<(), ClientError> {
+        let body = serde_json::json!({"username": username, "password": password});
+        let value = self.post("login", "/api/auth/login", &body).await?;
+        let token = value["token"]
+            .as_str()
+            .ok_or_else(|| ClientError::Protocol("login answer has no token".into()))?;
+        self.token = Some(token.to_owned());
+        Ok(())
+    }
+
+    /// `POST /api/sessions/{id}/viewer-token`: a 5-minute token for one session.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`] with the server's answer when refused.
+    pub async fn viewer_token(&self, session_id: &str) -> Result<String, ClientError> {
+        let path = format!("/api/sessions/{session_id}/viewer-token");
+        let value = self
+            .post("viewer-token", &path, &serde_json::json!({}))
+            .await?;
+        value["token"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| ClientError::Protocol("viewer-token answer has no token".into()))
+    }
+
+    /// Mints a viewer token and joins the session with it.
+    ///
+    /// # Errors
+    /// As [`Self::viewer_token`] and [`ViewerConnection::join`].
+    pub async fn join(&self, session_id: &str) -> Result<ViewerConnection, ClientError> {
+        let token = self.viewer_token(session_id).await?;
+        ViewerConnection::join(&self.server, &token).await
+    }
+
+    async fn post(
+        &self,
+        call: &'static str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, ClientError> {
+        let mut request = self.http.post(format!("{}{path}", self.server)).json(body);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ClientError::Connect(e.to_string()))?;
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        if !(200..300).contains(&status) {
+            return Err(ClientError::Api {
+                call,
+                status,
+                body: text,
+            });
+        }
+        serde_json::from_str(&text).map_err(|e| ClientError::Protocol(e.to_string()))
     }
 }

@@ -21,6 +21,8 @@ enum Command {
     Server(cmd::server::ServerArgs),
     /// Host-side USB tools: devices, ACL, passthrough switch, loopback, audit.
     Usb(cmd::usb::UsbArgs),
+    /// Run the agent on this machine: connect out to a server with a key or support code.
+    Agent(cmd::agent::AgentArgs),
     /// Measure performance and print figures with units.
     Bench(cmd::bench::BenchArgs),
 }
@@ -30,6 +32,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Server(args) => cmd::server::run(args),
         Command::Usb(args) => cmd::usb::run(args),
+        Command::Agent(args) => cmd::agent::run(args),
         Command::Bench(args) => cmd::bench::run(args),
     }
 }

@@ -85,6 +85,9 @@ pub struct Config {
     /// Optional bearer token for `/metrics` scrapers (from `REACH_METRICS_TOKEN`).
     #[serde(skip)]
     pub metrics_token: Option<SecretString>,
+    /// Public URL of the server (`https://reach.example.com`); browser WebSockets must come
+    /// from this origin. Unset: the origin must match the request's `Host`.
+    pub public_url: Option<String>,
 }
 
 impl Default for Config {
@@ -104,6 +107,7 @@ impl Default for Config {
             token_secret: None,
             admin_password: None,
             metrics_token: None,
+            public_url: None,
         }
     }
 }

@@ -34,11 +34,13 @@ pub mod db;
 pub mod http;
 pub mod metrics;
 pub mod ratelimit;
+pub mod relay;
 pub mod secrets;
 pub mod server;
 pub mod state;
 pub mod tenants;
 pub mod users;
+pub mod ws;
 
 pub use config::{Config, ConfigOverrides};
 pub use state::AppState;

@@ -94,6 +94,10 @@ pub struct RateLimits {
     pub login: RateLimiter,
     /// `POST /api/auth/change-password`: 5 per minute.
     pub change_password: RateLimiter,
+    /// `POST /api/support-codes/validate`: 15 per minute.
+    pub support_code_validate: RateLimiter,
+    /// 10 consecutive wrong support codes (validate or agent socket): 15 minutes out.
+    pub support_code_lockout: crate::ratelimit::Lockout,
 }
 
 impl Default for RateLimits {
@@ -101,6 +105,8 @@ impl Default for RateLimits {
         Self {
             login: RateLimiter::new(8, Duration::from_secs(60)),
             change_password: RateLimiter::new(5, Duration::from_secs(60)),
+            support_code_validate: RateLimiter::new(15, Duration::from_secs(60)),
+            support_code_lockout: crate::ratelimit::Lockout::new(10, Duration::from_secs(15 * 60)),
         }
     }
 }
@@ -124,6 +130,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Revocations and user changes, for long-lived connections.
     pub events: broadcast::Sender<AuthEvent>,
+    /// Live agents, sessions and viewers (the relay's join chokepoint).
+    pub relay: Arc<crate::relay::Hub>,
 }
 
 impl AppState {
@@ -151,6 +159,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             config: Arc::new(config),
             events,
+            relay: Arc::default(),
         };
         let report = bootstrap::run(&state).await?;
         Ok((state, report))

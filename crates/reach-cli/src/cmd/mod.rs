@@ -1,5 +1,6 @@
 //! One module per `reach` subcommand.
 
+pub(crate) mod agent;
 pub(crate) mod bench;
 pub(crate) mod server;
 pub(crate) mod usb;

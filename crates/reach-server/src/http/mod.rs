@@ -3,11 +3,15 @@
 //! Handlers are annotated with `#[utoipa::path]` and registered with `routes!`, so the
 //! OpenAPI document served at `/openapi.json` is generated from exactly the routes that exist.
 
+pub mod agent_keys;
 pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod limit;
+pub mod machines;
+pub mod sessions;
+pub mod support_codes;
 pub mod system;
 pub mod users;
 
@@ -57,6 +61,11 @@ pub fn api(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(auth::router(state))
         .merge(users::router())
         .merge(audit::router())
+        .merge(machines::router())
+        .merge(agent_keys::router())
+        .merge(support_codes::router(state))
+        .merge(sessions::router())
+        .merge(crate::ws::router())
 }
 
 /// The OpenAPI document of [`api`].

@@ -8,10 +8,11 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reach_proto::consent::{ConsentChange, ConsentState};
+use reach_proto::limits::CONSENT_TIMEOUT;
 use reach_proto::policy::ViewerAccess;
 use reach_proto::v1::{self, envelope::Body, session_event::Kind};
 use reach_proto::{close, codec};
@@ -94,10 +95,23 @@ struct Inner {
 }
 
 /// The registry. One per server process, shared through `AppState`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Hub {
     inner: Mutex<Inner>,
     next_id: AtomicU64,
+    consent_timeout_ms: AtomicU64,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::default(),
+            next_id: AtomicU64::new(0),
+            consent_timeout_ms: AtomicU64::new(
+                u64::try_from(CONSENT_TIMEOUT.as_millis()).unwrap_or(60_000),
+            ),
+        }
+    }
 }
 
 /// Encodes a session event for `session_id`.
@@ -114,6 +128,17 @@ impl Hub {
         self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// How long the person at the machine has to answer (60 s; shorter in tests).
+    pub fn consent_timeout(&self) -> Duration {
+        Duration::from_millis(self.consent_timeout_ms.load(Ordering::Relaxed))
+    }
+
+    /// Changes the consent timeout for sessions opened from now on.
+    pub fn set_consent_timeout(&self, timeout: Duration) {
+        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        self.consent_timeout_ms.store(ms, Ordering::Relaxed);
     }
 
     /// A fresh id for a connection or viewer.
@@ -138,19 +163,28 @@ impl Hub {
     }
 
     /// Unregisters an agent connection (if it is still the current one) and returns the
-    /// sessions that must end: pending consent (denied) and attended sessions. Viewers of
-    /// the remaining sessions are told the agent is offline.
-    pub fn agent_gone(&self, machine_id: &str, conn_id: u64) -> Vec<String> {
+    /// sessions that must end, with the consent change the loss caused (pending consent is
+    /// denied). Attended sessions end too; viewers of the remaining sessions are told the
+    /// agent is offline and wait for it to come back.
+    pub fn agent_gone(&self, machine_id: &str, conn_id: u64) -> Vec<(String, ConsentChange)> {
         let mut inner = self.lock();
-        if inner.agents.get(machine_id).is_none_or(|a| a.conn_id != conn_id) {
+        if inner
+            .agents
+            .get(machine_id)
+            .is_none_or(|a| a.conn_id != conn_id)
+        {
             return Vec::new();
         }
         inner.agents.remove(machine_id);
         let mut ending = Vec::new();
-        for (id, s) in inner.sessions.iter_mut().filter(|(_, s)| s.machine_id == machine_id) {
-            let denied = s.consent.handle_agent_gone() != ConsentChange::None;
-            if denied || s.attended {
-                ending.push(id.clone());
+        for (id, s) in inner
+            .sessions
+            .iter_mut()
+            .filter(|(_, s)| s.machine_id == machine_id)
+        {
+            let change = s.consent.handle_agent_gone();
+            if change != ConsentChange::None || s.attended {
+                ending.push((id.clone(), change));
             } else {
                 let event = session_event(id, Kind::AgentOffline, "agent_disconnected");
                 for v in s.viewers.values() {
@@ -161,12 +195,21 @@ impl Hub {
         ending
     }
 
+    /// Tenant of a live session.
+    pub fn session_tenant(&self, session_id: &str) -> Option<String> {
+        self.lock()
+            .sessions
+            .get(session_id)
+            .map(|s| s.tenant_id.clone())
+    }
+
     /// Closes every agent connection authenticated with `key_id`.
     pub fn close_key(&self, key_id: &str) {
         let inner = self.lock();
         for a in inner.agents.values() {
             if a.key_id.as_deref() == Some(key_id) {
-                let _ = a.tx.try_send(Outbound::Close(close::REVOKED, "agent key revoked"));
+                let _ =
+                    a.tx.try_send(Outbound::Close(close::REVOKED, "agent key revoked"));
             }
         }
     }
@@ -194,7 +237,10 @@ impl Hub {
 
     /// Number of viewers in a live session.
     pub fn viewer_count(&self, session_id: &str) -> usize {
-        self.lock().sessions.get(session_id).map_or(0, |s| s.viewers.len())
+        self.lock()
+            .sessions
+            .get(session_id)
+            .map_or(0, |s| s.viewers.len())
     }
 
     /// The agent of `machine_id` answered consent for `session_id`. Answers about a
@@ -224,7 +270,7 @@ impl Hub {
     }
 
     /// The consent timer fired.
-    pub fn consent_timeout(&self, session_id: &str, now: Instant) -> ConsentChange {
+    pub fn handle_consent_timeout(&self, session_id: &str, now: Instant) -> ConsentChange {
         let mut inner = self.lock();
         inner
             .sessions
@@ -234,7 +280,12 @@ impl Hub {
 
     /// Removes a live session: viewers get an `ended` event and are closed with
     /// `close_code`; the agent is told, and an attended agent is closed too.
-    pub fn end_session(&self, session_id: &str, reason: &str, close_code: u16) -> Option<SessionLink> {
+    pub fn end_session(
+        &self,
+        session_id: &str,
+        reason: &str,
+        close_code: u16,
+    ) -> Option<SessionLink> {
         let mut inner = self.lock();
         let s = inner.sessions.remove(session_id)?;
         let event = session_event(session_id, Kind::Ended, reason);
@@ -245,7 +296,9 @@ impl Hub {
         if let Some(agent) = inner.agents.get(&s.machine_id) {
             let _ = agent.tx.try_send(Outbound::Frame(event));
             if s.attended {
-                let _ = agent.tx.try_send(Outbound::Close(close_code, "session ended"));
+                let _ = agent
+                    .tx
+                    .try_send(Outbound::Close(close_code, "session ended"));
             }
         }
         Some(s)
@@ -288,7 +341,22 @@ impl Hub {
     pub fn route_from_viewer(&self, session_id: &str, viewer_id: u64) -> Option<Tx> {
         let inner = self.lock();
         let s = inner.sessions.get(session_id)?;
-        if !s.viewers.contains_key(&viewer_id) || !traffic_allowed(s) {
+        if !s.viewers.contains_key(&viewer_id) {
+            return None;
+        }
+        Self::agent_if_allowed(&inner, s)
+    }
+
+    /// Chokepoint for server -> agent session notices (viewer joined/left): the agent's
+    /// queue only if consent allows traffic.
+    pub fn route_to_agent(&self, session_id: &str) -> Option<Tx> {
+        let inner = self.lock();
+        let s = inner.sessions.get(session_id)?;
+        Self::agent_if_allowed(&inner, s)
+    }
+
+    fn agent_if_allowed(inner: &Inner, s: &SessionLink) -> Option<Tx> {
+        if !traffic_allowed(s) {
             return None;
         }
         inner.agents.get(&s.machine_id).map(|a| a.tx.clone())
@@ -305,7 +373,10 @@ impl Hub {
         viewer_id: u64,
     ) -> Vec<Tx> {
         let inner = self.lock();
-        let current = inner.agents.get(machine_id).is_some_and(|a| a.conn_id == conn_id);
+        let current = inner
+            .agents
+            .get(machine_id)
+            .is_some_and(|a| a.conn_id == conn_id);
         let Some(s) = inner.sessions.get(session_id) else {
             return Vec::new();
         };
@@ -330,26 +401,39 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reach_proto::limits::CONSENT_TIMEOUT;
 
     fn queue() -> (Tx, mpsc::Receiver<Outbound>) {
         mpsc::channel(16)
     }
 
-    fn setup(consent: ConsentState) -> (Hub, mpsc::Receiver<Outbound>, mpsc::Receiver<Outbound>, u64) {
+    fn setup(
+        consent: ConsentState,
+    ) -> (Hub, mpsc::Receiver<Outbound>, mpsc::Receiver<Outbound>, u64) {
         let hub = Hub::default();
         let (atx, arx) = queue();
-        let link = AgentLink { conn_id: 1, tenant_id: "t".into(), key_id: Some("k".into()), tx: atx };
-        hub.register_agent("m", link);
-        hub.open_session("s", SessionLink {
+        let link = AgentLink {
+            conn_id: 1,
             tenant_id: "t".into(),
-            machine_id: "m".into(),
-            attended: true,
-            consent,
-            viewers: HashMap::new(),
-        });
+            key_id: Some("k".into()),
+            tx: atx,
+        };
+        hub.register_agent("m", link);
+        hub.open_session(
+            "s",
+            SessionLink {
+                tenant_id: "t".into(),
+                machine_id: "m".into(),
+                attended: true,
+                consent,
+                viewers: HashMap::new(),
+            },
+        );
         let (vtx, vrx) = queue();
-        let viewer = ViewerLink { tx: vtx, access: ViewerAccess::Control, user_id: "u".into() };
+        let viewer = ViewerLink {
+            tx: vtx,
+            access: ViewerAccess::Control,
+            user_id: "u".into(),
+        };
         let (vid, _) = hub.join_viewer("s", "t", viewer).unwrap();
         (hub, arx, vrx, vid)
     }
@@ -360,7 +444,10 @@ mod tests {
         let (hub, _a, _v, vid) = setup(ConsentState::pending(now, CONSENT_TIMEOUT));
         assert!(hub.route_from_viewer("s", vid).is_none());
         assert!(hub.route_from_agent("m", 1, "s", 0).is_empty());
-        assert_eq!(hub.consent_answer("s", "m", true, now), ConsentChange::Granted);
+        assert_eq!(
+            hub.consent_answer("s", "m", true, now),
+            ConsentChange::Granted
+        );
         assert!(hub.route_from_viewer("s", vid).is_some());
         assert_eq!(hub.route_from_agent("m", 1, "s", 0).len(), 1);
     }
@@ -369,7 +456,10 @@ mod tests {
     fn another_machine_cannot_answer_or_send_for_a_session() {
         let now = Instant::now();
         let (hub, _a, _v, _) = setup(ConsentState::pending(now, CONSENT_TIMEOUT));
-        assert_eq!(hub.consent_answer("s", "other", true, now), ConsentChange::None);
+        assert_eq!(
+            hub.consent_answer("s", "other", true, now),
+            ConsentChange::None
+        );
         assert!(hub.route_from_agent("other", 1, "s", 0).is_empty());
         assert!(hub.route_from_agent("m", 99, "s", 0).is_empty());
     }
@@ -378,24 +468,38 @@ mod tests {
     fn viewers_of_another_tenant_cannot_join() {
         let (hub, _a, _v, _) = setup(ConsentState::NotRequired);
         let (tx, _rx) = queue();
-        let link = ViewerLink { tx, access: ViewerAccess::ViewOnly, user_id: "x".into() };
-        assert_eq!(hub.join_viewer("s", "other", link).err(), Some(JoinError::NoSession));
+        let link = ViewerLink {
+            tx,
+            access: ViewerAccess::ViewOnly,
+            user_id: "x".into(),
+        };
+        assert_eq!(
+            hub.join_viewer("s", "other", link).err(),
+            Some(JoinError::NoSession)
+        );
     }
 
     #[test]
     fn agent_loss_ends_attended_sessions() {
         let (hub, _a, _v, _) = setup(ConsentState::Granted);
-        assert_eq!(hub.agent_gone("m", 2), Vec::<String>::new());
-        assert_eq!(hub.agent_gone("m", 1), vec!["s".to_owned()]);
+        assert!(hub.agent_gone("m", 2).is_empty());
+        assert_eq!(
+            hub.agent_gone("m", 1),
+            vec![("s".to_owned(), ConsentChange::None)]
+        );
         assert!(!hub.is_online("m"));
     }
 
     #[test]
     fn ending_a_session_closes_its_viewers() {
         let (hub, _a, mut v, _) = setup(ConsentState::Granted);
-        hub.end_session("s", "ended_by_user", close::NORMAL).unwrap();
+        hub.end_session("s", "ended_by_user", close::NORMAL)
+            .unwrap();
         assert!(matches!(v.try_recv(), Ok(Outbound::Frame(_))));
-        assert!(matches!(v.try_recv(), Ok(Outbound::Close(close::NORMAL, _))));
+        assert!(matches!(
+            v.try_recv(),
+            Ok(Outbound::Close(close::NORMAL, _))
+        ));
         assert!(hub.route_from_agent("m", 1, "s", 0).is_empty());
     }
 }

@@ -147,8 +147,8 @@ pub async fn authenticate_key(
     .await?;
     let Some(row) = row else { return Ok(None) };
     let stored: String = row.try_get("key_hash")?;
-    let matches = reach_proto::agent_key::AgentKeyHash::from_hex(&stored)
-        .is_ok_and(|h| h.ct_eq(&presented));
+    let matches =
+        reach_proto::agent_key::AgentKeyHash::from_hex(&stored).is_ok_and(|h| h.ct_eq(&presented));
     if !matches {
         return Ok(None);
     }
@@ -170,12 +170,11 @@ pub async fn authenticate_key(
 /// # Errors
 /// On database failure.
 pub async fn key_is_live(db: &Db, key_id: &str) -> Result<bool, sqlx::Error> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM agent_keys WHERE id = $1 AND revoked_at IS NULL",
-    )
-    .bind(key_id)
-    .fetch_one(db)
-    .await?;
+    let n: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM agent_keys WHERE id = $1 AND revoked_at IS NULL")
+            .bind(key_id)
+            .fetch_one(db)
+            .await?;
     Ok(n == 1)
 }
 
@@ -284,7 +283,11 @@ pub async fn consume_code(db: &Db, hash: &str) -> Result<Option<CodeRow>, sqlx::
 ///
 /// # Errors
 /// On database failure.
-pub async fn link_code_session(db: &Db, code_id: &str, session_id: &str) -> Result<(), sqlx::Error> {
+pub async fn link_code_session(
+    db: &Db,
+    code_id: &str,
+    session_id: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE support_codes SET session_id = $1 WHERE id = $2")
         .bind(session_id)
         .bind(code_id)

@@ -131,9 +131,8 @@ pub async fn get(db: &Db, tenant_id: &str, id: &str) -> Result<Option<Machine>, 
 /// # Errors
 /// On database failure.
 pub async fn list(db: &Db, tenant_id: &str) -> Result<Vec<Machine>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM machines WHERE tenant_id = $1 ORDER BY name, id LIMIT 5000"
-    );
+    let sql =
+        format!("SELECT {COLUMNS} FROM machines WHERE tenant_id = $1 ORDER BY name, id LIMIT 5000");
     let rows = sqlx::query(&sql).bind(tenant_id).fetch_all(db).await?;
     rows.iter().map(from_row).collect()
 }

@@ -120,8 +120,16 @@ pub async fn get(db: &Db, tenant_id: &str, id: &str) -> Result<Option<Session>, 
 ///
 /// # Errors
 /// On database failure.
-pub async fn list(db: &Db, tenant_id: &str, include_ended: bool) -> Result<Vec<Session>, sqlx::Error> {
-    let filter = if include_ended { "" } else { " AND ended_at IS NULL" };
+pub async fn list(
+    db: &Db,
+    tenant_id: &str,
+    include_ended: bool,
+) -> Result<Vec<Session>, sqlx::Error> {
+    let filter = if include_ended {
+        ""
+    } else {
+        " AND ended_at IS NULL"
+    };
     let sql = format!(
         "SELECT {COLUMNS} FROM sessions WHERE tenant_id = $1{filter} \
          ORDER BY created_at DESC LIMIT 1000"

@@ -1,0 +1,222 @@
+//! `POST /api/support-codes` (permission `support_codes`) and the public
+//! `POST /api/support-codes/validate` (15/min per IP; 10 consecutive failures lock the IP
+//! out for 15 minutes, shared with code presentation on the agent socket).
+//!
+//! Validation previews a code without consuming it; the first agent that presents it
+//! consumes it (see `ws::agent`).
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use rand::rngs::OsRng;
+use reach_proto::support_code::SupportCode;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::permissions::Permission;
+use crate::auth::token::ViewerAccess;
+use crate::db;
+use crate::http::error::{Error, ErrorBody, Result};
+use crate::http::extract::{AuthUser, ClientIp, Json};
+use crate::http::limit;
+use crate::relay::store::credentials::{self, CodeRow};
+use crate::state::AppState;
+
+/// Default lifetime of a code.
+pub const DEFAULT_TTL_SECS: u64 = 600;
+
+/// Routes of this module.
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    let validate = limit::per_ip(
+        OpenApiRouter::new().routes(routes!(validate_code)),
+        state.clone(),
+        "support_code_validate",
+        |s| &s.limits.support_code_validate,
+    );
+    OpenApiRouter::new()
+        .routes(routes!(create_code))
+        .merge(validate)
+}
+
+/// A new code's options.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCode {
+    /// Access to ask the end user for (default `control` when permitted, else `view_only`).
+    pub access: Option<ViewerAccess>,
+    /// Also ask for USB devices (needs permission `usb`).
+    pub usb: Option<bool>,
+    /// Lifetime in seconds, 60–86400 (default 600).
+    pub ttl_secs: Option<u64>,
+}
+
+/// A created code: give it to the end user (shown once).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedCode {
+    /// Id.
+    pub id: String,
+    /// `XXX-XXX-XXX`.
+    pub code: String,
+    /// Expiry (ms since the Unix epoch).
+    pub expires_at_ms: i64,
+    /// Access asked for.
+    pub access: ViewerAccess,
+    /// USB asked for.
+    pub usb: bool,
+}
+
+/// A code to preview.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateCode {
+    /// The code as typed (case and dashes do not matter).
+    pub code: String,
+}
+
+/// What an end user sees before running the agent.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CodePreview {
+    /// Technician who created the code.
+    pub technician: String,
+    /// Expiry (ms since the Unix epoch).
+    pub expires_at_ms: i64,
+    /// Access asked for.
+    pub access: String,
+    /// USB asked for.
+    pub usb: bool,
+}
+
+/// Creates a support code.
+#[utoipa::path(post, path = "/api/support-codes", tag = "support codes",
+    security(("bearer" = [])), request_body = CreateCode,
+    responses((status = 201, body = CreatedCode), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn create_code(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Json(body): Json<CreateCode>,
+) -> Result<(StatusCode, Json<CreatedCode>)> {
+    auth.require(Permission::SupportCodes)?;
+    let can_control = auth.can(Permission::Control);
+    let access = body.access.unwrap_or(if can_control {
+        ViewerAccess::Control
+    } else {
+        ViewerAccess::ViewOnly
+    });
+    if access == ViewerAccess::Control {
+        auth.require(Permission::Control)?;
+    }
+    auth.require(Permission::View)?;
+    let usb = body.usb.unwrap_or(false);
+    if usb {
+        auth.require(Permission::Usb)?;
+    }
+    let ttl = body.ttl_secs.unwrap_or(DEFAULT_TTL_SECS);
+    if !(60..=86_400).contains(&ttl) {
+        return Err(Error::bad_request(
+            "invalid_ttl",
+            "ttl_secs must be between 60 and 86400",
+        ));
+    }
+    let access_name = match access {
+        ViewerAccess::Control => "control",
+        ViewerAccess::ViewOnly => "view_only",
+    };
+    let row = CodeRow {
+        id: db::new_id("spc"),
+        tenant_id: auth.tenant_id.clone(),
+        created_by: auth.user_id.clone(),
+        technician: auth.username.clone(),
+        access: access_name.to_owned(),
+        usb,
+        expires_at_ms: db::now_ms() + i64::try_from(ttl * 1000).unwrap_or(600_000),
+    };
+    let code = insert_fresh_code(&state, &row).await?;
+    let details = json!({"code_id": row.id, "access": access_name, "usb": usb, "ttl_secs": ttl});
+    state
+        .audit(
+            &auth.tenant_id,
+            &auth.username,
+            "support_code_created",
+            details,
+        )
+        .await?;
+    let created = CreatedCode {
+        id: row.id,
+        code: code.as_string(),
+        expires_at_ms: row.expires_at_ms,
+        access,
+        usb,
+    };
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Generates codes until one is not already stored (collisions are rare: 44.6 bits).
+async fn insert_fresh_code(state: &AppState, row: &CodeRow) -> Result<SupportCode> {
+    for _ in 0..5 {
+        let code = SupportCode::generate(&mut OsRng).map_err(|e| Error::Internal(e.into()))?;
+        match credentials::insert_code(&state.db, &credentials::code_hash(&code), row).await {
+            Ok(()) => return Ok(code),
+            Err(e) if db::is_unique_violation(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Error::Internal(anyhow::anyhow!(
+        "could not generate a unique support code"
+    )))
+}
+
+/// Previews a code without consuming it (public; rate-limited and locked out per IP).
+#[utoipa::path(post, path = "/api/support-codes/validate", tag = "support codes",
+    request_body = ValidateCode,
+    responses((status = 200, body = CodePreview), (status = 404, body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
+async fn validate_code(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Json(body): Json<ValidateCode>,
+) -> Result<Json<CodePreview>> {
+    let lockout = &state.limits.support_code_lockout;
+    let now = Instant::now();
+    lockout.check(ip, now).map_err(|r| Error::RateLimited {
+        retry_after_secs: r.as_header_secs(),
+    })?;
+    let found = match SupportCode::parse(&body.code) {
+        Ok(code) => credentials::preview_code(&state.db, &credentials::code_hash(&code)).await?,
+        Err(_) => None,
+    };
+    let Some(row) = found else {
+        if lockout.record_failure(ip, now) {
+            audit_lockout(&state, ip, "validate").await;
+        }
+        return Err(Error::NotFound("support code"));
+    };
+    lockout.record_success(ip);
+    Ok(Json(CodePreview {
+        technician: row.technician,
+        expires_at_ms: row.expires_at_ms,
+        access: row.access,
+        usb: row.usb,
+    }))
+}
+
+/// Audits a lockout in the default tenant (a failed code names no tenant).
+pub(crate) async fn audit_lockout(state: &AppState, ip: IpAddr, surface: &str) {
+    let Ok(Some(tenant)) =
+        crate::tenants::find_by_name(&state.db, crate::tenants::DEFAULT_TENANT).await
+    else {
+        return;
+    };
+    let details = json!({"ip": ip.to_string(), "surface": surface});
+    if let Err(err) = state
+        .audit(&tenant.id, "anonymous", "support_code_lockout", details)
+        .await
+    {
+        tracing::warn!(error = %err, "could not audit a support code lockout");
+    }
+}

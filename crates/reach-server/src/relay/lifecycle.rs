@@ -1,0 +1,181 @@
+//! Session lifecycle: opening, consent and ending, keeping the database, the audit log,
+//! the hub and the sockets in step.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use bytes::Bytes;
+use reach_proto::consent::{ConsentChange, ConsentState};
+use reach_proto::policy::ViewerAccess;
+use reach_proto::v1::{self, envelope::Body};
+use reach_proto::{close, codec};
+use serde_json::json;
+
+use crate::relay::hub::{Outbound, SessionLink};
+use crate::relay::store::sessions::{self, NewSession};
+use crate::state::AppState;
+
+/// What a new session is.
+#[derive(Debug, Clone)]
+pub struct Opening<'a> {
+    /// Tenant.
+    pub tenant_id: &'a str,
+    /// Machine.
+    pub machine_id: &'a str,
+    /// Attended (support code) or managed.
+    pub attended: bool,
+    /// User id of the technician.
+    pub created_by: &'a str,
+    /// Technician's display name (shown in the consent prompt).
+    pub technician: &'a str,
+    /// Access asked for.
+    pub access: ViewerAccess,
+    /// USB asked for.
+    pub usb: bool,
+    /// Whether the person at the machine must consent.
+    pub consent_required: bool,
+}
+
+/// Creates the session row, registers it in the hub, audits `session_started`, and asks
+/// for consent when required. Returns the session id.
+///
+/// # Errors
+/// On database failure (nothing is registered then).
+pub async fn open(state: &AppState, o: &Opening<'_>) -> Result<String, sqlx::Error> {
+    let now = Instant::now();
+    let timeout = state.relay.consent_timeout();
+    let consent = if o.consent_required {
+        ConsentState::pending(now, timeout)
+    } else {
+        ConsentState::NotRequired
+    };
+    let row = NewSession {
+        tenant_id: o.tenant_id,
+        machine_id: o.machine_id,
+        kind: if o.attended { "attended" } else { "managed" },
+        created_by: o.created_by,
+        technician: o.technician,
+        access: o.access.as_str(),
+        usb: o.usb,
+        consent: consent.as_str(),
+    };
+    let id = sessions::insert(&state.db, &row).await?;
+    state.relay.open_session(
+        &id,
+        SessionLink {
+            tenant_id: o.tenant_id.to_owned(),
+            machine_id: o.machine_id.to_owned(),
+            attended: o.attended,
+            consent,
+            viewers: HashMap::new(),
+        },
+    );
+    let details = json!({"session_id": id, "machine_id": o.machine_id, "kind": row.kind,
+        "access": row.access, "usb": o.usb, "consent": consent.as_str()});
+    state
+        .audit(o.tenant_id, o.technician, "session_started", details)
+        .await?;
+    if o.consent_required {
+        request_consent(state, &id, o, timeout).await?;
+    }
+    Ok(id)
+}
+
+async fn request_consent(
+    state: &AppState,
+    session_id: &str,
+    o: &Opening<'_>,
+    timeout: std::time::Duration,
+) -> Result<(), sqlx::Error> {
+    let body = Body::ConsentRequest(v1::ConsentRequest {
+        technician: o.technician.to_owned(),
+        access: o.access.to_wire().into(),
+        usb: o.usb,
+        timeout_secs: u32::try_from(timeout.as_secs()).unwrap_or(60),
+    });
+    let frame = Bytes::from(codec::encode(&codec::envelope(session_id, body)));
+    let delivered = state
+        .relay
+        .agent_tx(o.machine_id)
+        .is_some_and(|tx| tx.try_send(Outbound::Frame(frame)).is_ok());
+    let details = json!({"session_id": session_id, "machine_id": o.machine_id,
+        "access": o.access.as_str(), "usb": o.usb, "delivered": delivered});
+    state
+        .audit(o.tenant_id, o.technician, "consent_requested", details)
+        .await?;
+    let timer_state = state.clone();
+    let timer_session = session_id.to_owned();
+    let tenant = o.tenant_id.to_owned();
+    tokio::spawn(async move {
+        tokio::time::sleep(timeout).await;
+        let change = timer_state
+            .relay
+            .handle_consent_timeout(&timer_session, Instant::now());
+        if let Err(err) = apply_consent(&timer_state, &tenant, &timer_session, change).await {
+            tracing::warn!(error = %err, "could not record a consent timeout");
+        }
+    });
+    Ok(())
+}
+
+/// Records a consent change: granted → row + audit; denied → audit, session torn down.
+///
+/// # Errors
+/// On database failure.
+pub async fn apply_consent(
+    state: &AppState,
+    tenant_id: &str,
+    session_id: &str,
+    change: ConsentChange,
+) -> Result<(), sqlx::Error> {
+    match change {
+        ConsentChange::None => Ok(()),
+        ConsentChange::Granted => {
+            sessions::set_consent(&state.db, session_id, "granted").await?;
+            let details = json!({"session_id": session_id});
+            state
+                .audit(tenant_id, "system", "consent_granted", details)
+                .await?;
+            Ok(())
+        }
+        ConsentChange::Denied(reason) => {
+            sessions::set_consent(&state.db, session_id, "denied").await?;
+            let details = json!({"session_id": session_id, "reason": reason.as_str()});
+            state
+                .audit(tenant_id, "system", "consent_denied", details)
+                .await?;
+            end(
+                state,
+                tenant_id,
+                session_id,
+                "system",
+                reason.as_str(),
+                close::CONSENT_DENIED,
+            )
+            .await
+        }
+    }
+}
+
+/// Ends a session everywhere: row, hub (viewers closed with `close_code`), audit.
+/// Ending an already ended session does nothing.
+///
+/// # Errors
+/// On database failure.
+pub async fn end(
+    state: &AppState,
+    tenant_id: &str,
+    session_id: &str,
+    actor: &str,
+    reason: &str,
+    close_code: u16,
+) -> Result<(), sqlx::Error> {
+    state.relay.end_session(session_id, reason, close_code);
+    if sessions::end(&state.db, session_id, reason).await? {
+        let details = json!({"session_id": session_id, "reason": reason});
+        state
+            .audit(tenant_id, actor, "session_ended", details)
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,347 @@
+//! `/ws/agent`: authenticates an agent by key or support code, then relays its traffic.
+//!
+//! A key binds the connection to the key's machine, whatever the agent claims. A support
+//! code is consumed atomically and creates an attended machine and session. Login and
+//! viewer tokens are not agent credentials and are refused.
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::{SinkExt as _, StreamExt as _};
+use reach_proto::agent_key::AgentKey;
+use reach_proto::close;
+use reach_proto::codec::{self, DecodeError};
+use reach_proto::limits::AGENT_MAX_MESSAGE;
+use reach_proto::policy::{AgentVerdict, ViewerAccess, judge_agent_message};
+use reach_proto::support_code::SupportCode;
+use reach_proto::v1::{self, agent_auth::Credential, envelope::Body};
+use serde_json::json;
+use tokio::sync::mpsc;
+use tracing::Instrument as _;
+
+use super::{FORWARD_TIMEOUT, Refusal, SOCKET_QUEUE, Sink, Stream, close_with, read_first};
+use crate::http::ClientIp;
+use crate::relay::hub::{AgentLink, Outbound};
+use crate::relay::lifecycle::{self, Opening};
+use crate::relay::store::credentials::{self, CodeRow};
+use crate::relay::store::machines::{self, MachineFields};
+use crate::state::AppState;
+
+/// Who the agent turned out to be.
+#[derive(Debug)]
+struct Bound {
+    machine_id: String,
+    tenant_id: String,
+    key_id: Option<String>,
+    code: Option<CodeRow>,
+}
+
+/// Upgrade handler with the agent frame cap (4 MiB).
+pub(crate) async fn upgrade(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let origin_ok = super::origin_allowed(&headers, state.config.public_url.as_deref());
+    ws.max_message_size(AGENT_MAX_MESSAGE)
+        .max_frame_size(AGENT_MAX_MESSAGE)
+        .on_upgrade(move |socket| run(state, socket, ip, origin_ok))
+}
+
+async fn run(state: AppState, socket: WebSocket, ip: IpAddr, origin_ok: bool) {
+    let (mut sink, mut stream) = socket.split();
+    if !origin_ok {
+        return close_with(&mut sink, close::BAD_ORIGIN, "origin not allowed").await;
+    }
+    let bound = match authenticate(&state, &mut stream, ip).await {
+        Ok(b) => b,
+        Err(r) => return close_with(&mut sink, r.code, r.reason).await,
+    };
+    let (tx, rx) = mpsc::channel(SOCKET_QUEUE);
+    let conn_id = state.relay.next_id();
+    let link = AgentLink {
+        conn_id,
+        tenant_id: bound.tenant_id.clone(),
+        key_id: bound.key_id.clone(),
+        tx,
+    };
+    if let Some(old) = state.relay.register_agent(&bound.machine_id, link) {
+        let _ = old.tx.try_send(Outbound::Close(
+            close::REPLACED,
+            "replaced by a new connection",
+        ));
+    }
+    let session_id = match &bound.code {
+        Some(code) => open_attended(&state, &bound, code).await,
+        None => Ok(String::new()),
+    };
+    let span = tracing::info_span!("agent", machine = %bound.machine_id, conn = conn_id);
+    match session_id {
+        Ok(session_id) => {
+            if send_auth_ok(&mut sink, &bound.machine_id, &session_id).await {
+                serve(&state, &bound, conn_id, &mut sink, &mut stream, rx)
+                    .instrument(span)
+                    .await;
+            }
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "could not open the attended session");
+            close_with(&mut sink, close::GOING_AWAY, "server error").await;
+        }
+    }
+    disconnected(&state, &bound, conn_id).await;
+}
+
+async fn send_auth_ok(sink: &mut Sink, machine_id: &str, session_id: &str) -> bool {
+    let ok = Body::AuthOk(v1::AuthOk {
+        machine_id: machine_id.to_owned(),
+        session_id: session_id.to_owned(),
+        ..Default::default()
+    });
+    let bytes = codec::encode(&codec::envelope(session_id, ok));
+    sink.send(Message::Binary(bytes.into())).await.is_ok()
+}
+
+/// Reads `AgentAuth` and `AgentHello` and checks the credential.
+async fn authenticate(state: &AppState, stream: &mut Stream, ip: IpAddr) -> Result<Bound, Refusal> {
+    let refuse = |reason| Refusal::new(close::UNAUTHORIZED, reason);
+    let first = read_first(stream, AGENT_MAX_MESSAGE).await?;
+    let Some(Body::AgentAuth(auth)) = first.body else {
+        return Err(refuse("first message must be agent_auth"));
+    };
+    let bound = match auth.credential {
+        Some(Credential::AgentKey(key)) => by_key(state, &key).await?,
+        Some(Credential::SupportCode(code)) => by_code(state, &code, ip).await?,
+        None => return Err(refuse("agent_auth carries no credential")),
+    };
+    let hello = read_first(stream, AGENT_MAX_MESSAGE).await?;
+    let Some(Body::AgentHello(hello)) = hello.body else {
+        return Err(Refusal::new(
+            close::POLICY,
+            "second message must be agent_hello",
+        ));
+    };
+    if let Err(err) = machines::record_hello(&state.db, &bound.machine_id, &hello).await {
+        tracing::warn!(error = %err, "could not store the agent hello");
+    }
+    Ok(bound)
+}
+
+async fn by_key(state: &AppState, key: &str) -> Result<Bound, Refusal> {
+    let refused = Refusal::new(
+        close::UNAUTHORIZED,
+        "unknown, revoked or malformed agent key",
+    );
+    let key = AgentKey::parse(key).map_err(|_| refused)?;
+    let binding = credentials::authenticate_key(&state.db, &key)
+        .await
+        .map_err(|_| Refusal::new(close::GOING_AWAY, "server error"))?
+        .ok_or(refused)?;
+    Ok(Bound {
+        machine_id: binding.machine_id,
+        tenant_id: binding.tenant_id,
+        key_id: Some(binding.key_id),
+        code: None,
+    })
+}
+
+/// Consumes a support code (shared brute-force counter with `/validate`) and creates the
+/// attended machine the session will run on.
+async fn by_code(state: &AppState, code: &str, ip: IpAddr) -> Result<Bound, Refusal> {
+    let lockout = &state.limits.support_code_lockout;
+    let now = Instant::now();
+    if lockout.check(ip, now).is_err() {
+        return Err(Refusal::new(
+            close::UNAUTHORIZED,
+            "too many wrong codes; try again later",
+        ));
+    }
+    let server_error = |_| Refusal::new(close::GOING_AWAY, "server error");
+    let consumed = match SupportCode::parse(code) {
+        Ok(code) => {
+            let hash = credentials::code_hash(&code);
+            credentials::consume_code(&state.db, &hash)
+                .await
+                .map_err(server_error)?
+        }
+        Err(_) => None,
+    };
+    let Some(row) = consumed else {
+        if lockout.record_failure(ip, now) {
+            crate::http::support_codes::audit_lockout(state, ip, "agent").await;
+        }
+        return Err(Refusal::new(
+            close::UNAUTHORIZED,
+            "unknown, expired or used support code",
+        ));
+    };
+    lockout.record_success(ip);
+    let fields = MachineFields {
+        name: format!("Attended session ({})", row.technician),
+        ..MachineFields::default()
+    };
+    let machine = machines::create(&state.db, &row.tenant_id, &fields, true)
+        .await
+        .map_err(server_error)?;
+    let details = json!({"code_id": row.id, "machine_id": machine.id});
+    let _ = state
+        .audit(
+            &row.tenant_id,
+            "agent:attended",
+            "support_code_consumed",
+            details,
+        )
+        .await;
+    Ok(Bound {
+        machine_id: machine.id,
+        tenant_id: row.tenant_id.clone(),
+        key_id: None,
+        code: Some(row),
+    })
+}
+
+async fn open_attended(
+    state: &AppState,
+    bound: &Bound,
+    code: &CodeRow,
+) -> Result<String, sqlx::Error> {
+    let access = ViewerAccess::from_name(&code.access).unwrap_or(ViewerAccess::ViewOnly);
+    let opening = Opening {
+        tenant_id: &bound.tenant_id,
+        machine_id: &bound.machine_id,
+        attended: true,
+        created_by: &code.created_by,
+        technician: &code.technician,
+        access,
+        usb: code.usb,
+        consent_required: true,
+    };
+    let id = lifecycle::open(state, &opening).await?;
+    credentials::link_code_session(&state.db, &code.id, &id).await?;
+    Ok(id)
+}
+
+async fn serve(
+    state: &AppState,
+    bound: &Bound,
+    conn_id: u64,
+    sink: &mut Sink,
+    stream: &mut Stream,
+    mut rx: mpsc::Receiver<Outbound>,
+) {
+    loop {
+        tokio::select! {
+            msg = stream.next() => match msg {
+                Some(Ok(Message::Binary(b))) => {
+                    if let Err(r) = on_frame(state, bound, conn_id, b).await {
+                        return close_with(sink, r.code, r.reason).await;
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None => return,
+                Some(Ok(_)) => {}
+                Some(Err(_)) => {
+                    return close_with(sink, close::POLICY, "message too large or malformed").await;
+                }
+            },
+            out = rx.recv() => match out {
+                Some(Outbound::Frame(b)) => {
+                    if sink.send(Message::Binary(b)).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Outbound::Close(code, reason)) => return close_with(sink, code, reason).await,
+                None => return,
+            },
+        }
+    }
+}
+
+/// One agent message: handled here, relayed through the chokepoint, or dropped.
+async fn on_frame(
+    state: &AppState,
+    bound: &Bound,
+    conn_id: u64,
+    bytes: Bytes,
+) -> Result<(), Refusal> {
+    let env = match codec::decode_bytes(bytes.clone(), AGENT_MAX_MESSAGE) {
+        Ok(env) => env,
+        Err(DecodeError::UnknownBody) => return Ok(()),
+        Err(_) => return Err(Refusal::new(close::POLICY, "malformed message")),
+    };
+    let Some(body) = &env.body else { return Ok(()) };
+    match judge_agent_message(body) {
+        AgentVerdict::Drop => Ok(()),
+        AgentVerdict::ForServer => {
+            for_server(state, bound, &env.session_id, body).await;
+            Ok(())
+        }
+        AgentVerdict::ToViewers => {
+            let targets = state.relay.route_from_agent(
+                &bound.machine_id,
+                conn_id,
+                &env.session_id,
+                env.viewer_id,
+            );
+            for tx in targets {
+                let _ = tx
+                    .send_timeout(Outbound::Frame(bytes.clone()), FORWARD_TIMEOUT)
+                    .await;
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn for_server(state: &AppState, bound: &Bound, session_id: &str, body: &Body) {
+    match body {
+        Body::ConsentResponse(r) => {
+            let change = state.relay.consent_answer(
+                session_id,
+                &bound.machine_id,
+                r.granted,
+                Instant::now(),
+            );
+            if let Err(err) =
+                lifecycle::apply_consent(state, &bound.tenant_id, session_id, change).await
+            {
+                tracing::warn!(error = %err, "could not record a consent answer");
+            }
+        }
+        Body::AgentHello(hello) => {
+            let _ = machines::record_hello(&state.db, &bound.machine_id, hello).await;
+        }
+        Body::AgentStatus(_) => {
+            let _ = machines::touch(&state.db, &bound.machine_id).await;
+        }
+        _ => {}
+    }
+}
+
+/// The socket is gone: sessions that cannot go on are ended.
+async fn disconnected(state: &AppState, bound: &Bound, conn_id: u64) {
+    let _ = machines::touch(&state.db, &bound.machine_id).await;
+    for (session_id, change) in state.relay.agent_gone(&bound.machine_id, conn_id) {
+        let result = if change == reach_proto::consent::ConsentChange::None {
+            lifecycle::end(
+                state,
+                &bound.tenant_id,
+                &session_id,
+                "system",
+                "agent_disconnected",
+                close::SESSION_ENDED,
+            )
+            .await
+        } else {
+            lifecycle::apply_consent(state, &bound.tenant_id, &session_id, change).await
+        };
+        if let Err(err) = result {
+            tracing::warn!(error = %err, "could not end a session after agent loss");
+        }
+    }
+}

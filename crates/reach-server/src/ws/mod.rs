@@ -1,0 +1,179 @@
+//! The two WebSocket endpoints: `/ws/agent` and `/ws/viewer`.
+//!
+//! Credentials arrive in the first message (never in the URL). Frame caps are set on the
+//! upgrade so oversized frames are refused from their header, before buffering.
+//! Browser sockets are checked against the server's public origin.
+
+pub mod agent;
+pub mod viewer;
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::http::HeaderMap;
+use axum::http::header::{HOST, ORIGIN};
+use axum::routing::get;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt as _, StreamExt as _};
+use reach_proto::close;
+use reach_proto::codec::{self, DecodeError};
+use reach_proto::limits::AUTH_TIMEOUT;
+use reach_proto::v1::Envelope;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::state::AppState;
+
+/// How long a forward may wait for a full socket queue before the message is dropped.
+pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Messages queued per socket.
+pub const SOCKET_QUEUE: usize = 64;
+
+pub(crate) type Sink = SplitSink<WebSocket, Message>;
+pub(crate) type Stream = SplitStream<WebSocket>;
+
+/// The WebSocket routes (not part of the OpenAPI document).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .route("/ws/agent", get(agent::upgrade))
+        .route("/ws/viewer", get(viewer::upgrade))
+}
+
+/// Why a socket is closed before it is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    /// Close code (`reach_proto::close`).
+    pub code: u16,
+    /// Close reason (no secrets).
+    pub reason: &'static str,
+}
+
+impl Refusal {
+    pub(crate) const fn new(code: u16, reason: &'static str) -> Self {
+        Self { code, reason }
+    }
+}
+
+/// Whether the `Origin` header (sent by browsers) is the server's own origin: the
+/// configured public URL, or else the `Host` the request was sent to. Clients that send no
+/// `Origin` (agents, CLI) are not browsers and pass.
+pub fn origin_allowed(headers: &HeaderMap, public_url: Option<&str>) -> bool {
+    let Some(origin) = headers.get(ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+    if let Some(public) = public_url {
+        return origin == origin_of(public);
+    }
+    let host = headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    origin
+        .split_once("://")
+        .is_some_and(|(_, h)| !host.is_empty() && h == host.to_ascii_lowercase())
+}
+
+/// `scheme://host[:port]` of a URL, lowercase.
+fn origin_of(url: &str) -> String {
+    let lower = url.trim().to_ascii_lowercase();
+    match lower.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split('/').next().unwrap_or("");
+            format!("{scheme}://{host}")
+        }
+        None => lower,
+    }
+}
+
+/// Closes with a code and reason, ignoring a broken socket.
+pub(crate) async fn close_with(sink: &mut Sink, code: u16, reason: &str) {
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    let _ = sink.send(Message::Close(Some(frame))).await;
+    let _ = sink.close().await;
+}
+
+/// Reads the next binary message as an envelope within the authentication timeout.
+pub(crate) async fn read_first(stream: &mut Stream, max: usize) -> Result<Envelope, Refusal> {
+    let next = tokio::time::timeout(AUTH_TIMEOUT, async {
+        loop {
+            match stream.next().await {
+                Some(Ok(Message::Binary(b))) => return Some(Ok(b)),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(_)) | None => return None,
+                Some(Err(_)) => return Some(Err(())),
+            }
+        }
+    })
+    .await
+    .map_err(|_| Refusal::new(close::AUTH_TIMEOUT, "no credential within 10 s"))?;
+    match next {
+        Some(Ok(bytes)) => codec::decode_bytes(bytes, max).map_err(|e| match e {
+            DecodeError::TooLarge { .. } => Refusal::new(close::POLICY, "message too large"),
+            _ => Refusal::new(close::UNAUTHORIZED, "first message must be a credential"),
+        }),
+        Some(Err(())) => Err(Refusal::new(
+            close::POLICY,
+            "message too large or malformed",
+        )),
+        None => Err(Refusal::new(
+            close::UNAUTHORIZED,
+            "first message must be a credential",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(HOST, host.parse().unwrap());
+        if let Some(o) = origin {
+            h.insert(ORIGIN, o.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn clients_without_origin_pass() {
+        assert!(origin_allowed(&headers(None, "a:1"), None));
+    }
+
+    #[test]
+    fn a_foreign_origin_is_refused() {
+        assert!(!origin_allowed(
+            &headers(Some("https://evil.example"), "reach.example"),
+            None
+        ));
+        let public = Some("https://reach.example/");
+        assert!(!origin_allowed(
+            &headers(Some("https://evil.example"), "reach.example"),
+            public
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("http://reach.example"), "reach.example"),
+            public
+        ));
+    }
+
+    #[test]
+    fn the_servers_own_origin_passes() {
+        assert!(origin_allowed(
+            &headers(Some("http://127.0.0.1:8080"), "127.0.0.1:8080"),
+            None
+        ));
+        let public = Some("https://Reach.example/console");
+        assert!(origin_allowed(
+            &headers(Some("https://reach.example"), "internal:80"),
+            public
+        ));
+    }
+}

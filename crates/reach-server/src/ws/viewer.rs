@@ -1,0 +1,337 @@
+//! `/ws/viewer`: joins a viewer to one session with a viewer token, then relays its
+//! allowed messages to the agent through the chokepoint.
+//!
+//! Only a viewer token is accepted (login tokens are refused). The session comes from the
+//! token; a viewer naming another session in an envelope is closed with 4403. Revocation
+//! (logout, password change, user disabled or downgraded) closes the socket at once.
+
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::{SinkExt as _, StreamExt as _};
+use reach_proto::close;
+use reach_proto::codec::{self, DecodeError};
+use reach_proto::limits::{VIEWER_INPUT_BURST, VIEWER_INPUT_PER_SEC, VIEWER_MAX_MESSAGE};
+use reach_proto::policy::{ViewerAccess, ViewerVerdict, judge_viewer_message};
+use reach_proto::rate::TokenBucket;
+use reach_proto::v1::{self, envelope::Body, session_event::Kind};
+use serde_json::json;
+use tokio::sync::{broadcast, mpsc};
+
+use super::{FORWARD_TIMEOUT, Refusal, SOCKET_QUEUE, Sink, Stream, close_with, read_first};
+use crate::auth::permissions::Permission;
+use crate::auth::token::{self, Claims, TokenError};
+use crate::auth::tokens;
+use crate::relay::hub::{JoinError, Outbound, ViewerLink, session_event};
+use crate::state::{AppState, AuthEvent};
+
+/// A joined viewer.
+#[derive(Debug)]
+struct Joined {
+    claims: Claims,
+    session_id: String,
+    access: ViewerAccess,
+    viewer_id: u64,
+    actor: String,
+}
+
+/// Upgrade handler with the viewer frame cap (64 KiB).
+pub(crate) async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let origin_ok = super::origin_allowed(&headers, state.config.public_url.as_deref());
+    ws.max_message_size(VIEWER_MAX_MESSAGE)
+        .max_frame_size(VIEWER_MAX_MESSAGE)
+        .on_upgrade(move |socket| run(state, socket, origin_ok))
+}
+
+async fn run(state: AppState, socket: WebSocket, origin_ok: bool) {
+    let (mut sink, mut stream) = socket.split();
+    if !origin_ok {
+        return close_with(&mut sink, close::BAD_ORIGIN, "origin not allowed").await;
+    }
+    let events = state.events.subscribe();
+    let (tx, rx) = mpsc::channel(SOCKET_QUEUE);
+    let joined = match join(&state, &mut stream, tx).await {
+        Ok(j) => j,
+        Err(r) => return close_with(&mut sink, r.code, r.reason).await,
+    };
+    if welcome(&state, &mut sink, &joined).await {
+        serve(&state, &joined, &mut sink, &mut stream, rx, events).await;
+    }
+    state
+        .relay
+        .leave_viewer(&joined.session_id, joined.viewer_id);
+    notify_agent(&state, &joined, Kind::ViewerLeft).await;
+    let details = json!({"session_id": joined.session_id, "viewer_id": joined.viewer_id,
+        "access": joined.access.as_str()});
+    let _ = state
+        .audit(
+            &joined.claims.tenant_id,
+            &joined.actor,
+            "viewer_left",
+            details,
+        )
+        .await;
+}
+
+fn refusal_for(err: &TokenError) -> Refusal {
+    match err {
+        TokenError::Expired => Refusal::new(close::UNAUTHORIZED, "viewer token expired"),
+        TokenError::Revoked => Refusal::new(close::UNAUTHORIZED, "viewer token revoked"),
+        TokenError::Database(_) => Refusal::new(close::GOING_AWAY, "server error"),
+        _ => Refusal::new(close::UNAUTHORIZED, "not a viewer token"),
+    }
+}
+
+async fn join(
+    state: &AppState,
+    stream: &mut Stream,
+    tx: mpsc::Sender<Outbound>,
+) -> Result<Joined, Refusal> {
+    let first = read_first(stream, VIEWER_MAX_MESSAGE).await?;
+    let Some(Body::ViewerAuth(auth)) = first.body else {
+        return Err(Refusal::new(
+            close::UNAUTHORIZED,
+            "first message must be viewer_auth",
+        ));
+    };
+    let (claims, session_id, access) = tokens::verify_viewer(state, &auth.token)
+        .await
+        .map_err(|e| refusal_for(&e))?;
+    let access = match access {
+        token::ViewerAccess::Control => ViewerAccess::Control,
+        token::ViewerAccess::ViewOnly => ViewerAccess::ViewOnly,
+    };
+    if !still_permitted(state, &claims, access).await {
+        return Err(Refusal::new(close::REVOKED, "the user may no longer join"));
+    }
+    let link = ViewerLink {
+        tx,
+        access,
+        user_id: claims.user_id.clone(),
+    };
+    let (viewer_id, _) = state
+        .relay
+        .join_viewer(&session_id, &claims.tenant_id, link)
+        .map_err(|e| match e {
+            JoinError::NoSession => Refusal::new(close::SESSION_ENDED, "the session has ended"),
+            JoinError::Full => Refusal::new(close::POLICY, "the session is full"),
+        })?;
+    let actor = crate::users::get(&state.db, &claims.tenant_id, &claims.user_id)
+        .await
+        .ok()
+        .flatten()
+        .map_or_else(
+            || format!("viewer:{}", claims.user_id),
+            |u| format!("viewer:{}", u.username),
+        );
+    Ok(Joined {
+        claims,
+        session_id,
+        access,
+        viewer_id,
+        actor,
+    })
+}
+
+/// Whether the token's user is still enabled and still holds the permission the access
+/// needs (a downgraded user loses live sockets too).
+async fn still_permitted(state: &AppState, claims: &Claims, access: ViewerAccess) -> bool {
+    let Ok(Some(user)) = crate::users::get(&state.db, &claims.tenant_id, &claims.user_id).await
+    else {
+        return false;
+    };
+    if user.disabled {
+        return false;
+    }
+    let Ok(perms) = crate::users::role_permissions(&state.db, user.role.as_str()).await else {
+        return false;
+    };
+    match access {
+        ViewerAccess::Control => perms.contains(Permission::Control),
+        ViewerAccess::ViewOnly => perms.contains(Permission::View),
+    }
+}
+
+/// Sends `auth_ok` and the session state; audits the join; tells the agent.
+async fn welcome(state: &AppState, sink: &mut Sink, j: &Joined) -> bool {
+    let ok = Body::AuthOk(v1::AuthOk {
+        session_id: j.session_id.clone(),
+        access: j.access.to_wire().into(),
+        viewer_id: j.viewer_id,
+        ..Default::default()
+    });
+    let consent = state.relay.consent(&j.session_id);
+    let kind = match consent {
+        Some(c) if c.allows_traffic() => Kind::Started,
+        _ => Kind::ConsentPending,
+    };
+    let first = Bytes::from(codec::encode(&codec::envelope(&j.session_id, ok)));
+    let second = session_event(&j.session_id, kind, "");
+    if sink.send(Message::Binary(first)).await.is_err()
+        || sink.send(Message::Binary(second)).await.is_err()
+    {
+        return false;
+    }
+    let details = json!({"session_id": j.session_id, "viewer_id": j.viewer_id,
+        "access": j.access.as_str()});
+    let _ = state
+        .audit(&j.claims.tenant_id, &j.actor, "viewer_joined", details)
+        .await;
+    notify_agent(state, j, Kind::ViewerJoined).await;
+    true
+}
+
+/// Tells the agent a viewer came or went — through the chokepoint, so only after consent.
+async fn notify_agent(state: &AppState, j: &Joined, kind: Kind) {
+    let Some(tx) = state.relay.route_to_agent(&j.session_id) else {
+        return;
+    };
+    let body = Body::SessionEvent(v1::SessionEvent {
+        kind: kind.into(),
+        reason: j.access.as_str().into(),
+    });
+    let mut env = codec::envelope(&j.session_id, body);
+    env.viewer_id = j.viewer_id;
+    let _ = tx.try_send(Outbound::Frame(Bytes::from(codec::encode(&env))));
+}
+
+async fn serve(
+    state: &AppState,
+    j: &Joined,
+    sink: &mut Sink,
+    stream: &mut Stream,
+    mut rx: mpsc::Receiver<Outbound>,
+    mut events: broadcast::Receiver<AuthEvent>,
+) {
+    let mut bucket = TokenBucket::new(VIEWER_INPUT_PER_SEC, VIEWER_INPUT_BURST, Instant::now());
+    loop {
+        tokio::select! {
+            msg = stream.next() => match msg {
+                Some(Ok(Message::Binary(b))) => {
+                    if let Err(r) = on_frame(state, j, &mut bucket, sink, b).await {
+                        return close_with(sink, r.code, r.reason).await;
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None => return,
+                Some(Ok(_)) => {}
+                Some(Err(_)) => {
+                    return close_with(sink, close::POLICY, "message too large or malformed").await;
+                }
+            },
+            out = rx.recv() => match out {
+                Some(Outbound::Frame(b)) => {
+                    if sink.send(Message::Binary(b)).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Outbound::Close(code, reason)) => return close_with(sink, code, reason).await,
+                None => return,
+            },
+            ev = events.recv() => {
+                if revoked(state, j, ev).await {
+                    return close_with(sink, close::REVOKED, "viewer token revoked").await;
+                }
+            }
+        }
+    }
+}
+
+/// Whether an auth event ends this viewer. A lagged receiver re-checks from the database.
+async fn revoked(
+    state: &AppState,
+    j: &Joined,
+    ev: Result<AuthEvent, broadcast::error::RecvError>,
+) -> bool {
+    let c = &j.claims;
+    let mine = |user: &str, tenant: &str| user == c.user_id && tenant == c.tenant_id;
+    match ev {
+        Ok(AuthEvent::TokenRevoked { jti }) => jti == c.jti || Some(&jti) == c.parent_jti.as_ref(),
+        Ok(AuthEvent::UserTokensRevoked {
+            tenant_id,
+            user_id,
+            keep_jti,
+        }) => {
+            mine(&user_id, &tenant_id)
+                && keep_jti.is_none_or(|k| k != c.jti && Some(&k) != c.parent_jti.as_ref())
+        }
+        Ok(AuthEvent::UserChanged { tenant_id, user_id }) => {
+            mine(&user_id, &tenant_id) && !still_permitted(state, c, j.access).await
+        }
+        Err(broadcast::error::RecvError::Lagged(_)) => {
+            !token_live(state, c).await || !still_permitted(state, c, j.access).await
+        }
+        Err(broadcast::error::RecvError::Closed) => false,
+    }
+}
+
+/// One viewer message: allow-list, token bucket, chokepoint, then forward stamped with
+/// the session and viewer ids.
+async fn on_frame(
+    state: &AppState,
+    j: &Joined,
+    bucket: &mut TokenBucket,
+    sink: &mut Sink,
+    bytes: Bytes,
+) -> Result<(), Refusal> {
+    let mut env = match codec::decode_bytes(bytes, VIEWER_MAX_MESSAGE) {
+        Ok(env) => env,
+        Err(DecodeError::UnknownBody) => return Ok(()),
+        Err(_) => return Err(Refusal::new(close::POLICY, "malformed message")),
+    };
+    if !env.session_id.is_empty() && env.session_id != j.session_id {
+        return Err(Refusal::new(
+            close::FORBIDDEN,
+            "the viewer token is for another session",
+        ));
+    }
+    let Some(body) = &env.body else { return Ok(()) };
+    match judge_viewer_message(j.access, body) {
+        ViewerVerdict::Drop => return Ok(()),
+        ViewerVerdict::Refuse => {
+            let err = Body::Error(v1::Error {
+                code: "usb_refused".into(),
+                message: "view-only viewers cannot use USB devices".into(),
+            });
+            let bytes = codec::encode(&codec::envelope(&j.session_id, err));
+            let _ = sink.send(Message::Binary(bytes.into())).await;
+            return Ok(());
+        }
+        ViewerVerdict::ForwardThrottled if !bucket.try_take(Instant::now()) => {
+            state.metrics.rate_limited("viewer_input");
+            return Ok(());
+        }
+        ViewerVerdict::ForwardThrottled | ViewerVerdict::Forward => {}
+    }
+    let Some(tx) = state.relay.route_from_viewer(&j.session_id, j.viewer_id) else {
+        return Ok(());
+    };
+    env.session_id.clone_from(&j.session_id);
+    env.viewer_id = j.viewer_id;
+    let bytes = Bytes::from(codec::encode(&env));
+    let _ = tx
+        .send_timeout(Outbound::Frame(bytes), FORWARD_TIMEOUT)
+        .await;
+    Ok(())
+}
+
+/// Whether the token and its parent are still unrevoked (expiry does not end a joined
+/// viewer: the token only opens the door).
+async fn token_live(state: &AppState, c: &Claims) -> bool {
+    let parent = c.parent_jti.clone().unwrap_or_else(|| c.jti.clone());
+    let live: Result<i64, _> = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM auth_tokens WHERE (jti = $1 OR jti = $2) AND revoked_at IS NULL",
+    )
+    .bind(&c.jti)
+    .bind(&parent)
+    .fetch_one(&state.db)
+    .await;
+    live.is_ok_and(|n| n == 2)
+}
