@@ -27,3 +27,4 @@ pub mod net;
 pub mod proto;
 
 pub use error::UsbError;
+pub mod acl;
