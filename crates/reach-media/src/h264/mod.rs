@@ -18,7 +18,7 @@ pub use sps::codec_string_from_annexb;
 use crate::codec::{Codec, EncodedFrame, EncoderConfig, VideoEncoder};
 use crate::error::MediaError;
 use crate::frame::{Frame, Rect};
-use crate::yuv::bgra_to_i420;
+use crate::yuv::I420;
 
 /// Software H.264 encoder.
 pub struct H264Encoder {
@@ -26,6 +26,8 @@ pub struct H264Encoder {
     keyframe_due: bool,
     codec_string: Option<String>,
     clock: FrameClock,
+    /// The last converted picture; only damaged areas are converted again.
+    picture: Option<I420>,
 }
 
 impl H264Encoder {
@@ -47,6 +49,7 @@ impl H264Encoder {
             keyframe_due: true,
             codec_string: None,
             clock: FrameClock::new(config.max_fps),
+            picture: None,
         })
     }
 }
@@ -64,11 +67,7 @@ impl VideoEncoder for H264Encoder {
         if damage.is_some_and(<[Rect]>::is_empty) && !self.keyframe_due {
             return Ok(None);
         }
-        let i420 = bgra_to_i420(
-            frame.data(),
-            frame.width() as usize,
-            frame.height() as usize,
-        );
+        let i420 = convert(&mut self.picture, frame, damage);
         let half = i420.width / 2;
         let source = YUVSlices::new(
             (&i420.y, &i420.u, &i420.v),
@@ -105,6 +104,31 @@ impl VideoEncoder for H264Encoder {
     fn request_keyframe(&mut self) {
         self.keyframe_due = true;
     }
+}
+
+/// Brings the I420 `picture` up to date with `frame`, converting only `damage` when
+/// the size is unchanged.
+fn convert<'a>(picture: &'a mut Option<I420>, frame: &Frame, damage: Option<&[Rect]>) -> &'a I420 {
+    let (width, height) = (frame.width() as usize, frame.height() as usize);
+    let planes = (width.div_ceil(2) * 2, height.div_ceil(2) * 2);
+    let reusable = picture
+        .as_ref()
+        .is_some_and(|p| (p.width, p.height) == planes);
+    let full = [frame.bounds()];
+    let rects = match damage {
+        Some(rects) if reusable => rects,
+        _ => {
+            *picture = Some(I420::new(width, height));
+            &full[..]
+        }
+    };
+    let Some(p) = picture.as_mut() else {
+        unreachable!("the picture was just created")
+    };
+    for rect in rects {
+        p.update(frame.data(), width, height, *rect);
+    }
+    p
 }
 
 /// Presentation timestamps for rate control: wall-clock time, but never closer together

@@ -62,7 +62,7 @@ fn h264_round_trip_keeps_luma_psnr_above_35_db() {
     assert!(out.codec_string.as_deref().unwrap().starts_with("avc1.42"));
     let mut decoder = Decoder::new().unwrap();
     let luma = decoded_luma(&mut decoder, &out.data);
-    let reference = bgra_to_i420(frame.data(), 640, 360).y;
+    let reference = crate::yuv::bgra_to_i420(frame.data(), 640, 360).y;
     let quality = psnr(&luma, &reference);
     assert!(quality > 35.0, "PSNR {quality:.1} dB");
 }
