@@ -65,6 +65,29 @@ pub async fn connect(url: &str, max_incoming: usize) -> Result<Ws, ClientError> 
     Ok(ws)
 }
 
+/// Like [`connect`] over an already connected TCP stream (e.g. bound to a chosen local
+/// address); plain `ws://` only.
+///
+/// # Errors
+/// [`ClientError::Connect`] when the WebSocket handshake fails.
+pub async fn connect_over(
+    url: &str,
+    stream: TcpStream,
+    max_incoming: usize,
+) -> Result<Ws, ClientError> {
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(max_incoming))
+        .max_frame_size(Some(max_incoming));
+    let (ws, _response) = tokio_tungstenite::client_async_with_config(
+        url,
+        MaybeTlsStream::Plain(stream),
+        Some(config),
+    )
+    .await
+    .map_err(|e| ClientError::Connect(e.to_string()))?;
+    Ok(ws)
+}
+
 /// Sends one envelope.
 ///
 /// # Errors

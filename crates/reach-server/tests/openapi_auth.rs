@@ -6,8 +6,9 @@ mod common;
 use common::TestServer;
 use reqwest::Method;
 
-const PUBLIC: [(&str, &str); 3] = [
+const PUBLIC: [(&str, &str); 4] = [
     ("post", "/api/auth/login"),
+    ("post", "/api/support-codes/validate"),
     ("get", "/healthz"),
     ("get", "/openapi.json"),
 ];

@@ -29,6 +29,25 @@ use crate::auth::tokens;
 use crate::relay::hub::{JoinError, Outbound, ViewerLink, session_event};
 use crate::state::{AppState, AuthEvent};
 
+/// Per-viewer flow state.
+#[derive(Debug)]
+struct Flow {
+    /// Input token bucket (200 events/s).
+    bucket: TokenBucket,
+    /// The viewer was told once that input waits for consent.
+    told_pending: bool,
+}
+
+/// Sends an `Error` envelope to the viewer.
+async fn send_error(sink: &mut Sink, session_id: &str, code: &str, message: &str) {
+    let err = Body::Error(v1::Error {
+        code: code.into(),
+        message: message.into(),
+    });
+    let bytes = codec::encode(&codec::envelope(session_id, err));
+    let _ = sink.send(Message::Binary(bytes.into())).await;
+}
+
 /// A joined viewer.
 #[derive(Debug)]
 struct Joined {
@@ -211,12 +230,15 @@ async fn serve(
     mut rx: mpsc::Receiver<Outbound>,
     mut events: broadcast::Receiver<AuthEvent>,
 ) {
-    let mut bucket = TokenBucket::new(VIEWER_INPUT_PER_SEC, VIEWER_INPUT_BURST, Instant::now());
+    let mut flow = Flow {
+        bucket: TokenBucket::new(VIEWER_INPUT_PER_SEC, VIEWER_INPUT_BURST, Instant::now()),
+        told_pending: false,
+    };
     loop {
         tokio::select! {
             msg = stream.next() => match msg {
                 Some(Ok(Message::Binary(b))) => {
-                    if let Err(r) = on_frame(state, j, &mut bucket, sink, b).await {
+                    if let Err(r) = on_frame(state, j, &mut flow, sink, b).await {
                         return close_with(sink, r.code, r.reason).await;
                     }
                 }
@@ -277,10 +299,14 @@ async fn revoked(
 async fn on_frame(
     state: &AppState,
     j: &Joined,
-    bucket: &mut TokenBucket,
+    flow: &mut Flow,
     sink: &mut Sink,
     bytes: Bytes,
 ) -> Result<(), Refusal> {
+    let Flow {
+        bucket,
+        told_pending,
+    } = flow;
     let mut env = match codec::decode_bytes(bytes, VIEWER_MAX_MESSAGE) {
         Ok(env) => env,
         Err(DecodeError::UnknownBody) => return Ok(()),
@@ -296,12 +322,8 @@ async fn on_frame(
     match judge_viewer_message(j.access, body) {
         ViewerVerdict::Drop => return Ok(()),
         ViewerVerdict::Refuse => {
-            let err = Body::Error(v1::Error {
-                code: "usb_refused".into(),
-                message: "view-only viewers cannot use USB devices".into(),
-            });
-            let bytes = codec::encode(&codec::envelope(&j.session_id, err));
-            let _ = sink.send(Message::Binary(bytes.into())).await;
+            let why = "view-only viewers cannot use USB devices";
+            send_error(sink, &j.session_id, "usb_refused", why).await;
             return Ok(());
         }
         ViewerVerdict::ForwardThrottled if !bucket.try_take(Instant::now()) => {
@@ -311,6 +333,21 @@ async fn on_frame(
         ViewerVerdict::ForwardThrottled | ViewerVerdict::Forward => {}
     }
     let Some(tx) = state.relay.route_from_viewer(&j.session_id, j.viewer_id) else {
+        if !*told_pending
+            && state
+                .relay
+                .consent(&j.session_id)
+                .is_some_and(|c| !c.allows_traffic())
+        {
+            *told_pending = true;
+            send_error(
+                sink,
+                &j.session_id,
+                "consent_pending",
+                "input is dropped until the person at the machine consents",
+            )
+            .await;
+        }
         return Ok(());
     };
     env.session_id.clone_from(&j.session_id);

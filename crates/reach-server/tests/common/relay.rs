@@ -1,0 +1,235 @@
+//! Relay test helpers: machines, keys, in-process agents and viewers over real sockets.
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reach_agent::backoff::Backoff;
+use reach_agent::consent::{ConsentPrompt, DenyAll};
+use reach_agent::viewer::{ApiClient, ViewerConnection};
+use reach_agent::ws::Incoming;
+use reach_agent::{AgentConfig, AgentEvent, AgentHandle, Credential};
+use reach_proto::agent_key::AgentKey;
+use reach_proto::v1::{self, Envelope, envelope::Body};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::common::TestServer;
+
+/// Upper bound for any awaited event.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Creates a machine with the admin token.
+pub async fn create_machine(s: &TestServer, body: Value) -> Value {
+    let (status, m) = s
+        .call(
+            Method::POST,
+            "/api/machines",
+            Some(&s.admin_token),
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, 201, "{m}");
+    m
+}
+
+/// Issues a key; returns (key id, key).
+pub async fn issue_key(s: &TestServer, machine_id: &str) -> (String, AgentKey) {
+    let path = format!("/api/machines/{machine_id}/keys");
+    let (status, k) = s
+        .call(Method::POST, &path, Some(&s.admin_token), None)
+        .await;
+    assert_eq!(status, 201, "{k}");
+    let key = AgentKey::parse(k["key"].as_str().unwrap()).unwrap();
+    (k["id"].as_str().unwrap().to_owned(), key)
+}
+
+/// Agent configuration with short reconnect delays.
+pub fn agent_config(
+    s: &TestServer,
+    credential: Credential,
+    prompt: Arc<dyn ConsentPrompt>,
+) -> AgentConfig {
+    let mut config = AgentConfig::new(s.url.clone(), credential, prompt);
+    config.backoff = Backoff::new(Duration::from_millis(20), Duration::from_millis(200));
+    config
+}
+
+/// Waits for `Connected`; returns (machine id, session id).
+pub async fn wait_connected(agent: &mut AgentHandle) -> (String, String) {
+    loop {
+        match tokio::time::timeout(WAIT, agent.events.recv())
+            .await
+            .expect("agent connects")
+        {
+            Some(AgentEvent::Connected {
+                machine_id,
+                session_id,
+            }) => return (machine_id, session_id),
+            Some(AgentEvent::Disconnected { reason }) => panic!("agent disconnected: {reason}"),
+            Some(_) => {}
+            None => panic!("agent stopped"),
+        }
+    }
+}
+
+/// A managed machine with a connected in-process agent: (machine id, key id, agent).
+pub async fn managed_agent(s: &TestServer, name: &str) -> (String, String, AgentHandle) {
+    let m = create_machine(s, json!({"name": name})).await;
+    let id = m["id"].as_str().unwrap().to_owned();
+    let (key_id, key) = issue_key(s, &id).await;
+    let mut agent = reach_agent::spawn(agent_config(s, Credential::Key(key), Arc::new(DenyAll)));
+    let (bound, _) = wait_connected(&mut agent).await;
+    assert_eq!(bound, id);
+    (id, key_id, agent)
+}
+
+/// The next relayed message the agent received (other events skipped).
+pub async fn agent_message(agent: &mut AgentHandle) -> Envelope {
+    loop {
+        match tokio::time::timeout(WAIT, agent.events.recv())
+            .await
+            .expect("agent message")
+        {
+            Some(AgentEvent::Message(env)) => return env,
+            Some(AgentEvent::Disconnected { reason }) => panic!("agent disconnected: {reason}"),
+            Some(_) => {}
+            None => panic!("agent stopped"),
+        }
+    }
+}
+
+/// The next agent message that is not a session event.
+pub async fn agent_input(agent: &mut AgentHandle) -> Envelope {
+    loop {
+        let env = agent_message(agent).await;
+        if !matches!(env.body, Some(Body::SessionEvent(_))) {
+            return env;
+        }
+    }
+}
+
+/// Waits until the agent reports a disconnect; returns its reason.
+pub async fn agent_disconnected(agent: &mut AgentHandle) -> String {
+    loop {
+        match tokio::time::timeout(WAIT, agent.events.recv())
+            .await
+            .expect("agent disconnects")
+        {
+            Some(AgentEvent::Disconnected { reason }) => return reason,
+            Some(_) => {}
+            None => return "stopped".into(),
+        }
+    }
+}
+
+/// Opens a managed session with `token`.
+pub async fn open_session(s: &TestServer, token: &str, machine_id: &str) -> String {
+    let body = json!({"machine_id": machine_id});
+    let (status, v) = s
+        .call(Method::POST, "/api/sessions", Some(token), Some(body))
+        .await;
+    assert_eq!(status, 201, "{v}");
+    v["id"].as_str().unwrap().to_owned()
+}
+
+/// Mints a viewer token for `session_id` with a login token.
+pub async fn viewer_token(s: &TestServer, token: &str, session_id: &str) -> String {
+    let client = ApiClient::new(&s.url).unwrap().with_token(token.to_owned());
+    client.viewer_token(session_id).await.expect("viewer token")
+}
+
+/// Joins as a viewer with a login token (mints a viewer token first).
+pub async fn join(s: &TestServer, token: &str, session_id: &str) -> ViewerConnection {
+    let client = ApiClient::new(&s.url).unwrap().with_token(token.to_owned());
+    client.join(session_id).await.expect("viewer joins")
+}
+
+/// The next envelope a viewer receives.
+pub async fn viewer_next(v: &mut ViewerConnection) -> Envelope {
+    match tokio::time::timeout(WAIT, v.recv())
+        .await
+        .expect("viewer message")
+        .expect("decodes")
+    {
+        Incoming::Envelope(env) => env,
+        Incoming::Closed { code, reason } => panic!("viewer closed: {code} {reason}"),
+    }
+}
+
+/// The next viewer envelope that is not a session event.
+pub async fn viewer_media(v: &mut ViewerConnection) -> Envelope {
+    loop {
+        let env = viewer_next(v).await;
+        if !matches!(env.body, Some(Body::SessionEvent(_))) {
+            return env;
+        }
+    }
+}
+
+/// Reads until the viewer is closed; returns the close code and the envelopes seen.
+pub async fn viewer_closed(v: &mut ViewerConnection) -> (u16, Vec<Envelope>) {
+    let mut seen = Vec::new();
+    loop {
+        match tokio::time::timeout(WAIT, v.recv())
+            .await
+            .expect("viewer closes")
+        {
+            Ok(Incoming::Envelope(env)) => seen.push(env),
+            Ok(Incoming::Closed { code, .. }) => return (code, seen),
+            Err(e) => panic!("viewer error: {e}"),
+        }
+    }
+}
+
+/// A key-down event.
+pub fn key(code: &str) -> Body {
+    Body::Key(v1::KeyEvent {
+        code: code.into(),
+        scancode: 30,
+        down: true,
+        ..Default::default()
+    })
+}
+
+/// A pointer event.
+pub fn pointer(x: i32) -> Body {
+    Body::Pointer(v1::PointerEvent {
+        x,
+        y: 1,
+        ..Default::default()
+    })
+}
+
+/// A small video frame with a sequence number.
+pub fn frame(session_id: &str, sequence: u64) -> Envelope {
+    reach_proto::codec::envelope(
+        session_id,
+        Body::VideoFrame(v1::VideoFrame {
+            codec: v1::VideoCodec::Raw.into(),
+            sequence,
+            ..Default::default()
+        }),
+    )
+}
+
+/// Audit event types of the admin's tenant, oldest first.
+pub async fn audit_types(s: &TestServer) -> Vec<String> {
+    let (status, page) = s
+        .call(
+            Method::GET,
+            "/api/audit?limit=500",
+            Some(&s.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let mut types: Vec<String> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap().to_owned())
+        .collect();
+    types.reverse();
+    types
+}
