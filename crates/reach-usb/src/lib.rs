@@ -28,3 +28,5 @@ pub mod proto;
 
 pub use error::UsbError;
 pub mod acl;
+pub mod enablement;
+pub mod tools;

@@ -1,11 +1,422 @@
-//! `reach usb …`.
+//! `reach usb …`: host-side USB tools (devices, ACL, passthrough switch, loopback, audit).
+//!
+//! Thin: parsing and printing only; the work is in `reach_usb::tools`.
 
-use clap::Args;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use reach_usb::acl::{AclRule, Verdict};
+use reach_usb::enablement;
+use reach_usb::proto::DeviceFilter;
+use reach_usb::proto::control::hex16;
+use reach_usb::tools::{self, UsbPaths};
+use serde_json::json;
 
 /// Arguments of `reach usb`.
 #[derive(Debug, Args)]
-pub(crate) struct UsbArgs {}
+pub(crate) struct UsbArgs {
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Config directory (ACL, switch, audit log).
+    #[arg(long, global = true, env = "REACH_CONFIG_DIR")]
+    config_dir: Option<PathBuf>,
+    /// Device backend: `system` (usbfs) or `fake` (a demo loopback device, for trying things out).
+    #[arg(
+        long,
+        global = true,
+        env = "REACH_USB_BACKEND",
+        default_value = "system",
+        hide = true
+    )]
+    backend: String,
+    #[command(subcommand)]
+    what: UsbCommand,
+}
 
-pub(crate) fn run(_args: UsbArgs) -> anyhow::Result<()> {
-    anyhow::bail!("reach usb is being built (issue 4)")
+#[derive(Debug, Subcommand)]
+enum UsbCommand {
+    /// Turn USB passthrough on (persisted in the config directory).
+    Enable,
+    /// Turn USB passthrough off.
+    Disable,
+    /// Show whether passthrough is on and why, and the ACL's integrity.
+    Status,
+    /// List local USB devices with the ACL's verdict.
+    List,
+    /// Show or edit the ACL.
+    Acl {
+        #[command(subcommand)]
+        what: AclCommand,
+    },
+    /// Run the full protocol stack in-process against local devices.
+    Loopback {
+        #[command(subcommand)]
+        what: LoopbackCommand,
+    },
+    /// The local tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        what: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AclCommand {
+    /// Show the rules and integrity state.
+    List,
+    /// Add a rule (first match wins; new rules go last unless --first).
+    Add(RuleArgs),
+    /// Remove the rule at an index (as shown by `acl list`).
+    Remove {
+        /// 0-based index.
+        index: usize,
+    },
+    /// Set the verdict when no rule matches.
+    Default {
+        /// allow or deny.
+        verdict: VerdictArg,
+    },
+    /// Write the ACL JSON to a file (or `-` for stdout).
+    Export {
+        /// Destination.
+        file: PathBuf,
+    },
+    /// Replace the ACL with a JSON file (validated, then signed).
+    Import {
+        /// Source.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum VerdictArg {
+    Allow,
+    Deny,
+}
+
+#[derive(Debug, Args)]
+struct RuleArgs {
+    /// idVendor, hex (e.g. 1050).
+    #[arg(long, value_parser = parse_hex16)]
+    vendor_id: Option<u16>,
+    /// idProduct, hex.
+    #[arg(long, value_parser = parse_hex16)]
+    product_id: Option<u16>,
+    /// Serial number (omit to match any).
+    #[arg(long)]
+    serial: Option<String>,
+    /// Interface class (decimal).
+    #[arg(long)]
+    interface_class: Option<u8>,
+    /// Port path, e.g. 1-2.3.
+    #[arg(long)]
+    port_path: Option<String>,
+    /// Label.
+    #[arg(long)]
+    label: Option<String>,
+    /// Make it a deny rule.
+    #[arg(long)]
+    deny: bool,
+    /// Ask the host operator on every open.
+    #[arg(long)]
+    prompt: bool,
+    /// Insert before existing rules.
+    #[arg(long)]
+    first: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum LoopbackCommand {
+    /// List devices as a remote viewer would see them (ACL-filtered).
+    List,
+    /// Claim a device through the protocol and read its device descriptor.
+    Open {
+        /// idVendor, hex.
+        #[arg(long, value_parser = parse_hex16)]
+        vendor_id: Option<u16>,
+        /// idProduct, hex.
+        #[arg(long, value_parser = parse_hex16)]
+        product_id: Option<u16>,
+        /// Serial.
+        #[arg(long)]
+        serial: Option<String>,
+        /// Answer "allow" to prompt_on_open rules.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Verify the hash chain; prints ok or broken_at_id.
+    Verify {
+        /// Log file (default: usb-audit.jsonl in the config directory).
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+}
+
+fn parse_hex16(text: &str) -> Result<u16, String> {
+    hex16::parse(text).ok_or_else(|| format!("{text:?} is not 1-4 hex digits"))
+}
+
+struct Out {
+    json: bool,
+}
+
+impl Out {
+    fn print(&self, value: serde_json::Value, text: impl FnOnce() -> String) {
+        if self.json {
+            println!("{value}");
+        } else {
+            println!("{}", text());
+        }
+    }
+}
+
+pub(crate) fn run(args: UsbArgs) -> anyhow::Result<()> {
+    let paths = args
+        .config_dir
+        .clone()
+        .map_or_else(UsbPaths::from_env, |config_dir| UsbPaths { config_dir });
+    let out = Out { json: args.json };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    match args.what {
+        UsbCommand::Enable | UsbCommand::Disable => {
+            let on = matches!(args.what, UsbCommand::Enable);
+            enablement::set(&paths.config_dir, on)
+                .context("cannot write the passthrough switch")?;
+            status(&paths, &out);
+            Ok(())
+        }
+        UsbCommand::Status => {
+            status(&paths, &out);
+            Ok(())
+        }
+        UsbCommand::List => rt.block_on(list(&paths, &args.backend, &out)),
+        UsbCommand::Acl { what } => acl(&paths, what, &out),
+        UsbCommand::Loopback { what } => rt.block_on(loopback(&paths, &args.backend, what, &out)),
+        UsbCommand::Audit {
+            what: AuditCommand::Verify { file },
+        } => audit_verify(&paths, file, &out),
+    }
+}
+
+fn status(paths: &UsbPaths, out: &Out) {
+    let env = std::env::var(enablement::ENV_VAR).ok();
+    let e = enablement::resolve(&paths.config_dir, None, env.as_deref());
+    let acl = tools::acl_report(paths);
+    out.print(json!({"enabled": e.enabled, "source": e.source, "acl_integrity_ok": acl.integrity_ok, "acl_problem": acl.problem}), || {
+        let state = if e.enabled { "on" } else { "off" };
+        let integrity = if acl.integrity_ok { "ok".to_owned() } else { format!("FAILED ({})", acl.problem.clone().unwrap_or_default()) };
+        format!("USB passthrough: {state} (from {:?})\nACL integrity: {integrity}", e.source)
+    });
+}
+
+async fn list(paths: &UsbPaths, backend: &str, out: &Out) -> anyhow::Result<()> {
+    let backend = tools::backend_named(backend).map_err(anyhow::Error::msg)?;
+    let report = tools::list_local(paths, &*backend).await?;
+    out.print(serde_json::to_value(&report)?, || {
+        let mut text = String::new();
+        if !report.usb_bus {
+            text.push_str("No USB bus on this machine (no /sys/bus/usb): no devices to share.\n");
+        } else if report.devices.is_empty() {
+            text.push_str("No USB devices connected.\n");
+        }
+        for d in &report.devices {
+            let name = d.device.product.as_deref().unwrap_or("-");
+            let serial = d.device.serial.as_deref().unwrap_or("-");
+            text.push_str(&format!(
+                "{:<10} {:04x}:{:04x}  {:<6}  serial {serial}  {name}\n",
+                d.device.bus_id, d.device.vendor_id, d.device.product_id, d.verdict
+            ));
+        }
+        if !report.acl_integrity_ok {
+            text.push_str(&format!(
+                "ACL integrity FAILED: everything is denied ({})\n",
+                report.acl_problem.clone().unwrap_or_default()
+            ));
+        }
+        text.trim_end().to_owned()
+    });
+    Ok(())
+}
+
+fn acl(paths: &UsbPaths, what: AclCommand, out: &Out) -> anyhow::Result<()> {
+    match what {
+        AclCommand::List => {}
+        AclCommand::Add(r) => {
+            let rule = AclRule {
+                vendor_id: r.vendor_id,
+                product_id: r.product_id,
+                serial: r.serial,
+                interface_class: r.interface_class,
+                port_path: r.port_path,
+                label: r.label,
+                allow: !r.deny,
+                prompt_on_open: r.prompt,
+                ..AclRule::default()
+            };
+            tools::acl_edit(paths, |f| {
+                if r.first {
+                    f.rules.insert(0, rule)
+                } else {
+                    f.rules.push(rule)
+                }
+                Ok(())
+            })
+            .map_err(anyhow::Error::msg)?;
+        }
+        AclCommand::Remove { index } => {
+            tools::acl_edit(paths, |f| {
+                if index >= f.rules.len() {
+                    return Err(format!(
+                        "no rule at index {index}; `reach usb acl list` shows {} rules",
+                        f.rules.len()
+                    ));
+                }
+                f.rules.remove(index);
+                Ok(())
+            })
+            .map_err(anyhow::Error::msg)?;
+        }
+        AclCommand::Default { verdict } => {
+            let v = match verdict {
+                VerdictArg::Allow => Verdict::Allow,
+                VerdictArg::Deny => Verdict::Deny,
+            };
+            tools::acl_edit(paths, |f| {
+                f.default = v;
+                Ok(())
+            })
+            .map_err(anyhow::Error::msg)?;
+        }
+        AclCommand::Export { file } => return acl_export(paths, &file),
+        AclCommand::Import { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            tools::acl_import(paths, &text).map_err(anyhow::Error::msg)?;
+        }
+    }
+    let report = tools::acl_report(paths);
+    out.print(serde_json::to_value(&report)?, || {
+        let mut text = format!(
+            "ACL {}: integrity {}{}, default {:?}\n",
+            report.path.display(),
+            if report.integrity_ok { "ok" } else { "FAILED" },
+            if report.signed {
+                ", signed"
+            } else {
+                ", unsigned"
+            },
+            report.file.default
+        );
+        if let Some(p) = &report.problem {
+            text.push_str(&format!("problem: {p}\n"));
+        }
+        for (i, r) in report.file.rules.iter().enumerate() {
+            text.push_str(&format!(
+                "{i}: {}\n",
+                serde_json::to_string(r).unwrap_or_default()
+            ));
+        }
+        text.trim_end().to_owned()
+    });
+    Ok(())
+}
+
+fn acl_export(paths: &UsbPaths, file: &std::path::Path) -> anyhow::Result<()> {
+    let report = tools::acl_report(paths);
+    if !report.integrity_ok {
+        bail!(
+            "the ACL failed its integrity check ({}); refusing to export it",
+            report.problem.unwrap_or_default()
+        );
+    }
+    let text = serde_json::to_string_pretty(&report.file)?;
+    if file.as_os_str() == "-" {
+        println!("{text}");
+    } else {
+        std::fs::write(file, text + "\n")
+            .with_context(|| format!("cannot write {}", file.display()))?;
+    }
+    Ok(())
+}
+
+async fn loopback(
+    paths: &UsbPaths,
+    backend: &str,
+    what: LoopbackCommand,
+    out: &Out,
+) -> anyhow::Result<()> {
+    let backend = tools::backend_named(backend).map_err(anyhow::Error::msg)?;
+    match what {
+        LoopbackCommand::List => {
+            let devices = tools::loopback_list(paths, backend).await?;
+            out.print(json!({"devices": devices}), || {
+                if devices.is_empty() {
+                    return "No shareable devices (none connected, or all denied by the ACL)."
+                        .into();
+                }
+                devices
+                    .iter()
+                    .map(|d| {
+                        format!(
+                            "{:<10} {:04x}:{:04x}  {}",
+                            d.bus_id,
+                            d.vendor_id,
+                            d.product_id,
+                            d.product.as_deref().unwrap_or("-")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        LoopbackCommand::Open {
+            vendor_id,
+            product_id,
+            serial,
+            yes,
+        } => {
+            let filter = DeviceFilter {
+                vendor_id,
+                product_id,
+                serial,
+                bus_id: None,
+            };
+            let report = tools::loopback_open(paths, backend, filter, yes).await?;
+            out.print(serde_json::to_value(&report)?, || {
+                format!(
+                    "claim {} opened {} ({}), USB {}\ndevice descriptor: {}",
+                    report.claim_id,
+                    report.descriptor_ids,
+                    report.device.product.as_deref().unwrap_or("-"),
+                    report.usb_version,
+                    report.device_descriptor
+                )
+            });
+        }
+    }
+    Ok(())
+}
+
+fn audit_verify(paths: &UsbPaths, file: Option<PathBuf>, out: &Out) -> anyhow::Result<()> {
+    let path = file.unwrap_or_else(|| paths.audit());
+    let report = tools::audit_verify(&path)?;
+    out.print(serde_json::to_value(&report)?, || {
+        match report.broken_at_id {
+            None => format!("ok ({} records)", report.records),
+            Some(id) => format!("BROKEN at record {id} ({} records read)", report.records),
+        }
+    });
+    if !report.ok {
+        std::process::exit(1);
+    }
+    Ok(())
 }
