@@ -10,9 +10,11 @@ use reach_server::{AppState, Config};
 async fn a_restart_neither_rebootstraps_nor_invalidates_tokens() {
     let server = TestServer::start().await;
     let token = server.admin_token.clone();
+    let database_url = server.database_url.clone();
     let dir = server.stop().await;
 
     let mut config = Config::for_tests(dir.path());
+    config.database_url = database_url;
     config.admin_password = Some("a-different-password".to_owned().into());
     let (state, first_start) = AppState::open(config).await.unwrap();
     assert!(!first_start.created);

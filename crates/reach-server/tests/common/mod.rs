@@ -15,6 +15,8 @@ pub struct TestServer {
     pub state: AppState,
     pub client: reqwest::Client,
     pub admin_token: String,
+    /// The database URL in use (`None`: the SQLite file in the data directory).
+    pub database_url: Option<String>,
     running: Option<Running>,
     dir: tempfile::TempDir,
 }
@@ -29,12 +31,14 @@ impl TestServer {
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::for_tests(dir.path());
+        config.database_url = postgres_database().await;
         config.admin_password = Some(ADMIN_PASSWORD.to_owned().into());
         adjust(&mut config);
         Self::start_in(dir, config).await
     }
 
     async fn start_in(dir: tempfile::TempDir, config: Config) -> Self {
+        let database_url = config.database_url.clone();
         let (state, _) = AppState::open(config).await.expect("open state");
         let running = reach_server::server::start(state.clone())
             .await
@@ -48,6 +52,7 @@ impl TestServer {
             state,
             client,
             admin_token: String::new(),
+            database_url,
             running: Some(running),
             dir,
         };
@@ -149,6 +154,25 @@ impl TestServer {
             .expect("direct SQL")
             .rows_affected()
     }
+}
+
+/// With `REACH_TEST_POSTGRES=postgres://user@host:port` set, every test server gets a fresh
+/// PostgreSQL database on that cluster instead of a SQLite file (to check SQL portability).
+async fn postgres_database() -> Option<String> {
+    let base = std::env::var("REACH_TEST_POSTGRES").ok()?;
+    sqlx::any::install_default_drivers();
+    let admin = sqlx::AnyPool::connect(&format!("{base}/postgres"))
+        .await
+        .expect("postgres");
+    let name = format!(
+        "reach_test_{}",
+        reach_server::db::new_id("db").trim_start_matches("db_")
+    );
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .expect("create database");
+    Some(format!("{base}/{name}"))
 }
 
 /// Asserts a JSON error response with the given status and code.

@@ -1,0 +1,146 @@
+//! `reach bench api`: authenticated `GET /api/me` throughput and latency on loopback.
+//!
+//! Starts a server in this process on an ephemeral loopback port with a fresh SQLite database
+//! in a temporary directory, logs in, then runs N concurrent clients (one keep-alive
+//! connection each) and prints requests per second and latency percentiles. Server and
+//! clients share the machine's cores, so the figures are a lower bound for the server alone.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use reach_server::{AppState, Config};
+
+/// Arguments of `reach bench api`.
+#[derive(Debug, Args)]
+pub(crate) struct ApiBenchArgs {
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Measured requests per client.
+    #[arg(long, default_value_t = 2000)]
+    requests: usize,
+    /// Unmeasured warm-up requests per client.
+    #[arg(long, default_value_t = 50)]
+    warmup: usize,
+}
+
+const PASSWORD: &str = "bench-admin-password";
+
+pub(crate) fn run(args: ApiBenchArgs) -> anyhow::Result<()> {
+    if args.clients == 0 || args.requests == 0 {
+        bail!("--clients and --requests must be at least 1");
+    }
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(bench(args))
+}
+
+async fn bench(args: ApiBenchArgs) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir().context("temporary data directory")?;
+    let mut config = Config::for_tests(dir.path());
+    config.admin_password = Some(PASSWORD.to_owned().into());
+    let (state, _) = AppState::open(config).await?;
+    let running = reach_server::server::start(state).await?;
+    let url = running.url();
+    let token = login(&url).await?;
+
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(args.clients);
+    for _ in 0..args.clients {
+        let (url, token) = (url.clone(), token.clone());
+        let (warmup, requests) = (args.warmup, args.requests);
+        tasks.push(tokio::spawn(async move {
+            client(&url, &token, warmup, requests).await
+        }));
+    }
+    let mut latencies = Vec::with_capacity(args.clients * args.requests);
+    for task in tasks {
+        let samples = task.await.context("client task")??;
+        latencies.extend(samples);
+    }
+    let elapsed = started.elapsed();
+    running.shutdown().await?;
+    report(&args, &mut latencies, elapsed);
+    Ok(())
+}
+
+async fn login(url: &str) -> anyhow::Result<String> {
+    let client = reqwest::Client::builder().no_proxy().build()?;
+    let response = client
+        .post(format!("{url}/api/auth/login"))
+        .json(&serde_json::json!({"username": "admin", "password": PASSWORD}))
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        bail!("login failed: {}", response.status());
+    }
+    let body: serde_json::Value = response.json().await?;
+    body["token"]
+        .as_str()
+        .map(str::to_owned)
+        .context("login answer without a token")
+}
+
+/// One client: warm up, then time each request.
+async fn client(
+    url: &str,
+    token: &str,
+    warmup: usize,
+    requests: usize,
+) -> anyhow::Result<Vec<Duration>> {
+    let client = reqwest::Client::builder().no_proxy().build()?;
+    let me = format!("{url}/api/me");
+    for _ in 0..warmup {
+        get(&client, &me, token).await?;
+    }
+    let mut samples = Vec::with_capacity(requests);
+    for _ in 0..requests {
+        let sent = Instant::now();
+        get(&client, &me, token).await?;
+        samples.push(sent.elapsed());
+    }
+    Ok(samples)
+}
+
+async fn get(client: &reqwest::Client, url: &str, token: &str) -> anyhow::Result<()> {
+    let response = client.get(url).bearer_auth(token).send().await?;
+    if response.status() != 200 {
+        bail!("GET /api/me answered {}", response.status());
+    }
+    response.bytes().await?;
+    Ok(())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let last = sorted.len().saturating_sub(1);
+    // Nearest-rank percentile; the index is small and non-negative.
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let index = ((p / 100.0) * last as f64).round() as usize;
+    sorted
+        .get(index.min(last))
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+fn report(args: &ApiBenchArgs, latencies: &mut [Duration], elapsed: Duration) {
+    latencies.sort_unstable();
+    #[allow(clippy::cast_precision_loss)]
+    let total = latencies.len() as f64;
+    let warmups = args.clients * args.warmup;
+    #[allow(clippy::cast_precision_loss)]
+    let rate = (total + warmups as f64) / elapsed.as_secs_f64();
+    println!("reach bench api: authenticated GET /api/me on loopback (SQLite, in-process server)");
+    println!("  clients:     {}", args.clients);
+    println!(
+        "  requests:    {} measured (+{warmups} warm-up)",
+        latencies.len()
+    );
+    println!("  throughput:  {rate:.0} req/s");
+    println!("  latency p50: {:.2} ms", percentile(latencies, 50.0));
+    println!("  latency p90: {:.2} ms", percentile(latencies, 90.0));
+    println!("  latency p99: {:.2} ms", percentile(latencies, 99.0));
+    println!("  latency max: {:.2} ms", percentile(latencies, 100.0));
+}
