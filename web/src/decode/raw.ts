@@ -3,8 +3,23 @@
 import { decompress } from "fzstd";
 import type { reach } from "../gen/reach.js";
 
-/** Largest tile we accept: bounds the decompressed size before allocating. */
-const MAX_TILE_PIXELS = 512 * 512;
+/** Largest tile we accept (a full 4K keyframe): bounds the decompressed size before allocating. */
+const MAX_TILE_PIXELS = 3840 * 2160;
+
+/** Applies content moves (scrolling, dragged windows) in order; source and destination may overlap. */
+export function applyCopies(ctx: CanvasRenderingContext2D, copies: reach.v1.ICopyRect[]): number {
+  let applied = 0;
+  for (const copy of copies) {
+    const width = copy.width ?? 0;
+    const height = copy.height ?? 0;
+    if (!width || !height) continue;
+    // getImageData snapshots the source first, so overlapping moves behave like memmove.
+    const pixels = ctx.getImageData(copy.srcX ?? 0, copy.srcY ?? 0, width, height);
+    ctx.putImageData(pixels, copy.dstX ?? 0, copy.dstY ?? 0);
+    applied += 1;
+  }
+  return applied;
+}
 
 export function drawRawTiles(ctx: CanvasRenderingContext2D, tiles: reach.v1.ITile[]): number {
   let drawn = 0;

@@ -30,6 +30,6 @@ export function pointerEventOf(canvas: HTMLCanvasElement, event: MouseEvent, scr
 /** Wheel deltas in notches of 120, whatever unit the browser reports. */
 export function wheelEventOf(event: WheelEvent): reach.v1.IWheelEvent {
   const perLine = event.deltaMode === WheelEvent.DOM_DELTA_PIXEL ? 1 / 100 : event.deltaMode === WheelEvent.DOM_DELTA_LINE ? 1 / 3 : 1;
-  const notches = (delta: number) => Math.round(-delta * perLine * 120);
+  const notches = (delta: number) => Math.round(delta * perLine * 120);
   return { deltaX: notches(event.deltaX), deltaY: notches(event.deltaY) };
 }

@@ -4,7 +4,7 @@
 import { ApiClient, ApiError } from "../net/api";
 import { ViewerSocket, type Envelope } from "../net/viewer-socket";
 import { reach } from "../gen/reach.js";
-import { drawRawTiles } from "../decode/raw";
+import { applyCopies, drawRawTiles } from "../decode/raw";
 import { H264Decoder } from "../decode/h264";
 import { KeyboardForwarder } from "../input/keyboard";
 import { pointerEventOf, wheelEventOf } from "../input/pointer";
@@ -88,7 +88,9 @@ function onVideoFrame(frame: reach.v1.IVideoFrame): void {
   }
   const tiles = frame.tiles ?? [];
   stats.onFrame(tiles.reduce((sum, t) => sum + (t.zstdBgra?.length ?? 0), 0), Number(frame.ptsMicros ?? 0));
-  if (ctx2d && drawRawTiles(ctx2d, tiles) > 0) frameDrawn();
+  if (!ctx2d) return;
+  const moved = applyCopies(ctx2d, frame.copies ?? []);
+  if (drawRawTiles(ctx2d, tiles) + moved > 0) frameDrawn();
 }
 
 function onSessionEvent(event: reach.v1.ISessionEvent): void {
