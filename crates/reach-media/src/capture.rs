@@ -37,8 +37,9 @@ pub struct CursorShape {
     pub hot_y: u32,
     /// Changes whenever the shape changes; lets viewers cache shapes.
     pub serial: u32,
-    /// BGRA pixels with premultiplied alpha, `width * height * 4` bytes.
-    pub bgra: Vec<u8>,
+    /// RGBA pixels, straight (not premultiplied) alpha, `width * height * 4` bytes —
+    /// ready for a canvas `ImageData`.
+    pub rgba: Vec<u8>,
 }
 
 impl std::fmt::Debug for CursorShape {
@@ -48,6 +49,23 @@ impl std::fmt::Debug for CursorShape {
             "CursorShape({}x{} #{})",
             self.width, self.height, self.serial
         )
+    }
+}
+
+impl CursorShape {
+    /// Converts X11/XFixes cursor pixels (ARGB words, premultiplied alpha) to straight RGBA.
+    pub fn rgba_from_premultiplied_argb(pixels: &[u32]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(pixels.len() * 4);
+        for &p in pixels {
+            let [b, g, r, a] = p.to_le_bytes();
+            let straight = |c: u8| match a {
+                0 => 0,
+                255 => c,
+                _ => ((u32::from(c) * 255 + u32::from(a) / 2) / u32::from(a)).min(255) as u8,
+            };
+            out.extend_from_slice(&[straight(r), straight(g), straight(b), a]);
+        }
+        out
     }
 }
 
@@ -124,4 +142,18 @@ pub trait ScreenCapturer: Send {
     /// Whether pixels are read through shared memory (MIT-SHM) rather than copied
     /// through the socket.
     fn uses_shared_memory(&self) -> bool;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn premultiplied_argb_cursor_pixels_become_straight_rgba() {
+        let pixels = [0xff10_2030, 0x0000_0000, 0x8040_2000];
+        let rgba = CursorShape::rgba_from_premultiplied_argb(&pixels);
+        assert_eq!(rgba[..4], [0x10, 0x20, 0x30, 0xff]);
+        assert_eq!(rgba[4..8], [0, 0, 0, 0]);
+        assert_eq!(rgba[8..], [0x80, 0x40, 0x00, 0x80]);
+    }
 }

@@ -70,23 +70,77 @@ pub fn select_video_codec(supports_h264: bool, prefer: CodecPreference) -> Codec
     }
 }
 
-/// One encoded frame ready to be put on the wire.
+/// One encoded frame ready to be put on the wire (maps 1:1 onto the protocol's
+/// `VideoFrame`: `tiles` → `tiles`, `bitstream` → `bitstream`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncodedFrame {
-    /// The codec that produced `data`.
+    /// The codec that produced the frame.
     pub codec: Codec,
-    /// Whether a decoder can start from this frame.
+    /// Whether a decoder can start from this frame (raw: every pixel is in `tiles`).
     pub keyframe: bool,
     /// Frame width in pixels.
     pub width: u32,
     /// Frame height in pixels.
     pub height: u32,
-    /// The encoded bytes (raw: see `docs/media.md`; h264: Annex-B access unit).
-    pub data: Vec<u8>,
-    /// Areas that changed (raw: the tiles and copy destinations sent; h264: whole frame).
-    pub rects: Vec<Rect>,
+    /// H.264: the Annex-B access unit. Empty for raw.
+    pub bitstream: Vec<u8>,
+    /// Raw: content moves to apply to the viewer's canvas, in order, before the tiles.
+    pub copies: Vec<CopyRect>,
+    /// Raw: changed rectangles, each its own zstd frame of BGRA rows (alpha 255).
+    pub tiles: Vec<EncodedTile>,
     /// Browser codec string for WebCodecs, e.g. `avc1.42C028` (h264 only).
     pub codec_string: Option<String>,
+}
+
+impl EncodedFrame {
+    /// Encoded payload size in bytes (bitstream plus tile data).
+    pub fn byte_len(&self) -> usize {
+        self.bitstream.len() + self.tiles.iter().map(|t| t.zstd_bgra.len()).sum::<usize>()
+    }
+
+    /// The areas this frame changes: copy destinations and tiles (h264: the whole frame).
+    pub fn changed_rects(&self) -> Vec<Rect> {
+        if self.codec == Codec::H264 {
+            return vec![Rect::new(0, 0, self.width, self.height)];
+        }
+        let copies = self
+            .copies
+            .iter()
+            .map(|c| Rect::new(c.dst_x, c.dst_y, c.src.width, c.src.height));
+        copies.chain(self.tiles.iter().map(|t| t.rect)).collect()
+    }
+}
+
+/// Move the pixels of `src` on the canvas so its top-left corner lands at
+/// `(dst_x, dst_y)`; source and destination may overlap (like `memmove`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopyRect {
+    /// Source area on the canvas before the move.
+    pub src: Rect,
+    /// Destination column.
+    pub dst_x: u32,
+    /// Destination row.
+    pub dst_y: u32,
+}
+
+/// One raw tile: `rect`'s BGRA rows, top to bottom, compressed as one zstd frame.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EncodedTile {
+    /// Where the pixels go.
+    pub rect: Rect,
+    /// zstd frame of `rect.width * rect.height * 4` bytes.
+    pub zstd_bgra: Vec<u8>,
+}
+
+impl std::fmt::Debug for EncodedTile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "EncodedTile({:?}, {} bytes)",
+            self.rect,
+            self.zstd_bgra.len()
+        )
+    }
 }
 
 /// Settings every encoder accepts.
@@ -96,6 +150,9 @@ pub struct EncoderConfig {
     pub target_bitrate_bps: u32,
     /// Highest frame rate the caller will feed.
     pub max_fps: f32,
+    /// Raw codec: send vertical content moves as [`CopyRect`]s. Off by default: turn it
+    /// on only for viewers that apply copies.
+    pub detect_scroll: bool,
 }
 
 impl Default for EncoderConfig {
@@ -103,6 +160,7 @@ impl Default for EncoderConfig {
         Self {
             target_bitrate_bps: DEFAULT_BITRATE_BPS,
             max_fps: 60.0,
+            detect_scroll: false,
         }
     }
 }
@@ -140,7 +198,9 @@ pub fn create_encoder(
     config: &EncoderConfig,
 ) -> Result<Box<dyn VideoEncoder>, MediaError> {
     match codec {
-        Codec::Raw => Ok(Box::new(crate::raw::RawEncoder::new())),
+        Codec::Raw => Ok(Box::new(crate::raw::RawEncoder::with_scroll_detection(
+            config.detect_scroll,
+        )?)),
         Codec::H264 => Ok(Box::new(crate::h264::H264Encoder::new(config)?)),
     }
 }
@@ -149,28 +209,34 @@ pub fn create_encoder(
 /// and keeps the failure for the caller to tell the viewer.
 pub struct FallbackEncoder {
     active: Box<dyn VideoEncoder>,
+    config: EncoderConfig,
     fallback_reason: Option<MediaError>,
 }
 
 impl FallbackEncoder {
     /// Tries `codec`; on failure starts with raw and records why.
-    pub fn new(codec: Codec, config: &EncoderConfig) -> Self {
+    ///
+    /// # Errors
+    /// Only when even the raw encoder cannot start.
+    pub fn new(codec: Codec, config: &EncoderConfig) -> Result<Self, MediaError> {
         match create_encoder(codec, config) {
-            Ok(active) => Self::wrap(active),
+            Ok(active) => Ok(Self::wrap(active, config)),
             Err(err) => {
                 tracing::warn!(%codec, error = %err, "video encoder unavailable, using raw");
-                Self {
-                    active: Box::new(crate::raw::RawEncoder::new()),
+                Ok(Self {
+                    active: create_encoder(Codec::Raw, config)?,
+                    config: *config,
                     fallback_reason: Some(err),
-                }
+                })
             }
         }
     }
 
-    /// Wraps an existing encoder.
-    pub fn wrap(active: Box<dyn VideoEncoder>) -> Self {
+    /// Wraps an existing encoder; `config` is used for the raw fallback.
+    pub fn wrap(active: Box<dyn VideoEncoder>, config: &EncoderConfig) -> Self {
         Self {
             active,
+            config: *config,
             fallback_reason: None,
         }
     }
@@ -196,7 +262,7 @@ impl VideoEncoder for FallbackEncoder {
             Err(err) if self.active.codec() != Codec::Raw => {
                 tracing::warn!(error = %err, "video encoder failed, switching to raw");
                 self.fallback_reason = Some(err);
-                self.active = Box::new(crate::raw::RawEncoder::new());
+                self.active = create_encoder(Codec::Raw, &self.config)?;
                 self.active.encode(frame, None)
             }
             Err(err) => Err(err),
@@ -261,7 +327,7 @@ mod tests {
 
     #[test]
     fn an_encoder_failing_at_runtime_falls_back_to_a_raw_keyframe() {
-        let mut encoder = FallbackEncoder::wrap(Box::new(BrokenEncoder));
+        let mut encoder = FallbackEncoder::wrap(Box::new(BrokenEncoder), &EncoderConfig::default());
         let frame = Frame::new(100, 70).unwrap();
         let out = encoder.encode(&frame, None).unwrap().unwrap();
         assert_eq!(out.codec, Codec::Raw);

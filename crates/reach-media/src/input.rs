@@ -29,6 +29,52 @@ pub enum PointerButton {
 pub enum SpecialKey {
     /// Ctrl+Alt+Del (on Linux the key combination; on Windows agents the SAS).
     CtrlAltDel,
+    /// Alt+Tab.
+    AltTab,
+    /// Alt+Esc.
+    AltEsc,
+    /// Ctrl+Esc.
+    CtrlEsc,
+    /// The Windows/Super key alone.
+    Win,
+    /// Print Screen.
+    PrintScreen,
+}
+
+impl SpecialKey {
+    /// The physical keys pressed in order (and released in reverse).
+    pub const fn codes(self) -> &'static [&'static str] {
+        match self {
+            Self::CtrlAltDel => &["ControlLeft", "AltLeft", "Delete"],
+            Self::AltTab => &["AltLeft", "Tab"],
+            Self::AltEsc => &["AltLeft", "Escape"],
+            Self::CtrlEsc => &["ControlLeft", "Escape"],
+            Self::Win => &["MetaLeft"],
+            Self::PrintScreen => &["PrintScreen"],
+        }
+    }
+}
+
+impl PointerButton {
+    /// Buttons in the order of the protocol's button mask bits (bit 0 = left).
+    pub const BY_MASK_BIT: [Self; 5] = [
+        Self::Left,
+        Self::Middle,
+        Self::Right,
+        Self::Back,
+        Self::Forward,
+    ];
+
+    /// The presses and releases that turn button mask `old` into `new`
+    /// (bit 0 left, 1 middle, 2 right, 3 back, 4 forward; other bits ignored).
+    pub fn changes(old: u32, new: u32) -> Vec<(Self, bool)> {
+        Self::BY_MASK_BIT
+            .iter()
+            .enumerate()
+            .filter(|(bit, _)| (old ^ new) & (1 << bit) != 0)
+            .map(|(bit, &button)| (button, new & (1 << bit) != 0))
+            .collect()
+    }
 }
 
 /// Injects a viewer's input into the remote session.
@@ -175,6 +221,33 @@ mod tests {
         ];
         for (code, evdev) in table {
             assert_eq!(evdev_code(code).unwrap(), evdev, "{code}");
+        }
+    }
+
+    #[test]
+    fn button_mask_changes_become_presses_and_releases() {
+        use PointerButton::{Left, Right};
+        assert_eq!(
+            PointerButton::changes(0, 0b101),
+            vec![(Left, true), (Right, true)]
+        );
+        assert_eq!(PointerButton::changes(0b101, 0b100), vec![(Left, false)]);
+        assert_eq!(PointerButton::changes(0, 1 << 9), vec![]);
+    }
+
+    #[test]
+    fn every_special_key_maps_to_known_codes() {
+        for key in [
+            SpecialKey::CtrlAltDel,
+            SpecialKey::AltTab,
+            SpecialKey::AltEsc,
+            SpecialKey::CtrlEsc,
+            SpecialKey::Win,
+            SpecialKey::PrintScreen,
+        ] {
+            for code in key.codes() {
+                assert!(evdev_code(code).is_ok(), "{key:?} {code}");
+            }
         }
     }
 

@@ -53,8 +53,8 @@ pub use capture::{
     CaptureOptions, CaptureUpdate, CursorPosition, CursorShape, ScreenCapturer, ScreenInfo,
 };
 pub use codec::{
-    Codec, CodecPreference, EncodedFrame, EncoderConfig, FallbackEncoder, VideoEncoder,
-    create_encoder, select_video_codec,
+    Codec, CodecPreference, CopyRect, EncodedFrame, EncodedTile, EncoderConfig, FallbackEncoder,
+    VideoEncoder, create_encoder, select_video_codec,
 };
 pub use error::MediaError;
 pub use frame::{Frame, Rect};

@@ -11,6 +11,12 @@ pub const TILE_SIZE: u32 = 64;
 /// Largest number of operations (tiles and copies) in one raw frame.
 pub const MAX_RAW_OPS: usize = 65_536;
 
+/// Largest raw tile a decoder accepts, in pixels (the web viewer's limit too).
+pub const MAX_RAW_TILE_PIXELS: u32 = 512 * 512;
+
+/// Widest raw tile the encoder produces by merging neighbouring dirty tiles.
+pub const MAX_RAW_TILE_WIDTH: u32 = 512;
+
 /// Largest clipboard text, in bytes, copied to or from the remote machine.
 pub const MAX_CLIPBOARD_BYTES: usize = 1024 * 1024;
 

@@ -78,7 +78,7 @@ impl VideoStream {
     /// the first [`VideoStream::next_output`] then reports the fallback).
     ///
     /// # Errors
-    /// As [`crate::open_capturer`].
+    /// As [`crate::open_capturer`]; [`MediaError::Encoder`] if not even raw can start.
     pub fn open(
         display: Option<&str>,
         screen: u32,
@@ -88,7 +88,7 @@ impl VideoStream {
         let capturer = crate::open_capturer(display, screen, CaptureOptions::default())?;
         Ok(Self::new(
             capturer,
-            FallbackEncoder::new(codec, config),
+            FallbackEncoder::new(codec, config)?,
             config.max_fps,
         ))
     }

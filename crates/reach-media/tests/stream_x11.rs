@@ -22,7 +22,7 @@ fn a_raw_stream_starts_with_a_keyframe_then_sends_only_changes_and_nothing_when_
 
     let first = stream.next_output(WAIT).unwrap().frame.expect("a keyframe");
     assert!(first.keyframe);
-    viewer.decode(&first.data).unwrap();
+    viewer.decode(&first).unwrap();
     let cursor = stream.next_output(WAIT).unwrap();
     assert!(cursor.frame.is_none() && cursor.cursor_position.is_some());
     assert!(
@@ -35,8 +35,12 @@ fn a_raw_stream_starts_with_a_keyframe_then_sends_only_changes_and_nothing_when_
     fill(&conn, root, 0xfedcba, &[rect(200, 150, 10, 10)]);
     let delta = stream.next_output(WAIT).unwrap().frame.expect("a delta");
     assert!(!delta.keyframe);
-    assert_eq!(delta.rects.len(), 1);
-    let canvas = viewer.decode(&delta.data).unwrap();
+    assert_eq!(delta.tiles.len(), 1);
+    assert_eq!(
+        delta.tiles[0].rect,
+        reach_media::Rect::new(192, 150, 64, 10)
+    );
+    let canvas = viewer.decode(&delta).unwrap();
     assert_eq!(canvas.pixel(205, 155), [0xba, 0xdc, 0xfe, 255]);
     assert_eq!(canvas.pixel(5, 5), [0x10, 0x10, 0x10, 255]);
 
@@ -44,7 +48,7 @@ fn a_raw_stream_starts_with_a_keyframe_then_sends_only_changes_and_nothing_when_
     let again = stream.next_output(WAIT).unwrap().frame.unwrap();
     assert!(again.keyframe);
     assert_eq!(
-        RawDecoder::new().decode(&again.data).unwrap(),
+        RawDecoder::new().decode(&again).unwrap(),
         viewer.canvas().unwrap()
     );
 }
@@ -60,7 +64,7 @@ fn an_h264_stream_starts_with_a_decodable_keyframe_carrying_its_codec_string() {
     assert_eq!((frame.codec, frame.keyframe), (Codec::H264, true));
     assert!(frame.codec_string.unwrap().starts_with("avc1.42"));
     let mut decoder = openh264::decoder::Decoder::new().unwrap();
-    assert!(decoder.decode(&frame.data).unwrap().is_some());
+    assert!(decoder.decode(&frame.bitstream).unwrap().is_some());
 }
 
 #[test]
@@ -111,7 +115,7 @@ fn cursor_shape_and_position_changes_are_reported_separately_from_video() {
     }
     let shape = shape.expect("a new cursor shape");
     assert_ne!(shape.serial, initial.serial);
-    assert_eq!(shape.bgra.len(), (shape.width * shape.height * 4) as usize);
+    assert_eq!(shape.rgba.len(), (shape.width * shape.height * 4) as usize);
     let position = position.expect("a cursor position");
     assert_eq!((position.x, position.y), (250, 100));
 }

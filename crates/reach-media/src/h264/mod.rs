@@ -82,21 +82,22 @@ impl VideoEncoder for H264Encoder {
             .encode_at(&source, self.clock.next())
             .map_err(|e| MediaError::Encoder(format!("openh264 encode: {e}")))?;
         let keyframe = matches!(stream.frame_type(), FrameType::IDR | FrameType::I);
-        let data = stream.to_vec();
-        if data.is_empty() {
+        let bitstream = stream.to_vec();
+        if bitstream.is_empty() {
             return Ok(None);
         }
         if keyframe {
             self.keyframe_due = false;
-            self.codec_string = codec_string_from_annexb(&data).or(self.codec_string.take());
+            self.codec_string = codec_string_from_annexb(&bitstream).or(self.codec_string.take());
         }
         Ok(Some(EncodedFrame {
             codec: Codec::H264,
             keyframe,
             width: frame.width(),
             height: frame.height(),
-            data,
-            rects: vec![frame.bounds()],
+            bitstream,
+            copies: Vec::new(),
+            tiles: Vec::new(),
             codec_string: self.codec_string.clone(),
         }))
     }

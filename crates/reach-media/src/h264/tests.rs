@@ -61,7 +61,7 @@ fn h264_round_trip_keeps_luma_psnr_above_35_db() {
     assert!(out.keyframe);
     assert!(out.codec_string.as_deref().unwrap().starts_with("avc1.42"));
     let mut decoder = Decoder::new().unwrap();
-    let luma = decoded_luma(&mut decoder, &out.data);
+    let luma = decoded_luma(&mut decoder, &out.bitstream);
     let reference = crate::yuv::bgra_to_i420(frame.data(), 640, 360).y;
     let quality = psnr(&luma, &reference);
     assert!(quality > 35.0, "PSNR {quality:.1} dB");
@@ -81,7 +81,7 @@ fn the_first_frame_and_requested_frames_are_keyframes_and_others_are_not() {
 
 #[test]
 fn a_frame_openh264_cannot_encode_falls_back_to_raw_and_says_why() {
-    let mut encoder = FallbackEncoder::new(Codec::H264, &EncoderConfig::default());
+    let mut encoder = FallbackEncoder::new(Codec::H264, &EncoderConfig::default()).unwrap();
     assert_eq!(encoder.codec(), Codec::H264);
     let too_wide = Frame::new(4000, 16).unwrap();
     let out = encoder.encode(&too_wide, None).unwrap().unwrap();

@@ -55,6 +55,7 @@ fn measure(
     let config = EncoderConfig {
         target_bitrate_bps: options.bitrate_bps,
         max_fps: 30.0,
+        detect_scroll: true,
     };
     let mut encoder = create_encoder(codec, &config)?;
     capturer.wait_update(Duration::from_millis(100))?;
@@ -82,7 +83,7 @@ fn measure(
         encode += t2 - t1;
         cpu += c2 - c0;
         if let Some(out) = out {
-            bytes += out.data.len();
+            bytes += out.byte_len();
             sent += 1;
         }
     }

@@ -179,11 +179,7 @@ impl X11Capturer {
             hot_x: u32::from(reply.xhot),
             hot_y: u32::from(reply.yhot),
             serial: reply.cursor_serial,
-            bgra: reply
-                .cursor_image
-                .iter()
-                .flat_map(|p| p.to_le_bytes())
-                .collect(),
+            rgba: CursorShape::rgba_from_premultiplied_argb(&reply.cursor_image),
         }))
     }
 

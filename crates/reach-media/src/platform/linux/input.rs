@@ -131,10 +131,8 @@ impl InputInjector for XTestInjector {
     }
 
     fn special_key(&mut self, key: SpecialKey) -> Result<(), MediaError> {
-        let sequence: &[&str] = match key {
-            SpecialKey::CtrlAltDel => &["ControlLeft", "AltLeft", "Delete"],
-        };
-        let codes = sequence
+        let codes = key
+            .codes()
             .iter()
             .map(|c| x_keycode(c))
             .collect::<Result<Vec<_>, _>>()?;
