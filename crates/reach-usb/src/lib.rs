@@ -28,5 +28,6 @@ pub mod proto;
 
 pub use error::UsbError;
 pub mod acl;
+pub mod bench;
 pub mod enablement;
 pub mod tools;

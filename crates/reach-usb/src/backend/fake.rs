@@ -469,10 +469,16 @@ fn take_up_to(queue: &mut VecDeque<Bytes>, max: usize) -> Option<Bytes> {
     Some(front.split_to(max))
 }
 
+/// A counting pattern, built once and sliced, so the source endpoint costs no copies.
 fn pattern(len: usize) -> Bytes {
-    let mut out = BytesMut::zeroed(len);
-    out.iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
-    out.freeze()
+    static PATTERN: std::sync::OnceLock<Bytes> = std::sync::OnceLock::new();
+    let max = crate::limits::MAX_TRANSFER as usize;
+    let all = PATTERN.get_or_init(|| {
+        let mut out = BytesMut::zeroed(max);
+        out.iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
+        out.freeze()
+    });
+    all.slice(..len.min(max))
 }
 
 impl UsbDevice for OpenFake {

@@ -1,0 +1,44 @@
+//! `reach bench usb`: bulk MB/s and control round trips through the whole USB stack
+//! (client → protocol → host session → zero-latency fake device). The cases live in
+//! `reach_usb::bench`.
+
+use std::time::Duration;
+
+use clap::Args;
+use reach_usb::bench::{self, BenchOptions};
+
+/// Arguments of `reach bench usb`.
+#[derive(Debug, Args)]
+pub(crate) struct UsbBenchArgs {
+    /// Seconds per bulk case (memory and TCP).
+    #[arg(long, default_value_t = 1.0)]
+    seconds: f64,
+    /// Seconds per case with the injected round trip.
+    #[arg(long, default_value_t = 3.0)]
+    delayed_seconds: f64,
+    /// Injected round-trip time in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    rtt_ms: u64,
+    /// Control samples.
+    #[arg(long, default_value_t = 5000)]
+    control_samples: usize,
+    /// Print JSON lines instead of Markdown tables.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(args: UsbBenchArgs) -> anyhow::Result<()> {
+    let opts = BenchOptions {
+        seconds: Duration::from_secs_f64(args.seconds),
+        delayed_seconds: Duration::from_secs_f64(args.delayed_seconds),
+        rtt: Duration::from_millis(args.rtt_ms),
+        control_samples: args.control_samples,
+        json: args.json,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(bench::run_all(&opts, |line| println!("{line}")))
+        .map_err(anyhow::Error::msg)
+}
