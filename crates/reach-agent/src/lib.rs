@@ -36,6 +36,7 @@ pub mod agent;
 pub mod backoff;
 pub mod config;
 pub mod consent;
+pub mod desktop;
 mod error;
 pub mod viewer;
 pub mod ws;

@@ -171,6 +171,18 @@ impl ApiClient {
         ViewerConnection::join(&self.server, &token).await
     }
 
+    /// `POST` a JSON body to any API route with the login token (scripts, `reach demo`).
+    ///
+    /// # Errors
+    /// [`ClientError::Api`] with the server's answer when refused.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, ClientError> {
+        self.post("api", path, body).await
+    }
+
     async fn post(
         &self,
         call: &'static str,

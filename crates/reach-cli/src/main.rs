@@ -21,6 +21,8 @@ enum Command {
     Server(cmd::server::ServerArgs),
     /// Host-side USB tools: devices, ACL, passthrough switch, loopback, audit.
     Usb(cmd::usb::UsbArgs),
+    /// Try Reach on this computer: a server, a demo admin and an agent sharing this display.
+    Demo(cmd::demo::DemoArgs),
     /// Run the agent on this machine: connect out to a server with a key or support code.
     Agent(cmd::agent::AgentArgs),
     /// Measure performance and print figures with units.
@@ -33,6 +35,7 @@ fn main() -> anyhow::Result<()> {
         Command::Server(args) => cmd::server::run(args),
         Command::Usb(args) => cmd::usb::run(args),
         Command::Agent(args) => cmd::agent::run(args),
+        Command::Demo(args) => cmd::demo::run(args),
         Command::Bench(args) => cmd::bench::run(args),
     }
 }

@@ -1,0 +1,342 @@
+//! Gives the agent eyes and hands: streams a screen on `StartStream` and plays viewer input.
+//!
+//! The connection core ([`crate::spawn`]) hands every message it does not handle itself to its
+//! embedder as [`AgentEvent::Message`]; [`serve_desktop`] is the embedder for a machine with a
+//! display. Capture and encoding run on one blocking thread per stream, input injection on one
+//! blocking thread, so no X11 call ever blocks the async runtime.
+//!
+//! Frames go out through a channel of [`FRAMES_IN_FLIGHT`] slots: when the socket is slow the
+//! stream thread waits instead of queueing, and its next capture reads the newest pixels (the X
+//! server coalesces damage meanwhile), so viewers never receive stale frames.
+
+use crate::agent::{AgentEvent, AgentHandle};
+use crate::error::ClientError;
+use reach_media::{Codec, EncodedFrame, EncoderConfig, MediaError, StreamOutput, VideoStream};
+use reach_proto::codec as wire;
+use reach_proto::v1::{self, Envelope, envelope::Body, session_event::Kind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+
+mod input;
+
+/// Encoded frames waiting for the socket, at most.
+pub const FRAMES_IN_FLIGHT: usize = 2;
+/// How long a stream thread waits for damage before checking for commands.
+const IDLE_POLL: Duration = Duration::from_millis(100);
+
+/// Where and how to stream.
+#[derive(Debug, Clone, Default)]
+pub struct DesktopOptions {
+    /// X display name (`None` = `$DISPLAY`).
+    pub display: Option<String>,
+    /// Target H.264 bitrate in bits per second (`0` = the encoder's default).
+    pub bitrate_bps: u32,
+}
+
+/// Commands for a running stream thread.
+enum StreamCommand {
+    Keyframe,
+}
+
+/// One running capture → encode thread.
+struct Stream {
+    session_id: String,
+    stop: Arc<AtomicBool>,
+    commands: std_mpsc::Sender<StreamCommand>,
+}
+
+impl Stream {
+    fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Runs the desktop side of an agent until the agent stops.
+///
+/// # Errors
+/// The error that stopped the agent (as [`AgentHandle::join`]).
+pub async fn serve_desktop(
+    mut handle: AgentHandle,
+    options: DesktopOptions,
+) -> Result<(), ClientError> {
+    let (frames_tx, mut frames) = mpsc::channel::<Envelope>(FRAMES_IN_FLIGHT);
+    let input = input::InputThread::spawn(options.display.clone());
+    let mut stream: Option<Stream> = None;
+    loop {
+        tokio::select! {
+            event = handle.events.recv() => match event {
+                Some(AgentEvent::Message(envelope)) => {
+                    on_message(envelope, &options, &frames_tx, &input, &mut stream);
+                }
+                Some(AgentEvent::Disconnected { .. }) => {
+                    stream = None;
+                    input.release_all();
+                }
+                Some(_) => {}
+                None => break,
+            },
+            Some(envelope) = frames.recv() => {
+                if handle.send(envelope).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    drop(stream);
+    input.release_all();
+    handle.join().await
+}
+
+fn on_message(
+    envelope: Envelope,
+    options: &DesktopOptions,
+    frames: &mpsc::Sender<Envelope>,
+    input: &input::InputThread,
+    stream: &mut Option<Stream>,
+) {
+    let session_id = envelope.session_id;
+    match envelope.body {
+        Some(Body::StartStream(start)) => {
+            *stream = Some(start_stream(&session_id, &start, options, frames.clone()));
+        }
+        Some(Body::StopStream(_)) => *stream = None,
+        Some(Body::KeyframeRequest(_)) => {
+            if let Some(running) = stream.as_ref() {
+                let _ = running.commands.send(StreamCommand::Keyframe);
+            }
+        }
+        Some(Body::SessionEvent(event)) => match event.kind() {
+            Kind::Ended => {
+                if stream.as_ref().is_some_and(|s| s.session_id == session_id) {
+                    *stream = None;
+                }
+                input.release_all();
+            }
+            Kind::ViewerLeft | Kind::AgentOffline => input.release_all(),
+            _ => {}
+        },
+        Some(body) => input.handle(body),
+        None => {}
+    }
+}
+
+fn start_stream(
+    session_id: &str,
+    start: &v1::StartStream,
+    options: &DesktopOptions,
+    frames: mpsc::Sender<Envelope>,
+) -> Stream {
+    let codec = match start.codec() {
+        v1::VideoCodec::H264 => Codec::H264,
+        _ => Codec::Raw,
+    };
+    let mut config = EncoderConfig::default();
+    if start.max_fps > 0 {
+        config.max_fps = start.max_fps.min(60) as f32;
+    }
+    if options.bitrate_bps > 0 {
+        config.target_bitrate_bps = options.bitrate_bps;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let (commands, command_rx) = std_mpsc::channel();
+    let job = StreamJob {
+        session_id: session_id.to_owned(),
+        display: options.display.clone(),
+        screen: start.screen,
+        codec,
+        config,
+        stop: Arc::clone(&stop),
+        commands: command_rx,
+        frames,
+    };
+    tracing::info!(session = %session_id, %codec, screen = start.screen, "starting stream");
+    std::thread::Builder::new()
+        .name("reach-stream".into())
+        .spawn(move || job.run())
+        .map_err(|e| tracing::error!(error = %e, "cannot start the stream thread"))
+        .ok();
+    Stream {
+        session_id: session_id.to_owned(),
+        stop,
+        commands,
+    }
+}
+
+/// Everything one stream thread owns.
+struct StreamJob {
+    session_id: String,
+    display: Option<String>,
+    screen: u32,
+    codec: Codec,
+    config: EncoderConfig,
+    stop: Arc<AtomicBool>,
+    commands: std_mpsc::Receiver<StreamCommand>,
+    frames: mpsc::Sender<Envelope>,
+}
+
+impl StreamJob {
+    fn run(self) {
+        let mut stream = match VideoStream::open(
+            self.display.as_deref(),
+            self.screen,
+            self.codec,
+            &self.config,
+        ) {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::error!(%error, "cannot capture the screen");
+                self.send(error_body("capture_failed", &error));
+                return;
+            }
+        };
+        let mut sequence = 0u64;
+        while !self.stop.load(Ordering::SeqCst) {
+            while let Ok(StreamCommand::Keyframe) = self.commands.try_recv() {
+                stream.request_keyframe();
+            }
+            let output = match stream.next_output(IDLE_POLL) {
+                Ok(output) => output,
+                Err(error) => {
+                    tracing::error!(%error, "stream stopped");
+                    self.send(error_body("capture_failed", &error));
+                    return;
+                }
+            };
+            if !self.send_output(output, &mut sequence) {
+                return;
+            }
+        }
+        tracing::info!(session = %self.session_id, "stream stopped");
+    }
+
+    /// Sends what one step produced; `false` when the agent is gone.
+    fn send_output(&self, output: StreamOutput, sequence: &mut u64) -> bool {
+        if let Some(reason) = output.fell_back_to_raw {
+            tracing::warn!(%reason, "video encoder failed; streaming raw");
+            self.send(error_body("codec_fallback", &reason));
+        }
+        if let Some(shape) = output.cursor_shape {
+            self.send(Body::CursorShape(v1::CursorShape {
+                id: u64::from(shape.serial),
+                width: shape.width,
+                height: shape.height,
+                hotspot_x: shape.hot_x,
+                hotspot_y: shape.hot_y,
+                rgba: shape.rgba.into(),
+            }));
+        }
+        if let Some(position) = output.cursor_position {
+            self.send(Body::CursorPosition(v1::CursorPosition {
+                x: position.x,
+                y: position.y,
+                visible: true,
+                shape_id: 0,
+            }));
+        }
+        match output.frame {
+            Some(frame) => {
+                *sequence += 1;
+                self.send(Body::VideoFrame(video_frame(frame, self.screen, *sequence)))
+            }
+            None => !self.frames.is_closed(),
+        }
+    }
+
+    /// Blocks while the socket drains (never queues more than [`FRAMES_IN_FLIGHT`]).
+    fn send(&self, body: Body) -> bool {
+        self.frames
+            .blocking_send(wire::envelope(&self.session_id, body))
+            .is_ok()
+    }
+}
+
+/// Maps an encoded frame onto the wire's `VideoFrame`.
+pub fn video_frame(frame: EncodedFrame, screen: u32, sequence: u64) -> v1::VideoFrame {
+    let codec = match frame.codec {
+        Codec::H264 => v1::VideoCodec::H264,
+        _ => v1::VideoCodec::Raw,
+    };
+    v1::VideoFrame {
+        codec: codec as i32,
+        keyframe: frame.keyframe,
+        screen,
+        width: frame.width,
+        height: frame.height,
+        tiles: frame
+            .tiles
+            .into_iter()
+            .map(|tile| v1::Tile {
+                x: tile.rect.x,
+                y: tile.rect.y,
+                width: tile.rect.width,
+                height: tile.rect.height,
+                zstd_bgra: tile.zstd_bgra.into(),
+            })
+            .collect(),
+        copies: frame
+            .copies
+            .iter()
+            .map(|copy| v1::CopyRect {
+                src_x: copy.src.x,
+                src_y: copy.src.y,
+                width: copy.src.width,
+                height: copy.src.height,
+                dst_x: copy.dst_x,
+                dst_y: copy.dst_y,
+            })
+            .collect(),
+        bitstream: frame.bitstream.into(),
+        pts_micros: now_micros(),
+        sequence,
+    }
+}
+
+fn error_body(code: &str, error: &MediaError) -> Body {
+    Body::Error(v1::Error {
+        code: code.to_owned(),
+        message: error.to_string(),
+    })
+}
+
+/// Unix-epoch microseconds: viewers on a shared clock derive frame age from it.
+fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// What this machine's display can do, for the agent's hello: H.264 support and its screens.
+///
+/// # Errors
+/// [`MediaError::Connect`] when the display cannot be reached.
+pub fn capabilities(
+    display: Option<&str>,
+    supports_usb: bool,
+) -> Result<v1::Capabilities, MediaError> {
+    let screens = reach_media::list_screens(display)?
+        .into_iter()
+        .map(|screen| v1::Screen {
+            index: screen.id,
+            x: screen.x,
+            y: screen.y,
+            width: screen.width,
+            height: screen.height,
+            primary: screen.primary,
+            name: screen.name,
+        })
+        .collect();
+    Ok(v1::Capabilities {
+        supports_h264: reach_media::supports_h264(),
+        supports_usb,
+        screens,
+    })
+}
