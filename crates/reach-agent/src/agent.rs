@@ -62,16 +62,37 @@ impl AgentHandle {
             })
     }
 
-    /// Waits for the agent to stop and returns why.
+    /// Waits for the agent to stop on its own (credential refused, attended session over)
+    /// and returns why.
     ///
     /// # Errors
     /// The error that stopped the agent.
     pub async fn join(self) -> Result<(), ClientError> {
-        drop(self.outbound);
-        match self.task.await {
-            Ok(r) => r,
-            Err(e) => Err(ClientError::Protocol(format!("agent task failed: {e}"))),
-        }
+        let Self {
+            task,
+            outbound,
+            events,
+        } = self;
+        drop(events);
+        let result = task.await;
+        drop(outbound);
+        result.unwrap_or_else(|e| Err(ClientError::Protocol(format!("agent task failed: {e}"))))
+    }
+
+    /// Stops the agent (closing its connection normally) and waits for it.
+    ///
+    /// # Errors
+    /// The error that stopped the agent, if it stopped on its own first.
+    pub async fn stop(self) -> Result<(), ClientError> {
+        let Self {
+            task,
+            outbound,
+            events,
+        } = self;
+        drop(outbound);
+        drop(events);
+        task.await
+            .unwrap_or_else(|e| Err(ClientError::Protocol(format!("agent task failed: {e}"))))
     }
 
     /// Stops the agent now.

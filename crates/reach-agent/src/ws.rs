@@ -65,6 +65,33 @@ pub async fn connect(url: &str, max_incoming: usize) -> Result<Ws, ClientError> 
     Ok(ws)
 }
 
+/// Like [`connect`] with extra request headers (e.g. `Origin`, as a browser sends).
+///
+/// # Errors
+/// [`ClientError::Connect`] when the handshake fails or a header is invalid.
+pub async fn connect_with_headers(
+    url: &str,
+    headers: &[(&str, &str)],
+    max_incoming: usize,
+) -> Result<Ws, ClientError> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+    let bad = |e: String| ClientError::Connect(e);
+    let mut request = url.into_client_request().map_err(|e| bad(e.to_string()))?;
+    for (name, value) in headers {
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| bad(e.to_string()))?;
+        let value = HeaderValue::from_str(value).map_err(|e| bad(e.to_string()))?;
+        request.headers_mut().insert(name, value);
+    }
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(max_incoming))
+        .max_frame_size(Some(max_incoming));
+    let (ws, _response) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
+        .await
+        .map_err(|e| bad(e.to_string()))?;
+    Ok(ws)
+}
+
 /// Like [`connect`] over an already connected TCP stream (e.g. bound to a chosen local
 /// address); plain `ws://` only.
 ///
@@ -94,6 +121,16 @@ pub async fn connect_over(
 /// [`ClientError::Connect`] when the socket is broken.
 pub async fn send(ws: &mut Ws, envelope: &Envelope) -> Result<(), ClientError> {
     ws.send(Message::Binary(codec::encode(envelope).into()))
+        .await
+        .map_err(|e| ClientError::Connect(e.to_string()))
+}
+
+/// Sends one already encoded envelope (to send the same bytes many times).
+///
+/// # Errors
+/// [`ClientError::Connect`] when the socket is broken.
+pub async fn send_encoded(ws: &mut Ws, encoded: bytes::Bytes) -> Result<(), ClientError> {
+    ws.send(Message::Binary(encoded))
         .await
         .map_err(|e| ClientError::Connect(e.to_string()))
 }
@@ -143,11 +180,16 @@ fn closed(frame: Option<CloseFrame>) -> Incoming {
     }
 }
 
-/// Whether a close code means the credential is no good (stop retrying).
+/// Whether a close code means retrying is pointless: the credential is no good, or a
+/// newer connection of the same machine replaced this one.
 pub fn is_credential_refusal(code: u16) -> bool {
     matches!(
         code,
-        close::UNAUTHORIZED | close::FORBIDDEN | close::REVOKED | close::BAD_ORIGIN
+        close::UNAUTHORIZED
+            | close::FORBIDDEN
+            | close::REVOKED
+            | close::BAD_ORIGIN
+            | close::REPLACED
     )
 }
 
