@@ -1,5 +1,7 @@
 //! `reach bench …`: benchmarks that print figures with units.
 
+mod api;
+
 use clap::{Args, Subcommand};
 
 /// Arguments of `reach bench`.
@@ -10,8 +12,13 @@ pub(crate) struct BenchArgs {
 }
 
 #[derive(Debug, Subcommand)]
-enum BenchCommand {}
+enum BenchCommand {
+    /// REST API: authenticated GET /api/me throughput and p50/p99 latency on loopback.
+    Api(api::ApiBenchArgs),
+}
 
 pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
-    match args.what {}
+    match args.what {
+        BenchCommand::Api(args) => api::run(args),
+    }
 }
