@@ -44,6 +44,8 @@ enum StreamCommand {
 /// One running capture → encode thread.
 struct Stream {
     session_id: String,
+    codec: Codec,
+    screen: u32,
     stop: Arc<AtomicBool>,
     commands: std_mpsc::Sender<StreamCommand>,
 }
@@ -106,7 +108,18 @@ fn on_message(
     let session_id = envelope.session_id;
     match envelope.body {
         Some(Body::StartStream(start)) => {
-            *stream = Some(start_stream(&session_id, &start, options, frames.clone()));
+            let codec = wire_codec(start.codec());
+            match stream.as_ref() {
+                // Another viewer of the same picture: a keyframe for it, not a restart.
+                Some(s)
+                    if s.session_id == session_id
+                        && s.codec == codec
+                        && s.screen == start.screen =>
+                {
+                    let _ = s.commands.send(StreamCommand::Keyframe);
+                }
+                _ => *stream = Some(start_stream(&session_id, &start, options, frames.clone())),
+            }
         }
         Some(Body::StopStream(_)) => *stream = None,
         Some(Body::KeyframeRequest(_)) => {
@@ -135,10 +148,7 @@ fn start_stream(
     options: &DesktopOptions,
     frames: mpsc::Sender<Envelope>,
 ) -> Stream {
-    let codec = match start.codec() {
-        v1::VideoCodec::H264 => Codec::H264,
-        _ => Codec::Raw,
-    };
+    let codec = wire_codec(start.codec());
     let mut config = EncoderConfig::default();
     if start.max_fps > 0 {
         config.max_fps = start.max_fps.min(60) as f32;
@@ -166,6 +176,8 @@ fn start_stream(
         .ok();
     Stream {
         session_id: session_id.to_owned(),
+        codec,
+        screen: start.screen,
         stop,
         commands,
     }
@@ -256,6 +268,14 @@ impl StreamJob {
         self.frames
             .blocking_send(wire::envelope(&self.session_id, body))
             .is_ok()
+    }
+}
+
+/// The media codec for the wire's codec (anything unknown streams raw, the guaranteed fallback).
+fn wire_codec(codec: v1::VideoCodec) -> Codec {
+    match codec {
+        v1::VideoCodec::H264 => Codec::H264,
+        _ => Codec::Raw,
     }
 }
 

@@ -4,7 +4,7 @@
 //! anything not listed is dropped, never forwarded. The server enforces this: an
 //! altered viewer gains nothing.
 
-use crate::v1::{AccessMode, envelope::Body};
+use crate::v1::{self, AccessMode, envelope::Body};
 
 /// Access a viewer holds, signed into its viewer token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -196,5 +196,44 @@ mod tests {
             assert_eq!(ViewerAccess::from_name(a.as_str()), Some(a));
         }
         assert_eq!(ViewerAccess::from_name("admin"), None);
+    }
+}
+
+/// Picks the codec the server stamps on a viewer's start-stream: H.264 when the agent
+/// advertised it and the viewer did not ask for raw; raw otherwise (the guaranteed fallback).
+///
+/// | supports_h264 | prefer | result |
+/// |---|---|---|
+/// | true | unspecified or H264 | H264 |
+/// | true | Raw | Raw |
+/// | false | any | Raw |
+pub fn select_video_codec(supports_h264: bool, prefer: v1::VideoCodec) -> v1::VideoCodec {
+    match (supports_h264, prefer) {
+        (true, v1::VideoCodec::Unspecified | v1::VideoCodec::H264) => v1::VideoCodec::H264,
+        _ => v1::VideoCodec::Raw,
+    }
+}
+
+#[cfg(test)]
+mod codec_choice_tests {
+    use super::select_video_codec;
+    use crate::v1::VideoCodec::{H264, Raw, Unspecified};
+
+    #[test]
+    fn the_server_picks_h264_only_when_the_agent_supports_it_and_the_viewer_allows_it() {
+        for (supports, prefer, expected) in [
+            (true, Unspecified, H264),
+            (true, H264, H264),
+            (true, Raw, Raw),
+            (false, Unspecified, Raw),
+            (false, H264, Raw),
+            (false, Raw, Raw),
+        ] {
+            assert_eq!(
+                select_video_codec(supports, prefer),
+                expected,
+                "{supports} {prefer:?}"
+            );
+        }
     }
 }

@@ -100,6 +100,7 @@ function onSessionEvent(event: reach.v1.ISessionEvent): void {
       return setState("pending", "Waiting for the user to accept…");
     case SessionEvent.Kind.KIND_CONSENT_GRANTED:
     case SessionEvent.Kind.KIND_STARTED:
+      requestStream();
       return setState("live", "Connected");
     case SessionEvent.Kind.KIND_CONSENT_DENIED:
       return setState("ended", `The user declined the session${reason}.`);
@@ -121,6 +122,19 @@ function onEnvelope(envelope: Envelope): void {
     return;
   }
   if (envelope.error) setState("error", envelope.error.message || envelope.error.code || "Error");
+}
+
+/** Codec preference from `viewer.html?codec=raw|h264`; the server makes the final choice. */
+function preferredCodec(): reach.v1.VideoCodec {
+  const asked = new URLSearchParams(location.search).get("codec");
+  if (asked === "raw") return VideoCodec.VIDEO_CODEC_RAW;
+  if (asked === "h264") return VideoCodec.VIDEO_CODEC_H264;
+  return typeof VideoDecoder === "undefined" ? VideoCodec.VIDEO_CODEC_RAW : VideoCodec.VIDEO_CODEC_UNSPECIFIED;
+}
+
+/** Asks for the stream (the relay lets it through only once consent allows). */
+function requestStream(): void {
+  socket?.send({ startStream: { codec: preferredCodec(), screen: screenIndex, maxFps: 30 } });
 }
 
 function onAuthOk(ok: reach.v1.IAuthOk): void {

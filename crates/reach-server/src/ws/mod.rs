@@ -5,6 +5,7 @@
 //! Browser sockets are checked against the server's public origin.
 
 pub mod agent;
+mod stream;
 pub mod viewer;
 
 use std::time::Duration;

@@ -5,6 +5,7 @@
 //! token; a viewer naming another session in an envelope is closed with 4403. Revocation
 //! (logout, password change, user disabled or downgraded) closes the socket at once.
 
+use super::stream::StreamVerdict;
 use std::time::Instant;
 
 use axum::extract::State;
@@ -88,6 +89,7 @@ async fn run(state: AppState, socket: WebSocket, origin_ok: bool) {
         .relay
         .leave_viewer(&joined.session_id, joined.viewer_id);
     notify_agent(&state, &joined, Kind::ViewerLeft).await;
+    super::stream::stop_if_unwatched(&state, &joined.session_id);
     let details = json!({"session_id": joined.session_id, "viewer_id": joined.viewer_id,
         "access": joined.access.as_str()});
     let _ = state
@@ -318,7 +320,9 @@ async fn on_frame(
             "the viewer token is for another session",
         ));
     }
-    let Some(body) = &env.body else { return Ok(()) };
+    let Some(body) = env.body.as_mut() else {
+        return Ok(());
+    };
     match judge_viewer_message(j.access, body) {
         ViewerVerdict::Drop => return Ok(()),
         ViewerVerdict::Refuse => {
@@ -331,6 +335,10 @@ async fn on_frame(
             return Ok(());
         }
         ViewerVerdict::ForwardThrottled | ViewerVerdict::Forward => {}
+    }
+    let tenant = &j.claims.tenant_id;
+    if let StreamVerdict::Drop = super::stream::judge(state, tenant, &j.session_id, body).await {
+        return Ok(());
     }
     let Some(tx) = state.relay.route_from_viewer(&j.session_id, j.viewer_id) else {
         if !*told_pending
