@@ -9,7 +9,8 @@ use std::time::Instant;
 use openh264::OpenH264API;
 use openh264::Timestamp;
 use openh264::encoder::{
-    BitRate, Encoder, EncoderConfig as OhConfig, FrameRate, FrameType, RateControlMode, UsageType,
+    BitRate, Complexity, Encoder, EncoderConfig as OhConfig, FrameRate, FrameType, RateControlMode,
+    UsageType,
 };
 use openh264::formats::YUVSlices;
 
@@ -41,7 +42,8 @@ impl H264Encoder {
             .rate_control_mode(RateControlMode::Bitrate)
             .bitrate(BitRate::from_bps(config.target_bitrate_bps))
             .max_frame_rate(FrameRate::from_hz(config.max_fps))
-            .skip_frames(false);
+            .skip_frames(false)
+            .complexity(Complexity::Low);
         let encoder = Encoder::with_api_config(OpenH264API::from_source(), settings)
             .map_err(|e| MediaError::Encoder(format!("openh264 init: {e}")))?;
         Ok(Self {
