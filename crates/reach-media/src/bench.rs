@@ -111,7 +111,7 @@ pub fn format_report(rows: &[BenchRow], width: u32, height: u32) -> String {
     for r in rows {
         let _ = writeln!(
             out,
-            "| {} | {} | {}/{} | {:.2} | {:.2} | {:.2} | {:.0} | {} |",
+            "| {} | {} | {}/{} | {:.2} | {:.2} | {:.2} | {} | {} |",
             r.workload.name(),
             r.codec,
             r.frames_sent,
@@ -119,7 +119,11 @@ pub fn format_report(rows: &[BenchRow], width: u32, height: u32) -> String {
             r.capture_ms,
             r.encode_ms,
             r.cpu_ms,
-            r.max_fps(),
+            if r.frames_sent == 0 {
+                "—".to_owned()
+            } else {
+                format!("{:.0}", r.max_fps())
+            },
             human_bytes(r.bytes_per_second_at_30fps()),
         );
     }

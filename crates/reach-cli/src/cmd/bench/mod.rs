@@ -1,6 +1,7 @@
 //! `reach bench …`: benchmarks that print figures with units.
 
 mod api;
+mod media;
 
 use clap::{Args, Subcommand};
 
@@ -15,10 +16,13 @@ pub(crate) struct BenchArgs {
 enum BenchCommand {
     /// REST API: authenticated GET /api/me throughput and p50/p99 latency on loopback.
     Api(api::ApiBenchArgs),
+    /// Screen capture + video encoding: fps, CPU per frame and bytes/s (raw and H.264).
+    Media(media::MediaBenchArgs),
 }
 
 pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.what {
         BenchCommand::Api(args) => api::run(args),
+        BenchCommand::Media(args) => media::run(args),
     }
 }
