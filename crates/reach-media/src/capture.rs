@@ -130,7 +130,8 @@ pub trait ScreenCapturer: Send {
 
     /// Waits up to `timeout` for the screen or cursor to change, refreshes the changed
     /// areas of [`ScreenCapturer::frame`] and says what changed. An empty update means
-    /// the timeout passed with nothing new.
+    /// the timeout passed with nothing new. The first update after opening always
+    /// carries the current cursor shape and position.
     ///
     /// # Errors
     /// As [`ScreenCapturer::capture_full`].
