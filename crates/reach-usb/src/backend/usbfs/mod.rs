@@ -1,8 +1,8 @@
 //! Real devices through the OS with `nusb` (Linux usbfs; nusb also covers Windows and macOS).
 //!
 //! On open every interface of the active configuration is claimed; on Linux the kernel driver of
-//! each interface that had one is detached, and exactly those are re-attached on close (nusb does
-//! this when an interface claimed with `detach_and_claim_interface` is released). Bulk and
+//! each interface that had one is detached first, and exactly those are re-attached on close, after
+//! every interface has been released. Bulk and
 //! interrupt endpoints are driven by one task each ([`endpoint`]), so transfers never block the
 //! runtime; a disconnected device turns every pending transfer into `no_device`.
 
@@ -184,23 +184,33 @@ impl UsbBackend for UsbfsBackend {
             let mut interfaces = HashMap::new();
             let mut detached = Vec::new();
             for n in numbers {
-                let had_driver = has_kernel_driver(&bus_id, info.active_configuration, n);
-                let claimed = if had_driver {
-                    device.detach_and_claim_interface(n).await
-                } else {
-                    device.claim_interface(n).await
-                };
-                let interface = claimed.map_err(|e| map_error(&e, &bus_id))?;
-                if had_driver {
+                // Detach first and claim plainly, so release does not re-probe drivers one
+                // interface at a time (a CDC-ACM driver needs both of its interfaces free).
+                if has_kernel_driver(&bus_id, info.active_configuration, n) {
+                    device
+                        .detach_kernel_driver(n)
+                        .map_err(|e| map_error(&e, &bus_id))?;
                     detached.push(n);
                 }
-                interfaces.insert(n, interface);
+                let interface = device
+                    .claim_interface(n)
+                    .await
+                    .map_err(|e| map_error(&e, &bus_id));
+                match interface {
+                    Ok(i) => drop(interfaces.insert(n, i)),
+                    Err(e) => {
+                        drop(interfaces);
+                        reattach(&device, &detached);
+                        return Err(e);
+                    }
+                }
             }
             tracing::info!(bus_id, ?detached, "usb device opened");
             Ok(Arc::new(OpenUsbfs {
                 info,
                 device,
                 interfaces: Mutex::new(interfaces),
+                detached,
                 endpoints: Mutex::new(HashMap::new()),
             }) as Arc<dyn UsbDevice>)
         })
@@ -221,7 +231,18 @@ struct OpenUsbfs {
     info: DeviceInfo,
     device: nusb::Device,
     interfaces: Mutex<HashMap<u8, nusb::Interface>>,
+    /// Interfaces whose kernel driver was detached on open: re-attached on close.
+    detached: Vec<u8>,
     endpoints: Mutex<HashMap<u8, EndpointHandle>>,
+}
+
+/// Re-attaches the kernel drivers of exactly these interfaces.
+fn reattach(device: &nusb::Device, interfaces: &[u8]) {
+    for n in interfaces {
+        if let Err(e) = device.attach_kernel_driver(*n) {
+            tracing::warn!(interface = n, error = %e, "re-attaching the kernel driver failed");
+        }
+    }
 }
 
 impl OpenUsbfs {
@@ -305,10 +326,27 @@ impl OpenUsbfs {
             TransferKind::Control(setup) => return self.control(setup, &req).await,
             TransferKind::Bulk(ep) | TransferKind::Interrupt(ep) => ep,
         };
-        match self.endpoint(address) {
+        let reply = match self.endpoint(address) {
             Ok(handle) => handle.transfer(req).await,
             Err(status) => TransferReply::status(status),
+        };
+        if reply.status == TransferStatus::IoError && self.gone().await {
+            return TransferReply::status(TransferStatus::NoDevice);
         }
+        reply
+    }
+
+    /// Whether the device left the bus. A hot-unplug can fail pending URBs with a protocol
+    /// error just before the kernel removes the device, so look for up to ~250 ms.
+    async fn gone(&self) -> bool {
+        let path = format!("/sys/bus/usb/devices/{}", self.info.bus_id);
+        for _ in 0..10 {
+            if !std::path::Path::new(&path).exists() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        false
     }
 
     async fn configure_op(self: Arc<Self>, op: ConfigOp) -> TransferStatus {
@@ -391,11 +429,12 @@ impl UsbDevice for OpenUsbfs {
                 .drain()
                 .collect();
             for (n, interface) in interfaces {
-                // Releasing re-attaches the kernel driver if it was detached on open.
                 if let Err(e) = interface.release().await {
                     tracing::warn!(interface = n, error = %e, "USB interface release");
                 }
             }
+            // All interfaces are free now, so multi-interface drivers can bind again.
+            reattach(&self.device, &self.detached);
             tracing::info!(bus_id = %self.info.bus_id, "usb device released");
         })
     }

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Real-kernel USB checks for the usbfs backend, inside the QEMU guest of shared/qemu-usb:
+# loopback gadget (descriptor, 1 MiB bulk echo, many in flight), composite gadget (cdc_acm/usbhid
+# detached on open, re-bound on close), hot-unplug (UDC unbound mid-transfer). ~1-2 minutes.
+# Needs shared/qemu-usb/setup.sh run once. Not part of the default CI run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+QEMU_KIT="${QEMU_KIT:-../shared/qemu-usb}"
+[ -d "$QEMU_KIT" ] || QEMU_KIT=/work/shared/qemu-usb
+[ -f /tmp/qemu-usb/vmlinux ] || bash "$QEMU_KIT/setup.sh"
+cargo build -q -p reach-usb --example qemu_guest
+WORK=$(mktemp -d)
+cp target/debug/examples/qemu_guest "$WORK/"
+[ -x target/debug/reach ] && cp target/debug/reach "$WORK/" || true
+cp tests/qemu/run.sh "$WORK/run.sh"; chmod +x "$WORK/run.sh"
+LOG="$WORK/guest.log"
+SHARE_ROOT=1 WORK="$WORK" timeout "${TMO:-300}" "$QEMU_KIT/boot.sh" > "$LOG" 2>&1 || true
+grep -aE "^(PASS|FAIL) |GUEST_CHECKS_RC|REACH_LOOPBACK_RC|claim [0-9]+ opened|^[0-9]+-[0-9.]+ +[0-9a-f]{4}:" "$LOG" || true
+if grep -aq "GUEST_CHECKS_RC=0" "$LOG" && ! grep -aq "^FAIL " "$LOG"; then
+  echo "qemu-usb-test: ok"; rm -rf "$WORK"
+else
+  echo "qemu-usb-test: FAILED (full log: $LOG)"; exit 1
+fi

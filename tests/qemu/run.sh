@@ -1,0 +1,15 @@
+#!/bin/sh
+# Runs inside the guest (copied to the work share as run.sh by scripts/qemu-usb-test.sh).
+# Host binaries run via chroot into the read-only host root; /sys is bound recursively so the
+# gadget's configfs UDC file is reachable for the hot-unplug check.
+for m in proc dev; do mount --bind /$m /host/$m; done
+mount --rbind /sys /host/sys
+mount -t tmpfs tmpfs /host/tmp; mkdir -p /host/tmp/share; mount --bind /share /host/tmp/share
+echo "--- reach-usb guest checks"
+chroot /host /tmp/share/qemu_guest; echo "GUEST_CHECKS_RC=$?"
+if [ -x /share/reach ]; then
+  echo "--- reach usb list / loopback open"
+  chroot /host env REACH_CONFIG_DIR=/tmp/share/cfg /tmp/share/reach usb list
+  chroot /host env REACH_CONFIG_DIR=/tmp/share/cfg /tmp/share/reach usb acl add --vendor-id 0525 --product-id a4a0 >/dev/null
+  chroot /host env REACH_CONFIG_DIR=/tmp/share/cfg /tmp/share/reach usb loopback open --vendor-id 0525; echo "REACH_LOOPBACK_RC=$?"
+fi
