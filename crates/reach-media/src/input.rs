@@ -158,6 +158,33 @@ pub fn evdev_code(code: &str) -> Result<u16, MediaError> {
     }
 }
 
+/// Turns wheel deltas in 1/120 notch units (the protocol's `WheelEvent`, like Windows)
+/// into whole notches, carrying fractions (trackpads) over to the next event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WheelAccumulator {
+    x: i32,
+    y: i32,
+}
+
+impl WheelAccumulator {
+    /// One notch in delta units.
+    pub const NOTCH: i32 = 120;
+    /// Largest delta taken from one event (50 notches); more is clamped.
+    const MAX_DELTA: i32 = 50 * Self::NOTCH;
+
+    /// Adds a delta and returns the whole notches to inject now, `(dx, dy)`.
+    pub fn add(&mut self, delta_x: i32, delta_y: i32) -> (i32, i32) {
+        let take = |acc: &mut i32, delta: i32| {
+            *acc = (*acc + delta.clamp(-Self::MAX_DELTA, Self::MAX_DELTA))
+                .clamp(-Self::MAX_DELTA, Self::MAX_DELTA);
+            let notches = *acc / Self::NOTCH;
+            *acc -= notches * Self::NOTCH;
+            notches
+        };
+        (take(&mut self.x, delta_x), take(&mut self.y, delta_y))
+    }
+}
+
 /// Pastes `text` into the focused remote application: makes it the clipboard content,
 /// then presses Ctrl+V (physical keys, so it works on any layout).
 ///
@@ -249,6 +276,16 @@ mod tests {
                 assert!(evdev_code(code).is_ok(), "{key:?} {code}");
             }
         }
+    }
+
+    #[test]
+    fn wheel_deltas_become_whole_notches_and_fractions_carry_over() {
+        let mut wheel = WheelAccumulator::default();
+        assert_eq!(wheel.add(0, 240), (0, 2));
+        assert_eq!(wheel.add(0, 60), (0, 0));
+        assert_eq!(wheel.add(-120, 60), (-1, 1));
+        assert_eq!(wheel.add(0, i32::MAX), (0, 50));
+        assert_eq!(wheel.add(0, i32::MIN), (0, -50));
     }
 
     #[test]

@@ -60,7 +60,8 @@ pub use error::MediaError;
 pub use frame::{Frame, Rect};
 pub use h264::{H264Encoder, codec_string_from_annexb};
 pub use input::{
-    Clipboard, InputInjector, PointerButton, SpecialKey, evdev_code, paste_text, scale_point,
+    Clipboard, InputInjector, PointerButton, SpecialKey, WheelAccumulator, evdev_code, paste_text,
+    scale_point,
 };
 pub use raw::{RawDecoder, RawEncoder};
 pub use stream::{FramePacer, StreamOutput, VideoStream};
