@@ -66,12 +66,14 @@ impl Peer {
     }
 
     fn open(&mut self) -> (u16, String) {
-        self.send(Op::Open, 0, 1, Bytes::from_static(b"{\"filter\":{}}"));
-        assert!(matches!(
-            self.actions()[..],
-            [HostAction::Open { request_id: 1, .. }]
-        ));
-        self.host.handle_open_result(self.now, 1, Ok(device()));
+        self.open_with(1)
+    }
+
+    fn open_with(&mut self, rid: u32) -> (u16, String) {
+        self.send(Op::Open, 0, rid, Bytes::from_static(b"{\"filter\":{}}"));
+        let actions = self.actions();
+        assert!(matches!(actions[..], [HostAction::Open { request_id, .. }] if request_id == rid));
+        self.host.handle_open_result(self.now, rid, Ok(device()));
         let out = self.drain();
         let opened: Opened = control::parse(&out[0].body).unwrap();
         (opened.claim_id, opened.resume_token)
@@ -542,4 +544,31 @@ fn open_refusals_map_to_the_spec_messages() {
         (body.code, body.message.as_str()),
         (ErrorCode::Denied, "denied by ACL policy")
     );
+}
+
+#[test]
+fn a_small_reply_on_one_claim_does_not_wait_behind_bulk_on_another() {
+    let mut p = Peer::new();
+    let (bulk_claim, _) = p.open_with(1);
+    let (hid_claim, _) = p.open_with(2);
+    let big = p.bulk_in(bulk_claim, 10, 1 << 20);
+    let small = p.bulk_in(hid_claim, 11, 8);
+    let big_reply = TransferReply {
+        status: TransferStatus::Ok,
+        actual_length: 1 << 20,
+        data: Bytes::from(vec![0u8; 1 << 20]),
+    };
+    p.host.handle_transfer_complete(big, big_reply);
+    p.host
+        .handle_transfer_complete(small, reply_ok(b"keypress"));
+    let frames: Vec<Frame> = std::iter::from_fn(|| p.host.poll_transmit())
+        .map(|f| Frame::decode(f).unwrap())
+        .collect();
+    let position = frames.iter().position(|f| f.claim == hid_claim).unwrap();
+    assert!(
+        position <= 2,
+        "small reply went out as frame {position} of {}",
+        frames.len()
+    );
+    assert!(frames.len() > 60);
 }
