@@ -13,12 +13,21 @@ export function wireButtons(domButtons: number): number {
   return bits;
 }
 
-export function pointerEventOf(canvas: HTMLCanvasElement, event: MouseEvent, screen: number): reach.v1.IPointerEvent {
+/** Where the remote picture is drawn inside the canvas element (`object-fit: contain` letterboxes it). */
+export function contentBox(canvas: HTMLCanvasElement): { left: number; top: number; scale: number } {
   const rect = canvas.getBoundingClientRect();
-  const scaleX = canvas.width / Math.max(1, rect.width);
-  const scaleY = canvas.height / Math.max(1, rect.height);
-  const x = Math.round((event.clientX - rect.left) * scaleX);
-  const y = Math.round((event.clientY - rect.top) * scaleY);
+  const scale = Math.min(rect.width / Math.max(1, canvas.width), rect.height / Math.max(1, canvas.height)) || 1;
+  return {
+    left: rect.left + (rect.width - canvas.width * scale) / 2,
+    top: rect.top + (rect.height - canvas.height * scale) / 2,
+    scale,
+  };
+}
+
+export function pointerEventOf(canvas: HTMLCanvasElement, event: MouseEvent, screen: number): reach.v1.IPointerEvent {
+  const box = contentBox(canvas);
+  const x = Math.round((event.clientX - box.left) / box.scale);
+  const y = Math.round((event.clientY - box.top) / box.scale);
   return {
     x: Math.min(Math.max(0, x), canvas.width - 1),
     y: Math.min(Math.max(0, y), canvas.height - 1),

@@ -9,6 +9,7 @@ import { H264Decoder } from "../decode/h264";
 import { KeyboardForwarder } from "../input/keyboard";
 import { pointerEventOf, wheelEventOf } from "../input/pointer";
 import { StreamStats } from "./stats";
+import { RemoteCursor } from "./cursor";
 
 const { AccessMode, VideoCodec, SessionEvent } = reach.v1;
 
@@ -28,8 +29,10 @@ const ctx2d = canvas.getContext("2d", { alpha: false });
 const state = byId<HTMLSpanElement>("state");
 const accessBadge = byId<HTMLSpanElement>("access");
 const statsView = byId<HTMLSpanElement>("stats");
-const controls = ["cad", "system-keys", "paste", "screen"].map((id) => byId<HTMLInputElement>(id));
+const controls = ["cad", "system-keys", "paste"].map((id) => byId<HTMLInputElement>(id));
 const stats = new StreamStats();
+const cursor = new RemoteCursor(byId<HTMLCanvasElement>("cursor"), canvas);
+window.addEventListener("resize", () => cursor.place());
 
 /** Read by the browser tests: what the viewer has seen so far. */
 const exposed = { state: "connecting", access: "", framesDrawn: 0, codec: "", lastFrameAt: 0, sentInputs: 0 };
@@ -44,6 +47,36 @@ function setState(kind: string, message: string): void {
 let socket: ViewerSocket | null = null;
 let control = false;
 let screenIndex = 0;
+const screenSelect = byId<HTMLSelectElement>("screen");
+
+interface ScreenInfo {
+  index: number;
+  name?: string;
+  width: number;
+  height: number;
+  primary?: boolean;
+}
+
+/** Fills the screen selector from the machine's advertised screens. */
+async function loadScreens(api: ApiClient, sessionId: string): Promise<void> {
+  try {
+    const session = await api.get<{ machine_id: string }>(`/api/sessions/${encodeURIComponent(sessionId)}`);
+    const machine = await api.get<{ capabilities?: { screens?: ScreenInfo[] } }>(
+      `/api/machines/${encodeURIComponent(session.machine_id)}`,
+    );
+    const screens = machine.capabilities?.screens ?? [];
+    screenSelect.replaceChildren(
+      ...screens.map((s) => {
+        const option = document.createElement("option");
+        option.value = String(s.index);
+        option.textContent = `${s.name || `Screen ${s.index + 1}`} (${s.width}×${s.height})`;
+        return option;
+      }),
+    );
+  } catch {
+    // Not allowed to read the machine (viewer role) or no screens: keep the default screen.
+  }
+}
 const keyboard = new KeyboardForwarder((key) => sendInput({ key }));
 const h264 = new H264Decoder(
   (frame) => {
@@ -64,6 +97,7 @@ function sendInput(body: reach.v1.IEnvelope): void {
 }
 
 function frameDrawn(): void {
+  cursor.place();
   exposed.framesDrawn += 1;
   exposed.lastFrameAt = performance.now();
   stats.framesDrawn += 1;
@@ -117,6 +151,8 @@ function onEnvelope(envelope: Envelope): void {
   if (envelope.authOk) return onAuthOk(envelope.authOk);
   if (envelope.videoFrame) return onVideoFrame(envelope.videoFrame);
   if (envelope.sessionEvent) return onSessionEvent(envelope.sessionEvent);
+  if (envelope.cursorShape) return cursor.setShape(envelope.cursorShape);
+  if (envelope.cursorPosition) return cursor.setPosition(envelope.cursorPosition);
   if (envelope.clipboard?.text) {
     void navigator.clipboard?.writeText(envelope.clipboard.text).catch(() => undefined);
     return;
@@ -177,6 +213,10 @@ function wireInput(): void {
   }, { passive: false });
   byId("cad").addEventListener("click", () => sendInput({ specialKey: { key: reach.v1.SpecialKeyEvent.Key.KEY_CTRL_ALT_DEL } }));
   byId("keyframe").addEventListener("click", () => socket?.send({ keyframeRequest: {} }));
+  screenSelect.addEventListener("change", () => {
+    screenIndex = Number(screenSelect.value) || 0;
+    requestStream();
+  });
   byId("paste").addEventListener("click", async () => {
     const text = await navigator.clipboard.readText().catch(() => "");
     if (text) sendInput({ clipboard: { text } });
@@ -210,6 +250,7 @@ async function join(): Promise<void> {
     return setState("error", error instanceof ApiError ? error.message : String(error));
   }
   socket = new ViewerSocket(minted.token, { onEnvelope, onClose });
+  void loadScreens(api, sessionId);
 }
 
 setInterval(() => (statsView.textContent = stats.describe()), 1000);

@@ -22,7 +22,7 @@ export const machinePage: Page = async (ctx, id) => {
       "p",
       {},
       h("span", { class: machine.online ? "online" : "offline" }, machine.online ? "online" : "offline"),
-      ` · ${machine.os ?? "unknown OS"} · agent ${machine.agent_version ?? "—"} · last seen ${when(machine.last_seen)}`,
+      ` · ${machine.os ?? "unknown OS"} · agent ${machine.agent_version ?? "—"} · last seen ${when(machine.last_seen_at_ms)}`,
     ),
   ];
   if (can(ctx.me, "view")) sections.push(openSessionButton(ctx, machine));

@@ -10,7 +10,7 @@ export interface Machine {
   site?: string | null;
   tags?: string[];
   online?: boolean;
-  last_seen?: string | number | null;
+  last_seen_at_ms?: number | null;
   os?: string | null;
   agent_version?: string | null;
 }
@@ -29,7 +29,7 @@ export const machinesPage: Page = async (ctx, param) => {
     m.organization ?? "—",
     m.site ?? "—",
     (m.tags ?? []).join(", ") || "—",
-    when(m.last_seen),
+    when(m.last_seen_at_ms),
   ]);
   ctx.layout.show(
     "Machines",

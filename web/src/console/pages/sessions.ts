@@ -8,8 +8,9 @@ interface Session {
   machine_name?: string;
   kind?: string;
   consent?: string;
-  state?: string;
-  created_at?: string;
+  technician?: string;
+  created_at_ms?: number;
+  ended_at_ms?: number | null;
 }
 
 export const sessionsPage: Page = async (ctx) => {
@@ -24,7 +25,8 @@ export const sessionsPage: Page = async (ctx) => {
       }),
     );
     const join = h("a", { href: `/viewer.html#${s.id}` }, "Join");
-    return [String(s.id), s.machine_name ?? String(s.machine_id ?? "—"), s.kind ?? "—", s.consent ?? "—", s.state ?? "—", when(s.created_at), join, end];
+    const state = s.ended_at_ms ? `ended ${when(s.ended_at_ms)}` : "open";
+    return [String(s.id), s.machine_name ?? String(s.machine_id ?? "—"), s.kind ?? "—", s.technician ?? "—", s.consent ?? "—", state, when(s.created_at_ms), s.ended_at_ms ? "" : join, s.ended_at_ms ? "" : end];
   });
-  ctx.layout.show("Sessions", table("Open sessions", ["Id", "Machine", "Kind", "Consent", "State", "Started", "", ""], rows));
+  ctx.layout.show("Sessions", table("Open sessions", ["Id", "Machine", "Kind", "Technician", "Consent", "State", "Started", "", ""], rows));
 };
