@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::*;
-use crate::proto::control::{ErrorBody, Opened, Resume};
+use crate::proto::control::{Closed, ErrorBody, Opened, Resume};
 use crate::proto::data::StreamStart;
 use crate::proto::reassembly::reassemble_all;
 use crate::proto::{TransferKind, TransferReply, TransferStatus};
