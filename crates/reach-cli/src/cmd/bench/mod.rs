@@ -2,6 +2,7 @@
 
 mod api;
 mod media;
+mod usb;
 
 use clap::{Args, Subcommand};
 
@@ -18,11 +19,14 @@ enum BenchCommand {
     Api(api::ApiBenchArgs),
     /// Screen capture + video encoding: fps, CPU per frame and bytes/s (raw and H.264).
     Media(media::MediaBenchArgs),
+    /// USB passthrough: bulk MB/s (memory, TCP, 50 ms RTT) and control round-trip p50/p99.
+    Usb(usb::UsbBenchArgs),
 }
 
 pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.what {
         BenchCommand::Api(args) => api::run(args),
         BenchCommand::Media(args) => media::run(args),
+        BenchCommand::Usb(args) => usb::run(args),
     }
 }
