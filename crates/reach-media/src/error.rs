@@ -21,6 +21,10 @@ pub enum MediaError {
     /// An X11 request failed or the connection broke.
     #[error("X11 request failed: {0}")]
     X11(String),
+    /// The captured screen changed size or layout; reopen the capturer (a
+    /// [`crate::VideoStream`] does this itself and sends a keyframe of the new size).
+    #[error("the screen changed size or layout; reopen it")]
+    ScreenChanged,
     /// The requested screen (monitor) does not exist.
     #[error("screen {0} does not exist; list the screens and pick one of them")]
     NoSuchScreen(u32),

@@ -71,7 +71,12 @@ pub struct VideoStream {
     encoder: FallbackEncoder,
     pacer: FramePacer,
     keyframe_due: bool,
+    /// Display and screen id to reopen after a size or layout change.
+    reopen: Option<(Option<String>, u32)>,
 }
+
+/// Reopens after a screen change at most this many times in a row.
+const MAX_REOPENS: usize = 3;
 
 impl VideoStream {
     /// Opens screen `screen` of `display` and an encoder for `codec` (raw if it fails;
@@ -86,11 +91,13 @@ impl VideoStream {
         config: &EncoderConfig,
     ) -> Result<Self, MediaError> {
         let capturer = crate::open_capturer(display, screen, CaptureOptions::default())?;
-        Ok(Self::new(
+        let mut stream = Self::new(
             capturer,
             FallbackEncoder::new(codec, config)?,
             config.max_fps,
-        ))
+        );
+        stream.reopen = Some((display.map(str::to_owned), screen));
+        Ok(stream)
     }
 
     /// Builds a stream from parts (other capturers, tests).
@@ -100,6 +107,7 @@ impl VideoStream {
             encoder,
             pacer: FramePacer::new(max_fps),
             keyframe_due: true,
+            reopen: None,
         }
     }
 
@@ -120,12 +128,32 @@ impl VideoStream {
     }
 
     /// Waits (paced to the frame rate, at most `timeout` for a change) and returns what
-    /// to send; an empty output means nothing changed.
+    /// to send; an empty output means nothing changed. When the screen changed size or
+    /// layout, the capturer is reopened and a keyframe of the new size is returned.
     ///
     /// # Errors
-    /// Capture failures (display gone) and raw-encoder failures; codec failures switch
-    /// to raw instead.
+    /// Capture failures (display gone, screen removed) and raw-encoder failures; codec
+    /// failures switch to raw instead.
     pub fn next_output(&mut self, timeout: Duration) -> Result<StreamOutput, MediaError> {
+        let mut reopens = 0;
+        loop {
+            match self.step(timeout) {
+                Err(MediaError::ScreenChanged) if reopens < MAX_REOPENS => {
+                    let Some((display, screen)) = &self.reopen else {
+                        return Err(MediaError::ScreenChanged);
+                    };
+                    tracing::info!(screen, "screen changed, reopening the capturer");
+                    let options = CaptureOptions::default();
+                    self.capturer = crate::open_capturer(display.as_deref(), *screen, options)?;
+                    self.keyframe_due = true;
+                    reopens += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn step(&mut self, timeout: Duration) -> Result<StreamOutput, MediaError> {
         let delay = self.pacer.delay(Instant::now());
         if !delay.is_zero() {
             // Pacing, not synchronisation: changes meanwhile coalesce in the X server.

@@ -119,3 +119,51 @@ fn cursor_shape_and_position_changes_are_reported_separately_from_video() {
     let position = position.expect("a cursor position");
     assert_eq!((position.x, position.y), (250, 100));
 }
+
+#[test]
+fn a_resized_screen_is_reopened_and_sent_as_a_keyframe_of_the_new_size() {
+    use x11rb::protocol::randr::ConnectionExt as _;
+    let x = Xvfb::start(640, 480);
+    let (conn, root) = x.client();
+    let mut stream =
+        VideoStream::open(Some(x.display()), 0, Codec::Raw, &EncoderConfig::default()).unwrap();
+    let first = stream.next_output(WAIT).unwrap().frame.unwrap();
+    assert_eq!((first.width, first.height), (640, 480));
+    stream.next_output(WAIT).unwrap();
+
+    // Shrink the screen as `xrandr --fb 320x240` does: switch the CRTC off, resize.
+    conn.randr_query_version(1, 5).unwrap().reply().unwrap();
+    let resources = conn
+        .randr_get_screen_resources(root)
+        .unwrap()
+        .reply()
+        .unwrap();
+    for crtc in &resources.crtcs {
+        conn.randr_set_crtc_config(
+            *crtc,
+            x11rb::CURRENT_TIME,
+            resources.config_timestamp,
+            0,
+            0,
+            0,
+            x11rb::protocol::randr::Rotation::ROTATE0,
+            &[],
+        )
+        .unwrap()
+        .reply()
+        .unwrap();
+    }
+    conn.randr_set_screen_size(root, 320, 240, 81, 61)
+        .unwrap()
+        .check()
+        .unwrap();
+    common::sync(&conn);
+
+    let resized = (0..5)
+        .find_map(|_| stream.next_output(WAIT).unwrap().frame)
+        .expect("a frame after the resize");
+    assert!(resized.keyframe);
+    assert_eq!((resized.width, resized.height), (320, 240));
+    let mut viewer = RawDecoder::new();
+    assert_eq!(viewer.decode(&resized).unwrap().width(), 320);
+}

@@ -35,6 +35,7 @@ pub(crate) struct X11Capturer {
     cursor_position: Option<CursorPosition>,
     /// Whether the first update (with the initial cursor) was handed out.
     announced: bool,
+    screen_num: usize,
 }
 
 /// Which kinds of change the drained events announced.
@@ -45,6 +46,8 @@ struct Pending {
     pointer_moved: bool,
     /// First update: report the cursor even if nothing changed.
     initial: bool,
+    /// The root window was resized or RandR reconfigured.
+    layout_changed: bool,
 }
 
 impl Pending {
@@ -67,6 +70,7 @@ impl X11Capturer {
         conn.xfixes_select_cursor_input(root, CursorNotifyMask::DISPLAY_CURSOR)
             .map_err(x11)?;
         watch_pointer_motion(&conn, root);
+        watch_layout(&conn, root)?;
         let size = (screen.width, screen.height);
         let grabber = Grabber::new(
             &conn,
@@ -87,6 +91,7 @@ impl X11Capturer {
             cursor_serial: None,
             cursor_position: None,
             announced: false,
+            screen_num,
         })
     }
 
@@ -97,6 +102,8 @@ impl X11Capturer {
                 Event::DamageNotify(_) => pending.damaged = true,
                 Event::XfixesCursorNotify(_) => pending.cursor_changed = true,
                 Event::XinputRawMotion(_) => pending.pointer_moved = true,
+                Event::ConfigureNotify(e) if e.window == self.root => pending.layout_changed = true,
+                Event::RandrScreenChangeNotify(_) => pending.layout_changed = true,
                 _ => {}
             }
         }
@@ -157,6 +164,15 @@ impl X11Capturer {
                 (bottom - top) as u32,
             )
         })
+    }
+
+    /// Fails with [`MediaError::ScreenChanged`] if this screen's geometry changed.
+    fn check_layout(&self) -> Result<(), MediaError> {
+        match super::screens::find_screen(&self.conn, self.screen_num, self.screen.id) {
+            Ok(now) if now == self.screen => Ok(()),
+            Ok(_) | Err(MediaError::NoSuchScreen(_)) => Err(MediaError::ScreenChanged),
+            Err(other) => Err(other),
+        }
     }
 
     fn read_cursor_shape(&mut self) -> Result<Option<CursorShape>, MediaError> {
@@ -221,6 +237,9 @@ impl ScreenCapturer for X11Capturer {
         let deadline = Instant::now() + timeout;
         loop {
             let mut pending = self.drain_events()?;
+            if pending.layout_changed {
+                self.check_layout()?;
+            }
             pending.initial = !self.announced;
             self.announced = true;
             if pending.any() {
@@ -296,6 +315,19 @@ fn watch_damage(
     let region = conn.generate_id().map_err(x11)?;
     conn.xfixes_create_region(region, &[]).map_err(x11)?;
     Ok((damage, region))
+}
+
+/// Asks for root-window resizes and RandR changes, which end this capturer.
+fn watch_layout(conn: &RustConnection, root: Window) -> Result<(), MediaError> {
+    use x11rb::protocol::randr::{self, ConnectionExt as _, NotifyMask};
+    use x11rb::protocol::xproto::{ChangeWindowAttributesAux, EventMask};
+    let aux = ChangeWindowAttributesAux::new().event_mask(EventMask::STRUCTURE_NOTIFY);
+    conn.change_window_attributes(root, &aux).map_err(x11)?;
+    if require_extension(conn, randr::X11_EXTENSION_NAME).is_ok() {
+        conn.randr_select_input(root, NotifyMask::SCREEN_CHANGE)
+            .map_err(x11)?;
+    }
+    Ok(())
 }
 
 /// Asks for XInput2 raw motion so pointer moves wake the capturer; without XInput2 the

@@ -19,13 +19,19 @@ pub(crate) fn screens_of(
     screen_num: usize,
 ) -> Result<Vec<ScreenInfo>, MediaError> {
     let root = &conn.setup().roots[screen_num];
+    // The current size: the setup block only knows the size at connection time.
+    let geometry = conn
+        .get_geometry(root.root)
+        .map_err(x11)?
+        .reply()
+        .map_err(x11)?;
     let whole = ScreenInfo {
         id: 0,
         name: "screen".to_owned(),
         x: 0,
         y: 0,
-        width: u32::from(root.width_in_pixels),
-        height: u32::from(root.height_in_pixels),
+        width: u32::from(geometry.width),
+        height: u32::from(geometry.height),
         primary: true,
     };
     if super::require_extension(conn, x11rb::protocol::randr::X11_EXTENSION_NAME).is_err() {
@@ -46,16 +52,20 @@ pub(crate) fn screens_of(
         .map_err(x11)?;
     let mut screens = Vec::with_capacity(reply.monitors.len());
     for (id, monitor) in reply.monitors.iter().enumerate() {
-        if monitor.width == 0 || monitor.height == 0 {
+        // Clip to the root window: after a shrink, outputs can outlast the framebuffer.
+        let (x, y) = (i32::from(monitor.x).max(0), i32::from(monitor.y).max(0));
+        let right = (i32::from(monitor.x) + i32::from(monitor.width)).min(whole.width as i32);
+        let bottom = (i32::from(monitor.y) + i32::from(monitor.height)).min(whole.height as i32);
+        if right <= x || bottom <= y {
             continue;
         }
         screens.push(ScreenInfo {
             id: id as u32,
             name: atom_name(conn, monitor.name).unwrap_or_else(|| format!("monitor-{id}")),
-            x: i32::from(monitor.x),
-            y: i32::from(monitor.y),
-            width: u32::from(monitor.width),
-            height: u32::from(monitor.height),
+            x,
+            y,
+            width: (right - x) as u32,
+            height: (bottom - y) as u32,
             primary: monitor.primary,
         });
     }
