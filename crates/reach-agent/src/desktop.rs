@@ -79,11 +79,17 @@ pub async fn serve_desktop(
                 Some(AgentEvent::Message(envelope)) => {
                     on_message(envelope, &options, &frames_tx, &input, &mut stream);
                 }
-                Some(AgentEvent::Disconnected { .. }) => {
+                Some(AgentEvent::Disconnected { reason }) => {
+                    tracing::info!(%reason, "disconnected; streams stopped, input released");
                     stream = None;
                     input.release_all();
                 }
-                Some(_) => {}
+                Some(AgentEvent::Connected { machine_id, session_id }) => {
+                    tracing::info!(%machine_id, %session_id, "connected");
+                }
+                Some(AgentEvent::ConsentAnswered { session_id, granted }) => {
+                    tracing::info!(%session_id, granted, "consent answered");
+                }
                 None => break,
             },
             Some(envelope) = frames.recv() => {

@@ -157,7 +157,19 @@ function onEnvelope(envelope: Envelope): void {
     void navigator.clipboard?.writeText(envelope.clipboard.text).catch(() => undefined);
     return;
   }
-  if (envelope.error) setState("error", envelope.error.message || envelope.error.code || "Error");
+  if (envelope.error) onError(envelope.error);
+}
+
+function onError(error: reach.v1.IError): void {
+  switch (error.code) {
+    case "consent_pending":
+      return setState("pending", "Waiting for the user to accept…");
+    case "codec_fallback":
+      stats.codec = "raw (fallback)";
+      return;
+    default:
+      setState("error", error.message || error.code || "Error");
+  }
 }
 
 /** Codec preference from `viewer.html?codec=raw|h264`; the server makes the final choice. */
@@ -179,8 +191,7 @@ function onAuthOk(ok: reach.v1.IAuthOk): void {
   accessBadge.textContent = control ? "Control" : "View only";
   accessBadge.className = control ? "badge" : "badge view-only";
   for (const element of controls) element.disabled = !control;
-  if (exposed.state === "connecting") setState("live", "Connected");
-  socket?.send({ keyframeRequest: {} });
+  if (exposed.state === "connecting") setState("joined", "Joined; waiting for the session to start…");
 }
 
 function onClose(code: number, reason: string): void {

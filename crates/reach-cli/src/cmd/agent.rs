@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Args;
 use reach_agent::consent::{ConsentPrompt, DenyAll, DesktopPrompt, FilePrompt, TerminalPrompt};
+use reach_agent::desktop::DesktopOptions;
 use reach_agent::{AgentConfig, AgentEvent, Credential};
 use reach_proto::agent_key::AgentKey;
 use reach_proto::support_code::SupportCode;
@@ -37,6 +38,10 @@ pub(crate) struct AgentArgs {
     /// scripts and tests. The file is removed after each answer.
     #[arg(long)]
     consent_file: Option<PathBuf>,
+    /// X display to share [default: $DISPLAY]. Without a reachable display the agent still
+    /// connects and answers consent, but streams no screen and injects no input.
+    #[arg(long, env = "REACH_DISPLAY")]
+    display: Option<String>,
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
@@ -47,9 +52,30 @@ pub(crate) fn run(args: AgentArgs) -> anyhow::Result<()> {
     let credential = credential(&args)?;
     let prompt = pick_prompt(args.consent_file.clone());
     tracing::info!(server = %args.server, consent = prompt.name(), "starting the agent");
-    let config = AgentConfig::new(args.server, credential, prompt);
+    let mut config = AgentConfig::new(args.server, credential, prompt);
+    let display = args.display.or_else(|| std::env::var("DISPLAY").ok());
+    let desktop = display.and_then(|display| {
+        match reach_agent::desktop::capabilities(Some(&display), false) {
+            Ok(capabilities) => {
+                config.hello.capabilities = Some(capabilities);
+                Some(display)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "no screen to share; the agent streams nothing");
+                None
+            }
+        }
+    });
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
+        if let Some(name) = desktop {
+            tracing::info!(display = %name, "sharing this display");
+            let options = DesktopOptions {
+                display: Some(name),
+                ..DesktopOptions::default()
+            };
+            return reach_agent::desktop::serve_desktop(reach_agent::spawn(config), options).await;
+        }
         let mut agent = reach_agent::spawn(config);
         while let Some(event) = agent.events.recv().await {
             log_event(&event);

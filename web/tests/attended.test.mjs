@@ -1,0 +1,93 @@
+// Attended support in real headless Chromium: a support code made in the console, an agent
+// started with it on a private Xvfb, consent answered by the scripted (file) provider. The
+// viewer sees nothing before the yes, and nothing at all after a no.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { launch, logIn, screenshot } from "./support/browser.mjs";
+import { spawnReach, startServer } from "./support/reach.mjs";
+import { startXvfb } from "./support/xvfb.mjs";
+
+async function until(what, check, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+}
+
+describe("attended support", () => {
+  let xvfb;
+  let server;
+  let browser;
+  const agents = [];
+
+  before(async () => {
+    xvfb = await startXvfb();
+    xvfb.fill("#30a050");
+    server = await startServer();
+    browser = await launch();
+  });
+  after(async () => {
+    for (const agent of agents) agent.kill("SIGTERM");
+    await browser?.close();
+    await server?.stop();
+    xvfb?.stop();
+  });
+
+  /** Creates a code in the console, starts an agent with it, and opens the viewer on its session. */
+  async function attend(page, consentFile) {
+    await logIn(page, server.url, "admin", server.password);
+    await page.getByRole("link", { name: "Support codes" }).click();
+    await page.getByRole("button", { name: "Create support code" }).click();
+    const code = (await page.locator("#support-code").innerText()).trim();
+    const since = Date.now() - 1000;
+    assert.match(code, /^[A-HJKMNP-Z2-9]{3}-[A-HJKMNP-Z2-9]{3}-[A-HJKMNP-Z2-9]{3}$/);
+    await screenshot(page, "console-support-code");
+    const agent = spawnReach(["agent", "--server", server.url, "--code", code, "--consent-file", consentFile, "--display", xvfb.display]);
+    agents.push(agent);
+    const token = await page.evaluate(() => sessionStorage.getItem("reach.login_token"));
+    const session = await until("the attended session", async () => {
+      const response = await fetch(`${server.url}/api/sessions`, { headers: { Authorization: `Bearer ${token}` } });
+      const sessions = await response.json();
+      const list = Array.isArray(sessions) ? sessions : Object.values(sessions).find(Array.isArray) ?? [];
+      return list.find((s) => s.kind === "attended" && !s.ended_at_ms && s.created_at_ms >= since);
+    });
+    await page.goto(`${server.url}/viewer.html?codec=raw#${session.id}`);
+    await until("the pending state", () => page.evaluate(() => window.reachViewer.state === "pending"));
+    assert.match(await page.locator("#state").innerText(), /waiting for the user/i);
+    return { agent, session };
+  }
+
+  test("the viewer sees the screen only after the person says yes", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "reach-consent-"));
+    const consentFile = join(dir, "answer");
+    const page = await browser.newPage();
+    await attend(page, consentFile);
+    await new Promise((ok) => setTimeout(ok, 500));
+    assert.equal(await page.evaluate(() => window.reachViewer.framesDrawn), 0, "no frame before consent");
+    await screenshot(page, "viewer-consent-pending");
+    writeFileSync(consentFile, "yes\n");
+    await until("a first frame", () => page.evaluate(() => window.reachViewer.framesDrawn > 0));
+    const color = await page.evaluate(() => Array.from(document.getElementById("screen-canvas").getContext("2d").getImageData(50, 50, 1, 1).data.slice(0, 3)));
+    assert.deepEqual(color, [0x30, 0xa0, 0x50]);
+    await page.close();
+  });
+
+  test("a no ends the session and nothing reaches the viewer", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "reach-consent-"));
+    const consentFile = join(dir, "answer");
+    const page = await browser.newPage();
+    await attend(page, consentFile);
+    writeFileSync(consentFile, "no\n");
+    await until("the ended state", () => page.evaluate(() => window.reachViewer.state === "ended"));
+    assert.match(await page.locator("#state").innerText(), /declined|ended/i);
+    assert.equal(await page.evaluate(() => window.reachViewer.framesDrawn), 0);
+    await screenshot(page, "viewer-consent-denied");
+    await page.close();
+  });
+});
