@@ -6,12 +6,13 @@
 //! [`select_video_codec`] picked, and plays viewer input through an [`InputInjector`].
 //!
 //! # Layout
-//! - [`frame`]-level types: [`Frame`] (BGRA) and [`Rect`];
+//! - `frame`: [`Frame`] (BGRA) and [`Rect`];
 //! - `capture`, `input`, `codec`: the traits and their value types;
+//! - `stream`: [`VideoStream`], the paced capture → encode loop;
 //! - `raw`: lossless dirty tiles + zstd, with scroll detection, and its decoder;
 //! - `h264`: openh264 encoder; `yuv`: BGRA → I420;
 //! - `platform`: the OS backends (X11 on Linux), chosen in one place;
-//! - [`limits`]: every size bound.
+//! - [`limits`]: every size bound; [`bench`]: `reach bench media`.
 //!
 //! # Example
 //! The agent's streaming thread (blocking; one per streamed screen):
