@@ -12,7 +12,7 @@
 //! - `raw`: lossless dirty tiles + zstd, with scroll detection, and its decoder;
 //! - `h264`: openh264 encoder; `yuv`: BGRA → I420;
 //! - `platform`: the OS backends (X11 on Linux), chosen in one place;
-//! - [`limits`]: every size bound; [`bench`]: `reach bench media`.
+//! - [`limits`]: every size bound; [`mod@bench`]: `reach bench media`.
 //!
 //! # Example
 //! The agent's streaming thread (blocking; one per streamed screen):
