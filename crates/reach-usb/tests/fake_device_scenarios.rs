@@ -151,3 +151,26 @@ async fn interrupt_stream_delivers_packets_in_order_without_a_round_trip_each() 
         ))
     );
 }
+
+#[tokio::test]
+async fn short_not_ok_turns_a_short_in_into_an_error() {
+    let rig = rig();
+    let dev = within(rig.client.open(DeviceFilter::default()))
+        .await
+        .unwrap();
+    within(dev.bulk_out(0x02, Bytes::from_static(b"abc")))
+        .await
+        .unwrap();
+    let req = TransferRequest {
+        kind: TransferKind::Bulk(0x81),
+        flags: reach_usb::proto::TransferFlags(reach_usb::proto::TransferFlags::SHORT_NOT_OK),
+        timeout_ms: 0,
+        length: 8,
+        data: Bytes::new(),
+    };
+    let reply = within(dev.submit(req).await.unwrap().wait()).await.unwrap();
+    assert_eq!(
+        (reply.status, &reply.data[..]),
+        (reach_usb::proto::TransferStatus::IoError, &b"abc"[..])
+    );
+}

@@ -255,11 +255,19 @@ impl HostRunner {
                 let (cancel_tx, cancel_rx) = oneshot::channel();
                 self.cancels.insert(id, cancel_tx);
                 let done = self.done_tx.clone();
+                let short_not_ok =
+                    (request.flags.short_not_ok() && request.is_in()).then_some(request.length);
                 tokio::spawn(async move {
-                    let reply = tokio::select! {
+                    let mut reply = tokio::select! {
                         reply = dev.transfer(request) => reply,
                         _ = cancel_rx => TransferReply::status(TransferStatus::Cancelled),
                     };
+                    // short-not-ok: an IN shorter than asked is an error (data kept for the caller).
+                    if short_not_ok.is_some_and(|wanted| {
+                        reply.status == TransferStatus::Ok && reply.actual_length < wanted
+                    }) {
+                        reply.status = TransferStatus::IoError;
+                    }
                     let _ = done.send(Done::Transfer(id, reply));
                 });
             }
