@@ -169,8 +169,8 @@ pub struct WheelAccumulator {
 impl WheelAccumulator {
     /// One notch in delta units.
     pub const NOTCH: i32 = 120;
-    /// Largest delta taken from one event (50 notches); more is clamped.
-    const MAX_DELTA: i32 = 50 * Self::NOTCH;
+    /// Largest delta taken from one event; more is clamped.
+    const MAX_DELTA: i32 = crate::limits::MAX_WHEEL_NOTCHES * Self::NOTCH;
 
     /// Adds a delta and returns the whole notches to inject now, `(dx, dy)`.
     pub fn add(&mut self, delta_x: i32, delta_y: i32) -> (i32, i32) {

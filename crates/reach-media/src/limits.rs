@@ -28,3 +28,9 @@ pub const RAW_ZSTD_LEVEL: i32 = 1;
 
 /// Default H.264 target bitrate in bits per second.
 pub const DEFAULT_BITRATE_BPS: u32 = 4_000_000;
+
+/// Most wheel notches injected for one viewer event; a peer cannot make the agent loop.
+pub const MAX_WHEEL_NOTCHES: i32 = 50;
+
+/// How long another program may take to hand over the clipboard text, in milliseconds.
+pub const CLIPBOARD_READ_TIMEOUT_MS: u64 = 2000;

@@ -18,11 +18,11 @@ use x11rb::rust_connection::RustConnection;
 use x11rb::wrapper::ConnectionExt as _;
 
 use super::{connect, require_extension, wait_readable, x11};
-use crate::limits::MAX_CLIPBOARD_BYTES;
+use crate::limits::{CLIPBOARD_READ_TIMEOUT_MS, MAX_CLIPBOARD_BYTES};
 use crate::{Clipboard, MediaError};
 
 /// How long another program may take to hand over the clipboard text.
-const READ_TIMEOUT: Duration = Duration::from_secs(2);
+const READ_TIMEOUT: Duration = Duration::from_millis(CLIPBOARD_READ_TIMEOUT_MS);
 
 #[derive(Debug, Clone, Copy)]
 struct Atoms {

@@ -12,10 +12,8 @@ use x11rb::protocol::xtest::{self, ConnectionExt as _};
 use x11rb::rust_connection::RustConnection;
 
 use super::{connect, require_extension, x11};
+use crate::limits::MAX_WHEEL_NOTCHES;
 use crate::{InputInjector, MediaError, PointerButton, ScreenInfo, SpecialKey, evdev_code};
-
-/// Most wheel notches injected per call; a peer cannot make the agent loop for long.
-const MAX_WHEEL_NOTCHES: i32 = 50;
 
 /// Injects input into one screen of an X display.
 pub(crate) struct XTestInjector {
