@@ -91,3 +91,30 @@ fn a_frame_openh264_cannot_encode_falls_back_to_raw_and_says_why() {
         Some(MediaError::Encoder(_))
     ));
 }
+
+#[test]
+fn inter_frames_built_from_damaged_areas_decode_to_the_changed_picture() {
+    let mut frame = desktop_image(320, 240);
+    let mut encoder = H264Encoder::new(&EncoderConfig::default()).unwrap();
+    let mut decoder = Decoder::new().unwrap();
+    let key = encoder.encode(&frame, None).unwrap().unwrap();
+    decoded_luma(&mut decoder, &key.bitstream);
+    let mut last = Vec::new();
+    for step in 0..5u32 {
+        let damage = Rect::new(40 + step * 30, 100, 24, 40);
+        for y in damage.y..damage.bottom() {
+            frame
+                .row_span_mut(damage.x, y, damage.width)
+                .fill((step * 50) as u8);
+        }
+        let out = encoder.encode(&frame, Some(&[damage])).unwrap().unwrap();
+        assert!(!out.keyframe);
+        last = decoded_luma(&mut decoder, &out.bitstream);
+    }
+    let reference = crate::yuv::bgra_to_i420(frame.data(), 320, 240).y;
+    let quality = psnr(&last, &reference);
+    assert!(
+        quality > 35.0,
+        "PSNR {quality:.1} dB after five inter frames"
+    );
+}
