@@ -163,3 +163,51 @@ pub(crate) fn pump_out(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    async fn tcp_pair() -> (MessageChannel, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let raw = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        (tcp_channel(accepted), raw)
+    }
+
+    #[tokio::test]
+    async fn tcp_records_arrive_whole_and_in_order() {
+        let (mut chan, mut raw) = tcp_pair().await;
+        for msg in [&b"first"[..], b"", b"third"] {
+            raw.write_u32(msg.len() as u32).await.unwrap();
+            raw.write_all(msg).await.unwrap();
+        }
+        assert_eq!(&chan.rx.recv().await.unwrap()[..], b"first");
+        assert_eq!(&chan.rx.recv().await.unwrap()[..], b"");
+        assert_eq!(&chan.rx.recv().await.unwrap()[..], b"third");
+    }
+
+    #[tokio::test]
+    async fn an_oversize_tcp_record_closes_the_connection_before_allocating() {
+        let (mut chan, mut raw) = tcp_pair().await;
+        raw.write_u32(u32::MAX).await.unwrap();
+        assert_eq!(chan.rx.recv().await, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_delaying_transport_keeps_order_and_adds_its_delay() {
+        let (a, mut b) = memory_pair();
+        let a = delayed(a, Duration::from_millis(25));
+        let start = tokio::time::Instant::now();
+        for i in 0..3u8 {
+            a.tx.send(Bytes::from(vec![i])).await.unwrap();
+        }
+        for i in 0..3u8 {
+            assert_eq!(&b.rx.recv().await.unwrap()[..], &[i]);
+        }
+        assert!(start.elapsed() >= Duration::from_millis(25));
+    }
+}
