@@ -171,6 +171,31 @@ impl ApiClient {
         ViewerConnection::join(&self.server, &token).await
     }
 
+    /// `GET` any API route with the login token (scripts, benchmarks).
+    ///
+    /// # Errors
+    /// [`ClientError::Api`] with the server's answer when refused.
+    pub async fn get_json(&self, path: &str) -> Result<serde_json::Value, ClientError> {
+        let mut request = self.http.get(format!("{}{path}", self.server));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ClientError::Connect(e.to_string()))?;
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        if !(200..300).contains(&status) {
+            return Err(ClientError::Api {
+                call: "get",
+                status,
+                body: text,
+            });
+        }
+        serde_json::from_str(&text).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
     /// `POST` a JSON body to any API route with the login token (scripts, `reach demo`).
     ///
     /// # Errors

@@ -7,18 +7,14 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 
 use anyhow::Context as _;
 use clap::Args;
 use rand::Rng as _;
-use reach_agent::consent::DenyAll;
-use reach_agent::desktop::{self, DesktopOptions};
-use reach_agent::viewer::ApiClient;
-use reach_agent::{AgentConfig, Credential};
-use reach_proto::agent_key::AgentKey;
 use reach_server::secrets::SecretString;
 use reach_server::{AppState, Config, ConfigOverrides};
+
+use super::local::{PrivateDisplay, enroll_machine, run_agent};
 
 /// Arguments of `reach demo`.
 #[derive(Debug, Args)]
@@ -88,7 +84,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             .or_else(|| std::env::var("DISPLAY").ok())
         {
             Some(display) if reach_media::list_screens(Some(&display)).is_ok() => Some(display),
-            _ => match PrivateDisplay::start() {
+            _ => match PrivateDisplay::start(1280, 800) {
                 Ok(private) => {
                     let name = private.name.clone();
                     xvfb = Some(private);
@@ -105,7 +101,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             },
         };
         if let Some(display) = display {
-            let key = enroll_demo_machine(&url, &password).await?;
+            let key = enroll_machine(&url, &password, DEMO_MACHINE).await?;
             agent = Some(tokio::spawn(run_agent(url.clone(), key, display)));
         }
     }
@@ -127,44 +123,6 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     drop(xvfb);
     drop(temp);
     Ok(())
-}
-
-/// Creates the demo machine and an agent key for it through the public API, as an admin would.
-async fn enroll_demo_machine(url: &str, password: &str) -> anyhow::Result<AgentKey> {
-    let mut api = ApiClient::new(url)?;
-    api.login("admin", password)
-        .await
-        .context("logging in as the demo admin (is REACH_ADMIN_PASSWORD the password of an existing --data-dir?)")?;
-    let machine = api
-        .post_json(
-            "/api/machines",
-            &serde_json::json!({ "name": DEMO_MACHINE, "site": "this computer" }),
-        )
-        .await?;
-    let id = machine["id"]
-        .as_str()
-        .context("machine answer has no id")?
-        .to_owned();
-    let key = api
-        .post_json(&format!("/api/machines/{id}/keys"), &serde_json::json!({}))
-        .await?;
-    let key = key["key"].as_str().context("key answer has no key")?;
-    Ok(AgentKey::parse(key)?)
-}
-
-async fn run_agent(url: String, key: AgentKey, display: String) {
-    let mut config = AgentConfig::new(url, Credential::Key(key), std::sync::Arc::new(DenyAll));
-    match desktop::capabilities(Some(&display), false) {
-        Ok(capabilities) => config.hello.capabilities = Some(capabilities),
-        Err(error) => tracing::warn!(%error, "cannot read the display's screens"),
-    }
-    let options = DesktopOptions {
-        display: Some(display),
-        ..DesktopOptions::default()
-    };
-    if let Err(error) = desktop::serve_desktop(reach_agent::spawn(config), options).await {
-        eprintln!("The demo agent stopped: {error}");
-    }
 }
 
 fn print_banner(
@@ -219,54 +177,6 @@ fn random_password() -> String {
     (0..20)
         .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
         .collect()
-}
-
-/// A private Xvfb, stopped on drop.
-struct PrivateDisplay {
-    child: Child,
-    name: String,
-}
-
-impl PrivateDisplay {
-    fn start() -> anyhow::Result<Self> {
-        use std::io::BufRead as _;
-        let mut child = Command::new("Xvfb")
-            .args([
-                "-displayfd",
-                "1",
-                "-screen",
-                "0",
-                "1280x800x24",
-                "-nolisten",
-                "tcp",
-                "-noreset",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting Xvfb")?;
-        let mut line = String::new();
-        if let Some(stdout) = child.stdout.take() {
-            std::io::BufReader::new(stdout).read_line(&mut line)?;
-        }
-        let number = line.trim();
-        if number.is_empty() {
-            let _ = child.kill();
-            let _ = child.wait();
-            anyhow::bail!("Xvfb exited without reporting a display");
-        }
-        Ok(Self {
-            name: format!(":{number}"),
-            child,
-        })
-    }
-}
-
-impl Drop for PrivateDisplay {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 async fn shutdown_signal() {

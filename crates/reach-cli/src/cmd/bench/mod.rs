@@ -1,6 +1,7 @@
 //! `reach bench …`: benchmarks that print figures with units.
 
 mod api;
+mod latency;
 mod media;
 mod usb;
 
@@ -19,6 +20,11 @@ enum BenchCommand {
     Api(api::ApiBenchArgs),
     /// Screen capture + video encoding: fps, CPU per frame and bytes/s (raw and H.264).
     Media(media::MediaBenchArgs),
+    /// Screen change → viewer arrival latency (p50/p95/p99) for raw and H.264 on loopback.
+    Latency(latency::LatencyBenchArgs),
+    /// Paints rectangles on an X display from stdin lines (used by web/bench/glass.mjs).
+    #[command(hide = true)]
+    XFill(latency::XFillArgs),
     /// USB passthrough: bulk MB/s (memory, TCP, 50 ms RTT) and control round-trip p50/p99.
     Usb(usb::UsbBenchArgs),
 }
@@ -28,5 +34,7 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchCommand::Api(args) => api::run(args),
         BenchCommand::Media(args) => media::run(args),
         BenchCommand::Usb(args) => usb::run(args),
+        BenchCommand::Latency(args) => latency::run(args),
+        BenchCommand::XFill(args) => latency::run_x_fill(args),
     }
 }
