@@ -8,6 +8,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+/// Read buffer per socket (large messages are read in several chunks).
+const READ_BUFFER: usize = 16 * 1024;
+
 /// A client WebSocket to the server.
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -57,7 +60,8 @@ pub async fn connect(url: &str, max_incoming: usize) -> Result<Ws, ClientError> 
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = WebSocketConfig::default()
         .max_message_size(Some(max_incoming))
-        .max_frame_size(Some(max_incoming));
+        .max_frame_size(Some(max_incoming))
+        .read_buffer_size(READ_BUFFER);
     let (ws, _response) =
         tokio_tungstenite::connect_async_tls_with_config(url, Some(config), true, None)
             .await
@@ -85,7 +89,8 @@ pub async fn connect_with_headers(
     }
     let config = WebSocketConfig::default()
         .max_message_size(Some(max_incoming))
-        .max_frame_size(Some(max_incoming));
+        .max_frame_size(Some(max_incoming))
+        .read_buffer_size(READ_BUFFER);
     let (ws, _response) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
         .await
         .map_err(|e| bad(e.to_string()))?;
@@ -104,7 +109,8 @@ pub async fn connect_over(
 ) -> Result<Ws, ClientError> {
     let config = WebSocketConfig::default()
         .max_message_size(Some(max_incoming))
-        .max_frame_size(Some(max_incoming));
+        .max_frame_size(Some(max_incoming))
+        .read_buffer_size(READ_BUFFER);
     let (ws, _response) = tokio_tungstenite::client_async_with_config(
         url,
         MaybeTlsStream::Plain(stream),

@@ -67,11 +67,18 @@ pub async fn start(state: AppState) -> Result<Running, StartError> {
             let tls = RustlsConfig::from_pem_file(cert, key)
                 .await
                 .map_err(StartError::Listen)?;
-            let server = axum_server::bind_rustls(config.listen, tls).handle(handle.clone());
+            // TCP_NODELAY: relayed input and small frames must not wait for Nagle.
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
+                .acceptor(axum_server::accept::NoDelayAcceptor::new());
+            let server = axum_server::bind(config.listen)
+                .acceptor(acceptor)
+                .handle(handle.clone());
             tokio::spawn(server.serve(app))
         }
         _ => {
-            let server = axum_server::bind(config.listen).handle(handle.clone());
+            let server = axum_server::bind(config.listen)
+                .acceptor(axum_server::accept::NoDelayAcceptor::new())
+                .handle(handle.clone());
             tokio::spawn(server.serve(app))
         }
     };

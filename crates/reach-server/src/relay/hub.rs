@@ -175,6 +175,10 @@ impl Hub {
         {
             return Vec::new();
         }
+        Self::detach(&mut inner, machine_id)
+    }
+
+    fn detach(inner: &mut Inner, machine_id: &str) -> Vec<(String, ConsentChange)> {
         inner.agents.remove(machine_id);
         let mut ending = Vec::new();
         for (id, s) in inner
@@ -203,15 +207,25 @@ impl Hub {
             .map(|s| s.tenant_id.clone())
     }
 
-    /// Closes every agent connection authenticated with `key_id`.
-    pub fn close_key(&self, key_id: &str) {
-        let inner = self.lock();
-        for a in inner.agents.values() {
-            if a.key_id.as_deref() == Some(key_id) {
+    /// Closes and unregisters every agent connection authenticated with `key_id` (the
+    /// machine is offline when this returns); returns the sessions that must end.
+    pub fn close_key(&self, key_id: &str) -> Vec<(String, ConsentChange)> {
+        let mut inner = self.lock();
+        let machines: Vec<String> = inner
+            .agents
+            .iter()
+            .filter(|(_, a)| a.key_id.as_deref() == Some(key_id))
+            .map(|(m, _)| m.clone())
+            .collect();
+        let mut ending = Vec::new();
+        for machine_id in machines {
+            if let Some(a) = inner.agents.get(&machine_id) {
                 let _ =
                     a.tx.try_send(Outbound::Close(close::REVOKED, "agent key revoked"));
             }
+            ending.extend(Self::detach(&mut inner, &machine_id));
         }
+        ending
     }
 
     /// Adds a live session.

@@ -170,12 +170,39 @@ pub async fn end(
     reason: &str,
     close_code: u16,
 ) -> Result<(), sqlx::Error> {
+    // The row first, so whoever sees the socket close also sees the session ended; the hub
+    // is cleared even when the database fails.
+    let ended = sessions::end(&state.db, session_id, reason).await;
     state.relay.end_session(session_id, reason, close_code);
-    if sessions::end(&state.db, session_id, reason).await? {
+    if ended? {
         let details = json!({"session_id": session_id, "reason": reason});
         state
             .audit(tenant_id, actor, "session_ended", details)
             .await?;
     }
     Ok(())
+}
+
+/// An agent is gone (disconnected or its key revoked): ends the sessions the hub said
+/// cannot go on — denied consent is recorded as such, the rest end as `agent_disconnected`.
+pub async fn agent_lost(state: &AppState, tenant_id: &str, ending: Vec<(String, ConsentChange)>) {
+    for (session_id, change) in ending {
+        let result = if change == ConsentChange::None {
+            let reason = "agent_disconnected";
+            end(
+                state,
+                tenant_id,
+                &session_id,
+                "system",
+                reason,
+                close::SESSION_ENDED,
+            )
+            .await
+        } else {
+            apply_consent(state, tenant_id, &session_id, change).await
+        };
+        if let Err(err) = result {
+            tracing::warn!(error = %err, "could not end a session after agent loss");
+        }
+    }
 }

@@ -51,6 +51,7 @@ pub(crate) async fn upgrade(
     let origin_ok = super::origin_allowed(&headers, state.config.public_url.as_deref());
     ws.max_message_size(AGENT_MAX_MESSAGE)
         .max_frame_size(AGENT_MAX_MESSAGE)
+        .read_buffer_size(super::READ_BUFFER)
         .on_upgrade(move |socket| run(state, socket, ip, origin_ok))
 }
 
@@ -326,22 +327,6 @@ async fn for_server(state: &AppState, bound: &Bound, session_id: &str, body: &Bo
 /// The socket is gone: sessions that cannot go on are ended.
 async fn disconnected(state: &AppState, bound: &Bound, conn_id: u64) {
     let _ = machines::touch(&state.db, &bound.machine_id).await;
-    for (session_id, change) in state.relay.agent_gone(&bound.machine_id, conn_id) {
-        let result = if change == reach_proto::consent::ConsentChange::None {
-            lifecycle::end(
-                state,
-                &bound.tenant_id,
-                &session_id,
-                "system",
-                "agent_disconnected",
-                close::SESSION_ENDED,
-            )
-            .await
-        } else {
-            lifecycle::apply_consent(state, &bound.tenant_id, &session_id, change).await
-        };
-        if let Err(err) = result {
-            tracing::warn!(error = %err, "could not end a session after agent loss");
-        }
-    }
+    let ending = state.relay.agent_gone(&bound.machine_id, conn_id);
+    lifecycle::agent_lost(state, &bound.tenant_id, ending).await;
 }

@@ -30,6 +30,10 @@ pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(2);
 /// Messages queued per socket.
 pub const SOCKET_QUEUE: usize = 64;
 
+/// Read buffer per socket: idle sessions hold two sockets, so keep it small (large
+/// frames are read in several chunks).
+pub const READ_BUFFER: usize = 16 * 1024;
+
 pub(crate) type Sink = SplitSink<WebSocket, Message>;
 pub(crate) type Stream = SplitStream<WebSocket>;
 

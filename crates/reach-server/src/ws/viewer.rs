@@ -68,6 +68,7 @@ pub(crate) async fn upgrade(
     let origin_ok = super::origin_allowed(&headers, state.config.public_url.as_deref());
     ws.max_message_size(VIEWER_MAX_MESSAGE)
         .max_frame_size(VIEWER_MAX_MESSAGE)
+        .read_buffer_size(super::READ_BUFFER)
         .on_upgrade(move |socket| run(state, socket, origin_ok))
 }
 
@@ -82,8 +83,9 @@ async fn run(state: AppState, socket: WebSocket, origin_ok: bool) {
         Ok(j) => j,
         Err(r) => return close_with(&mut sink, r.code, r.reason).await,
     };
+    let mut closing = None;
     if welcome(&state, &mut sink, &joined).await {
-        serve(&state, &joined, &mut sink, &mut stream, rx, events).await;
+        closing = serve(&state, &joined, &mut sink, &mut stream, rx, events).await;
     }
     state
         .relay
@@ -100,6 +102,10 @@ async fn run(state: AppState, socket: WebSocket, origin_ok: bool) {
             details,
         )
         .await;
+    // Closed last, so whoever sees the close also sees the leave recorded.
+    if let Some(r) = closing {
+        close_with(&mut sink, r.code, r.reason).await;
+    }
 }
 
 fn refusal_for(err: &TokenError) -> Refusal {
@@ -231,7 +237,7 @@ async fn serve(
     stream: &mut Stream,
     mut rx: mpsc::Receiver<Outbound>,
     mut events: broadcast::Receiver<AuthEvent>,
-) {
+) -> Option<Refusal> {
     let mut flow = Flow {
         bucket: TokenBucket::new(VIEWER_INPUT_PER_SEC, VIEWER_INPUT_BURST, Instant::now()),
         told_pending: false,
@@ -241,27 +247,27 @@ async fn serve(
             msg = stream.next() => match msg {
                 Some(Ok(Message::Binary(b))) => {
                     if let Err(r) = on_frame(state, j, &mut flow, sink, b).await {
-                        return close_with(sink, r.code, r.reason).await;
+                        return Some(r);
                     }
                 }
-                Some(Ok(Message::Close(_))) | None => return,
+                Some(Ok(Message::Close(_))) | None => return None,
                 Some(Ok(_)) => {}
                 Some(Err(_)) => {
-                    return close_with(sink, close::POLICY, "message too large or malformed").await;
+                    return Some(Refusal::new(close::POLICY, "message too large or malformed"));
                 }
             },
             out = rx.recv() => match out {
                 Some(Outbound::Frame(b)) => {
                     if sink.send(Message::Binary(b)).await.is_err() {
-                        return;
+                        return None;
                     }
                 }
-                Some(Outbound::Close(code, reason)) => return close_with(sink, code, reason).await,
-                None => return,
+                Some(Outbound::Close(code, reason)) => return Some(Refusal::new(code, reason)),
+                None => return None,
             },
             ev = events.recv() => {
                 if revoked(state, j, ev).await {
-                    return close_with(sink, close::REVOKED, "viewer token revoked").await;
+                    return Some(Refusal::new(close::REVOKED, "viewer token revoked"));
                 }
             }
         }
