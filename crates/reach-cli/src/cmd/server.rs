@@ -15,6 +15,12 @@ use reach_server::{AppState, Config, ConfigOverrides};
 /// (first admin's password, else generated and printed once), `REACH_METRICS_TOKEN` (bearer
 /// token for Prometheus scrapers of /metrics).
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Secrets are read only from the environment: REACH_TOKEN_SECRET \
+(token-signing secret, at least 32 characters; default: generated into DATA_DIR/server-secret), \
+REACH_ADMIN_PASSWORD (first admin's password; default: generated and printed once), \
+REACH_METRICS_TOKEN (bearer token for Prometheus scrapers of /metrics)."
+)]
 pub(crate) struct ServerArgs {
     // Boxed so the `Command` enum stays small.
     #[command(flatten)]
@@ -45,7 +51,8 @@ struct ServerOptions {
     #[arg(
         long = "trusted-proxy",
         env = "REACH_TRUSTED_PROXIES",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_parser = parse_proxy
     )]
     trusted_proxies: Vec<IpNet>,
     /// Lifetime of login tokens in seconds [default: 43200].
@@ -57,6 +64,13 @@ struct ServerOptions {
     /// Log as JSON lines instead of text.
     #[arg(long, env = "REACH_LOG_JSON")]
     log_json: bool,
+}
+
+/// A proxy as an address (`10.0.0.5`) or a network (`10.0.0.0/8`).
+fn parse_proxy(text: &str) -> Result<IpNet, String> {
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{text:?} is neither an IP address nor a CIDR network"))
 }
 
 fn secret_env(name: &str) -> Option<SecretString> {
