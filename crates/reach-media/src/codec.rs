@@ -150,8 +150,8 @@ pub struct EncoderConfig {
     pub target_bitrate_bps: u32,
     /// Highest frame rate the caller will feed.
     pub max_fps: f32,
-    /// Raw codec: send vertical content moves as [`CopyRect`]s. Off by default: turn it
-    /// on only for viewers that apply copies.
+    /// Raw codec: send vertical content moves as [`CopyRect`]s (the protocol's
+    /// `VideoFrame.copies`). On by default; turn it off for viewers that cannot apply copies.
     pub detect_scroll: bool,
 }
 
@@ -160,7 +160,7 @@ impl Default for EncoderConfig {
         Self {
             target_bitrate_bps: DEFAULT_BITRATE_BPS,
             max_fps: 60.0,
-            detect_scroll: false,
+            detect_scroll: true,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The `raw` codec: lossless BGRA tiles, only those that changed, each its own zstd
-//! frame, plus (optionally) copy instructions for content that moved vertically.
+//! frame, plus copy instructions for content that moved vertically (can be turned off).
 //! Always available; the fallback when H.264 is not.
 
 mod decoder;
@@ -35,12 +35,12 @@ impl std::fmt::Debug for RawEncoder {
 }
 
 impl RawEncoder {
-    /// An encoder whose first frame is a keyframe; scroll detection off.
+    /// An encoder whose first frame is a keyframe, with scroll detection on.
     ///
     /// # Errors
     /// [`MediaError::Encoder`] if zstd cannot start.
     pub fn new() -> Result<Self, MediaError> {
-        Self::with_scroll_detection(false)
+        Self::with_scroll_detection(true)
     }
 
     /// An encoder that, with `detect_scroll`, sends vertical content moves as
