@@ -34,8 +34,25 @@ const stats = new StreamStats();
 const cursor = new RemoteCursor(byId<HTMLCanvasElement>("cursor"), canvas);
 window.addEventListener("resize", () => cursor.place());
 
-/** Read by the browser tests: what the viewer has seen so far. */
-const exposed = { state: "connecting", access: "", framesDrawn: 0, codec: "", lastFrameAt: 0, sentInputs: 0 };
+/** A pixel the latency benchmark waits for: `seenAt` is set (epoch ms) once it is drawn. */
+interface PixelWatch {
+  x: number;
+  y: number;
+  rgb: [number, number, number];
+  tolerance: number;
+  seenAt: number | null;
+}
+
+/** Read by the browser tests and benchmarks: what the viewer has seen so far. */
+const exposed = {
+  state: "connecting",
+  access: "",
+  framesDrawn: 0,
+  codec: "",
+  lastFrameAt: 0,
+  sentInputs: 0,
+  watch: null as PixelWatch | null,
+};
 (window as unknown as { reachViewer: typeof exposed }).reachViewer = exposed;
 
 function setState(kind: string, message: string): void {
@@ -96,7 +113,16 @@ function sendInput(body: reach.v1.IEnvelope): void {
   socket.send(body);
 }
 
+function checkWatch(): void {
+  const watch = exposed.watch;
+  if (!watch || watch.seenAt !== null || !ctx2d) return;
+  const data = ctx2d.getImageData(watch.x, watch.y, 1, 1).data;
+  const close = watch.rgb.every((value, i) => Math.abs(value - (data[i] ?? 0)) <= watch.tolerance);
+  if (close) watch.seenAt = performance.timeOrigin + performance.now();
+}
+
 function frameDrawn(): void {
+  checkWatch();
   cursor.place();
   exposed.framesDrawn += 1;
   exposed.lastFrameAt = performance.now();
