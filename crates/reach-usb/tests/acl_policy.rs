@@ -243,3 +243,56 @@ async fn audit_records_open_opened_close_and_denials_without_payloads() {
     assert!(text.contains("\"viewer\":\"alice\""));
     assert!(verify_file(&s.audit_path).unwrap().ok);
 }
+
+#[tokio::test]
+async fn hotplug_events_reach_the_client_only_for_devices_the_acl_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let acl_path = dir.path().join("usb-acl.json");
+    store::save(
+        &acl_path,
+        &AclFile {
+            version: 1,
+            default: Verdict::Deny,
+            rules: vec![allow_gadget(false)],
+        },
+        &AclKey::File,
+    )
+    .unwrap();
+    let backend = FakeBackend::new();
+    let shown = backend.add(FakeDevice::loopback());
+    let hidden = backend.add(FakeDevice::loopback().with_info(|d| {
+        d.bus_id = "fake-2".into();
+        d.vendor_id = 0x1234;
+    }));
+    let policy = AclPolicy::load(
+        acl_path,
+        AclOptions::default(),
+        Arc::new(reach_usb::acl::policy::FixedAnswer(PromptAnswer::Deny)),
+    );
+    let (host_end, client_end) = memory_pair();
+    tokio::spawn(
+        HostRunner::new(
+            HostSession::new(HostConfig::default(), Instant::now()),
+            Arc::new(backend),
+            Arc::new(policy),
+            "alice",
+        )
+        .serve(host_end),
+    );
+    let client = UsbClient::connect(client_end);
+    let mut events = client.device_events();
+    within(client.list()).await.unwrap(); // the link is up
+    hidden.unplug();
+    shown.reenumerate();
+    let first = within(events.recv()).await.unwrap();
+    let second = within(events.recv()).await.unwrap();
+    assert_eq!(
+        (first.event.as_str(), first.device.vendor_id),
+        ("removed", 0x0525)
+    );
+    assert_eq!(
+        (second.event.as_str(), second.device.vendor_id),
+        ("added", 0x0525)
+    );
+    assert!(events.try_recv().is_err(), "no event for the denied device");
+}

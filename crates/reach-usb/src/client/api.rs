@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::error::UsbError;
 use crate::limits::DEFAULT_TIMEOUT;
 use crate::net::{MessageChannel, MessageTransport};
-use crate::proto::control::Opened;
+use crate::proto::control::{DeviceEvent, Opened};
 use crate::proto::data::{StreamData, StreamStart};
 use crate::proto::{
     ConfigOp, DeviceFilter, DeviceInfo, Setup, TransferFlags, TransferKind, TransferReply,
@@ -48,6 +48,7 @@ pub(super) enum Command {
 pub struct UsbClient {
     cmd: mpsc::UnboundedSender<Command>,
     timeout: Duration,
+    device_events: tokio::sync::broadcast::Sender<DeviceEvent>,
 }
 
 fn gone() -> UsbError {
@@ -58,11 +59,19 @@ impl UsbClient {
     /// Starts a client over a transport (spawns the driver task; needs a tokio runtime).
     pub fn connect(transport: impl MessageTransport) -> Self {
         let (cmd, rx) = mpsc::unbounded_channel();
-        tokio::spawn(super::driver::Driver::new(transport.into_channel()).run(rx));
+        let (device_events, _) = tokio::sync::broadcast::channel(64);
+        let driver = super::driver::Driver::new(transport.into_channel(), device_events.clone());
+        tokio::spawn(driver.run(rx));
         Self {
             cmd,
+            device_events,
             timeout: DEFAULT_TIMEOUT,
         }
+    }
+
+    /// Subscribes to the host's device added/removed events (devices the ACL would not deny).
+    pub fn device_events(&self) -> tokio::sync::broadcast::Receiver<DeviceEvent> {
+        self.device_events.subscribe()
     }
 
     /// Changes the per-request timeout (default 10 s).

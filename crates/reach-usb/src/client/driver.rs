@@ -11,7 +11,7 @@ use super::session::{ClientEvent, ClientSession};
 use crate::error::UsbError;
 use crate::limits::DEFAULT_TIMEOUT;
 use crate::net::{MessageChannel, pump_out};
-use crate::proto::control::Opened;
+use crate::proto::control::{DeviceEvent, Opened};
 use crate::proto::data::StreamData;
 use crate::proto::{DeviceInfo, TransferReply, TransferStatus};
 
@@ -30,6 +30,8 @@ pub(super) struct Driver {
     streams: HashMap<(u16, u8), mpsc::Sender<StreamData>>,
     closing: HashMap<u16, Vec<oneshot::Sender<()>>>,
     resuming: Option<(Vec<u16>, Reply<()>)>,
+    /// Hotplug events for whoever subscribed (bounded; slow subscribers miss old events).
+    device_events: tokio::sync::broadcast::Sender<DeviceEvent>,
 }
 
 fn now() -> Instant {
@@ -44,8 +46,12 @@ enum Step {
 }
 
 impl Driver {
-    pub(super) fn new(chan: MessageChannel) -> Self {
+    pub(super) fn new(
+        chan: MessageChannel,
+        device_events: tokio::sync::broadcast::Sender<DeviceEvent>,
+    ) -> Self {
         Self {
+            device_events,
             session: ClientSession::new(now()),
             chan: Some(chan),
             held: None,
@@ -238,7 +244,10 @@ impl Driver {
                 self.resumed(claim, Ok(()));
             }
             ClientEvent::Resumed { claim, result } => self.resumed(claim, result),
-            ClientEvent::Device(_) | ClientEvent::PeerError { .. } => {}
+            ClientEvent::Device(event) => drop(self.device_events.send(event)),
+            ClientEvent::PeerError { claim, error } => {
+                tracing::debug!(claim, %error, "USB host reported an error")
+            }
         }
     }
 
