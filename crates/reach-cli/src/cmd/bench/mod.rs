@@ -3,6 +3,7 @@
 mod api;
 mod latency;
 mod media;
+mod relay;
 mod usb;
 
 use clap::{Args, Subcommand};
@@ -18,6 +19,8 @@ pub(crate) struct BenchArgs {
 enum BenchCommand {
     /// REST API: authenticated GET /api/me throughput and p50/p99 latency on loopback.
     Api(api::ApiBenchArgs),
+    /// Relay: 1 MiB throughput, small-message latency at a fixed rate, idle sessions held.
+    Relay(relay::RelayBenchArgs),
     /// Screen capture + video encoding: fps, CPU per frame and bytes/s (raw and H.264).
     Media(media::MediaBenchArgs),
     /// Screen change → viewer arrival latency (p50/p95/p99) for raw and H.264 on loopback.
@@ -32,6 +35,7 @@ enum BenchCommand {
 pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.what {
         BenchCommand::Api(args) => api::run(args),
+        BenchCommand::Relay(args) => relay::run(args),
         BenchCommand::Media(args) => media::run(args),
         BenchCommand::Usb(args) => usb::run(args),
         BenchCommand::Latency(args) => latency::run(args),

@@ -1,0 +1,262 @@
+//! `reach bench relay`: the relay measured with in-process agents and viewers over loopback
+//! WebSockets through a real server (this process, fresh SQLite database in a temp dir).
+//!
+//! Prints (a) single-session agent→viewer throughput for 1 MiB messages, (b) agent→viewer
+//! latency percentiles for small messages at a fixed rate, (c) idle sessions held and the
+//! process memory per session. Server and clients share the machine's cores and memory, so
+//! throughput is a lower bound and memory an upper bound for the server alone.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use bytes::Bytes;
+use clap::Args;
+use reach_agent::viewer::{ApiClient, ViewerConnection};
+use reach_agent::ws::{self, Incoming, Ws};
+use reach_proto::codec;
+use reach_proto::limits::AGENT_MAX_MESSAGE;
+use reach_proto::v1::{self, agent_auth::Credential, envelope::Body};
+use reach_server::{AppState, Config};
+use serde_json::{Value, json};
+
+/// Arguments of `reach bench relay`.
+#[derive(Debug, Args)]
+pub(crate) struct RelayBenchArgs {
+    /// 1 MiB messages sent agent→viewer for the throughput figure.
+    #[arg(long, default_value_t = 200)]
+    big_messages: usize,
+    /// Small messages per second for the latency figure.
+    #[arg(long, default_value_t = 1000)]
+    rate: u32,
+    /// Seconds of small messages for the latency figure.
+    #[arg(long, default_value_t = 5)]
+    latency_secs: u64,
+    /// Idle sessions (agent + session + viewer each) to open and hold.
+    #[arg(long, default_value_t = 1000)]
+    idle_sessions: usize,
+}
+
+const PASSWORD: &str = "bench-admin-password";
+const MIB: usize = 1024 * 1024;
+
+/// The REST side of the bench.
+struct Api {
+    url: String,
+    http: reqwest::Client,
+    token: String,
+}
+
+impl Api {
+    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await?;
+        let status = response.status();
+        let value: Value = response.json().await?;
+        if !status.is_success() {
+            bail!("POST {path}: {status} {value}");
+        }
+        Ok(value)
+    }
+}
+
+/// One agent, one session, one viewer.
+struct Pair {
+    agent: Ws,
+    session_id: String,
+    viewer: ViewerConnection,
+}
+
+pub(crate) fn run(args: RelayBenchArgs) -> anyhow::Result<()> {
+    if args.big_messages == 0 || args.rate == 0 || args.latency_secs == 0 {
+        bail!("--big-messages, --rate and --latency-secs must be at least 1");
+    }
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(bench(args))
+}
+
+async fn bench(args: RelayBenchArgs) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir().context("temporary data directory")?;
+    let mut config = Config::for_tests(dir.path());
+    config.admin_password = Some(PASSWORD.to_owned().into());
+    let (state, _) = AppState::open(config).await?;
+    let running = reach_server::server::start(state.clone()).await?;
+    let url = running.url();
+    let mut client = ApiClient::new(&url)?;
+    client.login("admin", PASSWORD).await?;
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let token = client.token().unwrap_or_default().to_owned();
+    let api = Api { url, http, token };
+
+    println!("reach bench relay: in-process server, agents and viewers on loopback");
+    let pair = open_pair(&api, 0).await?;
+    let pair = throughput(pair, args.big_messages).await?;
+    latency(pair, args.rate, args.latency_secs).await?;
+    idle(&api, &state, args.idle_sessions).await?;
+    running.shutdown().await?;
+    Ok(())
+}
+
+async fn open_pair(api: &Api, n: usize) -> anyhow::Result<Pair> {
+    let machine = api
+        .post("/api/machines", json!({"name": format!("bench-{n}")}))
+        .await?;
+    let machine_id = machine["id"].as_str().context("machine id")?;
+    let key = api
+        .post(&format!("/api/machines/{machine_id}/keys"), json!({}))
+        .await?;
+    let key = key["key"].as_str().context("key")?.to_owned();
+    let mut agent = ws::connect(&ws::socket_url(&api.url, "/ws/agent")?, AGENT_MAX_MESSAGE).await?;
+    let auth = Body::AgentAuth(v1::AgentAuth {
+        credential: Some(Credential::AgentKey(key)),
+    });
+    ws::send(&mut agent, &codec::envelope("", auth)).await?;
+    let hello = Body::AgentHello(reach_agent::config::local_hello());
+    ws::send(&mut agent, &codec::envelope("", hello)).await?;
+    match ws::recv(&mut agent, AGENT_MAX_MESSAGE).await? {
+        Incoming::Envelope(e) if matches!(e.body, Some(Body::AuthOk(_))) => {}
+        other => bail!("agent not accepted: {other:?}"),
+    }
+    let session = api
+        .post("/api/sessions", json!({"machine_id": machine_id}))
+        .await?;
+    let session_id = session["id"].as_str().context("session id")?.to_owned();
+    let viewer = ApiClient::new(&api.url)?
+        .with_token(api.token.clone())
+        .join(&session_id)
+        .await?;
+    Ok(Pair {
+        agent,
+        session_id,
+        viewer,
+    })
+}
+
+fn frame(session_id: &str, payload: &Bytes, pts_micros: u64) -> Vec<u8> {
+    let body = Body::VideoFrame(v1::VideoFrame {
+        codec: v1::VideoCodec::H264.into(),
+        bitstream: payload.clone(),
+        pts_micros,
+        ..Default::default()
+    });
+    codec::encode(&codec::envelope(session_id, body))
+}
+
+/// Receives until `count` video frames arrived; calls `seen` with each frame's pts.
+async fn receive_frames(
+    viewer: &mut ViewerConnection,
+    count: usize,
+    mut seen: impl FnMut(u64),
+) -> anyhow::Result<()> {
+    let mut got = 0;
+    while got < count {
+        match tokio::time::timeout(Duration::from_secs(30), viewer.recv()).await?? {
+            Incoming::Envelope(v1::Envelope {
+                body: Some(Body::VideoFrame(f)),
+                ..
+            }) => {
+                got += 1;
+                seen(f.pts_micros);
+            }
+            Incoming::Envelope(_) => {}
+            Incoming::Closed { code, reason } => bail!("viewer closed: {code} {reason}"),
+        }
+    }
+    Ok(())
+}
+
+async fn throughput(mut pair: Pair, messages: usize) -> anyhow::Result<Pair> {
+    let payload = Bytes::from(vec![0x5au8; MIB]);
+    let bytes = Bytes::from(frame(&pair.session_id, &payload, 0));
+    let started = Instant::now();
+    let sender = {
+        let mut agent = pair.agent;
+        tokio::spawn(async move {
+            for _ in 0..messages {
+                ws::send_encoded(&mut agent, bytes.clone()).await?;
+            }
+            anyhow::Ok(agent)
+        })
+    };
+    receive_frames(&mut pair.viewer, messages, |_| {}).await?;
+    let elapsed = started.elapsed();
+    pair.agent = sender.await??;
+    let mb = (messages * MIB) as f64 / 1_000_000.0;
+    println!(
+        "(a) throughput, 1 session, {messages} x 1 MiB agent->viewer: {:.1} MB/s ({:.1} messages/s, {:.2} s)",
+        mb / elapsed.as_secs_f64(),
+        messages as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64()
+    );
+    Ok(pair)
+}
+
+async fn latency(mut pair: Pair, rate: u32, secs: u64) -> anyhow::Result<()> {
+    let total = usize::try_from(u64::from(rate) * secs).unwrap_or(usize::MAX);
+    let payload = Bytes::from(vec![1u8; 64]);
+    let origin = Instant::now();
+    let session_id = pair.session_id.clone();
+    let mut agent = pair.agent;
+    let sender = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1) / rate);
+        for _ in 0..total {
+            tick.tick().await;
+            let pts = u64::try_from(origin.elapsed().as_micros()).unwrap_or(u64::MAX);
+            let msg = frame(&session_id, &payload, pts);
+            ws::send_encoded(&mut agent, msg.into()).await?;
+        }
+        anyhow::Ok(agent)
+    });
+    let mut samples = Vec::with_capacity(total);
+    receive_frames(&mut pair.viewer, total, |pts| {
+        let now = u64::try_from(origin.elapsed().as_micros()).unwrap_or(u64::MAX);
+        samples.push(now.saturating_sub(pts));
+    })
+    .await?;
+    sender.await??;
+    samples.sort_unstable();
+    let pick = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
+    println!(
+        "(b) latency, {total} x 64 B agent->server->viewer at {rate} msg/s: p50 {} us, p99 {} us, max {} us",
+        pick(0.50),
+        pick(0.99),
+        samples.last().copied().unwrap_or(0)
+    );
+    Ok(())
+}
+
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+async fn idle(api: &Api, state: &AppState, sessions: usize) -> anyhow::Result<()> {
+    let before = rss_kib().unwrap_or(0);
+    let started = Instant::now();
+    let mut held = Vec::with_capacity(sessions);
+    for n in 0..sessions {
+        held.push(
+            open_pair(api, n + 1)
+                .await
+                .with_context(|| format!("idle session {n}"))?,
+        );
+    }
+    let after = rss_kib().unwrap_or(0);
+    let (agents, live, viewers) = state.relay.counts();
+    let per = (after.saturating_sub(before)) as f64 / sessions.max(1) as f64;
+    println!(
+        "(c) idle: held {sessions} sessions ({agents} agents, {live} sessions, {viewers} viewers live), \
+         opened in {:.1} s; process RSS {} -> {} KiB = {per:.1} KiB per session \
+         (server + both in-process client ends)",
+        started.elapsed().as_secs_f64(),
+        before,
+        after
+    );
+    drop(held);
+    Ok(())
+}
