@@ -74,6 +74,8 @@ pub struct BenchRow {
     pub workload: Workload,
     /// The codec.
     pub codec: Codec,
+    /// Raw only: whether scroll detection was on.
+    pub detect_scroll: bool,
     /// Frames measured.
     pub frames: u32,
     /// Frames that produced output.
@@ -113,7 +115,7 @@ pub fn format_report(rows: &[BenchRow], width: u32, height: u32) -> String {
             out,
             "| {} | {} | {}/{} | {:.2} | {:.2} | {:.2} | {} | {} |",
             r.workload.name(),
-            r.codec,
+            codec_label(r),
             r.frames_sent,
             r.frames,
             r.capture_ms,
@@ -128,6 +130,13 @@ pub fn format_report(rows: &[BenchRow], width: u32, height: u32) -> String {
         );
     }
     out
+}
+
+fn codec_label(row: &BenchRow) -> String {
+    match (row.codec, row.detect_scroll) {
+        (Codec::Raw, false) => "raw, no scroll detection".to_owned(),
+        (codec, _) => codec.to_string(),
+    }
 }
 
 fn human_bytes(bytes_per_second: f64) -> String {
