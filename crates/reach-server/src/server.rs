@@ -45,8 +45,8 @@ impl Running {
             .await
             .unwrap_or_else(|e| Err(std::io::Error::other(e)));
         self.background.abort();
-        if let Err(err) = audit::record_heads(&self.state.db, &self.state.audit_head_key).await {
-            tracing::warn!(error = %err, "could not record audit heads at shutdown");
+        if let Err(err) = checkpoint(&self.state).await {
+            tracing::warn!(error = %format!("{err:#}"), "could not record audit heads at shutdown");
         }
         served
     }
@@ -101,6 +101,12 @@ pub async fn start(state: AppState) -> Result<Running, StartError> {
     })
 }
 
+/// Records the audit chain heads in the database and the mirror file in the data directory.
+async fn checkpoint(state: &AppState) -> anyhow::Result<()> {
+    let mirror = state.config.data_dir.join(audit::HEAD_MIRROR_FILE);
+    audit::checkpoint(&state.db, &state.audit_head_key, &mirror).await
+}
+
 /// Periodic work: record audit chain heads, purge long-expired token rows.
 async fn background_tasks(state: AppState) {
     let period = Duration::from_secs(state.config.audit_head_interval_secs);
@@ -108,8 +114,8 @@ async fn background_tasks(state: AppState) {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        if let Err(err) = audit::record_heads(&state.db, &state.audit_head_key).await {
-            tracing::warn!(error = %err, "could not record audit heads");
+        if let Err(err) = checkpoint(&state).await {
+            tracing::warn!(error = %format!("{err:#}"), "could not record audit heads");
         }
         if let Err(err) = auth::tokens::purge_expired(&state.db).await {
             tracing::warn!(error = %err, "could not purge expired tokens");

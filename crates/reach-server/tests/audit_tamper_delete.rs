@@ -1,5 +1,6 @@
 //! Deleting an audit row is detected: a middle row at its id, the newest rows through the
-//! periodically recorded (and authenticated) chain head.
+//! periodically recorded (and authenticated) chain head, kept in the database and mirrored
+//! into the data directory.
 
 mod common;
 
@@ -18,6 +19,13 @@ async fn verdict(server: &TestServer) -> serde_json::Value {
         .await;
     assert_eq!(status, 200);
     body
+}
+
+async fn checkpoint(server: &TestServer) {
+    let mirror = server.data_dir().join(audit::HEAD_MIRROR_FILE);
+    audit::checkpoint(&server.state.db, &server.state.audit_head_key, &mirror)
+        .await
+        .unwrap();
 }
 
 async fn some_events(server: &TestServer, n: usize) {
@@ -45,9 +53,7 @@ async fn a_deleted_middle_row_is_reported_at_its_id() {
 async fn deleting_the_newest_rows_is_detected_through_the_recorded_head() {
     let server = TestServer::start().await;
     some_events(&server, 3).await;
-    audit::record_heads(&server.state.db, &server.state.audit_head_key)
-        .await
-        .unwrap();
+    checkpoint(&server).await;
     let before = verdict(&server).await;
     let newest = before["head"]["id"].as_i64().unwrap();
     assert_eq!(before["records"].as_i64(), Some(newest));
@@ -69,13 +75,30 @@ async fn deleting_the_newest_rows_is_detected_through_the_recorded_head() {
 async fn a_rewritten_head_is_detected() {
     let server = TestServer::start().await;
     some_events(&server, 2).await;
-    audit::record_heads(&server.state.db, &server.state.audit_head_key)
-        .await
-        .unwrap();
+    checkpoint(&server).await;
     server
         .sql("DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)")
         .await;
     // Moving the head back without the server's key does not hide the truncation.
     server.sql("UPDATE audit_heads SET seq = seq - 1").await;
     assert_eq!(verdict(&server).await["ok"], false);
+}
+
+#[tokio::test]
+async fn deleting_the_newest_rows_and_the_recorded_head_row_is_still_detected() {
+    let server = TestServer::start().await;
+    some_events(&server, 3).await;
+    checkpoint(&server).await;
+    let newest = verdict(&server).await["head"]["id"].as_i64().unwrap();
+    server
+        .sql(&format!("DELETE FROM audit_log WHERE seq = {newest}"))
+        .await;
+    server.sql("DELETE FROM audit_heads").await;
+    let got = verdict(&server).await;
+    assert_eq!(got["ok"], false, "{got}");
+    assert_eq!(got["broken_at_id"].as_i64(), Some(newest));
+    let mirror = server.data_dir().join(audit::HEAD_MIRROR_FILE);
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(mirror).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
 }

@@ -98,7 +98,9 @@ async fn list_audit(
         (status = 403, body = ErrorBody)))]
 async fn verify_audit(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Verification>> {
     auth.require(Permission::Audit)?;
-    let result = audit::verify(&state.db, &state.audit_head_key, &auth.tenant_id).await?;
+    let mirror = state.config.data_dir.join(audit::HEAD_MIRROR_FILE);
+    let key = &state.audit_head_key;
+    let result = audit::verify(&state.db, key, &auth.tenant_id, Some(&mirror)).await?;
     if !result.ok {
         tracing::warn!(tenant = %auth.tenant_id, broken_at_id = ?result.broken_at_id, "audit chain broken");
     }

@@ -6,21 +6,27 @@
 //! writer reads the newest row and inserts `seq + 1`; the primary key `(tenant_id, seq)` makes
 //! a racing second insert fail, and the loser retries on the new head.
 //!
-//! Truncation (deleting the newest rows) is detected through heads recorded periodically
-//! into `audit_heads` by [`record_heads`], authenticated with a key the database does not hold.
+//! Truncation (deleting the newest rows) is detected through heads recorded periodically by
+//! [`checkpoint`] into `audit_heads` and into a mirror file in the data directory, both
+//! authenticated with a key the database does not hold.
 //!
 //! # Adding an event
 //! Call `state.audit(tenant_id, actor, "event_type", json!({…})).await?` (or [`record`]
 //! with a bare pool) after the action succeeded; never put secrets or payloads in `details`.
 
-use hmac::{Hmac, Mac};
+mod heads;
+
+use std::path::Path;
+
 use reach_audit::{AuditRecord, ChainHead, GENESIS_HASH};
 use serde::Serialize;
-use sha2::Sha256;
 use sqlx::Row as _;
 use utoipa::ToSchema;
 
 use crate::db::{self, Db};
+
+use heads::HeadState;
+pub use heads::{HEAD_MIRROR_FILE, checkpoint, record_heads};
 
 /// Attempts before an append gives up under contention.
 const MAX_APPEND_ATTEMPTS: usize = 50;
@@ -65,7 +71,7 @@ pub async fn record(
     ))
 }
 
-async fn last(db: &Db, tenant_id: &str) -> Result<(i64, String), sqlx::Error> {
+pub(crate) async fn last(db: &Db, tenant_id: &str) -> Result<(i64, String), sqlx::Error> {
     let row = sqlx::query(
         "SELECT seq, hash FROM audit_log WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1",
     )
@@ -203,7 +209,8 @@ pub struct Verification {
     pub head: Option<ChainHead>,
 }
 
-/// Verifies a tenant's whole chain against its recorded head.
+/// Verifies a tenant's whole chain against its newest recorded head (from the database or,
+/// if given, the mirror file, whichever is further along).
 ///
 /// # Errors
 /// On database failure.
@@ -211,6 +218,7 @@ pub async fn verify(
     db: &Db,
     head_key: &[u8; 32],
     tenant_id: &str,
+    mirror: Option<&Path>,
 ) -> Result<Verification, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT seq, ts_ms, actor, event_type, details, prev_hash, hash FROM audit_log \
@@ -223,7 +231,7 @@ pub async fn verify(
         .iter()
         .map(|row| record_from_row(tenant_id, row))
         .collect::<Result<Vec<_>, _>>()?;
-    let head = load_head(db, head_key, tenant_id).await?;
+    let head = heads::newest(db, head_key, tenant_id, mirror).await?;
     let count = i64::try_from(records.len()).unwrap_or(i64::MAX);
     let outcome = match &head {
         HeadState::Forged(seq) => Err(*seq),
@@ -242,74 +250,4 @@ pub async fn verify(
         records: count,
         head,
     })
-}
-
-enum HeadState {
-    None,
-    Valid(ChainHead),
-    /// The stored head's MAC does not match: someone rewrote it.
-    Forged(i64),
-}
-
-fn head_mac(key: &[u8; 32], tenant_id: &str, seq: i64, hash: &str) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
-        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-    mac.update(
-        format!(
-            "reach-audit-head-v1\n{}:{tenant_id}\n{seq}\n{hash}",
-            tenant_id.len()
-        )
-        .as_bytes(),
-    );
-    hex::encode(mac.finalize().into_bytes())
-}
-
-async fn load_head(db: &Db, key: &[u8; 32], tenant_id: &str) -> Result<HeadState, sqlx::Error> {
-    let row = sqlx::query("SELECT seq, hash, mac FROM audit_heads WHERE tenant_id = $1")
-        .bind(tenant_id)
-        .fetch_optional(db)
-        .await?;
-    let Some(row) = row else {
-        return Ok(HeadState::None);
-    };
-    let seq: i64 = row.try_get("seq")?;
-    let hash: String = row.try_get("hash")?;
-    let stored: String = row.try_get("mac")?;
-    let expected = head_mac(key, tenant_id, seq, &hash);
-    if subtle::ConstantTimeEq::ct_eq(stored.as_bytes(), expected.as_bytes()).into() {
-        Ok(HeadState::Valid(ChainHead { id: seq, hash }))
-    } else {
-        Ok(HeadState::Forged(seq))
-    }
-}
-
-/// Records the current head of every tenant's chain (run periodically and at shutdown).
-/// A head never moves backwards: a chain shorter than its recorded head keeps the old head,
-/// so verification reports the truncation.
-///
-/// # Errors
-/// On database failure.
-pub async fn record_heads(db: &Db, key: &[u8; 32]) -> Result<(), sqlx::Error> {
-    let tenants: Vec<String> = sqlx::query_scalar("SELECT DISTINCT tenant_id FROM audit_log")
-        .fetch_all(db)
-        .await?;
-    for tenant_id in tenants {
-        let (seq, hash) = last(db, &tenant_id).await?;
-        let mac = head_mac(key, &tenant_id, seq, &hash);
-        sqlx::query(
-            "INSERT INTO audit_heads (tenant_id, seq, hash, recorded_at, mac) \
-             VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, \
-             recorded_at = excluded.recorded_at, mac = excluded.mac \
-             WHERE audit_heads.seq < excluded.seq",
-        )
-        .bind(&tenant_id)
-        .bind(seq)
-        .bind(&hash)
-        .bind(db::now_ms())
-        .bind(&mac)
-        .execute(db)
-        .await?;
-    }
-    Ok(())
 }
