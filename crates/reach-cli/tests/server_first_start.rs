@@ -11,6 +11,7 @@ const WAIT: Duration = Duration::from_secs(60);
 struct Server {
     child: Child,
     lines: mpsc::Receiver<String>,
+    log: std::thread::JoinHandle<String>,
 }
 
 impl Server {
@@ -20,11 +21,18 @@ impl Server {
             .arg(data_dir)
             .env_remove("REACH_ADMIN_PASSWORD")
             .env_remove("REACH_TOKEN_SECRET")
+            .env("RUST_LOG", "debug")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn reach server");
         let stdout = child.stdout.take().expect("stdout");
+        let mut stderr = child.stderr.take().expect("stderr");
+        let log = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+            text
+        });
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -33,7 +41,7 @@ impl Server {
                 }
             }
         });
-        Self { child, lines }
+        Self { child, lines, log }
     }
 
     /// Lines up to and including the one containing `marker`.
@@ -52,7 +60,8 @@ impl Server {
         }
     }
 
-    fn terminate(mut self) -> Vec<String> {
+    /// Stops the server with SIGTERM; returns the remaining stdout lines and the whole log.
+    fn terminate(mut self) -> (Vec<String>, String) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -61,7 +70,7 @@ impl Server {
         let rest: Vec<String> = self.lines.iter().collect();
         let exit = self.child.wait().expect("wait");
         assert!(exit.success(), "exit status {exit}");
-        rest
+        (rest, self.log.join().expect("log reader"))
     }
 }
 
@@ -100,12 +109,25 @@ async fn first_start_prints_the_admin_password_once_and_sigterm_stops_cleanly() 
         .await
         .unwrap();
     assert_eq!(login.status(), 200);
-    let rest = server.terminate();
+    let body: serde_json::Value = login.json().await.unwrap();
+    let token = body["token"].as_str().unwrap().to_owned();
+    let me = client
+        .get(format!("{url}/api/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    let (rest, log) = server.terminate();
     assert!(rest.iter().any(|l| l.contains("Shutting down")), "{rest:?}");
+    // Debug logs show the requests, but never the password or the token.
+    assert!(log.contains("/api/me"), "{log}");
+    assert!(!log.contains(&password), "password in the log");
+    assert!(!log.contains(&token), "token in the log");
 
     let again = Server::start(&data);
     let lines = again.read_until("listening on");
-    let rest = again.terminate();
+    let (rest, _) = again.terminate();
     let all: Vec<&String> = lines.iter().chain(rest.iter()).collect();
     assert!(!all.iter().any(|l| l.contains("password")), "{all:?}");
 }
