@@ -176,24 +176,8 @@ impl ApiClient {
     /// # Errors
     /// [`ClientError::Api`] with the server's answer when refused.
     pub async fn get_json(&self, path: &str) -> Result<serde_json::Value, ClientError> {
-        let mut request = self.http.get(format!("{}{path}", self.server));
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| ClientError::Connect(e.to_string()))?;
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        if !(200..300).contains(&status) {
-            return Err(ClientError::Api {
-                call: "get",
-                status,
-                body: text,
-            });
-        }
-        serde_json::from_str(&text).map_err(|e| ClientError::Protocol(e.to_string()))
+        let request = self.http.get(format!("{}{path}", self.server));
+        self.call("get", request).await
     }
 
     /// `POST` a JSON body to any API route with the login token (scripts, `reach demo`).
@@ -214,7 +198,16 @@ impl ApiClient {
         path: &str,
         body: &serde_json::Value,
     ) -> Result<serde_json::Value, ClientError> {
-        let mut request = self.http.post(format!("{}{path}", self.server)).json(body);
+        let request = self.http.post(format!("{}{path}", self.server)).json(body);
+        self.call(call, request).await
+    }
+
+    /// Sends with the login token; a non-2xx answer becomes [`ClientError::Api`].
+    async fn call(
+        &self,
+        call: &'static str,
+        mut request: reqwest::RequestBuilder,
+    ) -> Result<serde_json::Value, ClientError> {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
