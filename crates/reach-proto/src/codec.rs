@@ -166,6 +166,21 @@ mod tests {
     }
 
     #[test]
+    fn random_and_truncated_input_never_panics() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        for _ in 0..20_000 {
+            let len = rng.random_range(0..256);
+            let junk: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+            let _ = decode(&junk, VIEWER_MAX_MESSAGE);
+        }
+        let valid = encode(&key_event());
+        for cut in 0..valid.len() {
+            let _ = decode(&valid[..cut], VIEWER_MAX_MESSAGE);
+        }
+    }
+
+    #[test]
     fn unknown_fields_are_ignored() {
         let mut bytes = encode(&key_event());
         // Field 999, varint 1: a field a later version might add.
