@@ -74,6 +74,45 @@ describe("web console", () => {
     await page.close();
   });
 
+  test("an admin adds a machine, edits its details, finds it by tag, and issues and revokes a key", async () => {
+    const page = await browser.newPage();
+    await logIn(page, server.url, "admin", server.password);
+    const add = page.getByRole("form", { name: "Add machine" });
+    await add.getByLabel("Machine name").fill("front-desk-pc");
+    await add.getByRole("button", { name: "Add machine" }).click();
+    await page.getByRole("heading", { name: "front-desk-pc" }).waitFor();
+    const details = page.getByRole("form", { name: "Machine details" });
+    await details.getByLabel("Organization").fill("Acme");
+    await details.getByLabel("Site").fill("Lyon");
+    await details.getByLabel("Tags (comma separated)").fill("reception, windows");
+    await details.getByRole("button", { name: "Save details" }).click();
+    await page.locator("#status", { hasText: "Saved." }).waitFor();
+
+    await page.getByRole("link", { name: "Machines" }).click();
+    const search = page.getByRole("search", { name: "Search machines" });
+    await search.getByLabel("Search").fill("reception");
+    await search.getByRole("button", { name: "Search" }).click();
+    const row = page.getByRole("row").filter({ hasText: "front-desk-pc" });
+    await row.waitFor();
+    assert.match(await row.innerText(), /Acme[\s\S]*Lyon[\s\S]*reception/);
+    await search.getByLabel("Search").fill("no-such-tag");
+    await search.getByRole("button", { name: "Search" }).click();
+    await page.getByRole("table").filter({ hasText: "0 machines" }).waitFor();
+
+    await page.goto(`${server.url}/#/machines`);
+    await page.getByRole("link", { name: "front-desk-pc" }).click();
+    await page.getByRole("button", { name: "Create agent key" }).click();
+    const secret = await page.locator("#new-key pre.secret").innerText();
+    assert.match(secret, /^cak_[A-Za-z0-9_-]{40,}$/);
+    await screenshot(page, "console-machine-key");
+    await page.reload();
+    assert.equal(await page.locator("#new-key pre.secret").count(), 0, "the key is shown only once");
+    const keyRow = page.getByRole("row").filter({ hasText: "active" });
+    await keyRow.getByRole("button", { name: /Revoke/ }).click();
+    await page.getByRole("row").filter({ hasText: "revoked" }).waitFor();
+    await page.close();
+  });
+
   test("logging out revokes the token and returns to the login form", async () => {
     const page = await browser.newPage();
     await logIn(page, server.url, "admin", server.password);

@@ -83,6 +83,16 @@ describe("viewer", () => {
     xvfb?.stop();
   });
 
+  test("the machine list shows the demo agent online", async () => {
+    const page = await browser.newPage();
+    await logIn(page, url, "admin", PASSWORD);
+    const row = page.getByRole("row").filter({ hasText: "demo-desktop" });
+    await row.waitFor();
+    assert.match(await row.innerText(), /online/);
+    await screenshot(page, "console-machines-demo");
+    await page.close();
+  });
+
   for (const codec of ["raw", "h264"]) {
     test(`the remote screen appears in the canvas (${codec})`, async (t) => {
       const page = await browser.newPage();

@@ -224,10 +224,18 @@ function onClose(code: number, reason: string): void {
   keyboard.releaseAll();
   h264.close();
   if (exposed.state === "ended") return;
+  // Close codes: crates/reach-proto/src/close.rs.
   const messages: Record<number, string> = {
     1000: "The session ended.",
+    1001: "The server is restarting. Reload to join again.",
     1008: `The server refused this viewer: ${reason || "policy violation"}.`,
-    4001: "Your viewer token expired or was revoked. Reload to join again.",
+    4400: "This page's origin is not allowed to join sessions.",
+    4401: `Your viewer token was refused (${reason || "expired"}). Reload to join again.`,
+    4403: "You may not join this session.",
+    4404: "The session has ended.",
+    4408: "Joining took too long. Reload to try again.",
+    4410: "Your access was revoked.",
+    4430: "The user declined the session.",
   };
   setState("ended", messages[code] ?? `Disconnected (${code}${reason ? `: ${reason}` : ""}).`);
 }

@@ -4,10 +4,11 @@ import { can, listOf } from "../session";
 import type { Machine } from "./machines";
 
 interface AgentKey {
-  id: number | string;
-  created_at?: string;
-  revoked_at?: string | null;
-  last_used_at?: string | null;
+  id: string;
+  prefix?: string;
+  created_at_ms?: number;
+  revoked_at_ms?: number | null;
+  last_used_at_ms?: number | null;
 }
 
 interface NewKey {
@@ -90,7 +91,7 @@ async function keysSection(ctx: Ctx, machine: Machine): Promise<HTMLElement> {
     }),
   );
   const rows = keys.map((key) => {
-    const revoke = h("button", { type: "button", class: "danger", disabled: !!key.revoked_at }, "Revoke");
+    const revoke = h("button", { type: "button", class: "danger", disabled: !!key.revoked_at_ms }, `Revoke ${key.prefix ?? key.id}`);
     revoke.addEventListener("click", () =>
       attempt(ctx, async () => {
         await ctx.api.delete(`/api/machines/${machine.id}/keys/${key.id}`);
@@ -98,7 +99,8 @@ async function keysSection(ctx: Ctx, machine: Machine): Promise<HTMLElement> {
         await machinePage(ctx, String(machine.id));
       }),
     );
-    return [String(key.id), when(key.created_at), key.revoked_at ? `revoked ${when(key.revoked_at)}` : "active", revoke];
+    const state = key.revoked_at_ms ? `revoked ${when(key.revoked_at_ms)}` : "active";
+    return [key.prefix ?? key.id, when(key.created_at_ms), when(key.last_used_at_ms), state, revoke];
   });
-  return h("section", { "aria-label": "Agent keys" }, h("h2", {}, "Agent keys"), create, shown, table("Agent keys", ["Id", "Created", "State", ""], rows));
+  return h("section", { "aria-label": "Agent keys" }, h("h2", {}, "Agent keys"), create, shown, table("Agent keys", ["Key", "Created", "Last used", "State", ""], rows));
 }
