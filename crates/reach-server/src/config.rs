@@ -127,6 +127,7 @@ pub struct ConfigOverrides {
     pub token_secret: Option<SecretString>,
     pub admin_password: Option<SecretString>,
     pub metrics_token: Option<SecretString>,
+    pub public_url: Option<String>,
 }
 
 impl Config {
@@ -176,7 +177,8 @@ impl Config {
             tls_key,
             token_secret,
             admin_password,
-            metrics_token
+            metrics_token,
+            public_url
         );
     }
 
@@ -206,12 +208,14 @@ impl Config {
 
     /// The database URL in effect.
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| {
-            format!(
-                "sqlite://{}?mode=rwc",
-                self.data_dir.join("reach.db").display()
-            )
-        })
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.sqlite_path().display()))
+    }
+
+    /// The default SQLite file, `<data_dir>/reach.db`.
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.data_dir.join("reach.db")
     }
 
     /// A configuration for tests: given data dir, ephemeral loopback port, cheap hashing.

@@ -60,6 +60,25 @@ fn create_private_dir(path: &std::path::Path) -> Result<(), StartError> {
         })
 }
 
+/// Creates an empty file with mode 0600 if there is none: SQLite then creates its `-wal` and
+/// `-shm` files with the same mode, so password hashes are not readable by other users.
+fn create_private_file(path: &std::path::Path) -> Result<(), StartError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match created {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StartError::DataDir {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
 /// Events other parts of the server react to (e.g. WebSockets closing on revocation).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -142,8 +161,17 @@ impl AppState {
     /// See [`StartError`].
     pub async fn open(config: Config) -> Result<(Self, Bootstrap), StartError> {
         create_private_dir(&config.data_dir)?;
+        if config.database_url.is_none() {
+            create_private_file(&config.sqlite_path())?;
+        }
         let db = db::connect(&config.database_url()).await?;
         db::migrate(&db).await?;
+        // Nothing is live after a (re)start: sessions a previous run left open end now, so none
+        // stays half-open. (Several instances sharing one database will need ownership here.)
+        let ended = crate::relay::store::sessions::end_all_open(&db).await?;
+        if ended > 0 {
+            tracing::info!(ended, "ended sessions left open by the previous run");
+        }
         let secret = ServerSecret::load(
             &config.data_dir,
             config.token_secret.as_ref().map(|s| s.expose()),

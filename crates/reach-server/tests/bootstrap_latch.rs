@@ -45,6 +45,14 @@ async fn a_first_start_without_a_configured_password_generates_one() {
     let (_, first_start) = AppState::open(Config::for_tests(dir.path())).await.unwrap();
     assert!(first_start.created);
     let password = first_start.generated_password.unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    for file in ["reach.db", "server-secret"] {
+        let mode = std::fs::metadata(dir.path().join(file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{file}");
+    }
     assert!(password.expose().len() >= 20);
     assert_eq!(format!("{password:?}"), "<redacted>");
 }
