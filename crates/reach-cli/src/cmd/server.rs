@@ -58,6 +58,10 @@ struct ServerOptions {
     /// Lifetime of login tokens in seconds [default: 43200].
     #[arg(long, env = "REACH_LOGIN_TOKEN_TTL_SECS")]
     login_token_ttl_secs: Option<u64>,
+    /// Public URL browsers use (e.g. https://reach.example.com); browser WebSockets from any
+    /// other Origin are refused [default: the Host the browser connected to].
+    #[arg(long, env = "REACH_PUBLIC_URL")]
+    public_url: Option<String>,
     /// Lifetime of viewer tokens in seconds [default: 300].
     #[arg(long, env = "REACH_VIEWER_TOKEN_TTL_SECS")]
     viewer_token_ttl_secs: Option<u64>,
@@ -91,6 +95,7 @@ impl ServerOptions {
             trusted_proxies: (!self.trusted_proxies.is_empty()).then_some(self.trusted_proxies),
             login_token_ttl_secs: self.login_token_ttl_secs,
             viewer_token_ttl_secs: self.viewer_token_ttl_secs,
+            public_url: self.public_url,
             token_secret: secret_env("REACH_TOKEN_SECRET"),
             admin_password: secret_env("REACH_ADMIN_PASSWORD"),
             metrics_token: secret_env("REACH_METRICS_TOKEN"),
