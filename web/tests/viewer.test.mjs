@@ -147,6 +147,25 @@ describe("viewer", () => {
     await page.close();
   });
 
+  test("pasting sends the viewer's clipboard to the remote, whose clipboard comes back", async () => {
+    const context = await browser.newContext({ permissions: ["clipboard-read", "clipboard-write"] });
+    const page = await context.newPage();
+    await logIn(page, url, "admin", PASSWORD);
+    await page.goto(`${url}/viewer.html?codec=raw#${sessionId}`);
+    await until("a first frame", () => page.evaluate(() => window.reachViewer.framesDrawn > 0));
+    const text = "héllo from the viewer ✓";
+    await page.evaluate((t) => navigator.clipboard.writeText(t), text);
+    const keys = xvfb.watchKeys();
+    await new Promise((ok) => setTimeout(ok, 300));
+    await page.getByRole("button", { name: "Paste clipboard" }).click();
+    // The agent made the text the X clipboard and pressed Ctrl+V (physical keys)…
+    await until("Ctrl+V on the X server", () => keys.seen.some((k) => k.type === "KeyPress" && k.keycode === 55));
+    keys.stop();
+    // …and the remote clipboard change came back to the viewer.
+    await until("the clipboard echo", () => page.evaluate((t) => window.reachViewer.lastClipboard === t, text));
+    await context.close();
+  });
+
   test("a view-only viewer's input never reaches the X server", async () => {
     await api(url, token, "POST", "/api/users", { username: "watcher", password: "watcher password 1", role: "viewer" }).catch(() => undefined);
     const context = await browser.newContext();

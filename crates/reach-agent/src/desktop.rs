@@ -174,6 +174,12 @@ fn start_stream(
         commands: command_rx,
         frames,
     };
+    spawn_clipboard_watch(
+        session_id,
+        options.display.clone(),
+        Arc::clone(&stop),
+        job.frames.clone(),
+    );
     tracing::info!(session = %session_id, %codec, screen = start.screen, "starting stream");
     std::thread::Builder::new()
         .name("reach-stream".into())
@@ -186,6 +192,44 @@ fn start_stream(
         screen: start.screen,
         stop,
         commands,
+    }
+}
+
+/// Sends the remote clipboard to the viewers whenever another program takes it, while the
+/// stream runs. Oversized clipboard text (over reach-media's cap) is not sent.
+fn spawn_clipboard_watch(
+    session_id: &str,
+    display: Option<String>,
+    stop: Arc<AtomicBool>,
+    frames: mpsc::Sender<Envelope>,
+) {
+    let session_id = session_id.to_owned();
+    let watch = move || {
+        let mut clipboard = match reach_media::open_clipboard(display.as_deref()) {
+            Ok(clipboard) => clipboard,
+            Err(error) => return tracing::warn!(%error, "clipboard sync unavailable"),
+        };
+        while !stop.load(Ordering::SeqCst) {
+            match clipboard.wait_change(IDLE_POLL * 2) {
+                Ok(Some(text)) => {
+                    let body = Body::Clipboard(v1::ClipboardText { text });
+                    if frames
+                        .blocking_send(wire::envelope(&session_id, body))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Ok(None) => {}
+                Err(error) => tracing::debug!(%error, "clipboard text not sent"),
+            }
+        }
+    };
+    if let Err(error) = std::thread::Builder::new()
+        .name("reach-clipboard".into())
+        .spawn(watch)
+    {
+        tracing::warn!(%error, "cannot start the clipboard thread");
     }
 }
 

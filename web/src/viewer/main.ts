@@ -51,6 +51,7 @@ const exposed = {
   codec: "",
   lastFrameAt: 0,
   sentInputs: 0,
+  lastClipboard: "",
   watch: null as PixelWatch | null,
 };
 (window as unknown as { reachViewer: typeof exposed }).reachViewer = exposed;
@@ -180,6 +181,7 @@ function onEnvelope(envelope: Envelope): void {
   if (envelope.cursorShape) return cursor.setShape(envelope.cursorShape);
   if (envelope.cursorPosition) return cursor.setPosition(envelope.cursorPosition);
   if (envelope.clipboard?.text) {
+    exposed.lastClipboard = envelope.clipboard.text;
     void navigator.clipboard?.writeText(envelope.clipboard.text).catch(() => undefined);
     return;
   }
