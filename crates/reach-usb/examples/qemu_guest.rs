@@ -55,6 +55,11 @@ fn bulk_endpoints(h: &UsbHandle) -> (u8, u8) {
     (ep_in, ep_out)
 }
 
+/// IN transfer size for the echo.
+const IN_SIZE: u32 = 16 * 1024;
+/// IN transfers kept queued during the echo.
+const IN_FLIGHT: usize = 1;
+
 async fn descriptor_and_echo(c: &UsbClient) -> Result<String, String> {
     let h = c
         .open(ids(0x0525, 0xa4a0))
@@ -91,39 +96,70 @@ async fn echo(h: &UsbHandle) -> Result<String, String> {
     let data: Vec<u8> = (0..1024 * 1024)
         .map(|i: u32| (i.wrapping_mul(31) >> 3) as u8)
         .collect();
-    let out = h
-        .submit(TransferRequest {
+    // The 1 MiB goes out as 32 pipelined 32 KiB OUT transfers (many in flight at once).
+    let mut outs = Vec::new();
+    for chunk in data.chunks(32 * 1024) {
+        let req = TransferRequest {
             kind: TransferKind::Bulk(ep_out),
             flags: Default::default(),
             timeout_ms: 0,
-            length: data.len() as u32,
-            data: Bytes::from(data.clone()),
+            length: chunk.len() as u32,
+            data: Bytes::copy_from_slice(chunk),
+        };
+        outs.push(h.submit(req).await.map_err(|e| e.to_string())?);
+    }
+    let out_count = outs.len();
+    let out = tokio::spawn(async move {
+        let mut total = 0u32;
+        for p in outs {
+            total += p.wait().await?.actual_length;
+        }
+        Ok::<_, UsbError>(reach_usb::proto::TransferReply {
+            status: reach_usb::proto::TransferStatus::Ok,
+            actual_length: total,
+            data: Bytes::new(),
         })
-        .await
-        .map_err(|e| e.to_string())?;
+    });
     let mut got = Vec::with_capacity(data.len());
     let mut pending = std::collections::VecDeque::new();
     let mut max_in_flight = 0;
     while got.len() < data.len() {
-        while pending.len() < 8 {
+        while pending.len() < IN_FLIGHT {
             let req = TransferRequest {
                 kind: TransferKind::Bulk(ep_in),
                 flags: Default::default(),
                 timeout_ms: 0,
-                length: 16 * 1024,
+                length: IN_SIZE,
                 data: Bytes::new(),
             };
             pending.push_back(h.submit(req).await.map_err(|e| e.to_string())?);
         }
-        max_in_flight = max_in_flight.max(pending.len() + 1);
+        max_in_flight = max_in_flight.max(pending.len() + out_count);
         let Some(p) = pending.pop_front() else { break };
-        let reply = p
-            .wait()
+        let reply = tokio::time::timeout(Duration::from_secs(30), p.wait())
             .await
+            .map_err(|_| {
+                format!(
+                    "IN stuck after {} bytes (big OUT finished: {})",
+                    got.len(),
+                    out.is_finished()
+                )
+            })?
             .map_err(|e| format!("IN after {} bytes: {e}", got.len()))?;
+        if reply.status != reach_usb::proto::TransferStatus::Ok {
+            return Err(format!(
+                "IN after {} bytes ended {:?} with {} bytes",
+                got.len(),
+                reply.status,
+                reply.actual_length
+            ));
+        }
         got.extend_from_slice(&reply.data);
     }
-    let written = out.wait().await.map_err(|e| format!("big OUT: {e}"))?;
+    let written = out
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("big OUT: {e}"))?;
     for p in pending {
         h.cancel(p.request_id);
         let _ = p.wait().await;
@@ -136,8 +172,37 @@ async fn echo(h: &UsbHandle) -> Result<String, String> {
             got.len()
         ));
     }
+    // Then: a full-packet OUT only ends the gadget's request with a zero-length packet after it.
+    let zlp = TransferRequest {
+        kind: TransferKind::Bulk(ep_out),
+        flags: reach_usb::proto::TransferFlags(reach_usb::proto::TransferFlags::ZERO_PACKET),
+        timeout_ms: 0,
+        length: 512,
+        data: Bytes::from(vec![7u8; 512]),
+    };
+    h.submit(zlp)
+        .await
+        .map_err(|e| e.to_string())?
+        .wait()
+        .await
+        .map_err(|e| format!("ZLP OUT: {e}"))?;
+    let zlp_back = tokio::time::timeout(Duration::from_secs(10), h.bulk_in(ep_in, 4096))
+        .await
+        .map_err(|_| "no data after a ZLP-terminated OUT".to_owned())?
+        .map_err(|e| format!("ZLP IN: {e}"))?;
+    if zlp_back.len() != 512 {
+        return Err(format!("ZLP echo returned {} bytes", zlp_back.len()));
+    }
+
+    if got != data || written.actual_length as usize != data.len() {
+        return Err(format!(
+            "echo mismatch: wrote {}, read {} bytes",
+            written.actual_length,
+            got.len()
+        ));
+    }
     Ok(format!(
-        "descriptor ok, 1 MiB echo byte-exact in {:.1} s, {max_in_flight} transfers in flight",
+        "descriptor ok, 1 MiB echo byte-exact in {:.1} s ({out_count} OUT transfers submitted at once, up to {max_in_flight} in flight)",
         started.elapsed().as_secs_f64()
     ))
 }

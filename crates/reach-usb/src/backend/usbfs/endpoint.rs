@@ -157,7 +157,8 @@ impl EndpointHandle {
 struct Queued {
     ticket: u64,
     wanted: usize,
-    reply: oneshot::Sender<TransferReply>,
+    /// `None` for the zero-length packet that follows an OUT with the ZLP flag.
+    reply: Option<oneshot::Sender<TransferReply>>,
 }
 
 async fn run<T: BulkOrInterrupt, D: EndpointDirection>(
@@ -176,8 +177,14 @@ async fn run<T: BulkOrInterrupt, D: EndpointDirection>(
                 }
                 Some(Command::Submit { ticket, request, reply }) => {
                     let wanted = request.length as usize;
+                    let mps = ep.max_packet_size().max(1);
+                    let zlp = !is_in && request.flags.zero_packet() && !request.data.is_empty() && request.data.len() % mps == 0;
                     ep.submit(buffer_for(&ep, &request, is_in));
-                    queue.push_back(Queued { ticket, wanted, reply });
+                    queue.push_back(Queued { ticket, wanted, reply: Some(reply) });
+                    if zlp {
+                        ep.submit(Buffer::from(Vec::<u8>::new()));
+                        queue.push_back(Queued { ticket, wanted: 0, reply: None });
+                    }
                 }
                 Some(Command::Cancel(ticket)) => {
                     if queue.iter().any(|q| q.ticket == ticket) {
@@ -199,7 +206,9 @@ async fn run<T: BulkOrInterrupt, D: EndpointDirection>(
                     Ok(()) if is_in => in_reply(completion.buffer.into_vec(), completion.actual_len, q.wanted),
                     Ok(()) => TransferReply { status: TransferStatus::Ok, actual_length: completion.actual_len as u32, data: Bytes::new() },
                 };
-                let _ = q.reply.send(reply);
+                if let Some(tx) = q.reply {
+                    let _ = tx.send(reply);
+                }
             }
         }
     }
