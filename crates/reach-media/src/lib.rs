@@ -48,6 +48,7 @@ pub mod limits;
 mod platform;
 mod raw;
 mod stream;
+mod virtual_display;
 mod yuv;
 
 pub use capture::{
@@ -66,6 +67,7 @@ pub use input::{
 };
 pub use raw::{RawDecoder, RawEncoder};
 pub use stream::{FramePacer, StreamOutput, VideoStream};
+pub use virtual_display::VirtualDisplay;
 pub use yuv::{I420, bgra_to_i420};
 
 /// Whether this build can encode H.264 (what the agent advertises as `supports_h264`).

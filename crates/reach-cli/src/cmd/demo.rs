@@ -14,7 +14,8 @@ use rand::Rng as _;
 use reach_server::secrets::SecretString;
 use reach_server::{AppState, Config, ConfigOverrides};
 
-use super::local::{PrivateDisplay, enroll_machine, run_agent};
+use super::local::{enroll_machine, run_agent};
+use reach_media::VirtualDisplay;
 
 /// Arguments of `reach demo`.
 #[derive(Debug, Args)]
@@ -84,9 +85,9 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             .or_else(|| std::env::var("DISPLAY").ok())
         {
             Some(display) if reach_media::list_screens(Some(&display)).is_ok() => Some(display),
-            _ => match PrivateDisplay::start(1280, 800) {
+            _ => match VirtualDisplay::start(1280, 800) {
                 Ok(private) => {
-                    let name = private.name.clone();
+                    let name = private.name().to_owned();
                     xvfb = Some(private);
                     Some(name)
                 }
@@ -130,7 +131,7 @@ fn print_banner(
     password: &str,
     data_dir: &std::path::Path,
     created: bool,
-    xvfb: Option<&PrivateDisplay>,
+    xvfb: Option<&VirtualDisplay>,
     agent: bool,
 ) {
     println!();
@@ -149,7 +150,7 @@ fn print_banner(
     match (agent, xvfb) {
         (true, Some(x)) => println!(
             "  Agent:     \"{DEMO_MACHINE}\" on a private virtual display {} (Xvfb)",
-            x.name
+            x.name()
         ),
         (true, None) => println!("  Agent:     \"{DEMO_MACHINE}\" sharing this computer's display"),
         (false, _) => println!("  Agent:     none"),

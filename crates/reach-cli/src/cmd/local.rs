@@ -1,8 +1,6 @@
 //! The local stack `reach demo` and `reach bench latency` run: a private Xvfb, machine
 //! enrolment through the public API, and an agent sharing a display.
 
-use std::process::{Child, Command, Stdio};
-
 use anyhow::Context as _;
 use reach_agent::consent::DenyAll;
 use reach_agent::desktop::{self, DesktopOptions};
@@ -49,54 +47,5 @@ pub(crate) async fn run_agent(url: String, key: AgentKey, display: String) {
     };
     if let Err(error) = desktop::serve_desktop(reach_agent::spawn(config), options).await {
         eprintln!("The demo agent stopped: {error}");
-    }
-}
-
-/// A private Xvfb, stopped on drop.
-pub(crate) struct PrivateDisplay {
-    child: Child,
-    pub(crate) name: String,
-}
-
-impl PrivateDisplay {
-    pub(crate) fn start(width: u32, height: u32) -> anyhow::Result<Self> {
-        let screen = format!("{width}x{height}x24");
-        use std::io::BufRead as _;
-        let mut child = Command::new("Xvfb")
-            .args([
-                "-displayfd",
-                "1",
-                "-screen",
-                "0",
-                &screen,
-                "-nolisten",
-                "tcp",
-                "-noreset",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting Xvfb")?;
-        let mut line = String::new();
-        if let Some(stdout) = child.stdout.take() {
-            std::io::BufReader::new(stdout).read_line(&mut line)?;
-        }
-        let number = line.trim();
-        if number.is_empty() {
-            let _ = child.kill();
-            let _ = child.wait();
-            anyhow::bail!("Xvfb exited without reporting a display");
-        }
-        Ok(Self {
-            name: format!(":{number}"),
-            child,
-        })
-    }
-}
-
-impl Drop for PrivateDisplay {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

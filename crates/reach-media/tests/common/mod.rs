@@ -1,9 +1,7 @@
 //! Test harness: a private Xvfb per test and small X client helpers to draw and observe.
 #![allow(dead_code, unreachable_pub)]
 
-use std::io::{BufRead, BufReader};
 use std::os::fd::AsFd;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use x11rb::connection::Connection;
@@ -13,55 +11,27 @@ use x11rb::rust_connection::RustConnection;
 
 /// A private X server, killed on drop.
 pub struct Xvfb {
-    child: Child,
-    display: String,
+    display: reach_media::VirtualDisplay,
 }
 
 impl Xvfb {
     /// Starts Xvfb on a free display (it picks the number and reports it when ready).
     pub fn start(width: u32, height: u32) -> Self {
-        let screen = format!("{width}x{height}x24");
-        let mut child = Command::new("Xvfb")
-            .args(["-displayfd", "1", "-screen", "0", &screen, "-nolisten", "tcp", "-noreset"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start Xvfb ({e}); install it with scripts/setup.sh (Debian package xvfb)")
-            });
-        let mut line = String::new();
-        let stdout = child.stdout.take().expect("piped stdout");
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read Xvfb display number");
-        let number = line.trim();
-        assert!(
-            !number.is_empty(),
-            "Xvfb exited without reporting a display"
-        );
-        Self {
-            child,
-            display: format!(":{number}"),
-        }
+        let display =
+            reach_media::VirtualDisplay::start(width, height).unwrap_or_else(|e| panic!("{e}"));
+        Self { display }
     }
 
     /// The display name, e.g. `:3`.
     pub fn display(&self) -> &str {
-        &self.display
+        self.display.name()
     }
 
     /// A client connection and its root window.
     pub fn client(&self) -> (RustConnection, Window) {
-        let (conn, screen) = x11rb::connect(Some(&self.display)).expect("connect to Xvfb");
+        let (conn, screen) = x11rb::connect(Some(self.display())).expect("connect to Xvfb");
         let root = conn.setup().roots[screen].root;
         (conn, root)
-    }
-}
-
-impl Drop for Xvfb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -24,7 +24,8 @@ use x11rb::protocol::xproto::{ChangeGCAux, ConnectionExt as _, CreateGCAux, Rect
 use x11rb::rust_connection::RustConnection;
 use x11rb::wrapper::ConnectionExt as _;
 
-use crate::cmd::local::{PrivateDisplay, enroll_machine, run_agent};
+use crate::cmd::local::{enroll_machine, run_agent};
+use reach_media::VirtualDisplay;
 
 /// Arguments of `reach bench latency`.
 #[derive(Debug, Args)]
@@ -61,7 +62,7 @@ pub(crate) fn run(args: LatencyBenchArgs) -> anyhow::Result<()> {
 }
 
 async fn bench(changes: u32, codecs: Vec<v1::VideoCodec>) -> anyhow::Result<()> {
-    let xvfb = PrivateDisplay::start(WIDTH, HEIGHT)?;
+    let xvfb = VirtualDisplay::start(WIDTH, HEIGHT)?;
     let data = tempfile::tempdir()?;
     let overrides = ConfigOverrides {
         listen: Some("127.0.0.1:0".parse()?),
@@ -73,11 +74,11 @@ async fn bench(changes: u32, codecs: Vec<v1::VideoCodec>) -> anyhow::Result<()> 
     let running = reach_server::server::start(state).await?;
     let url = running.url();
     let key = enroll_machine(&url, ADMIN_PASSWORD, "latency-bench").await?;
-    let agent = tokio::spawn(run_agent(url.clone(), key, xvfb.name.clone()));
+    let agent = tokio::spawn(run_agent(url.clone(), key, xvfb.name().to_owned()));
     let mut api = ApiClient::new(&url)?;
     api.login("admin", ADMIN_PASSWORD).await?;
     let session = open_session(&api).await?;
-    let mut painter = Painter::open(&xvfb.name)?;
+    let mut painter = Painter::open(xvfb.name())?;
     println!(
         "Screen change → viewer arrival, {WIDTH}×{HEIGHT} private Xvfb, loopback, {changes} changes of 16×24 px"
     );

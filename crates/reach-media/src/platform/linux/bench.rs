@@ -1,8 +1,6 @@
 //! The media benchmark's X11 side: a private Xvfb, a client that draws the workloads,
 //! and the measuring loop around a real capturer and encoder.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use x11rb::connection::Connection;
@@ -19,11 +17,11 @@ const PUT_ROWS: u32 = 128;
 pub(crate) fn run_media_bench(options: &BenchOptions) -> Result<Vec<BenchRow>, MediaError> {
     let server = match &options.display {
         Some(_) => None,
-        None => Some(PrivateXvfb::start(options.width, options.height)?),
+        None => Some(crate::VirtualDisplay::start(options.width, options.height)?),
     };
     let display = match (&options.display, &server) {
         (Some(d), _) => d.clone(),
-        (None, Some(s)) => s.display.clone(),
+        (None, Some(s)) => s.name().to_owned(),
         (None, None) => unreachable!("a server was started"),
     };
     let mut rows = Vec::new();
@@ -201,60 +199,5 @@ impl Painter {
                 .map_err(x11)?;
         }
         Ok(())
-    }
-}
-
-/// An Xvfb started for the benchmark, stopped on drop.
-struct PrivateXvfb {
-    child: Child,
-    display: String,
-}
-
-impl PrivateXvfb {
-    fn start(width: u32, height: u32) -> Result<Self, MediaError> {
-        let screen = format!("{width}x{height}x24");
-        let mut child = Command::new("Xvfb")
-            .args([
-                "-displayfd",
-                "1",
-                "-screen",
-                "0",
-                &screen,
-                "-nolisten",
-                "tcp",
-                "-noreset",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| MediaError::Connect {
-                display: "(private Xvfb)".into(),
-                reason: format!(
-                    "cannot start Xvfb: {e}; install it (scripts/setup.sh) or pass --display"
-                ),
-            })?;
-        let mut line = String::new();
-        if let Some(stdout) = child.stdout.take() {
-            BufReader::new(stdout).read_line(&mut line)?;
-        }
-        if line.trim().is_empty() {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(MediaError::Connect {
-                display: "(private Xvfb)".into(),
-                reason: "Xvfb exited without reporting a display".into(),
-            });
-        }
-        Ok(Self {
-            display: format!(":{}", line.trim()),
-            child,
-        })
-    }
-}
-
-impl Drop for PrivateXvfb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
