@@ -58,7 +58,7 @@ fn bulk_endpoints(h: &UsbHandle) -> (u8, u8) {
 /// IN transfer size for the echo.
 const IN_SIZE: u32 = 16 * 1024;
 /// IN transfers kept queued during the echo.
-const IN_FLIGHT: usize = 1;
+const IN_FLIGHT: usize = 8;
 
 async fn descriptor_and_echo(c: &UsbClient) -> Result<String, String> {
     let h = c

@@ -68,7 +68,8 @@ pub trait UsbBackend: Send + Sync + 'static {
 pub trait UsbDevice: Send + Sync + 'static {
     /// Full description (as in OPENED).
     fn info(&self) -> DeviceInfo;
-    /// Runs one transfer. Dropping the future cancels it.
+    /// Runs one transfer. Backends queue it on the device when called (not when first polled),
+    /// so transfers on one endpoint keep their submission order. Dropping the future cancels it.
     fn transfer(self: Arc<Self>, request: TransferRequest) -> BoxFuture<'static, TransferReply>;
     /// Runs a configuration operation.
     fn configure(self: Arc<Self>, op: ConfigOp) -> BoxFuture<'static, TransferStatus>;

@@ -257,9 +257,12 @@ impl HostRunner {
                 let done = self.done_tx.clone();
                 let short_not_ok =
                     (request.flags.short_not_ok() && request.is_in()).then_some(request.length);
+                // Start the transfer here, in action order, so the device sees transfers on an
+                // endpoint in request-id order (bulk data stays in order).
+                let transfer = dev.transfer(request);
                 tokio::spawn(async move {
                     let mut reply = tokio::select! {
-                        reply = dev.transfer(request) => reply,
+                        reply = transfer => reply,
                         _ = cancel_rx => TransferReply::status(TransferStatus::Cancelled),
                     };
                     // short-not-ok: an IN shorter than asked is an error (data kept for the caller).

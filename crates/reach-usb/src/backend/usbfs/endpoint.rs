@@ -39,13 +39,13 @@ pub(super) struct EndpointHandle {
 }
 
 /// Sends CANCEL for its ticket when the transfer future is dropped before completing.
-struct CancelOnDrop<'a> {
-    tx: &'a mpsc::UnboundedSender<Command>,
+struct CancelOnDrop {
+    tx: mpsc::UnboundedSender<Command>,
     ticket: u64,
     armed: bool,
 }
 
-impl Drop for CancelOnDrop<'_> {
+impl Drop for CancelOnDrop {
     fn drop(&mut self) {
         if self.armed {
             let _ = self.tx.send(Command::Cancel(self.ticket));
@@ -94,42 +94,31 @@ impl EndpointHandle {
         self.tx.is_closed()
     }
 
-    /// Runs one transfer; dropping the future cancels it; `timeout_ms` is enforced here.
-    pub(super) async fn transfer(&self, request: TransferRequest) -> TransferReply {
+    /// Queues one transfer on the endpoint **now** (so transfers reach the device in the order
+    /// they were submitted, which keeps bulk data in order) and returns a future for its reply.
+    /// Dropping the future cancels it; `timeout_ms` is enforced here.
+    pub(super) fn submit(
+        &self,
+        request: TransferRequest,
+    ) -> impl Future<Output = TransferReply> + Send + use<> {
         let ticket = self.tickets.fetch_add(1, Ordering::Relaxed);
         let timeout =
             (request.timeout_ms > 0).then(|| Duration::from_millis(u64::from(request.timeout_ms)));
-        let (reply_tx, mut reply_rx) = oneshot::channel();
-        if self
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let sent = self
             .tx
             .send(Command::Submit {
                 ticket,
                 request,
                 reply: reply_tx,
             })
-            .is_err()
-        {
-            return TransferReply::status(TransferStatus::NoDevice);
-        }
-        let mut guard = CancelOnDrop {
-            tx: &self.tx,
+            .is_ok();
+        let guard = CancelOnDrop {
+            tx: self.tx.clone(),
             ticket,
-            armed: true,
+            armed: sent,
         };
-        let result = match timeout {
-            Some(t) => match tokio::time::timeout(t, &mut reply_rx).await {
-                Ok(r) => r.ok(),
-                Err(_) => {
-                    let _ = self.tx.send(Command::Cancel(ticket));
-                    let _ = reply_rx.await;
-                    guard.armed = false;
-                    return TransferReply::status(TransferStatus::Timeout);
-                }
-            },
-            None => (&mut reply_rx).await.ok(),
-        };
-        guard.armed = false;
-        result.unwrap_or_else(|| TransferReply::status(TransferStatus::NoDevice))
+        wait_reply(guard, reply_rx, timeout)
     }
 
     pub(super) async fn clear_halt(&self) -> TransferStatus {
@@ -152,6 +141,30 @@ impl EndpointHandle {
             let _ = task.await;
         }
     }
+}
+
+async fn wait_reply(
+    mut guard: CancelOnDrop,
+    mut reply_rx: oneshot::Receiver<TransferReply>,
+    timeout: Option<Duration>,
+) -> TransferReply {
+    if !guard.armed {
+        return TransferReply::status(TransferStatus::NoDevice);
+    }
+    let result = match timeout {
+        Some(t) => match tokio::time::timeout(t, &mut reply_rx).await {
+            Ok(r) => r.ok(),
+            Err(_) => {
+                let _ = guard.tx.send(Command::Cancel(guard.ticket));
+                let _ = reply_rx.await;
+                guard.armed = false;
+                return TransferReply::status(TransferStatus::Timeout);
+            }
+        },
+        None => (&mut reply_rx).await.ok(),
+    };
+    guard.armed = false;
+    result.unwrap_or_else(|| TransferReply::status(TransferStatus::NoDevice))
 }
 
 struct Queued {

@@ -321,19 +321,26 @@ impl OpenUsbfs {
         }
     }
 
-    async fn run(self: Arc<Self>, req: TransferRequest) -> TransferReply {
+    /// Starts a transfer: bulk/interrupt transfers are queued on their endpoint immediately, in
+    /// call order; the returned future waits for the reply.
+    fn start(self: Arc<Self>, req: TransferRequest) -> BoxFuture<'static, TransferReply> {
         let address = match req.kind {
-            TransferKind::Control(setup) => return self.control(setup, &req).await,
+            TransferKind::Control(setup) => {
+                return Box::pin(async move { self.control(setup, &req).await });
+            }
             TransferKind::Bulk(ep) | TransferKind::Interrupt(ep) => ep,
         };
-        let reply = match self.endpoint(address) {
-            Ok(handle) => handle.transfer(req).await,
-            Err(status) => TransferReply::status(status),
-        };
-        if reply.status == TransferStatus::IoError && self.gone().await {
-            return TransferReply::status(TransferStatus::NoDevice);
-        }
-        reply
+        let queued = self.endpoint(address).map(|handle| handle.submit(req));
+        Box::pin(async move {
+            let reply = match queued {
+                Ok(reply) => reply.await,
+                Err(status) => TransferReply::status(status),
+            };
+            if reply.status == TransferStatus::IoError && self.gone().await {
+                return TransferReply::status(TransferStatus::NoDevice);
+            }
+            reply
+        })
     }
 
     /// Whether the device left the bus. A hot-unplug can fail pending URBs with a protocol
@@ -403,7 +410,7 @@ impl UsbDevice for OpenUsbfs {
     }
 
     fn transfer(self: Arc<Self>, request: TransferRequest) -> BoxFuture<'static, TransferReply> {
-        Box::pin(self.run(request))
+        self.start(request)
     }
 
     fn configure(self: Arc<Self>, op: ConfigOp) -> BoxFuture<'static, TransferStatus> {
