@@ -487,6 +487,19 @@ impl UsbDevice for OpenFake {
     }
 
     fn transfer(self: Arc<Self>, request: TransferRequest) -> BoxFuture<'static, TransferReply> {
+        // Like a real device queue, act at call time when nothing delays the transfer, so
+        // pipelined transfers take effect in submission order.
+        let undelayed = self.shared().latency.is_zero() && self.shared().bytes_per_sec.is_none();
+        let unscripted = lock(&self.shared().state)
+            .script
+            .get(&endpoint_of(&request))
+            .is_none_or(VecDeque::is_empty);
+        if undelayed
+            && unscripted
+            && let Step::Done(reply) = self.attempt(&request, None)
+        {
+            return Box::pin(async move { reply });
+        }
         Box::pin(self.run(request))
     }
 
