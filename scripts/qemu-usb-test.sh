@@ -18,6 +18,9 @@ SHARE_ROOT=1 WORK="$WORK" timeout "${TMO:-300}" "$QEMU_KIT/boot.sh" > "$LOG" 2>&
 grep -aE "^(PASS|FAIL) |GUEST_CHECKS_RC|REACH_LOOPBACK_RC|claim [0-9]+ opened|^[0-9]+-[0-9.]+ +[0-9a-f]{4}:" "$LOG" || true
 if grep -aq "GUEST_CHECKS_RC=0" "$LOG" && ! grep -aq "^FAIL " "$LOG"; then
   echo "qemu-usb-test: ok"; rm -rf "$WORK"
+elif ! grep -aq "GUEST_CHECKS_RC=" "$LOG"; then
+  # The guest never reported: the emulated boot failed or timed out (exit 2, worth one retry).
+  echo "qemu-usb-test: the guest did not report (full log: $LOG)"; tail -5 "$LOG"; exit 2
 else
   echo "qemu-usb-test: FAILED (full log: $LOG)"; exit 1
 fi

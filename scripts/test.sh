@@ -14,3 +14,13 @@ cargo nextest run --workspace --locked --no-fail-fast
 echo "== browser tests (real headless Chromium against the real reach binary)"
 cargo build -p reach-cli --locked
 (cd web && npm test)
+echo "== USB on a real Linux kernel (QEMU guest with dummy_hcd gadgets)"
+if [ -d ../shared/qemu-usb ]; then
+  # A software-emulated guest boots in 10-25 s. Exit 2 means the guest never reported (boot
+  # trouble): retry that once. A failed check (exit 1) fails the run.
+  status=0
+  bash scripts/qemu-usb-test.sh || status=$?
+  if [ "$status" -eq 2 ]; then bash scripts/qemu-usb-test.sh; elif [ "$status" -ne 0 ]; then exit "$status"; fi
+else
+  echo "skipped: ../shared/qemu-usb (the QEMU USB kit) is not next to this checkout"
+fi
