@@ -7,18 +7,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { launch, logIn, screenshot } from "./support/browser.mjs";
-import { spawnReach, startServer } from "./support/reach.mjs";
+import { spawnReach, startServer, until } from "./support/reach.mjs";
 import { startXvfb } from "./support/xvfb.mjs";
-
-async function until(what, check, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((ok) => setTimeout(ok, 100));
-  }
-}
 
 describe("attended support", () => {
   let xvfb;

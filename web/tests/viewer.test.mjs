@@ -4,20 +4,10 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { launch, logIn, screenshot } from "./support/browser.mjs";
-import { freePort, spawnReach, waitHealthy } from "./support/reach.mjs";
+import { freePort, spawnReach, until, waitHealthy } from "./support/reach.mjs";
 import { startXvfb } from "./support/xvfb.mjs";
 
 const PASSWORD = "demo password for tests";
-
-async function until(what, check, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((ok) => setTimeout(ok, 100));
-  }
-}
 
 async function api(url, token, method, path, body) {
   const response = await fetch(`${url}${path}`, {

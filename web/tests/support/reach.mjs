@@ -71,3 +71,14 @@ export async function startServer({ password = "correct horse battery", extraArg
     },
   };
 }
+
+/** Polls `check` until it returns something truthy, or fails naming `what` after `timeoutMs`. */
+export async function until(what, check, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+}
