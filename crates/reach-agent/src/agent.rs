@@ -4,7 +4,7 @@ use crate::config::{AgentConfig, Credential};
 use crate::consent::{ConsentAnswer, ConsentQuestion};
 use crate::error::ClientError;
 use crate::ws::{self, Incoming, Ws};
-use reach_proto::limits::{AGENT_MAX_MESSAGE, AUTH_TIMEOUT, CONSENT_TIMEOUT};
+use reach_proto::limits::{AGENT_MAX_MESSAGE, CONSENT_TIMEOUT};
 use reach_proto::v1::{self, Envelope, envelope::Body};
 use reach_proto::{close, codec};
 use std::time::Instant;
@@ -171,23 +171,8 @@ async fn connect_and_auth(
     ws::send(&mut socket, &codec::envelope("", auth)).await?;
     let hello = Body::AgentHello(config.hello.clone());
     ws::send(&mut socket, &codec::envelope("", hello)).await?;
-    let answer = tokio::time::timeout(AUTH_TIMEOUT, ws::recv(&mut socket, AGENT_MAX_MESSAGE))
-        .await
-        .map_err(|_| ClientError::Timeout(AUTH_TIMEOUT))??;
-    match answer {
-        Incoming::Envelope(Envelope {
-            body: Some(Body::AuthOk(ok)),
-            ..
-        }) => Ok((socket, ok)),
-        Incoming::Closed { code, reason } if ws::is_credential_refusal(code) => {
-            Err(ClientError::Rejected { code, reason })
-        }
-        Incoming::Closed { code, reason } => Err(ClientError::Closed { code, reason }),
-        Incoming::Envelope(other) => Err(ClientError::Protocol(format!(
-            "expected auth_ok, got {}",
-            other.body.as_ref().map_or("nothing", codec::body_name)
-        ))),
-    }
+    let ok = ws::recv_auth_ok(&mut socket).await?;
+    Ok((socket, ok))
 }
 
 /// Serves one authenticated connection. `Ok(())` means the embedder stopped the agent.

@@ -4,9 +4,9 @@
 use crate::error::ClientError;
 use crate::ws::{self, Incoming, Ws};
 use reach_proto::codec;
-use reach_proto::limits::{AGENT_MAX_MESSAGE, AUTH_TIMEOUT};
+use reach_proto::limits::AGENT_MAX_MESSAGE;
 use reach_proto::policy::ViewerAccess;
-use reach_proto::v1::{self, Envelope, envelope::Body};
+use reach_proto::v1::{self, envelope::Body};
 
 /// A viewer joined to a session.
 #[derive(Debug)]
@@ -33,28 +33,16 @@ impl ViewerConnection {
             token: token.to_owned(),
         });
         ws::send(&mut socket, &codec::envelope("", auth)).await?;
-        let answer = tokio::time::timeout(AUTH_TIMEOUT, ws::recv(&mut socket, AGENT_MAX_MESSAGE))
-            .await
-            .map_err(|_| ClientError::Timeout(AUTH_TIMEOUT))??;
-        match answer {
-            Incoming::Envelope(Envelope {
-                body: Some(Body::AuthOk(ok)),
-                ..
-            }) => Ok(Self {
-                access: match ok.access() {
-                    v1::AccessMode::Control => ViewerAccess::Control,
-                    _ => ViewerAccess::ViewOnly,
-                },
-                socket,
-                session_id: ok.session_id,
-                viewer_id: ok.viewer_id,
-            }),
-            Incoming::Closed { code, reason } if ws::is_credential_refusal(code) => {
-                Err(ClientError::Rejected { code, reason })
-            }
-            Incoming::Closed { code, reason } => Err(ClientError::Closed { code, reason }),
-            Incoming::Envelope(_) => Err(ClientError::Protocol("expected auth_ok".into())),
-        }
+        let ok = ws::recv_auth_ok(&mut socket).await?;
+        Ok(Self {
+            access: match ok.access() {
+                v1::AccessMode::Control => ViewerAccess::Control,
+                _ => ViewerAccess::ViewOnly,
+            },
+            socket,
+            session_id: ok.session_id,
+            viewer_id: ok.viewer_id,
+        })
     }
 
     /// Sends a message body to the session.

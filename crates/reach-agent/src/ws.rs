@@ -199,6 +199,34 @@ pub fn is_credential_refusal(code: u16) -> bool {
     )
 }
 
+/// Waits for the server's `auth_ok` after a credential was sent (agents and viewers alike).
+///
+/// # Errors
+/// [`ClientError::Rejected`] when the server refuses the credential, [`ClientError::Closed`]
+/// for any other close, [`ClientError::Timeout`] after the auth timeout, and
+/// [`ClientError::Protocol`] when anything else arrives first.
+pub async fn recv_auth_ok(socket: &mut Ws) -> Result<reach_proto::v1::AuthOk, ClientError> {
+    use reach_proto::limits::{AGENT_MAX_MESSAGE, AUTH_TIMEOUT};
+    use reach_proto::v1::envelope::Body;
+    let answer = tokio::time::timeout(AUTH_TIMEOUT, recv(socket, AGENT_MAX_MESSAGE))
+        .await
+        .map_err(|_| ClientError::Timeout(AUTH_TIMEOUT))??;
+    match answer {
+        Incoming::Envelope(Envelope {
+            body: Some(Body::AuthOk(ok)),
+            ..
+        }) => Ok(ok),
+        Incoming::Closed { code, reason } if is_credential_refusal(code) => {
+            Err(ClientError::Rejected { code, reason })
+        }
+        Incoming::Closed { code, reason } => Err(ClientError::Closed { code, reason }),
+        Incoming::Envelope(other) => Err(ClientError::Protocol(format!(
+            "expected auth_ok, got {}",
+            other.body.as_ref().map_or("nothing", codec::body_name)
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
