@@ -14,7 +14,7 @@ use rand::Rng as _;
 use reach_server::secrets::SecretString;
 use reach_server::{AppState, Config, ConfigOverrides};
 
-use super::local::{enroll_machine, run_agent};
+use super::local::{enroll_machine, paint_demo_desktop, run_agent};
 use reach_media::VirtualDisplay;
 
 /// Arguments of `reach demo`.
@@ -88,6 +88,9 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             _ => match VirtualDisplay::start(1280, 800) {
                 Ok(private) => {
                     let name = private.name().to_owned();
+                    if let Err(error) = paint_demo_desktop(&name, 1280, 800) {
+                        tracing::warn!(%error, "could not paint the demo desktop");
+                    }
                     xvfb = Some(private);
                     Some(name)
                 }

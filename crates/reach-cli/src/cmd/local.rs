@@ -7,6 +7,10 @@ use reach_agent::desktop::{self, DesktopOptions};
 use reach_agent::viewer::ApiClient;
 use reach_agent::{AgentConfig, Credential};
 use reach_proto::agent_key::AgentKey;
+use x11rb::connection::Connection as _;
+use x11rb::protocol::xproto::{ChangeGCAux, ConnectionExt as _, CreateGCAux, Rectangle};
+use x11rb::rust_connection::RustConnection;
+use x11rb::wrapper::ConnectionExt as _;
 
 /// Creates a machine and an agent key for it through the public API, as an admin would.
 pub(crate) async fn enroll_machine(
@@ -48,4 +52,55 @@ pub(crate) async fn run_agent(url: String, key: AgentKey, display: String) {
     if let Err(error) = desktop::serve_desktop(reach_agent::spawn(config), options).await {
         eprintln!("The demo agent stopped: {error}");
     }
+}
+
+/// Paints solid rectangles on the root window.
+pub(crate) struct Painter {
+    conn: RustConnection,
+    root: u32,
+    gc: u32,
+}
+
+impl Painter {
+    pub(crate) fn open(display: &str) -> anyhow::Result<Self> {
+        let (conn, screen) =
+            x11rb::connect(Some(display)).context("connecting to the X display")?;
+        let root = conn.setup().roots[screen].root;
+        let gc = conn.generate_id()?;
+        conn.create_gc(
+            gc,
+            root,
+            &CreateGCAux::new()
+                .subwindow_mode(x11rb::protocol::xproto::SubwindowMode::INCLUDE_INFERIORS),
+        )?;
+        Ok(Self { conn, root, gc })
+    }
+
+    /// Fills `rect` with `rgb` and returns once the X server has done it.
+    pub(crate) fn fill(&mut self, rect: Rectangle, rgb: u32) -> anyhow::Result<()> {
+        self.conn
+            .change_gc(self.gc, &ChangeGCAux::new().foreground(rgb))?;
+        self.conn.poly_fill_rectangle(self.root, self.gc, &[rect])?;
+        self.conn.sync()?;
+        Ok(())
+    }
+}
+
+/// Paints a recognisable backdrop on an empty private display, so the demo's first session shows
+/// something: a blue desktop with a few coloured "windows".
+pub(crate) fn paint_demo_desktop(display: &str, width: u16, height: u16) -> anyhow::Result<()> {
+    let mut painter = Painter::open(display)?;
+    let rect = |x: u16, y: u16, w: u16, h: u16| Rectangle {
+        x: x as i16,
+        y: y as i16,
+        width: w,
+        height: h,
+    };
+    painter.fill(rect(0, 0, width, height), 0x001f_3b57)?;
+    painter.fill(rect(80, 80, 520, 340), 0x00f2_f2f2)?;
+    painter.fill(rect(80, 80, 520, 28), 0x0030_6090)?;
+    painter.fill(rect(680, 160, 480, 300), 0x00f2_f2f2)?;
+    painter.fill(rect(680, 160, 480, 28), 0x0090_3060)?;
+    painter.fill(rect(0, height.saturating_sub(40), width, 40), 0x0010_1820)?;
+    Ok(())
 }

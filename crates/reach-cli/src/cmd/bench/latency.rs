@@ -19,12 +19,9 @@ use reach_agent::ws::Incoming;
 use reach_proto::v1::{self, envelope::Body};
 use reach_server::secrets::SecretString;
 use reach_server::{AppState, Config, ConfigOverrides};
-use x11rb::connection::Connection as _;
-use x11rb::protocol::xproto::{ChangeGCAux, ConnectionExt as _, CreateGCAux, Rectangle};
-use x11rb::rust_connection::RustConnection;
-use x11rb::wrapper::ConnectionExt as _;
+use x11rb::protocol::xproto::Rectangle;
 
-use crate::cmd::local::{enroll_machine, run_agent};
+use crate::cmd::local::{Painter, enroll_machine, run_agent};
 use reach_media::VirtualDisplay;
 
 /// Arguments of `reach bench latency`.
@@ -185,38 +182,6 @@ fn print_row(codec: v1::VideoCodec, samples: &mut [Duration]) {
         pick(0.99),
         samples.len()
     );
-}
-
-/// Paints solid rectangles on the root window.
-struct Painter {
-    conn: RustConnection,
-    root: u32,
-    gc: u32,
-}
-
-impl Painter {
-    fn open(display: &str) -> anyhow::Result<Self> {
-        let (conn, screen) =
-            x11rb::connect(Some(display)).context("connecting to the X display")?;
-        let root = conn.setup().roots[screen].root;
-        let gc = conn.generate_id()?;
-        conn.create_gc(
-            gc,
-            root,
-            &CreateGCAux::new()
-                .subwindow_mode(x11rb::protocol::xproto::SubwindowMode::INCLUDE_INFERIORS),
-        )?;
-        Ok(Self { conn, root, gc })
-    }
-
-    /// Fills `rect` with `rgb` and returns once the X server has done it.
-    fn fill(&mut self, rect: Rectangle, rgb: u32) -> anyhow::Result<()> {
-        self.conn
-            .change_gc(self.gc, &ChangeGCAux::new().foreground(rgb))?;
-        self.conn.poly_fill_rectangle(self.root, self.gc, &[rect])?;
-        self.conn.sync()?;
-        Ok(())
-    }
 }
 
 pub(crate) fn run_x_fill(args: XFillArgs) -> anyhow::Result<()> {
