@@ -12,7 +12,7 @@ use reach_usb::proto::{Message, Op, TransferReply, TransferStatus};
 
 fuzz_target!(|data: &[u8]| {
     let now = Instant::now();
-    let mut host = HostSession::new(HostConfig::default(), now);
+    let mut host = HostSession::new(HostConfig::enabled(), now);
     let hello = Hello { versions: vec![2], capabilities: vec![], window: 1 << 20 };
     host.handle_message(now, Message::new(Op::Hello, 0, 0, control::to_body(&hello)).encode_frame(0));
     host.handle_message(now, Message::new(Op::Open, 0, 1, Bytes::from_static(b"{\"filter\":{}}")).encode_frame(0));

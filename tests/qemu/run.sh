@@ -11,5 +11,6 @@ if [ -x /share/reach ]; then
   echo "--- reach usb list / loopback open"
   chroot /host env REACH_CONFIG_DIR=/tmp/share/cfg /tmp/share/reach usb list
   chroot /host env REACH_CONFIG_DIR=/tmp/share/cfg /tmp/share/reach usb acl add --vendor-id 0525 --product-id a4a0 >/dev/null
+  chroot /host env REACH_CONFIG_DIR=/tmp/share/cfg /tmp/share/reach usb enable >/dev/null
   chroot /host env REACH_CONFIG_DIR=/tmp/share/cfg /tmp/share/reach usb loopback open --vendor-id 0525; echo "REACH_LOOPBACK_RC=$?"
 fi

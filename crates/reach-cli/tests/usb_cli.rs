@@ -145,6 +145,7 @@ fn acl_export_and_import_round_trip() {
 #[test]
 fn loopback_open_reads_the_descriptor_and_is_audited() {
     let dir = tempfile::tempdir().unwrap();
+    json(&reach(dir.path(), &["usb", "enable", "--json"]));
     let denied = reach(
         dir.path(),
         &["usb", "--backend", "fake", "loopback", "open", "--json"],
@@ -189,5 +190,45 @@ fn loopback_open_reads_the_descriptor_and_is_audited() {
     assert_eq!(
         (v["ok"].clone(), v["broken_at_id"].clone()),
         (false.into(), 1.into())
+    );
+}
+
+#[test]
+fn loopback_is_refused_while_passthrough_is_off_and_the_refusal_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    json(&reach(
+        dir.path(),
+        &["usb", "acl", "add", "--vendor-id", "0525", "--json"],
+    ));
+    for args in [
+        &["usb", "--backend", "fake", "loopback", "open", "--json"][..],
+        &["usb", "--backend", "fake", "loopback", "list", "--json"][..],
+    ] {
+        let refused = reach(dir.path(), args);
+        assert!(!refused.status.success(), "{args:?} must fail while off");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            stderr.contains("usb passthrough is disabled on this host (reach usb enable)"),
+            "{stderr}"
+        );
+    }
+    let audit = std::fs::read_to_string(dir.path().join("usb-audit.jsonl")).unwrap();
+    assert_eq!(audit.matches("usb passthrough is disabled").count(), 2);
+    assert!(!audit.contains("\"opened\""));
+
+    json(&reach(dir.path(), &["usb", "enable", "--json"]));
+    let v = json(&reach(
+        dir.path(),
+        &["usb", "--backend", "fake", "loopback", "open", "--json"],
+    ));
+    assert_eq!(v["descriptor_ids"], "0525:a4a0");
+    json(&reach(dir.path(), &["usb", "disable", "--json"]));
+    assert!(
+        !reach(
+            dir.path(),
+            &["usb", "--backend", "fake", "loopback", "open", "--json"]
+        )
+        .status
+        .success()
     );
 }

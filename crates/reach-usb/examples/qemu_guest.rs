@@ -19,7 +19,7 @@ fn client() -> UsbClient {
     let (host_end, client_end) = memory_pair();
     let backend: Arc<dyn UsbBackend> = Arc::new(UsbfsBackend::new());
     let runner = HostRunner::new(
-        HostSession::new(HostConfig::default(), Instant::now()),
+        HostSession::new(HostConfig::enabled(), Instant::now()),
         backend,
         Arc::new(AllowAll),
         "qemu",

@@ -73,7 +73,7 @@ pub async fn setup(transport: BenchTransport) -> Result<(UsbClient, UsbHandle), 
     let (host_end, client_end) = channels(transport).await.map_err(|e| e.to_string())?;
     let backend: Arc<dyn UsbBackend> = Arc::new(backend);
     let runner = HostRunner::new(
-        HostSession::new(HostConfig::default(), Instant::now()),
+        HostSession::new(HostConfig::enabled(), Instant::now()),
         backend,
         Arc::new(AllowAll),
         "bench",

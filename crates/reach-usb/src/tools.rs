@@ -53,6 +53,13 @@ impl UsbPaths {
         self.config_dir.join("usb-audit.jsonl")
     }
 
+    /// The effective passthrough switch: `REACH_USB_PASSTHROUGH`, else `reach usb enable|disable`,
+    /// else off.
+    pub fn passthrough(&self) -> crate::enablement::Enablement {
+        let env = std::env::var(crate::enablement::ENV_VAR).ok();
+        crate::enablement::resolve(&self.config_dir, None, env.as_deref())
+    }
+
     /// ACL load options (`REACH_USB_ACL_REQUIRE_SIGNATURE=1` requires a signature).
     pub fn acl_options(&self) -> AclOptions {
         let require = std::env::var("REACH_USB_ACL_REQUIRE_SIGNATURE").is_ok_and(|v| v == "1");
@@ -204,7 +211,8 @@ pub fn acl_import(paths: &UsbPaths, json: &str) -> Result<AclFile, String> {
     Ok(file)
 }
 
-/// Runs a host session and a client in-process over memory, with the real ACL and audit log.
+/// Runs a host session and a client in-process over memory, with the real passthrough switch,
+/// ACL and audit log (LIST and OPEN are refused while passthrough is off).
 fn loopback(paths: &UsbPaths, backend: Arc<dyn UsbBackend>, assume_yes: bool) -> UsbClient {
     let answer = if assume_yes {
         PromptAnswer::Allow
@@ -221,7 +229,13 @@ fn loopback(paths: &UsbPaths, backend: Arc<dyn UsbBackend>, assume_yes: bool) ->
         std::env::var("USER").unwrap_or_else(|_| "operator".into())
     );
     let mut runner = HostRunner::new(
-        HostSession::new(HostConfig::default(), Instant::now()),
+        HostSession::new(
+            HostConfig {
+                passthrough: paths.passthrough().enabled,
+                ..HostConfig::default()
+            },
+            Instant::now(),
+        ),
         backend,
         Arc::new(policy),
         &viewer,

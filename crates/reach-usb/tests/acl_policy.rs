@@ -69,7 +69,7 @@ fn setup(rules: Vec<AclRule>, answer: PromptAnswer) -> Setup {
     let audit = Arc::new(LocalAudit::open(&audit_path, "host1").unwrap());
     let (host_end, client_end) = memory_pair();
     let runner = HostRunner::new(
-        HostSession::new(HostConfig::default(), Instant::now()),
+        HostSession::new(HostConfig::enabled(), Instant::now()),
         Arc::new(backend),
         Arc::new(policy),
         "alice",
@@ -192,7 +192,7 @@ async fn tampered_acl_denies_everything_and_lists_nothing() {
     let (host_end, client_end) = memory_pair();
     tokio::spawn(
         HostRunner::new(
-            HostSession::new(HostConfig::default(), Instant::now()),
+            HostSession::new(HostConfig::enabled(), Instant::now()),
             Arc::new(backend),
             Arc::new(policy),
             "alice",
@@ -272,7 +272,7 @@ async fn hotplug_events_reach_the_client_only_for_devices_the_acl_shows() {
     let (host_end, client_end) = memory_pair();
     tokio::spawn(
         HostRunner::new(
-            HostSession::new(HostConfig::default(), Instant::now()),
+            HostSession::new(HostConfig::enabled(), Instant::now()),
             Arc::new(backend),
             Arc::new(policy),
             "alice",

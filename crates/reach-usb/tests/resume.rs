@@ -33,7 +33,7 @@ async fn resume_keeps_the_claim_delivers_once_and_never_repeats_a_bulk_out() {
     let (transports, rx) = mpsc::channel(4);
     transports.send(host_end).await.unwrap();
     let runner = HostRunner::new(
-        HostSession::new(HostConfig::default(), std::time::Instant::now()),
+        HostSession::new(HostConfig::enabled(), std::time::Instant::now()),
         Arc::new(backend),
         Arc::new(AllowAll),
         "alice",
@@ -67,7 +67,7 @@ async fn resume_keeps_the_claim_delivers_once_and_never_repeats_a_bulk_out() {
 async fn after_the_retention_window_the_claim_is_closed_and_the_device_released() {
     let config = HostConfig {
         retention: Duration::from_secs(30),
-        ..HostConfig::default()
+        ..HostConfig::enabled()
     };
     let rig = rig_with(Arc::new(AllowAll), config);
     let dev = within(rig.client.open(DeviceFilter::default()))

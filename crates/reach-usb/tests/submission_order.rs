@@ -80,7 +80,7 @@ async fn transfers_reach_the_device_in_the_order_they_were_sent() {
     let (host_end, client_end) = memory_pair();
     tokio::spawn(
         HostRunner::new(
-            HostSession::new(HostConfig::default(), Instant::now()),
+            HostSession::new(HostConfig::enabled(), Instant::now()),
             backend,
             Arc::new(AllowAll),
             "alice",

@@ -208,8 +208,7 @@ pub(crate) fn run(args: UsbArgs) -> anyhow::Result<()> {
 }
 
 fn status(paths: &UsbPaths, out: &Out) {
-    let env = std::env::var(enablement::ENV_VAR).ok();
-    let e = enablement::resolve(&paths.config_dir, None, env.as_deref());
+    let e = paths.passthrough();
     let acl = tools::acl_report(paths);
     out.print(json!({"enabled": e.enabled, "source": e.source, "acl_integrity_ok": acl.integrity_ok, "acl_problem": acl.problem}), || {
         let state = if e.enabled { "on" } else { "off" };

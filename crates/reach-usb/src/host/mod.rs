@@ -10,7 +10,7 @@
 //! ```
 //! use std::time::Instant;
 //! use reach_usb::host::{HostConfig, HostSession};
-//! let mut host = HostSession::new(HostConfig::default(), Instant::now());
+//! let mut host = HostSession::new(HostConfig::enabled(), Instant::now());
 //! let hello = host.poll_transmit().expect("HELLO goes out first");
 //! assert_eq!(hello[0], 0x10);
 //! ```
@@ -37,9 +37,17 @@ use crate::proto::{
     ClosedReason, ConfigOp, DeviceFilter, DeviceInfo, ErrorCode, Reassembler, TransferRequest,
 };
 
+/// ERROR message for LIST and OPEN while passthrough is switched off (SPEC §9.1).
+pub const PASSTHROUGH_DISABLED: &str =
+    "usb passthrough is disabled on this host (reach usb enable)";
+
 /// Host settings.
 #[derive(Debug, Clone)]
 pub struct HostConfig {
+    /// The passthrough switch (SPEC §9.1), resolved by the caller with
+    /// [`crate::enablement::resolve`]. Off by default: LIST and OPEN are refused with ERROR
+    /// `denied` ([`PASSTHROUGH_DISABLED`]) and nothing is listed or opened.
+    pub passthrough: bool,
     /// Receive window announced per claim (≥ 1 MiB).
     pub window: u32,
     /// How long claims survive a transport drop.
@@ -49,8 +57,19 @@ pub struct HostConfig {
 impl Default for HostConfig {
     fn default() -> Self {
         Self {
+            passthrough: false,
             window: DEFAULT_WINDOW,
             retention: DEFAULT_RETENTION,
+        }
+    }
+}
+
+impl HostConfig {
+    /// The defaults with passthrough switched on.
+    pub fn enabled() -> Self {
+        Self {
+            passthrough: true,
+            ..Self::default()
         }
     }
 }
@@ -292,6 +311,14 @@ impl HostSession {
         }
         match m.op {
             Op::Hello => self.on_hello(m),
+            Op::List | Op::Open if !self.config.passthrough => {
+                self.send_error(
+                    0,
+                    m.request_id,
+                    ErrorCode::Denied,
+                    PASSTHROUGH_DISABLED.into(),
+                );
+            }
             Op::List => self.actions.push_back(HostAction::List {
                 request_id: m.request_id,
             }),

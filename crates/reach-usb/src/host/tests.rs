@@ -29,7 +29,7 @@ fn device() -> DeviceInfo {
 
 impl Peer {
     fn new() -> Self {
-        Self::with_config(HostConfig::default())
+        Self::with_config(HostConfig::enabled())
     }
 
     fn with_config(config: HostConfig) -> Self {
@@ -110,7 +110,7 @@ fn reply_ok(data: &'static [u8]) -> TransferReply {
 
 #[test]
 fn messages_before_hello_get_bad_state_and_hello_still_works() {
-    let mut host = HostSession::new(HostConfig::default(), Instant::now());
+    let mut host = HostSession::new(HostConfig::enabled(), Instant::now());
     let now = Instant::now();
     host.handle_message(
         now,
@@ -134,7 +134,7 @@ fn messages_before_hello_get_bad_state_and_hello_still_works() {
 
 #[test]
 fn a_peer_without_a_common_version_gets_version_mismatch() {
-    let mut host = HostSession::new(HostConfig::default(), Instant::now());
+    let mut host = HostSession::new(HostConfig::enabled(), Instant::now());
     let body = control::to_body(&Hello {
         versions: vec![1],
         capabilities: vec![],
@@ -314,7 +314,7 @@ fn oversize_reassembly_gets_too_large_and_closes_only_that_claim() {
 fn sending_beyond_credit_gets_credit_exhausted() {
     let mut p = Peer::with_config(HostConfig {
         window: MIN_WINDOW,
-        ..HostConfig::default()
+        ..HostConfig::enabled()
     });
     let (claim, _) = p.open();
     let window = MIN_WINDOW as usize;
@@ -571,4 +571,42 @@ fn a_small_reply_on_one_claim_does_not_wait_behind_bulk_on_another() {
         frames.len()
     );
     assert!(frames.len() > 60);
+}
+
+#[test]
+fn with_passthrough_off_list_and_open_are_refused_and_the_session_survives() {
+    let mut p = Peer::with_config(HostConfig::default());
+    p.send(Op::List, 0, 1, Bytes::from_static(b"{}"));
+    p.send(Op::Open, 0, 2, Bytes::from_static(b"{\"filter\":{}}"));
+    assert_eq!(p.actions(), vec![], "nothing is listed or opened");
+    let out = p.drain();
+    assert_eq!(out.len(), 2);
+    for (msg, rid) in out.iter().zip([1, 2]) {
+        assert_eq!(msg.request_id, rid);
+        let body: ErrorBody = control::parse(&msg.body).unwrap();
+        assert_eq!(
+            (body.code, body.message.as_str()),
+            (ErrorCode::Denied, PASSTHROUGH_DISABLED)
+        );
+    }
+    let events: Vec<HostEvent> = std::iter::from_fn(|| p.host.poll_event()).collect();
+    assert_eq!(
+        events.len(),
+        2,
+        "each refusal is recorded for the audit log"
+    );
+    assert!(events.iter().all(|e| matches!(
+        e,
+        HostEvent::Error { code: ErrorCode::Denied, message, .. } if message == PASSTHROUGH_DISABLED
+    )));
+    // Still serving: a later request gets its own answer.
+    p.send(Op::List, 0, 3, Bytes::from_static(b"{}"));
+    assert_eq!(Peer::error_code(&p.drain()[0]), ErrorCode::Denied);
+    assert!(p.host.claim_ids().is_empty());
+}
+
+#[test]
+fn host_config_is_deny_by_default() {
+    assert!(!HostConfig::default().passthrough);
+    assert!(HostConfig::enabled().passthrough);
 }

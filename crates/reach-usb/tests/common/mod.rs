@@ -20,7 +20,7 @@ pub struct Rig {
 }
 
 pub fn rig() -> Rig {
-    rig_with(Arc::new(AllowAll), HostConfig::default())
+    rig_with(Arc::new(AllowAll), HostConfig::enabled())
 }
 
 pub fn rig_with(policy: Arc<dyn AccessPolicy>, config: HostConfig) -> Rig {
