@@ -9,7 +9,7 @@ use bytes::Bytes;
 use common::{rig, within};
 use reach_usb::UsbError;
 use reach_usb::backend::fake::Scripted;
-use reach_usb::proto::{DeviceFilter, TransferKind, TransferRequest};
+use reach_usb::proto::{DeviceFilter, TransferKind, TransferRequest, TransferStatus};
 
 #[tokio::test]
 async fn stall_then_clear_halt_recovers_the_endpoint() {
@@ -39,7 +39,7 @@ async fn device_timeout_is_reported_as_timeout() {
         data: Bytes::new(),
     };
     let reply = within(dev.submit(req).await.unwrap().wait()).await.unwrap();
-    assert_eq!(reply.status, reach_usb::proto::TransferStatus::Timeout);
+    assert_eq!(reply.status, TransferStatus::Timeout);
 }
 
 #[tokio::test(start_paused = true)]
@@ -75,7 +75,7 @@ async fn unplug_mid_transfer_fails_it_with_no_device_and_closes_the_claim() {
     let (a, b) = within(async { tokio::join!(pending.wait(), unplugging) }).await;
     assert!(
         matches!(a, Err(UsbError::NoDevice(_)))
-            || matches!(a, Ok(ref r) if r.status == reach_usb::proto::TransferStatus::NoDevice),
+            || matches!(a, Ok(ref r) if r.status == TransferStatus::NoDevice),
         "{a:?}"
     );
     assert!(matches!(b, Err(UsbError::NoDevice(_))), "{b:?}");
@@ -126,7 +126,7 @@ async fn cancelling_a_pending_interrupt_in_returns_cancelled() {
     let pending = within(dev.submit(req)).await.unwrap();
     dev.cancel(pending.request_id);
     let reply = within(pending.wait()).await.unwrap();
-    assert_eq!(reply.status, reach_usb::proto::TransferStatus::Cancelled);
+    assert_eq!(reply.status, TransferStatus::Cancelled);
 }
 
 #[tokio::test]
@@ -146,9 +146,7 @@ async fn interrupt_stream_delivers_packets_in_order_without_a_round_trip_each() 
     within(dev.stop_stream(0x85)).await.unwrap();
     assert_eq!(
         within(dev.stream(0x02, 4, 8)).await.err(),
-        Some(UsbError::Transfer(
-            reach_usb::proto::TransferStatus::Invalid
-        ))
+        Some(UsbError::Transfer(TransferStatus::Invalid))
     );
 }
 
@@ -171,6 +169,53 @@ async fn short_not_ok_turns_a_short_in_into_an_error() {
     let reply = within(dev.submit(req).await.unwrap().wait()).await.unwrap();
     assert_eq!(
         (reply.status, &reply.data[..]),
-        (reach_usb::proto::TransferStatus::IoError, &b"abc"[..])
+        (TransferStatus::IoError, &b"abc"[..])
     );
+}
+
+#[tokio::test]
+async fn bulk_in_stream_delivers_each_echoed_packet_without_a_request_each_and_stops() {
+    let rig = rig();
+    let dev = within(rig.client.open(DeviceFilter::default()))
+        .await
+        .unwrap();
+    let mut stream = within(dev.stream(0x81, 4, 64)).await.unwrap();
+    for i in 0..8u32 {
+        let sent = Bytes::from(format!("packet-{i}"));
+        within(dev.bulk_out(0x02, sent.clone())).await.unwrap();
+        let packet = within(stream.recv()).await.unwrap();
+        assert_eq!(
+            (packet.status, packet.endpoint, packet.seq, packet.dropped),
+            (TransferStatus::Ok, 0x81, i, 0)
+        );
+        assert_eq!(packet.data, sent);
+    }
+    within(dev.stop_stream(0x81)).await.unwrap();
+    // No stream transfer is left on the endpoint: the next echo goes to a plain bulk IN.
+    within(dev.bulk_out(0x02, Bytes::from_static(b"after-stop")))
+        .await
+        .unwrap();
+    assert_eq!(
+        &within(dev.bulk_in(0x81, 64)).await.unwrap()[..],
+        b"after-stop"
+    );
+    assert!(stream.try_recv().is_err(), "nothing streamed after STOP");
+}
+
+#[tokio::test]
+async fn bulk_in_stream_from_a_source_endpoint_streams_full_transfers_in_sequence() {
+    let rig = rig();
+    let dev = within(rig.client.open(DeviceFilter::default()))
+        .await
+        .unwrap();
+    let mut stream = within(dev.stream(0x83, 4, 512)).await.unwrap();
+    for seq in 0..32u32 {
+        let packet = within(stream.recv()).await.unwrap();
+        assert_eq!((packet.status, packet.seq), (TransferStatus::Ok, seq));
+        assert_eq!(packet.data.len(), 512);
+        assert!(packet.data.iter().enumerate().all(|(j, b)| *b == j as u8));
+    }
+    within(dev.stop_stream(0x83)).await.unwrap();
+    // The claim keeps working after the stream.
+    assert_eq!(within(dev.bulk_in(0x83, 16)).await.unwrap().len(), 16);
 }

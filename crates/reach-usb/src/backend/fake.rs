@@ -347,7 +347,13 @@ impl OpenFake {
         if s.halted.contains(&ep) {
             return Step::Done(TransferReply::status(TransferStatus::Stall));
         }
-        run_endpoint(&mut s, req)
+        let step = run_endpoint(&mut s, req);
+        drop(s);
+        if ep == 0x02 {
+            // Wake bulk INs on 0x81 that were queued before this data arrived (streams).
+            self.shared().notify.notify_waiters();
+        }
+        step
     }
 
     async fn run(self: Arc<Self>, req: TransferRequest) -> TransferReply {

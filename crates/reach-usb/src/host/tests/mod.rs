@@ -70,10 +70,14 @@ impl Peer {
     }
 
     fn open_with(&mut self, rid: u32) -> (u16, String) {
+        self.open_device(rid, device())
+    }
+
+    fn open_device(&mut self, rid: u32, device: DeviceInfo) -> (u16, String) {
         self.send(Op::Open, 0, rid, Bytes::from_static(b"{\"filter\":{}}"));
         let actions = self.actions();
         assert!(matches!(actions[..], [HostAction::Open { request_id, .. }] if request_id == rid));
-        self.host.handle_open_result(self.now, rid, Ok(device()));
+        self.host.handle_open_result(self.now, rid, Ok(device));
         let out = self.drain();
         let opened: Opened = control::parse(&out[0].body).unwrap();
         (opened.claim_id, opened.resume_token)
@@ -107,6 +111,8 @@ fn reply_ok(data: &'static [u8]) -> TransferReply {
         data: Bytes::from_static(data),
     }
 }
+
+mod streams;
 
 #[test]
 fn messages_before_hello_get_bad_state_and_hello_still_works() {
