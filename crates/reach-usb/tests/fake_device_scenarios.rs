@@ -1,5 +1,5 @@
 //! Fake-device scenarios through the whole stack: stall, timeout, unplug, re-enumeration,
-//! cancel, streams.
+//! cancel, interrupt and bulk-IN streams, babble (overflow).
 
 mod common;
 
@@ -218,4 +218,48 @@ async fn bulk_in_stream_from_a_source_endpoint_streams_full_transfers_in_sequenc
     within(dev.stop_stream(0x83)).await.unwrap();
     // The claim keeps working after the stream.
     assert_eq!(within(dev.bulk_in(0x83, 16)).await.unwrap().len(), 16);
+}
+
+#[tokio::test]
+async fn a_babbling_endpoint_completes_with_overflow_and_the_claim_survives() {
+    let rig = rig();
+    let dev = within(rig.client.open(DeviceFilter::default()))
+        .await
+        .unwrap();
+    rig.device.script(0x83, Scripted::Babble);
+    let req = TransferRequest {
+        kind: TransferKind::Bulk(0x83),
+        flags: Default::default(),
+        timeout_ms: 0,
+        length: 64,
+        data: Bytes::new(),
+    };
+    let reply = within(dev.submit(req).await.unwrap().wait()).await.unwrap();
+    assert_eq!(
+        (reply.status, reply.actual_length),
+        (TransferStatus::Overflow, 0)
+    );
+    // Without a script the same endpoint works again, on the same claim.
+    assert_eq!(within(dev.bulk_in(0x83, 64)).await.unwrap().len(), 64);
+
+    // An interrupt packet longer than the transfer asked for is babble too.
+    rig.device.push_interrupt(&[0xAA; 16]);
+    assert_eq!(
+        within(dev.interrupt_in(0x85, 8)).await,
+        Err(UsbError::Transfer(TransferStatus::Overflow))
+    );
+    rig.device.push_interrupt(&[1, 2, 3]);
+    assert_eq!(
+        &within(dev.interrupt_in(0x85, 8)).await.unwrap()[..],
+        &[1, 2, 3]
+    );
+
+    within(dev.bulk_out(0x02, Bytes::from_static(b"still here")))
+        .await
+        .unwrap();
+    assert_eq!(
+        &within(dev.bulk_in(0x81, 64)).await.unwrap()[..],
+        b"still here"
+    );
+    assert!(rig.device.is_open(), "the claim still holds the device");
 }
