@@ -9,6 +9,7 @@ APT_PACKAGES=(
   g++                          # openh264 is C++ built from source by the openh264 crate
   xvfb x11-utils x11-apps xdotool  # real X server and X-side observers for media/input tests
   chromium chromium-driver     # real headless browser for the web console tests
+  firefox-esr                  # the second browser the console and viewer are checked in
 )
 
 missing=()
@@ -21,6 +22,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q "${missing[@]}"
+fi
+
+if [ ! -x "$HOME/.cargo/bin/geckodriver" ] && ! command -v geckodriver >/dev/null 2>&1; then
+  echo "setup: building geckodriver (WebDriver for Firefox) from crates.io"
+  cargo install --locked geckodriver
 fi
 
 if ! command -v cargo-nextest >/dev/null 2>&1; then
