@@ -7,9 +7,9 @@ mod relay;
 
 use std::sync::Arc;
 
+use reach_agent::Credential;
 use reach_agent::consent::DenyAll;
 use reach_agent::ws::{self, Incoming};
-use reach_agent::{ClientError, Credential};
 use reach_proto::limits::AGENT_MAX_MESSAGE;
 use reach_proto::v1::{self, agent_auth, envelope::Body};
 use reach_proto::{close, codec};
@@ -117,20 +117,7 @@ async fn revoking_a_key_disconnects_the_live_agent_and_it_cannot_return() {
         .call(Method::DELETE, &path, Some(&s.admin_token), None)
         .await;
     assert_eq!(status, 204);
-    let err = tokio::time::timeout(WAIT, agent.join())
-        .await
-        .unwrap()
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            ClientError::Rejected {
-                code: close::REVOKED,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_eq!(rejected_with(agent).await, close::REVOKED);
     let (_, keys) = s
         .call(
             Method::GET,
@@ -174,20 +161,7 @@ async fn a_revoked_key_fails_at_the_next_connect() {
     )
     .await;
     let agent = reach_agent::spawn(agent_config(&s, Credential::Key(key), Arc::new(DenyAll)));
-    let err = tokio::time::timeout(WAIT, agent.join())
-        .await
-        .unwrap()
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            ClientError::Rejected {
-                code: close::UNAUTHORIZED,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_eq!(rejected_with(agent).await, close::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -203,20 +177,7 @@ async fn a_second_agent_with_the_same_key_replaces_the_first() {
     wait_connected(&mut first).await;
     let mut second = reach_agent::spawn(agent_config(&s, Credential::Key(key), Arc::new(DenyAll)));
     wait_connected(&mut second).await;
-    let err = tokio::time::timeout(WAIT, first.join())
-        .await
-        .unwrap()
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            ClientError::Rejected {
-                code: close::REPLACED,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_eq!(rejected_with(first).await, close::REPLACED);
     let (_, machine) = s
         .call(
             Method::GET,

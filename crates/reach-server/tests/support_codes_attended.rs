@@ -20,19 +20,6 @@ use serde_json::json;
 use common::TestServer;
 use relay::*;
 
-async fn create_code(s: &TestServer) -> String {
-    let (status, v) = s
-        .call(
-            Method::POST,
-            "/api/support-codes",
-            Some(&s.admin_token),
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!(status, 201, "{v}");
-    v["code"].as_str().unwrap().to_owned()
-}
-
 async fn validate(s: &TestServer, code: &str) -> (u16, serde_json::Value) {
     s.call(
         Method::POST,
@@ -99,20 +86,7 @@ async fn attended_session_flows_only_after_an_explicit_yes() {
         Credential::Code(SupportCode::parse(&code).unwrap()),
         Arc::new(p2),
     ));
-    let err = tokio::time::timeout(WAIT, second.join())
-        .await
-        .unwrap()
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            ClientError::Rejected {
-                code: close::UNAUTHORIZED,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_eq!(rejected_with(second).await, close::UNAUTHORIZED);
 
     let mut viewer = join(&s, &s.admin_token, &session_id).await;
     let pending = viewer_next(&mut viewer).await;

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use reach_agent::consent::DenyAll;
 use reach_agent::{ClientError, Credential};
 use reach_proto::support_code::SupportCode;
-use reqwest::Method;
 use serde_json::json;
 
 use common::TestServer;
@@ -35,22 +34,10 @@ async fn validate_from(s: &TestServer, client: &reqwest::Client, code: &str) -> 
         .unwrap()
 }
 
-async fn new_code(s: &TestServer) -> String {
-    let (_, v) = s
-        .call(
-            Method::POST,
-            "/api/support-codes",
-            Some(&s.admin_token),
-            Some(json!({})),
-        )
-        .await;
-    v["code"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn ten_bad_codes_lock_out_that_ip_only() {
     let s = TestServer::start().await;
-    let good = new_code(&s).await;
+    let good = create_code(&s).await;
     let attacker = client_from("127.0.0.1");
     for _ in 0..10 {
         assert_eq!(
@@ -94,7 +81,7 @@ async fn ten_bad_codes_lock_out_that_ip_only() {
 #[tokio::test]
 async fn bad_codes_on_the_agent_socket_count_toward_the_same_lockout() {
     let s = TestServer::start().await;
-    let good = new_code(&s).await;
+    let good = create_code(&s).await;
     for _ in 0..10 {
         let wrong = Credential::Code(SupportCode::parse("ZZZ-ZZZ-ZZZ").unwrap());
         let agent = reach_agent::spawn(agent_config(&s, wrong, Arc::new(DenyAll)));
@@ -116,7 +103,7 @@ async fn bad_codes_on_the_agent_socket_count_toward_the_same_lockout() {
 #[tokio::test]
 async fn validate_is_limited_to_fifteen_per_minute_per_ip() {
     let s = TestServer::start().await;
-    let good = new_code(&s).await;
+    let good = create_code(&s).await;
     let client = client_from("127.0.0.3");
     for _ in 0..15 {
         assert_eq!(validate_from(&s, &client, &good).await.status(), 200);

@@ -233,3 +233,29 @@ pub async fn audit_types(s: &TestServer) -> Vec<String> {
     types.reverse();
     types
 }
+
+/// Creates a support code as the admin (asserting 201) and returns it.
+pub async fn create_code(s: &TestServer) -> String {
+    let (status, v) = s
+        .call(
+            Method::POST,
+            "/api/support-codes",
+            Some(&s.admin_token),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    v["code"].as_str().unwrap().to_owned()
+}
+
+/// Waits for an agent the server refuses to stop, and returns the close code it was refused with.
+pub async fn rejected_with(agent: AgentHandle) -> u16 {
+    let err = tokio::time::timeout(WAIT, agent.join())
+        .await
+        .expect("the agent stops in time")
+        .expect_err("the server refuses the agent");
+    match err {
+        reach_agent::ClientError::Rejected { code, .. } => code,
+        other => panic!("expected a refusal, got {other}"),
+    }
+}
