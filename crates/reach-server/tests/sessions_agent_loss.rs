@@ -45,14 +45,7 @@ async fn a_managed_session_waits_for_its_agent_and_resumes() {
             "only events while waiting: {env:?}"
         );
     }
-    let (_, v) = s
-        .call(
-            Method::GET,
-            &format!("/api/sessions/{session_id}"),
-            Some(&s.admin_token),
-            None,
-        )
-        .await;
+    let v = session_as_admin(&s, &session_id).await;
     assert!(
         v["ended_at_ms"].is_null(),
         "the managed session is suspended, not ended: {v}"
@@ -96,14 +89,7 @@ async fn an_attended_agent_leaving_before_consent_tears_the_session_down() {
         seen.iter()
             .all(|e| !matches!(e.body, Some(Body::VideoFrame(_))))
     );
-    let (_, v) = s
-        .call(
-            Method::GET,
-            &format!("/api/sessions/{session_id}"),
-            Some(&s.admin_token),
-            None,
-        )
-        .await;
+    let v = session_as_admin(&s, &session_id).await;
     assert_eq!(v["end_reason"], "agent_disconnected", "{v}");
     assert_eq!(v["consent"], "denied", "{v}");
 }

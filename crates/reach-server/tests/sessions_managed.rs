@@ -56,14 +56,7 @@ async fn a_managed_session_relays_both_ways_and_ends_cleanly() {
     assert_eq!(status, 204);
     let (code, _) = viewer_closed(&mut viewer).await;
     assert_eq!(code, close::NORMAL);
-    let (_, v) = s
-        .call(
-            Method::GET,
-            &format!("/api/sessions/{session_id}"),
-            Some(&s.admin_token),
-            None,
-        )
-        .await;
+    let v = session_as_admin(&s, &session_id).await;
     assert_eq!(v["end_reason"], "ended_by_user", "{v}");
 
     let types = audit_types(&s).await;

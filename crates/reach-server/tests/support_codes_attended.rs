@@ -141,14 +141,7 @@ async fn torn_down(
         "{seen:?}"
     );
     agent_disconnected(agent).await;
-    let (_, v) = s
-        .call(
-            Method::GET,
-            &format!("/api/sessions/{session_id}"),
-            Some(&s.admin_token),
-            None,
-        )
-        .await;
+    let v = session_as_admin(s, session_id).await;
     assert_eq!(v["consent"], "denied", "{v}");
     assert!(v["ended_at_ms"].is_i64(), "{v}");
     assert!(audit_types(s).await.iter().any(|t| t == "consent_denied"));

@@ -259,3 +259,11 @@ pub async fn rejected_with(agent: AgentHandle) -> u16 {
         other => panic!("expected a refusal, got {other}"),
     }
 }
+
+/// `GET /api/sessions/{id}` as the admin: the session's JSON (whatever the status).
+pub async fn session_as_admin(s: &TestServer, session_id: &str) -> Value {
+    let path = format!("/api/sessions/{session_id}");
+    s.call(Method::GET, &path, Some(&s.admin_token), None)
+        .await
+        .1
+}
