@@ -11,7 +11,8 @@
 //! - [`limits`]: every bound on wire input, in one place.
 //! - [`close`]: WebSocket close codes the server uses.
 //! - [`support_code`], [`agent_key`]: the two agent credentials.
-//! - [`policy`]: what a viewer may send, by access mode (the allow-list).
+//! - [`access`]: what a viewer may do in a session (the one access rule).
+//! - [`policy`]: what a viewer may send, by grant (the allow-list).
 //! - [`rate`]: token bucket for viewer input.
 //! - [`consent`]: the consent state machine.
 //!
@@ -32,6 +33,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod agent_key;
 pub mod close;
 pub mod codec;

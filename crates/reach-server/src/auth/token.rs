@@ -15,7 +15,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use utoipa::ToSchema;
 
 /// Longest token accepted (bytes).
 pub const MAX_TOKEN_LEN: usize = 2048;
@@ -46,15 +45,7 @@ pub enum TokenError {
     Database(#[from] sqlx::Error),
 }
 
-/// Access mode of a viewer token, signed inside the token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ViewerAccess {
-    /// May send input (and use USB if permitted).
-    Control,
-    /// May only watch.
-    ViewOnly,
-}
+pub use reach_proto::access::ViewerAccess;
 
 /// What a token may be used for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,8 +57,11 @@ pub enum Purpose {
     Viewer {
         /// The session the token opens.
         session_id: String,
-        /// What the viewer may do.
+        /// What the viewer may do (the grant of the one access rule when minted).
         access: ViewerAccess,
+        /// USB was granted when minted (the host's switch is checked live by the relay).
+        #[serde(default)]
+        usb: bool,
     },
 }
 
@@ -235,11 +229,12 @@ mod tests {
         let purpose = Purpose::Viewer {
             session_id: "s1".into(),
             access: ViewerAccess::ViewOnly,
+            usb: false,
         };
         let json = serde_json::to_string(&purpose).unwrap();
         assert_eq!(
             json,
-            r#"{"kind":"viewer","session_id":"s1","access":"view_only"}"#
+            r#"{"kind":"viewer","session_id":"s1","access":"view_only","usb":false}"#
         );
     }
 }

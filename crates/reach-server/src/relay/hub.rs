@@ -11,9 +11,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use reach_proto::access::{
+    AccessInputs, CallerRights, Consent, GrantRefusal, HostUsb, Scope, ViewerGrant,
+    decide_viewer_grant,
+};
 use reach_proto::consent::{ConsentChange, ConsentState};
 use reach_proto::limits::CONSENT_TIMEOUT;
-use reach_proto::policy::ViewerAccess;
 use reach_proto::v1::{self, envelope::Body, session_event::Kind};
 use reach_proto::{close, codec};
 use tokio::sync::mpsc;
@@ -39,6 +42,8 @@ pub struct AgentLink {
     pub tenant_id: String,
     /// Key the agent authenticated with (`None` for a support code).
     pub key_id: Option<String>,
+    /// The agent's USB state, as it last reported it (hello, status).
+    pub usb: HostUsb,
     /// The socket's queue.
     pub tx: Tx,
 }
@@ -48,8 +53,8 @@ pub struct AgentLink {
 pub struct ViewerLink {
     /// The socket's queue.
     pub tx: Tx,
-    /// Access signed into the viewer token.
-    pub access: ViewerAccess,
+    /// The user's rights now, capped by what their viewer token was minted with.
+    pub rights: CallerRights,
     /// User behind the viewer.
     pub user_id: String,
 }
@@ -63,8 +68,12 @@ pub struct SessionLink {
     pub machine_id: String,
     /// Created by a support code: ends when its agent goes away.
     pub attended: bool,
+    /// What the session was opened with.
+    pub scope: Scope,
     /// Consent state.
     pub consent: ConsentState,
+    /// What the person at the machine allowed (set when consent is granted).
+    pub consented: Option<Scope>,
     /// Joined viewers by id.
     pub viewers: HashMap<u64, ViewerLink>,
 }
@@ -78,6 +87,18 @@ pub enum JoinError {
     /// Too many viewers already.
     #[error("the session already has the maximum number of viewers")]
     Full,
+    /// The access rule refuses this viewer.
+    #[error("{0}")]
+    Refused(GrantRefusal),
+}
+
+/// What the relay needs to route one viewer message.
+#[derive(Debug)]
+pub struct ViewerRoute {
+    /// What the viewer may do now (the one access rule, with the host's USB state now).
+    pub grant: Result<ViewerGrant, GrantRefusal>,
+    /// The agent's queue, only when consent allows traffic and the agent is online.
+    pub agent: Option<Tx>,
 }
 
 /// Most viewers one session holds.
@@ -86,6 +107,18 @@ pub const MAX_VIEWERS_PER_SESSION: usize = 16;
 /// The one question every route asks: may session traffic flow?
 pub fn traffic_allowed(session: &SessionLink) -> bool {
     session.consent.allows_traffic()
+}
+
+impl SessionLink {
+    /// The consent as the access rule reads it.
+    pub fn consent_input(&self) -> Consent {
+        match self.consent {
+            ConsentState::NotRequired => Consent::NotRequired,
+            ConsentState::Pending { .. } => Consent::Pending,
+            ConsentState::Granted => Consent::Granted(self.consented.unwrap_or(self.scope)),
+            ConsentState::Denied(_) => Consent::Denied,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -199,6 +232,43 @@ impl Hub {
         ending
     }
 
+    /// Records what an agent reported about its USB (hello, status); `false` when the
+    /// connection is no longer the machine's current one.
+    pub fn set_agent_usb(&self, machine_id: &str, conn_id: u64, usb: HostUsb) -> bool {
+        let mut inner = self.lock();
+        match inner.agents.get_mut(machine_id) {
+            Some(a) if a.conn_id == conn_id => {
+                a.usb = usb;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The access rule's inputs a live session supplies: its scope and its consent.
+    /// `None` when the session is not live.
+    pub fn session_access(&self, session_id: &str) -> Option<(Scope, Consent)> {
+        let inner = self.lock();
+        let s = inner.sessions.get(session_id)?;
+        Some((s.scope, s.consent_input()))
+    }
+
+    /// The one access rule applied to a viewer with `rights` in live session `s`, with
+    /// the agent's USB state now (an offline agent shares nothing).
+    fn grant_in(
+        inner: &Inner,
+        s: &SessionLink,
+        rights: CallerRights,
+    ) -> Result<ViewerGrant, GrantRefusal> {
+        let host = inner.agents.get(&s.machine_id).map(|a| a.usb);
+        decide_viewer_grant(&AccessInputs {
+            caller: rights,
+            session: s.scope,
+            consent: s.consent_input(),
+            host: Some(host.unwrap_or_default()),
+        })
+    }
+
     /// Tenant of a live session.
     pub fn session_tenant(&self, session_id: &str) -> Option<String> {
         self.lock()
@@ -264,6 +334,7 @@ impl Hub {
         session_id: &str,
         machine_id: &str,
         granted: bool,
+        answered: Option<Scope>,
         now: Instant,
     ) -> ConsentChange {
         let mut inner = self.lock();
@@ -275,6 +346,7 @@ impl Hub {
         }
         let change = s.consent.handle_answer(now, granted);
         if change == ConsentChange::Granted {
+            s.consented = Some(answered.map_or(s.scope, |a| s.scope.narrowed_to(a)));
             let event = session_event(session_id, Kind::ConsentGranted, "");
             for v in s.viewers.values() {
                 let _ = v.tx.try_send(Outbound::Frame(event.clone()));
@@ -318,8 +390,9 @@ impl Hub {
         Some(s)
     }
 
-    /// Joins a viewer to a live session of `tenant_id`; returns its id and the consent
-    /// state (a viewer may wait in a pending session but receives nothing).
+    /// Joins a viewer to a live session of `tenant_id` if the access rule lets it in;
+    /// returns its id and its grant (a viewer may wait in a pending session but receives
+    /// nothing).
     ///
     /// # Errors
     /// [`JoinError`].
@@ -328,9 +401,10 @@ impl Hub {
         session_id: &str,
         tenant_id: &str,
         link: ViewerLink,
-    ) -> Result<(u64, ConsentState), JoinError> {
+    ) -> Result<(u64, ViewerGrant), JoinError> {
         let id = self.next_id();
-        let mut inner = self.lock();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
         let s = inner
             .sessions
             .get_mut(session_id)
@@ -339,8 +413,35 @@ impl Hub {
         if s.viewers.len() >= MAX_VIEWERS_PER_SESSION {
             return Err(JoinError::Full);
         }
+        let host = inner.agents.get(&s.machine_id).map(|a| a.usb);
+        let grant = decide_viewer_grant(&AccessInputs {
+            caller: link.rights,
+            session: s.scope,
+            consent: s.consent_input(),
+            host: Some(host.unwrap_or_default()),
+        })
+        .map_err(JoinError::Refused)?;
         s.viewers.insert(id, link);
-        Ok((id, s.consent))
+        Ok((id, grant))
+    }
+
+    /// Replaces a joined viewer's rights (after a role change) and returns its new grant;
+    /// `None` when the viewer is no longer in the session.
+    pub fn set_viewer_rights(
+        &self,
+        session_id: &str,
+        viewer_id: u64,
+        rights: CallerRights,
+    ) -> Option<Result<ViewerGrant, GrantRefusal>> {
+        let mut inner = self.lock();
+        let v = inner
+            .sessions
+            .get_mut(session_id)?
+            .viewers
+            .get_mut(&viewer_id)?;
+        v.rights = rights;
+        let s = inner.sessions.get(session_id)?;
+        Some(Self::grant_in(&inner, s, rights))
     }
 
     /// Removes a viewer.
@@ -350,15 +451,17 @@ impl Hub {
         }
     }
 
-    /// Chokepoint for viewer -> agent: the agent's queue, only if the viewer is still in
-    /// the session, consent allows traffic and the agent is online.
-    pub fn route_from_viewer(&self, session_id: &str, viewer_id: u64) -> Option<Tx> {
+    /// Chokepoint for viewer -> agent: the viewer's grant now, and the agent's queue only
+    /// if consent allows traffic and the agent is online. `None` when the viewer is no
+    /// longer in the session.
+    pub fn route_from_viewer(&self, session_id: &str, viewer_id: u64) -> Option<ViewerRoute> {
         let inner = self.lock();
         let s = inner.sessions.get(session_id)?;
-        if !s.viewers.contains_key(&viewer_id) {
-            return None;
-        }
-        Self::agent_if_allowed(&inner, s)
+        let viewer = s.viewers.get(&viewer_id)?;
+        Some(ViewerRoute {
+            grant: Self::grant_in(&inner, s, viewer.rights),
+            agent: Self::agent_if_allowed(&inner, s),
+        })
     }
 
     /// Chokepoint for server -> agent session notices (viewer joined/left): the agent's
@@ -415,6 +518,7 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reach_proto::access::{UsbDenial, ViewerAccess};
 
     fn queue() -> (Tx, mpsc::Receiver<Outbound>) {
         mpsc::channel(16)
@@ -429,6 +533,7 @@ mod tests {
             conn_id: 1,
             tenant_id: "t".into(),
             key_id: Some("k".into()),
+            usb: HostUsb::default(),
             tx: atx,
         };
         hub.register_agent("m", link);
@@ -438,14 +543,19 @@ mod tests {
                 tenant_id: "t".into(),
                 machine_id: "m".into(),
                 attended: true,
+                scope: Scope {
+                    access: ViewerAccess::Control,
+                    usb: false,
+                },
                 consent,
+                consented: None,
                 viewers: HashMap::new(),
             },
         );
         let (vtx, vrx) = queue();
         let viewer = ViewerLink {
             tx: vtx,
-            access: ViewerAccess::Control,
+            rights: CallerRights::ALL,
             user_id: "u".into(),
         };
         let (vid, _) = hub.join_viewer("s", "t", viewer).unwrap();
@@ -456,13 +566,13 @@ mod tests {
     fn nothing_is_routed_while_consent_is_pending() {
         let now = Instant::now();
         let (hub, _a, _v, vid) = setup(ConsentState::pending(now, CONSENT_TIMEOUT));
-        assert!(hub.route_from_viewer("s", vid).is_none());
+        assert!(hub.route_from_viewer("s", vid).unwrap().agent.is_none());
         assert!(hub.route_from_agent("m", 1, "s", 0).is_empty());
         assert_eq!(
-            hub.consent_answer("s", "m", true, now),
+            hub.consent_answer("s", "m", true, None, now),
             ConsentChange::Granted
         );
-        assert!(hub.route_from_viewer("s", vid).is_some());
+        assert!(hub.route_from_viewer("s", vid).unwrap().agent.is_some());
         assert_eq!(hub.route_from_agent("m", 1, "s", 0).len(), 1);
     }
 
@@ -471,7 +581,7 @@ mod tests {
         let now = Instant::now();
         let (hub, _a, _v, _) = setup(ConsentState::pending(now, CONSENT_TIMEOUT));
         assert_eq!(
-            hub.consent_answer("s", "other", true, now),
+            hub.consent_answer("s", "other", true, None, now),
             ConsentChange::None
         );
         assert!(hub.route_from_agent("other", 1, "s", 0).is_empty());
@@ -484,13 +594,54 @@ mod tests {
         let (tx, _rx) = queue();
         let link = ViewerLink {
             tx,
-            access: ViewerAccess::ViewOnly,
+            rights: CallerRights::ALL,
             user_id: "x".into(),
         };
         assert_eq!(
             hub.join_viewer("s", "other", link).err(),
             Some(JoinError::NoSession)
         );
+    }
+
+    #[test]
+    fn a_viewers_usb_grant_follows_the_host_switch_and_its_rights_live() {
+        let (hub, _a, _v, vid) = setup(ConsentState::NotRequired);
+        if let Some(s) = hub.lock().sessions.get_mut("s") {
+            s.scope.usb = true;
+        }
+        let usb_now = |hub: &Hub| hub.route_from_viewer("s", vid).unwrap().grant.unwrap().usb;
+        assert_eq!(usb_now(&hub), Err(UsbDenial::AgentWithoutUsb));
+        let on = HostUsb {
+            supported: true,
+            enabled: true,
+        };
+        assert!(hub.set_agent_usb("m", 1, on));
+        assert_eq!(usb_now(&hub), Ok(()));
+        assert!(
+            !hub.set_agent_usb("m", 99, HostUsb::default()),
+            "an old connection"
+        );
+        let watcher = CallerRights {
+            view: true,
+            ..CallerRights::default()
+        };
+        let grant = hub.set_viewer_rights("s", vid, watcher).unwrap().unwrap();
+        assert_eq!(grant.access, ViewerAccess::ViewOnly);
+        assert_eq!(usb_now(&hub), Err(UsbDenial::ViewOnly));
+    }
+
+    #[test]
+    fn a_narrower_consent_answer_narrows_every_viewer() {
+        let now = Instant::now();
+        let (hub, _a, _v, vid) = setup(ConsentState::pending(now, CONSENT_TIMEOUT));
+        let view_only = Scope {
+            access: ViewerAccess::ViewOnly,
+            usb: false,
+        };
+        hub.consent_answer("s", "m", true, Some(view_only), now);
+        let route = hub.route_from_viewer("s", vid).unwrap();
+        assert_eq!(route.grant.unwrap().access, ViewerAccess::ViewOnly);
+        assert!(route.agent.is_some());
     }
 
     #[test]
