@@ -64,7 +64,7 @@ function options(ctx: Ctx): { form: HTMLFormElement; read: () => Record<string, 
     { "aria-label": "New support code" },
     field("Access", access),
     field("Valid for", ttl),
-    h("div", { class: "field" }, usb, h("label", { for: "code-usb" }, " Also ask for USB devices")),
+    h("p", {}, h("label", {}, usb, " Also ask for USB devices")),
     h("button", { type: "submit" }, "Create support code"),
   );
   const read = () => ({ access: access.value, usb: usb.checked, ttl_secs: Number(ttl.value) });
