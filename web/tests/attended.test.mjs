@@ -40,7 +40,7 @@ describe("attended support", () => {
     await screenshot(page, "console-support-code");
     const agent = spawnReach(["agent", "--server", server.url, "--code", code, "--consent-file", consentFile, "--display", xvfb.display]);
     agents.push(agent);
-    const token = await page.evaluate(() => sessionStorage.getItem("reach.login_token"));
+    const token = await page.evaluate(() => localStorage.getItem("reach.login_token"));
     const session = await until("the attended session", async () => {
       const response = await fetch(`${server.url}/api/sessions`, { headers: { Authorization: `Bearer ${token}` } });
       const sessions = await response.json();

@@ -83,10 +83,18 @@ describe("viewer", () => {
     await page.close();
   });
 
+  /** A browser context that is already signed in (the console stores the login token per origin), without spending a login (8/min per IP). */
+  async function signedIn(context) {
+    await context.addInitScript((t) => {
+      if (!localStorage.getItem("reach.login_token")) localStorage.setItem("reach.login_token", t);
+    }, token);
+    return context.newPage();
+  }
+
   for (const codec of ["raw", "h264"]) {
     test(`the remote screen appears in the canvas (${codec})`, async (t) => {
-      const page = await browser.newPage();
-      await logIn(page, url, "admin", PASSWORD);
+      const page = await signedIn(await browser.newContext());
+      await page.goto(url);
       if (codec === "h264") {
         const supported = await page.evaluate(async () =>
           typeof VideoDecoder !== "undefined" &&
@@ -108,6 +116,27 @@ describe("viewer", () => {
       xvfb.fill("#204080");
     });
   }
+
+  test("a viewer link opens in any tab of a signed-in browser, and after signing in when signed out", async () => {
+    const context = await browser.newContext();
+    await signedIn(context);
+    const tab = await context.newPage(); // a middle-click, a pasted link or a bookmark
+    await tab.goto(`${url}/viewer.html?codec=raw#${sessionId}`);
+    await until("a first frame in the new tab", () => tab.evaluate(() => window.reachViewer.framesDrawn > 0));
+    assert.doesNotMatch(tab.url(), /token/, "no token in the URL");
+    await context.close();
+
+    const fresh = await browser.newContext();
+    const page = await fresh.newPage();
+    await page.goto(`${url}/viewer.html?codec=raw#${sessionId}`);
+    await page.getByRole("heading", { name: "Sign in" }).waitFor();
+    await page.getByLabel("User name").fill("admin");
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await until("the requested session after signing in", () => page.evaluate(() => window.reachViewer?.framesDrawn > 0));
+    assert.ok(page.url().endsWith(`/viewer.html?codec=raw#${sessionId}`), page.url());
+    await fresh.close();
+  });
 
   test("clicking and typing in the viewer reach the X server by physical key", async () => {
     const page = await browser.newPage();

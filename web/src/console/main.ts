@@ -1,6 +1,6 @@
 // The web console: a hash-routed single page. Each route is one page module under pages/.
 
-import { ApiClient, ApiError } from "../net/api";
+import { ApiClient, ApiError, rememberNext } from "../net/api";
 import { Layout, type NavItem } from "../ui/layout";
 import type { Ctx, Page } from "./context";
 import { auditPage } from "./pages/audit";
@@ -66,6 +66,7 @@ async function logout(): Promise<void> {
 
 async function render(): Promise<void> {
   let { route, param } = parseHash();
+  if (!ctx.me && route && route !== "login") rememberNext(`/${location.hash}`);
   if (!ctx.me) route = "login";
   else if (!ROUTES[route] || route === "login") route = "machines";
   const items = ctx.me ? NAV.filter((item) => !item.permission || can(ctx.me, item.permission)) : [];

@@ -1,7 +1,7 @@
 // The in-browser viewer: joins one session with a freshly minted viewer token, draws the remote
 // screen, and forwards input only when the server granted control.
 
-import { ApiClient, ApiError } from "../net/api";
+import { ApiClient, ApiError, rememberNext } from "../net/api";
 import { ViewerSocket, type Envelope } from "../net/viewer-socket";
 import { reach } from "../gen/reach.js";
 import { applyCopies, drawRawTiles } from "../decode/raw";
@@ -323,7 +323,12 @@ async function join(): Promise<void> {
   const sessionId = decodeURIComponent(location.hash.replace(/^#/, ""));
   const api = new ApiClient();
   if (!sessionId) return setState("error", "No session given. Open a session from the console.");
-  if (!api.token) return setState("error", "You are not signed in. Sign in to the console first.");
+  if (!api.token) {
+    // Sign in, then come straight back to this session (the path is kept in this tab only).
+    rememberNext(location.pathname + location.search + location.hash);
+    setState("error", "You are not signed in. Taking you to the sign-in page…");
+    return location.assign("/#/login");
+  }
   let minted: ViewerToken;
   try {
     minted = await api.post<ViewerToken>(`/api/sessions/${encodeURIComponent(sessionId)}/viewer-token`);
