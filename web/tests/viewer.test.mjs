@@ -51,6 +51,7 @@ describe("viewer", () => {
   let browser;
   let token;
   let sessionId;
+  let machineId;
 
   before(async () => {
     xvfb = await startXvfb();
@@ -64,6 +65,7 @@ describe("viewer", () => {
       const machines = await api(url, token, "GET", "/api/machines");
       return machines.find((m) => m.online);
     });
+    machineId = machine.id;
     sessionId = (await api(url, token, "POST", "/api/sessions", { machine_id: machine.id })).id;
     browser = await launch();
   });
@@ -214,5 +216,43 @@ describe("viewer", () => {
     assert.equal(keys.seen.length, 0);
     await screenshot(page, "viewer-view-only");
     await context.close();
+  });
+
+  test("a lost connection says so and reconnects by itself after a countdown", async () => {
+    const page = await signedIn(await browser.newContext());
+    await page.goto(`${url}/viewer.html?codec=raw#${sessionId}`);
+    await until("a first frame", () => page.evaluate(() => window.reachViewer.framesDrawn > 0));
+    await page.evaluate(() => window.reachViewer.dropConnection());
+    const overlay = page.locator("#overlay");
+    await overlay.waitFor();
+    assert.match(await overlay.innerText(), /connection to the server was lost[\s\S]*Reconnecting in \d s/);
+    assert.equal(await page.locator("#cad").isDisabled(), true, "controls are off while disconnected");
+    assert.match((await page.locator("#screen-canvas").getAttribute("class")) ?? "", /dimmed/);
+    await screenshot(page, "viewer-connection-lost");
+    const drawn = await page.evaluate(() => window.reachViewer.framesDrawn);
+    await until("the viewer to rejoin", () => page.evaluate(() => window.reachViewer.state === "live"), 15_000);
+    assert.equal(await overlay.isHidden(), true);
+    assert.equal(await page.locator("#cad").isDisabled(), false, "control is back");
+    xvfb.fill("#30a050");
+    await until("a new frame after the rejoin", () => page.evaluate((n) => window.reachViewer.framesDrawn > n, drawn));
+    xvfb.fill("#204080");
+    await page.close();
+  });
+
+  test("an ended session is shown as ended: a sentence, a dimmed picture, no controls, a way back", async () => {
+    const other = await api(url, token, "POST", "/api/sessions", { machine_id: machineId, access: "view_only" });
+    const page = await signedIn(await browser.newContext());
+    await page.goto(`${url}/viewer.html?codec=raw#${other.id}`);
+    await until("a first frame", () => page.evaluate(() => window.reachViewer.framesDrawn > 0));
+    await api(url, token, "DELETE", `/api/sessions/${other.id}`);
+    const overlay = page.locator("#overlay");
+    await overlay.waitFor();
+    assert.match(await overlay.innerText(), /The session was ended\./);
+    assert.doesNotMatch(await page.locator("body").innerText(), /ended_by_user|\(\d{4}\)/, "no raw codes");
+    assert.equal(await page.locator("#reconnect").isHidden(), true, "an ended session is not retried");
+    assert.equal(await page.getByRole("link", { name: "Back to sessions" }).count(), 1);
+    assert.match((await page.locator("#screen-canvas").getAttribute("class")) ?? "", /dimmed/);
+    await screenshot(page, "viewer-ended");
+    await page.close();
   });
 });

@@ -29,6 +29,9 @@ const ctx2d = canvas.getContext("2d", { alpha: false });
 const state = byId<HTMLSpanElement>("state");
 const accessBadge = byId<HTMLSpanElement>("access");
 const usbBadge = byId<HTMLSpanElement>("usb");
+const overlay = byId<HTMLDivElement>("overlay");
+const overlayText = byId<HTMLParagraphElement>("overlay-text");
+const reconnectButton = byId<HTMLButtonElement>("reconnect");
 const statsView = byId<HTMLSpanElement>("stats");
 const controls = ["cad", "system-keys", "paste"].map((id) => byId<HTMLInputElement>(id));
 const stats = new StreamStats();
@@ -56,6 +59,11 @@ const exposed = {
   sentInputs: 0,
   lastClipboard: "",
   watch: null as PixelWatch | null,
+  /** For tests: drop the connection as a network failure would (the session stays live). */
+  dropConnection(): void {
+    socket?.abandon();
+    onClose(1006, "");
+  },
 };
 (window as unknown as { reachViewer: typeof exposed }).reachViewer = exposed;
 
@@ -63,6 +71,49 @@ function setState(kind: string, message: string): void {
   exposed.state = kind;
   state.textContent = message;
   state.className = kind === "error" || kind === "ended" ? "error" : "";
+  if (kind === "ended") showEnded(message, false);
+}
+
+/** Why a session or a connection ended, as a sentence for the technician. */
+const END_REASONS: Record<string, string> = {
+  consent_refused: "The person at the machine declined the session.",
+  consent_timeout: "The person at the machine did not answer in time.",
+  agent_disconnected: "The remote machine disconnected.",
+  ended_by_user: "The session was ended.",
+  idle: "The session ended because nobody was watching.",
+  server_restart: "The server restarted.",
+};
+
+let reconnectTimer: number | undefined;
+
+/** Greys out the picture, disables the controls and says what happened; a lost connection (not
+ * a finished session) is retried by itself after a countdown. */
+function showEnded(message: string, retry: boolean): void {
+  keyboard.releaseAll();
+  canvas.classList.add("dimmed");
+  for (const element of controls) element.disabled = true;
+  accessBadge.hidden = true;
+  overlay.hidden = false;
+  reconnectButton.hidden = !retry;
+  overlayText.textContent = message;
+  window.clearInterval(reconnectTimer);
+  if (!retry) return;
+  let left = 5;
+  const tick = () => {
+    overlayText.textContent = `${message} Reconnecting in ${left} s…`;
+    if (left-- <= 0) reconnect();
+  };
+  tick();
+  reconnectTimer = window.setInterval(tick, 1000);
+}
+
+function reconnect(): void {
+  window.clearInterval(reconnectTimer);
+  overlay.hidden = true;
+  canvas.classList.remove("dimmed");
+  accessBadge.hidden = false;
+  setState("connecting", "Reconnecting…");
+  void join();
 }
 
 let socket: ViewerSocket | null = null;
@@ -168,11 +219,11 @@ function onSessionEvent(event: reach.v1.ISessionEvent): void {
       requestStream();
       return setState("live", "Connected");
     case SessionEvent.Kind.KIND_CONSENT_DENIED:
-      return setState("ended", `The user declined the session${reason}.`);
+      return setState("ended", END_REASONS[event.reason ?? ""] ?? "The person at the machine declined the session.");
     case SessionEvent.Kind.KIND_AGENT_OFFLINE:
       return setState("offline", "The remote machine went offline. Waiting for it to come back…");
     case SessionEvent.Kind.KIND_ENDED:
-      return setState("ended", `The session ended${reason}.`);
+      return setState("ended", END_REASONS[event.reason ?? ""] ?? `The session ended${reason}.`);
     default:
       return;
   }
@@ -254,7 +305,14 @@ function onClose(code: number, reason: string): void {
     4410: "Your access was revoked.",
     4430: "The user declined the session.",
   };
-  setState("ended", messages[code] ?? `Disconnected (${code}${reason ? `: ${reason}` : ""}).`);
+  // The connection, not the session, was lost: try again by ourselves.
+  const lost = [1001, 1006, 1011, 1012, 1013, 1014].includes(code) || (code === 4401 && /expired/.test(reason));
+  if (lost) {
+    exposed.state = "lost";
+    state.textContent = "Connection lost";
+    return showEnded(code === 1001 ? "The server is restarting." : "The connection to the server was lost.", true);
+  }
+  setState("ended", messages[code] ?? "The connection to the session was closed.");
 }
 
 function wireInput(): void {
@@ -313,6 +371,7 @@ function wireInput(): void {
     }
     canvas.focus();
   });
+  reconnectButton.addEventListener("click", reconnect);
   toolbar("fullscreen", "click", () => document.documentElement.requestFullscreen().catch(() => undefined));
   document.addEventListener("fullscreenchange", () => {
     if (!document.fullscreenElement) keyboard.releaseAll();
@@ -335,6 +394,7 @@ async function join(): Promise<void> {
   } catch (error) {
     return setState("error", error instanceof ApiError ? error.message : String(error));
   }
+  socket?.abandon();
   socket = new ViewerSocket(minted.token, { onEnvelope, onClose });
   void loadScreens(api, sessionId);
 }
