@@ -192,6 +192,32 @@ describe("viewer", () => {
     await context.close();
   });
 
+  test("Type clipboard types the text as keys; the remote clipboard reaches this computer only when asked", async () => {
+    const context = await browser.newContext({ permissions: ["clipboard-read", "clipboard-write"] });
+    const page = await signedIn(context);
+    await page.goto(`${url}/viewer.html?codec=raw#${sessionId}`);
+    await until("a first frame", () => page.evaluate(() => window.reachViewer.framesDrawn > 0));
+    await page.evaluate(() => navigator.clipboard.writeText("hi Q"));
+    const keys = xvfb.watchKeys();
+    await new Promise((ok) => setTimeout(ok, 300));
+    await page.getByRole("button", { name: "Type clipboard" }).click();
+    await until("the typed keys", () => keys.seen.filter((k) => k.type === "KeyPress").length >= 5);
+    keys.stop();
+    // X keycodes: h=43, i=31, space=65, Shift_L=50, q=24.
+    assert.deepEqual(keys.seen.filter((k) => k.type === "KeyPress").map((k) => k.keycode).slice(0, 5), [43, 31, 65, 50, 24]);
+
+    const sync = page.getByLabel("Remote clipboard → here");
+    assert.equal(await sync.isChecked(), false, "off by default");
+    await page.evaluate(() => navigator.clipboard.writeText("technician's own"));
+    xvfb.setClipboard("from the remote 1");
+    await until("the remote clipboard change", () => page.evaluate(() => window.reachViewer.lastClipboard === "from the remote 1"));
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), "technician's own", "not overwritten");
+    await sync.check();
+    xvfb.setClipboard("from the remote 2");
+    await until("the synced clipboard", async () => (await page.evaluate(() => navigator.clipboard.readText())) === "from the remote 2");
+    await context.close();
+  });
+
   test("a view-only viewer's input never reaches the X server", async () => {
     await api(url, token, "POST", "/api/users", { username: "watcher", password: "watcher password 1", role: "viewer" }).catch(() => undefined);
     const context = await browser.newContext();

@@ -8,6 +8,7 @@ import { applyCopies, drawRawTiles } from "../decode/raw";
 import { H264Decoder } from "../decode/h264";
 import { KeyboardForwarder } from "../input/keyboard";
 import { pointerEventOf, wheelEventOf } from "../input/pointer";
+import { TYPE_MAX_CHARS, TYPE_RATE_PER_SEC, keyEventsFor } from "../input/typing";
 import { StreamStats } from "./stats";
 import { RemoteCursor } from "./cursor";
 
@@ -33,7 +34,8 @@ const overlay = byId<HTMLDivElement>("overlay");
 const overlayText = byId<HTMLParagraphElement>("overlay-text");
 const reconnectButton = byId<HTMLButtonElement>("reconnect");
 const statsView = byId<HTMLSpanElement>("stats");
-const controls = ["cad", "system-keys", "paste"].map((id) => byId<HTMLInputElement>(id));
+const controls = ["cad", "system-keys", "paste", "type-clipboard"].map((id) => byId<HTMLInputElement>(id));
+const clipboardSync = byId<HTMLInputElement>("clipboard-sync");
 const stats = new StreamStats();
 const cursor = new RemoteCursor(byId<HTMLCanvasElement>("cursor"), canvas);
 window.addEventListener("resize", () => cursor.place());
@@ -58,6 +60,7 @@ const exposed = {
   lastFrameAt: 0,
   sentInputs: 0,
   lastClipboard: "",
+  typing: false,
   watch: null as PixelWatch | null,
   /** For tests: drop the connection as a network failure would (the session stays live). */
   dropConnection(): void {
@@ -237,7 +240,8 @@ function onEnvelope(envelope: Envelope): void {
   if (envelope.cursorPosition) return cursor.setPosition(envelope.cursorPosition);
   if (envelope.clipboard?.text) {
     exposed.lastClipboard = envelope.clipboard.text;
-    void navigator.clipboard?.writeText(envelope.clipboard.text).catch(() => undefined);
+    // Only when the technician asked for it: the remote must not overwrite their clipboard.
+    if (clipboardSync.checked) void navigator.clipboard?.writeText(envelope.clipboard.text).catch(() => undefined);
     return;
   }
   if (envelope.error) onError(envelope.error);
@@ -315,6 +319,23 @@ function onClose(code: number, reason: string): void {
   setState("ended", messages[code] ?? "The connection to the session was closed.");
 }
 
+/** Types the clipboard as key presses, paced under the relay's input limit. */
+async function typeClipboard(): Promise<void> {
+  const text = (await navigator.clipboard.readText().catch(() => "")).slice(0, TYPE_MAX_CHARS);
+  if (!text) return;
+  const keys = keyEventsFor(text);
+  if ("untypable" in keys) {
+    state.textContent = `Cannot type "${keys.untypable}" as a key press; use Paste clipboard instead.`;
+    return;
+  }
+  exposed.typing = true;
+  for (const group of keys.events) {
+    for (const key of group) sendInput({ key });
+    await new Promise((ok) => setTimeout(ok, 1000 / TYPE_RATE_PER_SEC));
+  }
+  exposed.typing = false;
+}
+
 function wireInput(): void {
   canvas.addEventListener("keydown", (event) => control && keyboard.handle(event, true));
   canvas.addEventListener("keyup", (event) => control && keyboard.handle(event, false));
@@ -372,6 +393,7 @@ function wireInput(): void {
     canvas.focus();
   });
   reconnectButton.addEventListener("click", reconnect);
+  toolbar("type-clipboard", "click", typeClipboard);
   toolbar("fullscreen", "click", () => document.documentElement.requestFullscreen().catch(() => undefined));
   document.addEventListener("fullscreenchange", () => {
     if (!document.fullscreenElement) keyboard.releaseAll();
