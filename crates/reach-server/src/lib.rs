@@ -30,6 +30,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod client_ip;
 pub mod config;
+pub mod console_events;
 pub mod db;
 pub mod http;
 pub mod metrics;

@@ -151,6 +151,8 @@ pub struct AppState {
     pub events: broadcast::Sender<AuthEvent>,
     /// Live agents, sessions and viewers (the relay's join chokepoint).
     pub relay: Arc<crate::relay::Hub>,
+    /// Console events (machines, sessions, consent, codes), delivered per tenant.
+    pub console: broadcast::Sender<crate::console_events::ConsoleEvent>,
 }
 
 impl AppState {
@@ -188,6 +190,7 @@ impl AppState {
             config: Arc::new(config),
             events,
             relay: Arc::default(),
+            console: crate::console_events::bus(),
         };
         let report = bootstrap::run(&state).await?;
         Ok((state, report))
@@ -196,6 +199,11 @@ impl AppState {
     /// Broadcasts an event; nobody listening is fine.
     pub fn publish(&self, event: AuthEvent) {
         let _ = self.events.send(event);
+    }
+
+    /// Tells the tenant's consoles; nobody listening is fine.
+    pub fn notify(&self, event: crate::console_events::ConsoleEvent) {
+        let _ = self.console.send(event);
     }
 
     /// Appends an audit record and counts it; see [`crate::audit::record`].

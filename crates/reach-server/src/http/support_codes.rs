@@ -20,6 +20,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::permissions::Permission;
+use crate::console_events::{ConsoleEvent, ConsoleEventKind};
 use crate::db;
 use crate::http::access::requested_scope;
 use crate::http::error::{Error, ErrorBody, Result};
@@ -258,6 +259,7 @@ async fn revoke_code(
             details,
         )
         .await?;
+    state.notify(ConsoleEvent::new(&auth.tenant_id, ConsoleEventKind::CodeRevoked).code(&id));
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -26,6 +26,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument as _;
 
 use super::{FORWARD_TIMEOUT, Refusal, SOCKET_QUEUE, Sink, Stream, close_with, read_first};
+use crate::console_events::{ConsoleEvent, ConsoleEventKind};
 use crate::http::ClientIp;
 use crate::relay::hub::{AgentLink, Outbound};
 use crate::relay::lifecycle::{self, Opening};
@@ -90,6 +91,10 @@ async fn run(state: AppState, socket: WebSocket, ip: IpAddr, origin_ok: bool) {
             "replaced by a new connection",
         ));
     }
+    state.notify(
+        ConsoleEvent::new(&bound.tenant_id, ConsoleEventKind::MachineOnline)
+            .machine(&bound.machine_id),
+    );
     let session_id = match &bound.code {
         Some(code) => open_attended(&state, &bound, code).await,
         None => Ok(String::new()),
@@ -242,6 +247,12 @@ async fn open_attended(
     };
     let id = lifecycle::open(state, &opening).await?;
     credentials::link_code_session(&state.db, &code.id, &id).await?;
+    state.notify(
+        ConsoleEvent::new(&bound.tenant_id, ConsoleEventKind::CodeUsed)
+            .code(&code.id)
+            .session(&id)
+            .machine(&bound.machine_id),
+    );
     Ok(id)
 }
 
@@ -363,5 +374,11 @@ fn answered_scope(r: &v1::ConsentResponse) -> Option<Scope> {
 async fn disconnected(state: &AppState, bound: &Bound, conn_id: u64) {
     let _ = machines::touch(&state.db, &bound.machine_id).await;
     let ending = state.relay.agent_gone(&bound.machine_id, conn_id);
+    if !state.relay.is_online(&bound.machine_id) {
+        state.notify(
+            ConsoleEvent::new(&bound.tenant_id, ConsoleEventKind::MachineOffline)
+                .machine(&bound.machine_id),
+        );
+    }
     lifecycle::agent_lost(state, &bound.tenant_id, ending).await;
 }

@@ -1,10 +1,11 @@
-//! The two WebSocket endpoints: `/ws/agent` and `/ws/viewer`.
+//! The WebSocket endpoints: `/ws/agent`, `/ws/viewer` and the console's `/ws/console`.
 //!
 //! Credentials arrive in the first message (never in the URL). Frame caps are set on the
 //! upgrade so oversized frames are refused from their header, before buffering.
 //! Browser sockets are checked against the server's public origin.
 
 pub mod agent;
+pub mod console;
 mod stream;
 pub mod viewer;
 
@@ -42,6 +43,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .route("/ws/agent", get(agent::upgrade))
         .route("/ws/viewer", get(viewer::upgrade))
+        .route("/ws/console", get(console::upgrade))
 }
 
 /// Why a socket is closed before it is served.
