@@ -68,6 +68,33 @@ describe("attended support", () => {
     await page.close();
   });
 
+  test("the console follows the customer live: connected with a countdown, then accepted with Join", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "reach-consent-"));
+    const consentFile = join(dir, "answer");
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await logIn(page, server.url, "admin", server.password);
+    const machines = await context.newPage(); // a second tab on the machine list, never reloaded
+    await machines.goto(`${server.url}/#/machines`);
+    const before = await machines.getByRole("row").count();
+    await page.getByRole("link", { name: "Support codes" }).click();
+    await page.getByRole("button", { name: "Create support code" }).click();
+    const code = (await page.locator("#support-code").innerText()).trim();
+    await page.locator("#code-progress", { hasText: "Waiting for the customer to connect" }).waitFor();
+    const agent = spawnReach(["agent", "--server", server.url, "--code", code, "--consent-file", consentFile, "--display", xvfb.display]);
+    agents.push(agent);
+    const waiting = page.locator("#code-progress", { hasText: /Customer connected — waiting for their answer \(\d+ s\)/ });
+    await waiting.waitFor();
+    await screenshot(page, "console-code-waiting");
+    await until("the machine list to show the new machine by itself", async () => (await machines.getByRole("row").count()) > before);
+    writeFileSync(consentFile, "yes\n");
+    await page.locator("#join-accepted").waitFor();
+    assert.match(await page.locator("#code-progress").innerText(), /^Accepted — Join$/);
+    await page.locator("#join-accepted").click();
+    await until("a first frame after Join", () => page.evaluate(() => window.reachViewer?.framesDrawn > 0));
+    await context.close();
+  });
+
   test("a no ends the session and nothing reaches the viewer", async () => {
     const dir = mkdtempSync(join(tmpdir(), "reach-consent-"));
     const consentFile = join(dir, "answer");
