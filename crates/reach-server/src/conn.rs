@@ -9,8 +9,10 @@
 //! ([`ConnShared::limit_reads`]). A read past the budget fails, which closes the socket: an
 //! unauthenticated client cannot make the server buffer a large message.
 //!
-//! Trusted proxies (`trusted_proxies`) are exempt from the per-IP connection cap: every
-//! client behind them shares their address.
+//! A connection whose WebSocket authenticated leaves the per-IP connection count
+//! ([`ConnShared::authenticated`]): many agents behind one NAT address are fine, each holds a
+//! credential. Trusted proxies (`trusted_proxies`) are exempt from the per-IP connection cap:
+//! every client behind them shares their address.
 
 use std::collections::HashMap;
 use std::future::Ready;
@@ -28,7 +30,8 @@ use tokio::net::TcpStream;
 
 use crate::ratelimit::client_key;
 
-/// Most open connections per client IP (IPv6: per /64).
+/// Most open connections per client IP (IPv6: per /64), not counting authenticated
+/// WebSockets.
 pub const MAX_CONNECTIONS_PER_IP: usize = 128;
 /// Most WebSockets per client IP that have not authenticated yet.
 pub const MAX_UNAUTHENTICATED_SOCKETS_PER_IP: usize = 16;
@@ -38,14 +41,26 @@ pub const MAX_UNAUTHENTICATED_SOCKETS_PER_IP: usize = 16;
 pub struct ConnShared {
     read_limit: AtomicU64,
     read_count: AtomicU64,
+    slot: Mutex<Option<IpSlot>>,
 }
 
 impl ConnShared {
-    fn new() -> Self {
+    fn new(slot: Option<IpSlot>) -> Self {
         Self {
             read_limit: AtomicU64::new(u64::MAX),
             read_count: AtomicU64::new(0),
+            slot: Mutex::new(slot),
         }
+    }
+
+    /// The connection's WebSocket authenticated: it no longer counts against its IP's
+    /// connection cap, and its read budget is lifted.
+    pub fn authenticated(&self) {
+        self.unlimit_reads();
+        self.slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
     }
 
     /// From now on, reading more than `bytes` (in total) fails the connection.
@@ -165,7 +180,6 @@ pub struct Counted<S> {
     shared: Arc<ConnShared>,
     peer: SocketAddr,
     connections: Arc<Connections>,
-    _slot: Option<IpSlot>,
 }
 
 impl<S> Drop for Counted<S> {
@@ -252,7 +266,7 @@ impl CappedAcceptor {
             let slot = self.connections.per_ip.acquire(peer.ip());
             Some(slot.ok_or_else(|| io::Error::other("too many connections from this IP"))?)
         };
-        let shared = Arc::new(ConnShared::new());
+        let shared = Arc::new(ConnShared::new(slot));
         self.connections
             .lock()
             .insert(peer, Arc::downgrade(&shared));
@@ -261,7 +275,6 @@ impl CappedAcceptor {
             shared,
             peer,
             connections: Arc::clone(&self.connections),
-            _slot: slot,
         })
     }
 }
@@ -312,13 +325,25 @@ mod tests {
 
     #[test]
     fn a_read_budget_trips_once_exceeded_and_lifts() {
-        let shared = ConnShared::new();
+        let shared = ConnShared::new(None);
         shared.limit_reads(10);
         shared.read_count.fetch_add(10, Ordering::Relaxed);
         assert!(!shared.over_budget());
         shared.read_count.fetch_add(1, Ordering::Relaxed);
         assert!(shared.over_budget());
         shared.unlimit_reads();
+        assert!(!shared.over_budget());
+    }
+
+    #[test]
+    fn an_authenticated_connection_leaves_its_ips_count() {
+        let counts = Arc::new(IpCounts::new(1));
+        let shared = ConnShared::new(counts.acquire(A));
+        assert!(counts.acquire(A).is_none());
+        shared.limit_reads(1);
+        shared.authenticated();
+        assert_eq!(counts.held(A), 0);
+        assert!(counts.acquire(A).is_some());
         assert!(!shared.over_budget());
     }
 }

@@ -1,9 +1,10 @@
 //! How much video one viewer may have queued: at most [`VIEWER_QUEUE_BYTES`].
 //!
 //! A viewer that reads slower than the agent sends falls behind: once its queue would pass
-//! the budget, its video frames are skipped — all of them, until a keyframe fits again (a
-//! delta frame after a gap would decode to garbage), and the agent is asked once for that
-//! keyframe. A viewer that stays behind longer than [`SLOW_VIEWER_DEADLINE`] is closed by
+//! the budget, the frame waits up to [`ROOM_WAIT`] for room (a viewer that is only briefly
+//! behind loses nothing); after that, its video frames are skipped — all of them, until a
+//! keyframe fits again (a delta frame after a gap would decode to garbage), and the agent is
+//! asked once for that keyframe. While a viewer is skipping, frames for it never wait. A viewer that stays behind longer than [`SLOW_VIEWER_DEADLINE`] is closed by
 //! its socket task. Frames are `Bytes` shared between the viewers of a session, so slow
 //! viewers together hold at most the budget of the slowest plus one frame each in flight.
 
@@ -14,6 +15,10 @@ use std::time::{Duration, Instant};
 /// Bytes of video one viewer may have queued.
 pub const VIEWER_QUEUE_BYTES: usize = 8 * 1024 * 1024;
 
+/// How long a video frame waits for room in a full viewer queue before the viewer starts
+/// skipping to the next keyframe.
+pub const ROOM_WAIT: Duration = Duration::from_millis(500);
+
 /// How long a viewer may stay behind (skipping frames, or stuck writing one) before it is
 /// closed.
 pub const SLOW_VIEWER_DEADLINE: Duration = Duration::from_secs(10);
@@ -23,6 +28,9 @@ pub const SLOW_VIEWER_DEADLINE: Duration = Duration::from_secs(10);
 pub enum Offer {
     /// Queue it (its bytes are now counted; call [`ViewerBudget::sent`] once written).
     Queue,
+    /// It does not fit: wait for [`ViewerBudget::room`] and offer again, or
+    /// [`ViewerBudget::give_up`].
+    Full,
     /// Skip it; when `ask_keyframe`, ask the agent for a keyframe.
     Skip {
         /// The queue has room again: ask the agent for a keyframe (once per gap).
@@ -37,6 +45,7 @@ pub struct ViewerBudget {
     skipping: AtomicBool,
     asked: AtomicBool,
     behind_since: Mutex<Option<Instant>>,
+    room: tokio::sync::Notify,
 }
 
 impl ViewerBudget {
@@ -64,10 +73,23 @@ impl ViewerBudget {
             self.behind(None);
             return Offer::Queue;
         }
-        self.skipping.store(true, Ordering::Release);
+        if !skipping {
+            return Offer::Full;
+        }
         self.behind(Some(now));
         let ask_keyframe = fits && !self.asked.swap(true, Ordering::AcqRel);
         Offer::Skip { ask_keyframe }
+    }
+
+    /// Resolves when queued bytes were released (create it before offering, then await).
+    pub fn room(&self) -> tokio::sync::futures::Notified<'_> {
+        self.room.notified()
+    }
+
+    /// No room came in time: skip to the next keyframe from now on.
+    pub fn give_up(&self, now: Instant) {
+        self.skipping.store(true, Ordering::Release);
+        self.behind(Some(now));
     }
 
     /// A queued frame was written (or dropped): its bytes no longer count.
@@ -77,6 +99,7 @@ impl ViewerBudget {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
                 Some(q.saturating_sub(len))
             });
+        self.room.notify_waiters();
     }
 
     /// A queued frame could not be queued after all (the queue was full): skip to the next
@@ -113,6 +136,8 @@ mod tests {
         let now = Instant::now();
         assert_eq!(b.offer_video(3 * MIB, true, now), Offer::Queue);
         assert_eq!(b.offer_video(3 * MIB, false, now), Offer::Queue);
+        assert_eq!(b.offer_video(3 * MIB, false, now), Offer::Full);
+        b.give_up(now);
         assert_eq!(
             b.offer_video(3 * MIB, false, now),
             Offer::Skip {
@@ -140,7 +165,8 @@ mod tests {
     fn a_viewer_behind_past_the_deadline_is_reported() {
         let b = ViewerBudget::default();
         let t0 = Instant::now();
-        let _ = b.offer_video(VIEWER_QUEUE_BYTES + 1, true, t0);
+        assert_eq!(b.offer_video(VIEWER_QUEUE_BYTES + 1, true, t0), Offer::Full);
+        b.give_up(t0);
         assert!(!b.too_far_behind(t0 + SLOW_VIEWER_DEADLINE));
         assert!(b.too_far_behind(t0 + SLOW_VIEWER_DEADLINE + Duration::from_millis(1)));
         assert_eq!(b.offer_video(MIB, true, t0), Offer::Queue);

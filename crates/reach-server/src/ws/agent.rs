@@ -28,7 +28,7 @@ use super::{
     FORWARD_TIMEOUT, PreAuth, Refusal, SOCKET_QUEUE, Sink, Stream, close_with, read_first,
 };
 use crate::http::ClientIp;
-use crate::relay::budget::{Offer, ViewerBudget};
+use crate::relay::budget::{Offer, ROOM_WAIT, ViewerBudget};
 use crate::relay::hub::{AgentLink, Outbound, Tx};
 use crate::relay::lifecycle::{self, Opening};
 use crate::relay::redeem::{self, RedeemError, Redemption};
@@ -286,7 +286,7 @@ async fn on_frame(
             );
             match body {
                 Body::VideoFrame(f) => {
-                    offer_video(state, bound, &env.session_id, &targets, &bytes, f.keyframe);
+                    offer_video(state, bound, &env.session_id, &targets, &bytes, f.keyframe).await;
                 }
                 _ => {
                     for (tx, _) in targets {
@@ -301,9 +301,10 @@ async fn on_frame(
     }
 }
 
-/// Queues a video frame for each viewer within its byte budget, never waiting: a viewer
-/// that is behind skips frames to the next keyframe, which is asked for once it has room.
-fn offer_video(
+/// Queues a video frame for each viewer within its byte budget. A full queue gets up to
+/// [`ROOM_WAIT`] to drain; then that viewer skips frames to the next keyframe, which is asked
+/// for once it has room, and frames for it no longer wait.
+async fn offer_video(
     state: &AppState,
     bound: &Bound,
     session_id: &str,
@@ -311,25 +312,52 @@ fn offer_video(
     bytes: &Bytes,
     keyframe: bool,
 ) {
-    let now = Instant::now();
     let mut ask_keyframe = false;
     for (tx, budget) in targets {
-        match budget.offer_video(bytes.len(), keyframe, now) {
-            Offer::Queue => {
-                if tx.try_send(Outbound::Video(bytes.clone())).is_err() {
-                    budget.unqueue(bytes.len(), now);
-                }
-            }
+        match offer_one(tx, budget, bytes, keyframe).await {
             Offer::Skip { ask_keyframe: ask } => {
                 state.metrics.rate_limited("viewer_video_skipped");
                 ask_keyframe |= ask;
             }
+            Offer::Queue | Offer::Full => {}
         }
     }
     if ask_keyframe && let Some(agent) = state.relay.agent_tx(&bound.machine_id) {
         let request = Body::KeyframeRequest(v1::KeyframeRequest {});
         let frame = codec::encode(&codec::envelope(session_id, request));
         let _ = agent.try_send(Outbound::Frame(Bytes::from(frame)));
+    }
+}
+
+/// One viewer: queue the frame, waiting up to [`ROOM_WAIT`] for room, or skip it.
+async fn offer_one(tx: &Tx, budget: &ViewerBudget, bytes: &Bytes, keyframe: bool) -> Offer {
+    let deadline = tokio::time::Instant::now() + ROOM_WAIT;
+    loop {
+        let room = budget.room();
+        tokio::pin!(room);
+        room.as_mut().enable();
+        match budget.offer_video(bytes.len(), keyframe, Instant::now()) {
+            Offer::Queue => {
+                let frame = Outbound::Video(bytes.clone());
+                let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
+                if tx.send_timeout(frame, wait).await.is_err() {
+                    budget.unqueue(bytes.len(), Instant::now());
+                    return Offer::Skip {
+                        ask_keyframe: false,
+                    };
+                }
+                return Offer::Queue;
+            }
+            Offer::Full => {
+                if tokio::time::timeout_at(deadline, room).await.is_err() {
+                    budget.give_up(Instant::now());
+                    return Offer::Skip {
+                        ask_keyframe: false,
+                    };
+                }
+            }
+            skip @ Offer::Skip { .. } => return skip,
+        }
     }
 }
 

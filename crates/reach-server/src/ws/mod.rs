@@ -124,10 +124,11 @@ impl PreAuth {
         Some(Self { _slot: slot, conn })
     }
 
-    /// Authenticated: the read budget is lifted and the slot released.
+    /// Authenticated: the read budget is lifted, the connection leaves its IP's connection
+    /// count and the unauthenticated slot is released.
     pub(crate) fn done(self) {
         if let Some(conn) = &self.conn {
-            conn.unlimit_reads();
+            conn.authenticated();
         }
     }
 }
