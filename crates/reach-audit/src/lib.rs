@@ -315,6 +315,32 @@ mod tests {
     }
 
     #[test]
+    fn plain_records_are_accepted_only_before_the_first_keyed_one() {
+        let key = [1; 32];
+        let mut records = chain(2);
+        let next = |id: i64, prev: &AuditRecord| {
+            AuditRecord::new(
+                id,
+                2000,
+                "default",
+                "admin",
+                "e",
+                json!({}),
+                prev.hash.clone(),
+            )
+        };
+        let keyed = next(3, &records[1]).keyed(&key);
+        records.push(keyed);
+        assert_eq!(verify_chain_against(&records, &[], Some(&key)), Ok(()));
+        let plain_after_keyed = next(4, &records[2]);
+        records.push(plain_after_keyed);
+        assert_eq!(
+            verify_chain_against(&records, &[], Some(&key)),
+            Err(ChainBroken { broken_at_id: 4 })
+        );
+    }
+
+    #[test]
     fn every_head_must_agree_with_the_chain() {
         let key = [1; 32];
         let records = keyed_chain(5, &key);

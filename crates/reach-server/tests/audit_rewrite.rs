@@ -139,6 +139,15 @@ async fn an_edit_rehashed_and_appended_to_is_reported_at_the_edit_and_never_sign
         (Some(false), Some(k)),
         "{got}"
     );
+    // Both recorded heads (database and mirror) no longer agree with the rewritten chain.
+    assert_eq!(
+        got["bad_heads"],
+        json!([
+            {"source": "database", "seq": head, "reason": "disagrees"},
+            {"source": "mirror", "seq": head, "reason": "disagrees"}
+        ]),
+        "{got}"
+    );
 }
 
 #[tokio::test]
@@ -171,5 +180,8 @@ async fn a_head_forged_to_a_lower_seq_is_reported_and_not_overwritten() {
         (Some(false), Some(2)),
         "{got}"
     );
-    assert_eq!(got["bad_heads"], json!([{"source": "database", "seq": 2}]));
+    assert_eq!(
+        got["bad_heads"],
+        json!([{"source": "database", "seq": 2, "reason": "mac"}])
+    );
 }

@@ -34,26 +34,35 @@ struct StoredHead {
     mac: String,
 }
 
-/// A recorded head that cannot be trusted: its MAC does not match (someone rewrote it).
+/// A recorded head that verification could not square with the chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct BadHead {
     /// Where it is stored: `database` or `mirror`.
     pub source: &'static str,
     /// The record id it claims.
     pub seq: i64,
+    /// `mac`: its MAC does not match (rewritten without the server secret); `disagrees`:
+    /// authentic, but the chain no longer has that record with that hash.
+    pub reason: &'static str,
 }
 
-/// The heads of one tenant: the authentic ones and the forged ones.
+/// The heads of one tenant: the authentic ones (with where they are stored) and the forged
+/// ones.
 #[derive(Debug, Default)]
 pub(super) struct Heads {
-    pub(super) valid: Vec<ChainHead>,
+    pub(super) valid: Vec<(&'static str, ChainHead)>,
     pub(super) bad: Vec<BadHead>,
 }
 
 impl Heads {
     /// The valid head furthest along.
     pub(super) fn furthest(&self) -> Option<&ChainHead> {
-        self.valid.iter().max_by_key(|h| h.id)
+        self.valid.iter().map(|(_, h)| h).max_by_key(|h| h.id)
+    }
+
+    /// The authentic heads.
+    pub(super) fn chain_heads(&self) -> Vec<ChainHead> {
+        self.valid.iter().map(|(_, h)| h.clone()).collect()
     }
 }
 
@@ -114,14 +123,16 @@ pub(super) async fn all(
     let mut heads = Heads::default();
     for (source, head) in stored {
         if authentic(key, tenant_id, &head) {
-            heads.valid.push(ChainHead {
+            let chain_head = ChainHead {
                 id: head.seq,
                 hash: head.hash,
-            });
+            };
+            heads.valid.push((source, chain_head));
         } else {
             heads.bad.push(BadHead {
                 source,
                 seq: head.seq,
+                reason: "mac",
             });
         }
     }
@@ -202,7 +213,7 @@ async fn verified_newest(
 }
 
 /// Records heads ([`record_heads`]) and mirrors every valid recorded head into the file at
-/// `mirror`, keeping the file's entry where it is further along. Run periodically and at
+/// `mirror`, keeping the file's entry where it is further along or forged (to be reported). Run periodically and at
 /// shutdown.
 ///
 /// # Errors
@@ -221,7 +232,10 @@ pub async fn checkpoint(db: &Db, keys: &AuditKeys, mirror: &Path) -> anyhow::Res
             mac: row.try_get("mac")?,
         };
         let valid = authentic(&keys.head, &tenant_id, &stored);
-        let further = heads.get(&tenant_id).is_none_or(|old| old.seq < stored.seq);
+        // A forged mirror entry stays, so verification keeps reporting it.
+        let further = heads
+            .get(&tenant_id)
+            .is_none_or(|old| authentic(&keys.head, &tenant_id, old) && old.seq < stored.seq);
         if valid && further {
             heads.insert(tenant_id, stored);
         }

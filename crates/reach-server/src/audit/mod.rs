@@ -231,7 +231,8 @@ pub struct Verification {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub head: Option<ChainHead>,
-    /// Recorded heads whose MAC fails (rewritten without the server secret).
+    /// Recorded heads whose MAC fails (rewritten without the server secret) or that the chain
+    /// no longer agrees with.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub bad_heads: Vec<BadHead>,
 }
@@ -250,9 +251,23 @@ pub async fn verify(
     let records = records_from(db, tenant_id, 1).await?;
     let heads = heads::all(db, &keys.head, tenant_id, mirror).await?;
     let count = i64::try_from(records.len()).unwrap_or(i64::MAX);
-    let chain = reach_audit::verify_chain_against(&records, &heads.valid, Some(&keys.chain))
-        .err()
-        .map(|b| b.broken_at_id);
+    let chain =
+        reach_audit::verify_chain_against(&records, &heads.chain_heads(), Some(&keys.chain))
+            .err()
+            .map(|b| b.broken_at_id);
+    let mut bad_heads = heads.bad.clone();
+    for (source, head) in &heads.valid {
+        let agrees = records
+            .binary_search_by_key(&head.id, |r| r.id)
+            .is_ok_and(|i| records[i].hash == head.hash);
+        if !agrees {
+            bad_heads.push(BadHead {
+                source,
+                seq: head.id,
+                reason: "disagrees",
+            });
+        }
+    }
     let forged = heads.bad.iter().map(|b| b.seq.max(1)).min();
     let broken_at_id = match (chain, forged) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -263,7 +278,7 @@ pub async fn verify(
         broken_at_id,
         records: count,
         head: heads.furthest().cloned(),
-        bad_heads: heads.bad,
+        bad_heads,
     })
 }
 
