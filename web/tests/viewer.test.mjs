@@ -4,7 +4,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { launch, logIn, screenshot } from "./support/browser.mjs";
-import { freePort, spawnReach, until, waitHealthy } from "./support/reach.mjs";
+import { execFileSync } from "node:child_process";
+import { REACH_BIN, freePort, spawnReach, until, waitHealthy } from "./support/reach.mjs";
 import { startXvfb } from "./support/xvfb.mjs";
 
 const PASSWORD = "demo password for tests";
@@ -40,6 +41,17 @@ async function pagePoint(page, x, y) {
   return { x: box.left + x * box.scale, y: box.top + y * box.scale };
 }
 
+/** RGB of noise pixel `index`: the hash `reach bench x-noise` paints (bench/motion.rs). */
+function noisePixel(index) {
+  let h = Math.imul(index, 0x9e3779b1) >>> 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b) >>> 0;
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35) >>> 0;
+  h ^= h >>> 16;
+  return [(h >>> 16) & 255, (h >>> 8) & 255, h & 255];
+}
+
 function near(actual, expected, tolerance) {
   return actual.every((value, i) => Math.abs(value - expected[i]) <= tolerance);
 }
@@ -53,7 +65,8 @@ describe("viewer", () => {
   let sessionId;
 
   before(async () => {
-    xvfb = await startXvfb();
+    // 800×600: a noise keyframe (~1.6 MB of tiles) needs two messages.
+    xvfb = await startXvfb(800, 600);
     xvfb.fill("#204080");
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
@@ -108,6 +121,21 @@ describe("viewer", () => {
       xvfb.fill("#204080");
     });
   }
+
+  test("a noise desktop in raw arrives as a split keyframe, reassembled whole", async () => {
+    // 800×600 of noise is a ~1.6 MB raw keyframe: the agent splits it (1 MiB per message).
+    execFileSync(REACH_BIN, ["bench", "x-noise", "--display", xvfb.display]);
+    const page = await browser.newPage();
+    await logIn(page, url, "admin", PASSWORD);
+    await page.goto(`${url}/viewer.html?codec=raw#${sessionId}`);
+    await until("a split frame", () => page.evaluate(() => window.reachViewer.splitFrames > 0));
+    for (const [x, y] of [[0, 0], [320, 240], [17, 401], [799, 599]]) {
+      const index = y * xvfb.width + x;
+      await until(`noise at (${x}, ${y})`, async () => near(await pixel(page, x, y), noisePixel(index), 0));
+    }
+    await page.close();
+    xvfb.fill("#204080");
+  });
 
   test("clicking and typing in the viewer reach the X server by physical key", async () => {
     const page = await browser.newPage();

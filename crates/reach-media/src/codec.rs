@@ -153,6 +153,9 @@ pub struct EncoderConfig {
     /// Raw codec: send vertical content moves as [`CopyRect`]s (the protocol's
     /// `VideoFrame.copies`). On by default; turn it off for viewers that cannot apply copies.
     pub detect_scroll: bool,
+    /// H.264: send small changes (typing, a blinking cursor) as raw tiles inside the H.264
+    /// stream ([`crate::MixedEncoder`]). On by default; off gives plain H.264.
+    pub raw_small_changes: bool,
 }
 
 impl Default for EncoderConfig {
@@ -161,6 +164,7 @@ impl Default for EncoderConfig {
             target_bitrate_bps: DEFAULT_BITRATE_BPS,
             max_fps: 60.0,
             detect_scroll: true,
+            raw_small_changes: true,
         }
     }
 }
@@ -201,6 +205,9 @@ pub fn create_encoder(
         Codec::Raw => Ok(Box::new(crate::raw::RawEncoder::with_scroll_detection(
             config.detect_scroll,
         )?)),
+        Codec::H264 if config.raw_small_changes => {
+            Ok(Box::new(crate::mixed::MixedEncoder::new(config)?))
+        }
         Codec::H264 => Ok(Box::new(crate::h264::H264Encoder::new(config)?)),
     }
 }

@@ -59,6 +59,26 @@ impl RawEncoder {
         })
     }
 
+    /// Records that the viewer now shows `frame` in `areas` (`None` = everywhere) though this
+    /// encoder did not send it (another codec of the same stream did), so later changes are
+    /// measured against it.
+    pub fn assume_viewer_has(&mut self, frame: &Frame, areas: Option<&[Rect]>) {
+        match (self.sent.as_mut(), areas) {
+            (Some(sent), Some(areas)) if sent.bounds() == frame.bounds() => {
+                for area in areas.iter().filter_map(|a| a.intersect(&frame.bounds())) {
+                    for y in area.y..area.bottom() {
+                        sent.row_span_mut(area.x, y, area.width)
+                            .copy_from_slice(frame.row_span(area.x, y, area.width));
+                    }
+                }
+            }
+            _ => {
+                self.sent = Some(frame.clone());
+                self.keyframe_due = false;
+            }
+        }
+    }
+
     fn encode_keyframe(&mut self, frame: &Frame) -> Result<EncodedFrame, MediaError> {
         let tiles = merge_rows(tiles_in(frame.bounds(), frame.bounds()));
         let out = self.build_frame(frame, true, Vec::new(), &tiles)?;

@@ -1,0 +1,143 @@
+//! [`MixedEncoder`]: one H.264 stream that sends small changes as raw tiles.
+//!
+//! Encoding a keystroke with H.264 costs a whole-picture encode (~17 ms at 1080p on one core);
+//! sending its few changed tiles raw costs well under a millisecond and is lossless. So changes
+//! up to [`SMALL_CHANGE_PIXELS`] go out as raw frames (codec `raw`, never keyframes) drawn over
+//! the picture, and everything larger — motion, scrolling, video — as H.264. The H.264 encoder
+//! is told about the raw-sent areas with its next frame, so its picture catches up then.
+//!
+//! The raw encoder's canvas is kept equal to the source wherever H.264 last encoded it, so a
+//! small change back to an old colour is still seen as a change. When small changes add up
+//! to more than [`RAW_BUDGET_BYTES_PER_SEC`] (a small video playing), they go to H.264 too.
+
+use std::time::{Duration, Instant};
+
+use crate::codec::{Codec, EncodedFrame, EncoderConfig, VideoEncoder};
+use crate::error::MediaError;
+use crate::frame::{Frame, Rect};
+use crate::h264::H264Encoder;
+use crate::raw::RawEncoder;
+
+/// Largest change, in damaged pixels, sent as raw tiles (a 256×256 area).
+pub const SMALL_CHANGE_PIXELS: u64 = 256 * 256;
+
+/// Raw bytes per second beyond which small changes are sent as H.264 as well.
+pub const RAW_BUDGET_BYTES_PER_SEC: usize = 1024 * 1024;
+
+/// Raw-sent areas remembered one by one before they are merged into their bounding box.
+const MAX_RAW_ONLY_RECTS: usize = 256;
+
+/// H.264 for motion, raw tiles for small changes, in one stream (codec `h264`).
+pub struct MixedEncoder {
+    h264: H264Encoder,
+    raw: RawEncoder,
+    /// Areas sent raw that the H.264 picture has not caught up with yet.
+    raw_only: Vec<Rect>,
+    keyframe_due: bool,
+    window_start: Instant,
+    window_bytes: usize,
+}
+
+impl std::fmt::Debug for MixedEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MixedEncoder")
+            .field("raw_only", &self.raw_only.len())
+            .finish()
+    }
+}
+
+impl MixedEncoder {
+    /// An H.264 encoder with `config` and a raw encoder (no scroll detection: scrolling is
+    /// motion, H.264's job).
+    ///
+    /// # Errors
+    /// [`MediaError::Encoder`] when openh264 or zstd cannot start.
+    pub fn new(config: &EncoderConfig) -> Result<Self, MediaError> {
+        Ok(Self {
+            h264: H264Encoder::new(config)?,
+            raw: RawEncoder::with_scroll_detection(false)?,
+            raw_only: Vec::new(),
+            keyframe_due: true,
+            window_start: Instant::now(),
+            window_bytes: 0,
+        })
+    }
+
+    /// Whether a change of `damage` goes out as raw tiles.
+    fn is_small(&mut self, frame: &Frame, damage: &[Rect]) -> bool {
+        let bounds = frame.bounds();
+        let area: u64 = damage
+            .iter()
+            .filter_map(|r| r.intersect(&bounds))
+            .map(|r| u64::from(r.width) * u64::from(r.height))
+            .sum();
+        if self.window_start.elapsed() >= Duration::from_secs(1) {
+            self.window_start = Instant::now();
+            self.window_bytes = 0;
+        }
+        area <= SMALL_CHANGE_PIXELS && self.window_bytes <= RAW_BUDGET_BYTES_PER_SEC
+    }
+
+    fn encode_h264(
+        &mut self,
+        frame: &Frame,
+        damage: Option<&[Rect]>,
+    ) -> Result<Option<EncodedFrame>, MediaError> {
+        let areas = damage.map(|d| {
+            let mut all = std::mem::take(&mut self.raw_only);
+            all.extend_from_slice(d);
+            all
+        });
+        let out = self.h264.encode(frame, areas.as_deref())?;
+        // What H.264 encoded is what the viewer will show: the raw canvas follows the source.
+        if out.as_ref().is_some_and(|f| f.keyframe) {
+            self.keyframe_due = false;
+            self.raw_only.clear();
+            self.raw.assume_viewer_has(frame, None);
+        } else {
+            self.raw.assume_viewer_has(frame, areas.as_deref());
+        }
+        Ok(out)
+    }
+}
+
+impl VideoEncoder for MixedEncoder {
+    fn codec(&self) -> Codec {
+        Codec::H264
+    }
+
+    fn encode(
+        &mut self,
+        frame: &Frame,
+        damage: Option<&[Rect]>,
+    ) -> Result<Option<EncodedFrame>, MediaError> {
+        let small = match damage {
+            Some(d) if !self.keyframe_due => self.is_small(frame, d),
+            _ => false,
+        };
+        let Some(damage) = damage.filter(|_| small) else {
+            return self.encode_h264(frame, damage);
+        };
+        let out = self.raw.encode(frame, Some(damage))?;
+        if let Some(sent) = &out {
+            self.window_bytes += sent.byte_len();
+            self.raw_only.extend_from_slice(damage);
+            if self.raw_only.len() > MAX_RAW_ONLY_RECTS {
+                let all = self
+                    .raw_only
+                    .iter()
+                    .fold(Rect::default(), |a, r| a.union(r));
+                self.raw_only = vec![all];
+            }
+        }
+        Ok(out)
+    }
+
+    fn request_keyframe(&mut self) {
+        self.keyframe_due = true;
+        self.h264.request_keyframe();
+    }
+}
+
+#[cfg(test)]
+mod tests;
