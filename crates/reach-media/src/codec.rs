@@ -6,6 +6,7 @@ use std::str::FromStr;
 use crate::error::MediaError;
 use crate::frame::{Frame, Rect};
 use crate::limits::DEFAULT_BITRATE_BPS;
+use crate::yuv::I420;
 
 /// A video codec the agent can stream with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -191,6 +192,28 @@ pub trait VideoEncoder: Send {
 
     /// Makes the next [`VideoEncoder::encode`] emit a keyframe.
     fn request_keyframe(&mut self);
+
+    /// As [`VideoEncoder::encode`], with `picture`: `frame` already converted to I420 (by the
+    /// capture stage of a [`crate::VideoStream`], off the encoder's thread). Encoders that do
+    /// not use I420 ignore it.
+    ///
+    /// # Errors
+    /// As [`VideoEncoder::encode`].
+    fn encode_converted(
+        &mut self,
+        frame: &Frame,
+        picture: &I420,
+        damage: Option<&[Rect]>,
+    ) -> Result<Option<EncodedFrame>, MediaError> {
+        let _ = picture;
+        self.encode(frame, damage)
+    }
+
+    /// Whether [`VideoEncoder::encode_converted`] uses the I420 picture (worth converting
+    /// ahead).
+    fn wants_i420(&self) -> bool {
+        false
+    }
 }
 
 /// Builds an encoder for `codec`.
@@ -278,6 +301,28 @@ impl VideoEncoder for FallbackEncoder {
 
     fn request_keyframe(&mut self) {
         self.active.request_keyframe();
+    }
+
+    fn encode_converted(
+        &mut self,
+        frame: &Frame,
+        picture: &I420,
+        damage: Option<&[Rect]>,
+    ) -> Result<Option<EncodedFrame>, MediaError> {
+        match self.active.encode_converted(frame, picture, damage) {
+            Ok(out) => Ok(out),
+            Err(err) if self.active.codec() != Codec::Raw => {
+                tracing::warn!(error = %err, "video encoder failed, switching to raw");
+                self.fallback_reason = Some(err);
+                self.active = create_encoder(Codec::Raw, &self.config)?;
+                self.active.encode(frame, None)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    fn wants_i420(&self) -> bool {
+        self.active.wants_i420()
     }
 }
 

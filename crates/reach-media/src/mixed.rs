@@ -17,6 +17,7 @@ use crate::error::MediaError;
 use crate::frame::{Frame, Rect};
 use crate::h264::H264Encoder;
 use crate::raw::RawEncoder;
+use crate::yuv::I420;
 
 /// Largest change, in damaged pixels, sent as raw tiles (a 256×256 area).
 pub const SMALL_CHANGE_PIXELS: u64 = 256 * 256;
@@ -81,6 +82,7 @@ impl MixedEncoder {
     fn encode_h264(
         &mut self,
         frame: &Frame,
+        picture: Option<&I420>,
         damage: Option<&[Rect]>,
     ) -> Result<Option<EncodedFrame>, MediaError> {
         let areas = damage.map(|d| {
@@ -88,7 +90,12 @@ impl MixedEncoder {
             all.extend_from_slice(d);
             all
         });
-        let out = self.h264.encode(frame, areas.as_deref())?;
+        let out = match picture {
+            Some(picture) => self
+                .h264
+                .encode_converted(frame, picture, areas.as_deref())?,
+            None => self.h264.encode(frame, areas.as_deref())?,
+        };
         // What H.264 encoded is what the viewer will show: the raw canvas follows the source.
         if out.as_ref().is_some_and(|f| f.keyframe) {
             self.keyframe_due = false;
@@ -111,12 +118,42 @@ impl VideoEncoder for MixedEncoder {
         frame: &Frame,
         damage: Option<&[Rect]>,
     ) -> Result<Option<EncodedFrame>, MediaError> {
+        self.encode_either(frame, None, damage)
+    }
+
+    fn encode_converted(
+        &mut self,
+        frame: &Frame,
+        picture: &I420,
+        damage: Option<&[Rect]>,
+    ) -> Result<Option<EncodedFrame>, MediaError> {
+        self.encode_either(frame, Some(picture), damage)
+    }
+
+    fn wants_i420(&self) -> bool {
+        true
+    }
+
+    fn request_keyframe(&mut self) {
+        self.keyframe_due = true;
+        self.h264.request_keyframe();
+    }
+}
+
+impl MixedEncoder {
+    /// Raw tiles for a small change, H.264 otherwise (from `picture` when converted ahead).
+    fn encode_either(
+        &mut self,
+        frame: &Frame,
+        picture: Option<&I420>,
+        damage: Option<&[Rect]>,
+    ) -> Result<Option<EncodedFrame>, MediaError> {
         let small = match damage {
             Some(d) if !self.keyframe_due => self.is_small(frame, d),
             _ => false,
         };
         let Some(damage) = damage.filter(|_| small) else {
-            return self.encode_h264(frame, damage);
+            return self.encode_h264(frame, picture, damage);
         };
         let out = self.raw.encode(frame, Some(damage))?;
         if let Some(sent) = &out {
@@ -131,11 +168,6 @@ impl VideoEncoder for MixedEncoder {
             }
         }
         Ok(out)
-    }
-
-    fn request_keyframe(&mut self) {
-        self.keyframe_due = true;
-        self.h264.request_keyframe();
     }
 }
 

@@ -96,8 +96,9 @@ impl VideoStream {
         reopen: Option<(Option<String>, u32)>,
     ) -> Result<Self, MediaError> {
         let screen = capturer.screen().clone();
+        let convert = encoder.wants_i420();
         Ok(Self {
-            stage: CaptureStage::spawn(capturer, max_fps, reopen)?,
+            stage: CaptureStage::spawn(capturer, max_fps, reopen, convert)?,
             encoder,
             screen,
         })
@@ -144,10 +145,19 @@ impl VideoStream {
             if damage.is_none() {
                 self.encoder.request_keyframe();
             }
-            let encoded = self.encoder.encode(&snapshot.frame, damage.as_deref());
+            let encoded = match &snapshot.picture {
+                Some(picture) => {
+                    self.encoder
+                        .encode_converted(&snapshot.frame, picture, damage.as_deref())
+                }
+                None => self.encoder.encode(&snapshot.frame, damage.as_deref()),
+            };
             self.stage.recycle(snapshot);
             out.frame = encoded?;
             out.fell_back_to_raw = self.encoder.take_fallback_reason();
+            if out.fell_back_to_raw.is_some() {
+                self.stage.set_convert(self.encoder.wants_i420());
+            }
         }
         Ok(out)
     }

@@ -6,6 +6,8 @@
 //! is at most one encode old when the encoder takes it; meanwhile the X server accumulates
 //! damage, so every change is sent once and nothing stale queues up. Snapshots are recycled: a
 //! returned buffer is brought up to date by copying only what changed since it was last filled.
+//! For H.264 the stage also converts the snapshot to I420 (again only what changed), so the
+//! encoder's thread does nothing but encode.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use super::FramePacer;
 use crate::capture::{CaptureOptions, CursorPosition, CursorShape, ScreenCapturer, ScreenInfo};
 use crate::error::MediaError;
 use crate::frame::{Frame, Rect};
+use crate::yuv::I420;
 
 /// How long the stage waits for damage before checking whether it should stop.
 const IDLE_POLL: Duration = Duration::from_millis(100);
@@ -30,6 +33,8 @@ const HISTORY: usize = 4;
 #[derive(Debug)]
 pub(super) struct Snapshot {
     pub(super) frame: Frame,
+    /// `frame` in I420, when the encoder wants it (converted here, off the encoder's thread).
+    pub(super) picture: Option<I420>,
     capture: u64,
 }
 
@@ -51,6 +56,7 @@ pub(super) struct CaptureStage {
     captured: Receiver<Result<Captured, MediaError>>,
     recycle: Sender<Snapshot>,
     keyframe: Arc<AtomicBool>,
+    convert: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -61,10 +67,12 @@ impl CaptureStage {
         capturer: Box<dyn ScreenCapturer>,
         max_fps: f32,
         reopen: Option<(Option<String>, u32)>,
+        convert: bool,
     ) -> Result<Self, MediaError> {
         let (tx, captured) = mpsc::sync_channel(0);
         let (recycle, recycled) = mpsc::channel();
         let keyframe = Arc::new(AtomicBool::new(true));
+        let convert = Arc::new(AtomicBool::new(convert));
         let stop = Arc::new(AtomicBool::new(false));
         let worker = Worker {
             capturer,
@@ -73,6 +81,7 @@ impl CaptureStage {
             tx,
             recycled,
             keyframe: Arc::clone(&keyframe),
+            convert: Arc::clone(&convert),
             stop: Arc::clone(&stop),
             captures: 0,
             history: VecDeque::new(),
@@ -84,9 +93,15 @@ impl CaptureStage {
             captured,
             recycle,
             keyframe,
+            convert,
             stop,
             thread: Some(thread),
         })
+    }
+
+    /// Whether snapshots should carry an I420 conversion (the encoder changed codec).
+    pub(super) fn set_convert(&self, convert: bool) {
+        self.convert.store(convert, Ordering::Relaxed);
     }
 
     /// Makes the next capture a full one (and the next frame a keyframe).
@@ -129,6 +144,7 @@ struct Worker {
     tx: SyncSender<Result<Captured, MediaError>>,
     recycled: Receiver<Snapshot>,
     keyframe: Arc<AtomicBool>,
+    convert: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     /// Captures taken so far (snapshot numbering).
     captures: u64,
@@ -223,22 +239,43 @@ impl Worker {
             self.history.pop_front();
         }
         let source = self.capturer.frame();
-        let Some(mut snapshot) = self.recycled.try_recv().ok() else {
-            return Snapshot {
-                frame: source.clone(),
-                capture: self.captures,
-            };
-        };
-        match changes_since(&self.history, snapshot.capture) {
-            Some(rects) if snapshot.frame.bounds() == source.bounds() => {
-                for rect in rects {
-                    copy_rect(source, &mut snapshot.frame, rect);
+        let mut snapshot = self.recycled.try_recv().unwrap_or_else(|_| Snapshot {
+            frame: source.clone(),
+            picture: None,
+            capture: 0,
+        });
+        let changed = match changes_since(&self.history, snapshot.capture) {
+            Some(rects) if snapshot.capture > 0 && snapshot.frame.bounds() == source.bounds() => {
+                for rect in &rects {
+                    copy_rect(source, &mut snapshot.frame, *rect);
                 }
+                Some(rects)
             }
-            _ => snapshot.frame = source.clone(),
-        }
+            _ => {
+                snapshot.frame.clone_from(source);
+                None
+            }
+        };
         snapshot.capture = self.captures;
+        let convert = self.convert.load(Ordering::Relaxed);
+        snapshot.picture =
+            convert.then(|| to_i420(&snapshot.frame, snapshot.picture.take(), changed));
         snapshot
+    }
+}
+
+/// `frame` in I420: `picture` brought up to date in the `changed` areas, or converted whole.
+fn to_i420(frame: &Frame, picture: Option<I420>, changed: Option<Vec<Rect>>) -> I420 {
+    let (width, height) = (frame.width() as usize, frame.height() as usize);
+    let planes = (width.div_ceil(2) * 2, height.div_ceil(2) * 2);
+    match (picture, changed) {
+        (Some(mut picture), Some(rects)) if (picture.width, picture.height) == planes => {
+            for rect in rects {
+                picture.update(frame.data(), width, height, rect);
+            }
+            picture
+        }
+        _ => crate::yuv::bgra_to_i420(frame.data(), width, height),
     }
 }
 
@@ -290,6 +327,18 @@ mod tests {
         let h = history(&[(3, None), (4, Some(vec![Rect::new(0, 0, 1, 1)]))]);
         assert_eq!(changes_since(&h, 2), None, "capture 3 was full");
         assert_eq!(changes_since(&h, 1), None, "older than the history");
+    }
+
+    #[test]
+    fn a_recycled_i420_picture_updated_where_damaged_equals_a_full_conversion() {
+        let mut frame = Frame::new(64, 48).unwrap();
+        let old = to_i420(&frame, None, None);
+        let area = Rect::new(10, 7, 13, 9);
+        for y in area.y..area.bottom() {
+            frame.row_span_mut(area.x, y, area.width).fill(200);
+        }
+        let updated = to_i420(&frame, Some(old), Some(vec![area]));
+        assert_eq!(updated, to_i420(&frame, None, None));
     }
 
     #[test]
