@@ -9,6 +9,11 @@
 //! The raw encoder's canvas is kept equal to the source wherever H.264 last encoded it, so a
 //! small change back to an old colour is still seen as a change. When small changes add up
 //! to more than [`RAW_BUDGET_BYTES_PER_SEC`] (a small video playing), they go to H.264 too.
+//!
+//! Large changes where content moved (scrolling text, a dragged window) go out raw as a copy
+//! plus the newly exposed strip when that is at most [`MAX_SCROLL_RAW_BYTES`]: lossless and far
+//! cheaper than re-encoding the whole picture. After a large change without a move, detection
+//! is retried only every few large changes.
 
 use std::time::{Duration, Instant};
 
@@ -25,6 +30,14 @@ pub const SMALL_CHANGE_PIXELS: u64 = 256 * 256;
 /// Raw bytes per second beyond which small changes are sent as H.264 as well.
 pub const RAW_BUDGET_BYTES_PER_SEC: usize = 1024 * 1024;
 
+/// Largest raw frame for moved content (scrolling): a copy plus the exposed strip. Bigger
+/// (a scrolled page of photos) goes to H.264.
+pub const MAX_SCROLL_RAW_BYTES: usize = 100 * 1024;
+
+/// After scroll detection found nothing, it is tried again only every this many large changes
+/// (a video playing would otherwise pay for it on every frame).
+const SCROLL_RETRY_EVERY: u32 = 8;
+
 /// Raw-sent areas remembered one by one before they are merged into their bounding box.
 const MAX_RAW_ONLY_RECTS: usize = 256;
 
@@ -37,6 +50,8 @@ pub struct MixedEncoder {
     keyframe_due: bool,
     window_start: Instant,
     window_bytes: usize,
+    /// Large changes in a row in which no moved content was found.
+    scroll_misses: u32,
 }
 
 impl std::fmt::Debug for MixedEncoder {
@@ -56,11 +71,12 @@ impl MixedEncoder {
     pub fn new(config: &EncoderConfig) -> Result<Self, MediaError> {
         Ok(Self {
             h264: H264Encoder::new(config)?,
-            raw: RawEncoder::with_scroll_detection(false)?,
+            raw: RawEncoder::with_scroll_detection(true)?,
             raw_only: Vec::new(),
             keyframe_due: true,
             window_start: Instant::now(),
             window_bytes: 0,
+            scroll_misses: 0,
         })
     }
 
@@ -153,21 +169,57 @@ impl MixedEncoder {
             _ => false,
         };
         let Some(damage) = damage.filter(|_| small) else {
+            if let Some(moved) = self.try_scroll(frame, damage)? {
+                return Ok(Some(moved));
+            }
             return self.encode_h264(frame, picture, damage);
         };
         let out = self.raw.encode(frame, Some(damage))?;
         if let Some(sent) = &out {
-            self.window_bytes += sent.byte_len();
-            self.raw_only.extend_from_slice(damage);
-            if self.raw_only.len() > MAX_RAW_ONLY_RECTS {
-                let all = self
-                    .raw_only
-                    .iter()
-                    .fold(Rect::default(), |a, r| a.union(r));
-                self.raw_only = vec![all];
-            }
+            self.sent_raw(sent.byte_len(), damage);
         }
         Ok(out)
+    }
+
+    /// Counts a raw frame against the budget and remembers its areas for H.264.
+    fn sent_raw(&mut self, bytes: usize, damage: &[Rect]) {
+        self.window_bytes += bytes;
+        self.raw_only.extend_from_slice(damage);
+        if self.raw_only.len() > MAX_RAW_ONLY_RECTS {
+            let all = self
+                .raw_only
+                .iter()
+                .fold(Rect::default(), |a, r| a.union(r));
+            self.raw_only = vec![all];
+        }
+    }
+
+    /// Moved content (scrolling) as a raw copy plus the exposed strip, when that is small.
+    fn try_scroll(
+        &mut self,
+        frame: &Frame,
+        damage: Option<&[Rect]>,
+    ) -> Result<Option<EncodedFrame>, MediaError> {
+        let Some(damage) = damage.filter(|_| !self.keyframe_due) else {
+            return Ok(None);
+        };
+        if !self.scroll_misses.is_multiple_of(SCROLL_RETRY_EVERY) {
+            self.scroll_misses += 1;
+            return Ok(None);
+        }
+        // When the frame is discarded below, the raw canvas already follows the source
+        // in `damage`, as it would after the H.264 frame that is sent instead.
+        match self.raw.encode_if_moved(frame, damage)? {
+            Some(out) if out.byte_len() <= MAX_SCROLL_RAW_BYTES => {
+                self.scroll_misses = 0;
+                self.sent_raw(out.byte_len(), damage);
+                Ok(Some(out))
+            }
+            _ => {
+                self.scroll_misses += 1;
+                Ok(None)
+            }
+        }
     }
 }
 

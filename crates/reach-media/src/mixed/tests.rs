@@ -87,3 +87,43 @@ fn small_changes_beyond_the_raw_budget_go_to_h264() {
     assert_eq!(codecs[0], Codec::Raw);
     assert_eq!(codecs.last(), Some(&Codec::H264), "{codecs:?}");
 }
+
+/// Text-like rows: every 16-pixel line has its own pattern.
+fn terminal(frame: &mut Frame, first_line: u32) {
+    let lines = frame.height() / 16;
+    for line in 0..lines {
+        let mut seed = (first_line + line).wrapping_mul(2_654_435_761);
+        for y in line * 16..line * 16 + 16 {
+            for px in frame.row_span_mut(0, y, W).chunks_exact_mut(4) {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                let ink = if (seed >> 16) % 5 == 0 { 220 } else { 30 };
+                px.copy_from_slice(&[ink, ink, ink, 255]);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_scrolled_terminal_goes_out_raw_as_a_copy_and_full_screen_noise_as_h264() {
+    let mut encoder = MixedEncoder::new(&EncoderConfig::default()).unwrap();
+    let mut frame = Frame::new(W, H).unwrap();
+    terminal(&mut frame, 0);
+    assert_eq!(
+        encoder.encode(&frame, None).unwrap().unwrap().codec,
+        Codec::H264
+    );
+    terminal(&mut frame, 1);
+    let bounds = frame.bounds();
+    let scrolled = encoder.encode(&frame, Some(&[bounds])).unwrap().unwrap();
+    assert_eq!(scrolled.codec, Codec::Raw);
+    assert_eq!(scrolled.copies.len(), 1);
+    assert!(scrolled.byte_len() <= MAX_SCROLL_RAW_BYTES);
+
+    let mut seed = 7u32;
+    for byte in frame.data_mut() {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        *byte = (seed >> 24) as u8;
+    }
+    let noise = encoder.encode(&frame, Some(&[bounds])).unwrap().unwrap();
+    assert_eq!(noise.codec, Codec::H264);
+}

@@ -87,10 +87,40 @@ impl RawEncoder {
         Ok(out)
     }
 
+    /// Encodes a change only if scroll detection finds content that moved (a [`CopyRect`]);
+    /// otherwise returns `None` and nothing changes in the encoder. For an encoder sharing a
+    /// stream with another codec: moved content is cheap to send raw, other motion is not.
+    ///
+    /// # Errors
+    /// [`MediaError::Encoder`] if zstd fails.
+    pub fn encode_if_moved(
+        &mut self,
+        frame: &Frame,
+        damage: &[Rect],
+    ) -> Result<Option<EncodedFrame>, MediaError> {
+        let same_size = self
+            .sent
+            .as_ref()
+            .is_some_and(|s| s.bounds() == frame.bounds());
+        if self.keyframe_due || !same_size || !self.detect_scroll {
+            return Ok(None);
+        }
+        self.encode_delta_inner(frame, Some(damage), true)
+    }
+
     fn encode_delta(
         &mut self,
         frame: &Frame,
         damage: Option<&[Rect]>,
+    ) -> Result<Option<EncodedFrame>, MediaError> {
+        self.encode_delta_inner(frame, damage, false)
+    }
+
+    fn encode_delta_inner(
+        &mut self,
+        frame: &Frame,
+        damage: Option<&[Rect]>,
+        only_if_moved: bool,
     ) -> Result<Option<EncodedFrame>, MediaError> {
         let Some(sent) = self.sent.as_mut() else {
             return self.encode_keyframe(frame).map(Some);
@@ -112,6 +142,9 @@ impl RawEncoder {
                     dst_y: m.dst_y,
                 });
             }
+        }
+        if only_if_moved && copies.is_empty() {
+            return Ok(None);
         }
         if dirty.is_empty() && copies.is_empty() {
             return Ok(None);
