@@ -11,7 +11,7 @@
 //! to more than [`RAW_BUDGET_BYTES_PER_SEC`] (a small video playing), they go to H.264 too.
 //!
 //! Large changes where content moved (scrolling text, a dragged window) go out raw as a copy
-//! plus the newly exposed strip when that is at most [`MAX_SCROLL_RAW_BYTES`]: lossless and far
+//! plus the newly exposed strip when that is at most `MAX_SCROLL_RAW_BYTES` (100 KiB): lossless and far
 //! cheaper than re-encoding the whole picture. After a large change without a move, detection
 //! is retried only every few large changes.
 
@@ -32,7 +32,7 @@ pub const RAW_BUDGET_BYTES_PER_SEC: usize = 1024 * 1024;
 
 /// Largest raw frame for moved content (scrolling): a copy plus the exposed strip. Bigger
 /// (a scrolled page of photos) goes to H.264.
-pub const MAX_SCROLL_RAW_BYTES: usize = 100 * 1024;
+pub(crate) const MAX_SCROLL_RAW_BYTES: usize = 100 * 1024;
 
 /// After scroll detection found nothing, it is tried again only every this many large changes
 /// (a video playing would otherwise pay for it on every frame).

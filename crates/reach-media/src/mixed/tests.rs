@@ -96,7 +96,11 @@ fn terminal(frame: &mut Frame, first_line: u32) {
         for y in line * 16..line * 16 + 16 {
             for px in frame.row_span_mut(0, y, W).chunks_exact_mut(4) {
                 seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-                let ink = if (seed >> 16) % 5 == 0 { 220 } else { 30 };
+                let ink = if (seed >> 16).is_multiple_of(5) {
+                    220
+                } else {
+                    30
+                };
                 px.copy_from_slice(&[ink, ink, ink, 255]);
             }
         }
