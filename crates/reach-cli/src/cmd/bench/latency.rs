@@ -70,6 +70,7 @@ struct Plan {
     codecs: Vec<v1::VideoCodec>,
     typing: bool,
     motions: Vec<Motion>,
+    noise_keyframe: bool,
     seconds: u32,
     width: u32,
     height: u32,
@@ -87,6 +88,7 @@ pub(crate) fn run(args: LatencyBenchArgs) -> anyhow::Result<()> {
         codecs,
         typing: false,
         motions: Vec::new(),
+        noise_keyframe: false,
         seconds: args.seconds,
         width: args.width,
         height: args.height,
@@ -144,6 +146,16 @@ async fn bench(plan: Plan) -> anyhow::Result<()> {
         for &motion in &plan.motions {
             let report = motion::measure(&mut viewer, xvfb.name(), motion, plan.seconds).await?;
             print_motion(codec, motion, &report);
+        }
+        if plan.noise_keyframe {
+            let report = motion::measure_noise_keyframe(&mut viewer, xvfb.name()).await?;
+            println!(
+                "  {:<5} noise keyframe delivered whole: {:.2} MB in {} messages, {:.0} ms from request to last part",
+                codec_name(codec),
+                report.bytes as f64 / 1e6,
+                report.parts,
+                report.elapsed.as_secs_f64() * 1000.0
+            );
         }
         viewer.leave().await;
     }

@@ -261,6 +261,53 @@ impl Painter {
     }
 }
 
+/// A noise keyframe's delivery: payload bytes, parts, and keyframe request → last part.
+pub(crate) struct KeyframeReport {
+    pub(crate) bytes: usize,
+    pub(crate) parts: usize,
+    pub(crate) elapsed: Duration,
+}
+
+/// Paints noise over the whole screen, asks for a keyframe and times its arrival, whole.
+pub(crate) async fn measure_noise_keyframe(
+    viewer: &mut ViewerConnection,
+    display: &str,
+) -> anyhow::Result<KeyframeReport> {
+    run_x_noise(display)?;
+    super::latency::settle(viewer).await;
+    let started = Instant::now();
+    viewer
+        .send(Body::KeyframeRequest(reach_proto::v1::KeyframeRequest {}))
+        .await?;
+    let mut assembler = FrameAssembler::new();
+    let mut parts = 0;
+    loop {
+        let incoming = tokio::time::timeout(Duration::from_secs(20), viewer.recv())
+            .await
+            .context("no keyframe within 20 s")??;
+        let part = match incoming {
+            Incoming::Envelope(envelope) => match envelope.body {
+                Some(Body::VideoFrame(part)) => part,
+                _ => continue,
+            },
+            Incoming::Closed { code, reason } => anyhow::bail!("viewer closed: {code} {reason}"),
+        };
+        parts += 1;
+        match assembler.push(part) {
+            Assembled::Complete(frame) if frame.keyframe => {
+                return Ok(KeyframeReport {
+                    bytes: payload_len(&frame),
+                    parts,
+                    elapsed: started.elapsed(),
+                });
+            }
+            Assembled::Complete(_) => parts = 0,
+            Assembled::Waiting => {}
+            Assembled::Lost(why) => anyhow::bail!("keyframe lost: {why}"),
+        }
+    }
+}
+
 /// Noise pixel `index` (row-major) as BGRX: a 32-bit integer hash, so that the browser test
 /// (`web/tests/viewer.test.mjs`) can compute any pixel without the picture.
 pub(crate) fn noise_pixel(index: u32) -> [u8; 4] {
