@@ -146,8 +146,10 @@ impl VideoEncoder for MixedEncoder {
         self.encode_either(frame, Some(picture), damage)
     }
 
+    /// Only while large changes go to H.264: a scrolling stream sends raw copies, and
+    /// converting its every frame ahead would be wasted.
     fn wants_i420(&self) -> bool {
-        true
+        self.scroll_misses > 0
     }
 
     fn request_keyframe(&mut self) {

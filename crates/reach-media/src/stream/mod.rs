@@ -155,9 +155,7 @@ impl VideoStream {
             self.stage.recycle(snapshot);
             out.frame = encoded?;
             out.fell_back_to_raw = self.encoder.take_fallback_reason();
-            if out.fell_back_to_raw.is_some() {
-                self.stage.set_convert(self.encoder.wants_i420());
-            }
+            self.stage.set_convert(self.encoder.wants_i420());
         }
         Ok(out)
     }

@@ -36,11 +36,11 @@ pub(crate) struct LatencyBenchArgs {
     /// Codecs to measure: raw, h264 or both.
     #[arg(long, default_value = "both")]
     codec: String,
-    /// Workloads, comma separated: typing, scrolling, full-screen.
+    /// Workloads, comma separated: typing, scrolling, full-screen, noise-keyframe.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "typing,scrolling,full-screen"
+        default_value = "typing,scrolling,full-screen,noise-keyframe"
     )]
     workloads: Vec<String>,
     /// Seconds of painting per motion workload (scrolling, full-screen) and codec.
@@ -98,9 +98,10 @@ pub(crate) fn run(args: LatencyBenchArgs) -> anyhow::Result<()> {
             "typing" => plan.typing = true,
             "scrolling" => plan.motions.push(Motion::Scrolling),
             "full-screen" => plan.motions.push(Motion::FullScreen),
-            other => {
-                anyhow::bail!("unknown workload {other:?}: use typing, scrolling, full-screen")
-            }
+            "noise-keyframe" => plan.noise_keyframe = true,
+            other => anyhow::bail!(
+                "unknown workload {other:?}: use typing, scrolling, full-screen, noise-keyframe"
+            ),
         }
     }
     let runtime = tokio::runtime::Runtime::new()?;
