@@ -4,7 +4,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { launch, logIn, screenshot } from "./support/browser.mjs";
-import { freePort, spawnReach, until, waitHealthy } from "./support/reach.mjs";
+import { execFileSync } from "node:child_process";
+import { REACH_BIN, freePort, spawnReach, until, waitHealthy } from "./support/reach.mjs";
 import { startXvfb } from "./support/xvfb.mjs";
 
 const PASSWORD = "demo password for tests";
@@ -40,6 +41,17 @@ async function pagePoint(page, x, y) {
   return { x: box.left + x * box.scale, y: box.top + y * box.scale };
 }
 
+/** RGB of noise pixel `index`: the hash `reach bench x-noise` paints (bench/motion.rs). */
+function noisePixel(index) {
+  let h = Math.imul(index, 0x9e3779b1) >>> 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b) >>> 0;
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35) >>> 0;
+  h ^= h >>> 16;
+  return [(h >>> 16) & 255, (h >>> 8) & 255, h & 255];
+}
+
 function near(actual, expected, tolerance) {
   return actual.every((value, i) => Math.abs(value - expected[i]) <= tolerance);
 }
@@ -54,7 +66,8 @@ describe("viewer", () => {
   let machineId;
 
   before(async () => {
-    xvfb = await startXvfb();
+    // 800×600: a full-screen noise change (~1.6 MB of raw tiles) needs two messages.
+    xvfb = await startXvfb(800, 600);
     xvfb.fill("#204080");
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
@@ -114,6 +127,16 @@ describe("viewer", () => {
       xvfb.fill("#e0c020");
       await until("the changed colour", async () => near(await pixel(page, 100, 100), [0xe0, 0xc0, 0x20], tolerance));
       await screenshot(page, `viewer-${codec}`);
+      if (codec === "raw") {
+        // 800×600 of noise is ~1.6 MB of raw tiles: the agent sends it in two messages (1 MiB
+        // each at most) and the viewer draws it once both are in.
+        execFileSync(REACH_BIN, ["bench", "x-noise", "--display", xvfb.display]);
+        await until("a split frame", () => page.evaluate(() => window.reachViewer.splitFrames > 0));
+        for (const [x, y] of [[0, 0], [320, 240], [17, 401], [799, 599]]) {
+          const expected = noisePixel(y * xvfb.width + x);
+          await until(`noise at (${x}, ${y})`, async () => near(await pixel(page, x, y), expected, 0));
+        }
+      }
       await page.close();
       xvfb.fill("#204080");
     });

@@ -6,6 +6,7 @@ import { ViewerSocket, type Envelope } from "../net/viewer-socket";
 import { reach } from "../gen/reach.js";
 import { applyCopies, drawRawTiles } from "../decode/raw";
 import { H264Decoder } from "../decode/h264";
+import { FrameAssembler } from "../decode/parts";
 import { KeyboardForwarder } from "../input/keyboard";
 import { pointerEventOf, wheelEventOf } from "../input/pointer";
 import { TYPE_MAX_CHARS, TYPE_RATE_PER_SEC, keyEventsFor } from "../input/typing";
@@ -61,6 +62,8 @@ const exposed = {
   sentInputs: 0,
   lastClipboard: "",
   typing: false,
+  /** Frames that arrived in more than one part and were reassembled. */
+  splitFrames: 0,
   watch: null as PixelWatch | null,
   /** For tests: drop the connection as a network failure would (the session stays live). */
   dropConnection(): void {
@@ -162,6 +165,7 @@ const h264 = new H264Decoder(
     }
     ctx2d?.drawImage(frame, 0, 0);
     frameDrawn();
+    if (!h264.busy) drawDeferredRaw();
   },
   (message) => setState("error", message),
 );
@@ -188,10 +192,24 @@ function frameDrawn(): void {
   stats.framesDrawn += 1;
 }
 
+const assembler = new FrameAssembler();
+
+/** Gathers the parts of split frames; a frame is drawn once all its parts are in. */
+function onVideoPart(part: reach.v1.IVideoFrame): void {
+  const assembled = assembler.push(part);
+  if (assembled.kind === "complete") {
+    if ((part.part ?? 0) > 0) exposed.splitFrames += 1;
+    return onVideoFrame(assembled.frame);
+  }
+  if (assembled.kind === "lost") socket?.send({ keyframeRequest: {} });
+}
+
+/** Whether this stream is H.264 (which sends its small changes as raw tiles). */
+let h264Stream = false;
+
 function onVideoFrame(frame: reach.v1.IVideoFrame): void {
-  const width = frame.width ?? 0;
-  const height = frame.height ?? 0;
-  stats.codec = frame.codec === VideoCodec.VIDEO_CODEC_H264 ? "h264" : "raw";
+  if (frame.codec === VideoCodec.VIDEO_CODEC_H264) h264Stream = true;
+  stats.codec = h264Stream ? "h264" : "raw";
   exposed.codec = stats.codec;
   if (frame.codec === VideoCodec.VIDEO_CODEC_H264) {
     const bits = frame.bitstream ?? new Uint8Array();
@@ -201,15 +219,35 @@ function onVideoFrame(frame: reach.v1.IVideoFrame): void {
     }
     return;
   }
+  const tiles = frame.tiles ?? [];
+  stats.onFrame(tiles.reduce((sum, t) => sum + (t.zstdBgra?.length ?? 0), 0), Number(frame.ptsMicros ?? 0));
+  // In an H.264 stream small changes come as raw tiles: keep them above older pictures.
+  if (h264.busy && deferredRaw.length < MAX_DEFERRED_RAW) {
+    deferredRaw.push(frame);
+    return;
+  }
+  drawDeferredRaw();
+  drawRaw(frame);
+}
+
+/** Raw frames waiting for an earlier H.264 picture to be drawn first, at most. */
+const MAX_DEFERRED_RAW = 64;
+const deferredRaw: reach.v1.IVideoFrame[] = [];
+
+function drawDeferredRaw(): void {
+  for (const frame of deferredRaw.splice(0)) drawRaw(frame);
+}
+
+function drawRaw(frame: reach.v1.IVideoFrame): void {
+  const width = frame.width ?? 0;
+  const height = frame.height ?? 0;
   if (width && height && (canvas.width !== width || canvas.height !== height)) {
     canvas.width = width;
     canvas.height = height;
   }
-  const tiles = frame.tiles ?? [];
-  stats.onFrame(tiles.reduce((sum, t) => sum + (t.zstdBgra?.length ?? 0), 0), Number(frame.ptsMicros ?? 0));
   if (!ctx2d) return;
   const moved = applyCopies(ctx2d, frame.copies ?? []);
-  if (drawRawTiles(ctx2d, tiles) + moved > 0) frameDrawn();
+  if (drawRawTiles(ctx2d, frame.tiles ?? []) + moved > 0) frameDrawn();
 }
 
 function onSessionEvent(event: reach.v1.ISessionEvent): void {
@@ -234,7 +272,7 @@ function onSessionEvent(event: reach.v1.ISessionEvent): void {
 
 function onEnvelope(envelope: Envelope): void {
   if (envelope.authOk) return onAuthOk(envelope.authOk);
-  if (envelope.videoFrame) return onVideoFrame(envelope.videoFrame);
+  if (envelope.videoFrame) return onVideoPart(envelope.videoFrame);
   if (envelope.sessionEvent) return onSessionEvent(envelope.sessionEvent);
   if (envelope.cursorShape) return cursor.setShape(envelope.cursorShape);
   if (envelope.cursorPosition) return cursor.setPosition(envelope.cursorPosition);
@@ -252,6 +290,7 @@ function onError(error: reach.v1.IError): void {
     case "consent_pending":
       return setState("pending", "Waiting for the user to accept…");
     case "codec_fallback":
+      h264Stream = false;
       stats.codec = "raw (fallback)";
       return;
     default:
