@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 SECONDS_PER_TARGET="${1:-60}"
-for target in usb_frames usb_control_json usb_host_session; do
+for target in usb_frames usb_control_json usb_host_session usbip_decode; do
   echo "== fuzzing $target for ${SECONDS_PER_TARGET}s"
   cargo +nightly fuzz run "$target" -- -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048
 done
