@@ -9,11 +9,19 @@
 //! - [`errno`]: Reach status ↔ URB status table.
 //! - [`request`]: a URB in Reach terms; the endpoint table.
 //! - [`translator`]: the sans-IO state machine between vhci and a Reach claim.
+//! - [`vhci`]: vhci-hcd's sysfs files (ports, attach, detach, device nodes).
+//! - [`pump`]: the async driver running a translator between vhci's socket and a claim.
+//! - [`attach`]: `reach usb attach` (claim, attach, pump, detach).
+//! - [`serve`]: `reach usb serve`, a host over TCP for `--via tcp://`.
 #![warn(missing_docs)]
 
+pub mod attach;
 pub mod errno;
+pub mod pump;
 pub mod request;
+pub mod serve;
 pub mod translator;
+pub mod vhci;
 pub mod wire;
 
 pub use request::{EndpointKind, EndpointTable, Submit, SubmitKind};
