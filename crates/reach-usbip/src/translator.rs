@@ -13,6 +13,9 @@
 //!   unlinked. CMD_UNLINK of an URB already answered → RET_UNLINK(0).
 //! - Short-not-ok is applied here: an IN shorter than asked completes with `-EREMOTEIO`.
 //! - An IN reply is never longer than the URB's buffer (that too would drop the connection).
+//! - Replies for one endpoint go out in the order the URBs were submitted, as a real host
+//!   controller completes them (drivers such as `cdc_acm` consume IN data in completion order);
+//!   a completion that overtook an earlier one on its endpoint is held until that one is done.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -73,6 +76,8 @@ impl Completion {
 
 #[derive(Debug)]
 struct Pending {
+    /// Endpoint address (0 for control and configuration requests).
+    endpoint: u8,
     direction: Direction,
     /// IN: the URB's buffer length. OUT: bytes sent.
     length: u32,
@@ -87,6 +92,10 @@ pub struct Translator {
     input: BytesMut,
     endpoints: EndpointTable,
     pending: HashMap<u32, Pending>,
+    /// Per endpoint, pending seqnums in submission order.
+    order: HashMap<u8, VecDeque<u32>>,
+    /// Completions waiting for an earlier URB on their endpoint.
+    held: HashMap<u32, Completion>,
     events: VecDeque<Event>,
     output: VecDeque<Bytes>,
 }
@@ -98,6 +107,8 @@ impl Translator {
             input: BytesMut::new(),
             endpoints,
             pending: HashMap::new(),
+            order: HashMap::new(),
+            held: HashMap::new(),
             events: VecDeque::new(),
             output: VecDeque::new(),
         }
@@ -157,13 +168,19 @@ impl Translator {
             Direction::In => s.buffer_length,
             Direction::Out => s.data.len() as u32,
         };
+        let endpoint = match &event {
+            Event::Submit(sub) => sub.endpoint,
+            _ => 0,
+        };
         let pending = Pending {
+            endpoint,
             direction: s.direction,
             length,
             short_not_ok: s.transfer_flags & URB_SHORT_NOT_OK != 0,
             unlinked_by: None,
         };
         self.pending.insert(s.seqnum, pending);
+        self.order.entry(endpoint).or_default().push_back(s.seqnum);
         self.events.push_back(event);
         Ok(())
     }
@@ -234,20 +251,41 @@ impl Translator {
     /// Feeds the result of an [`Event::Submit`] or [`Event::Configure`]. Returns `false` when
     /// `seqnum` is not pending (a duplicate or stray completion, ignored).
     pub fn handle_completion(&mut self, seqnum: u32, completion: Completion) -> bool {
-        let Some(p) = self.pending.remove(&seqnum) else {
+        let Some(endpoint) = self.pending.get(&seqnum).map(|p| p.endpoint) else {
             return false;
         };
-        if let Some(unlink) = p.unlinked_by {
-            let ret = RetUnlink {
-                seqnum: unlink,
-                status: -linux::ECONNRESET,
-            };
-            self.output.push_back(ret.encode());
-            return true;
+        if self.held.contains_key(&seqnum) {
+            return false;
         }
-        self.output
-            .push_back(ret_submit(seqnum, &p, completion).encode());
+        self.held.insert(seqnum, completion);
+        let Some(queue) = self.order.get_mut(&endpoint) else {
+            return true;
+        };
+        while let Some(head) = queue.front().copied() {
+            let Some(done) = self.held.remove(&head) else {
+                break;
+            };
+            queue.pop_front();
+            if let Some(p) = self.pending.remove(&head) {
+                self.output.push_back(reply_bytes(head, &p, done));
+            }
+        }
+        if queue.is_empty() {
+            self.order.remove(&endpoint);
+        }
         true
+    }
+}
+
+/// RET_UNLINK(-ECONNRESET) for an unlinked URB, otherwise its RET_SUBMIT.
+fn reply_bytes(seqnum: u32, p: &Pending, completion: Completion) -> Bytes {
+    match p.unlinked_by {
+        Some(unlink) => RetUnlink {
+            seqnum: unlink,
+            status: -linux::ECONNRESET,
+        }
+        .encode(),
+        None => ret_submit(seqnum, p, completion).encode(),
     }
 }
 

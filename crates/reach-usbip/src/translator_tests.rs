@@ -138,27 +138,55 @@ fn bulk_and_interrupt_urbs_use_the_endpoint_table() {
 }
 
 #[test]
-fn out_of_order_completions_are_answered_under_their_own_seqnums() {
+fn completions_on_different_endpoints_are_answered_as_they_come() {
+    let mut t = translator();
+    t.handle_input(&submit(1, 1, Direction::In, 4, &[]))
+        .unwrap();
+    t.handle_input(&submit(2, 3, Direction::In, 8, &[]))
+        .unwrap();
+    t.handle_input(&submit(3, 2, Direction::Out, 1, b"x"))
+        .unwrap();
+    assert!(t.handle_completion(3, ok(b"")));
+    assert!(t.handle_completion(2, Completion::status(TransferStatus::Stall)));
+    assert!(t.handle_completion(1, ok(b"1")));
+    assert_eq!(
+        replies(&mut t, &[1, 2]),
+        vec![ret(3, 0, 0, b""), ret(2, -32, 0, b""), ret(1, 0, 1, b"1")]
+    );
+    assert!(
+        !t.handle_completion(2, ok(b"")),
+        "a second completion is ignored"
+    );
+}
+
+#[test]
+fn completions_on_one_endpoint_are_answered_in_submission_order() {
     let mut t = translator();
     for seq in 1..=3 {
         t.handle_input(&submit(seq, 1, Direction::In, 4, &[]))
             .unwrap();
     }
     assert!(t.handle_completion(3, ok(b"3333")));
+    assert!(t.handle_completion(2, ok(b"22")));
+    assert_eq!(replies(&mut t, &[1, 2, 3]), vec![], "held until 1 is done");
+    assert!(
+        t.is_pending(3),
+        "a held completion is still pending for vhci"
+    );
+    assert!(
+        !t.handle_completion(3, ok(b"")),
+        "a second completion is ignored"
+    );
     assert!(t.handle_completion(1, ok(b"1")));
-    assert!(t.handle_completion(2, Completion::status(TransferStatus::Stall)));
     assert_eq!(
         replies(&mut t, &[1, 2, 3]),
         vec![
-            ret(3, 0, 4, b"3333"),
             ret(1, 0, 1, b"1"),
-            ret(2, -32, 0, b"")
+            ret(2, 0, 2, b"22"),
+            ret(3, 0, 4, b"3333")
         ]
     );
-    assert!(
-        !t.handle_completion(2, ok(b"")),
-        "a second completion is ignored"
-    );
+    assert!(t.pending().is_empty());
 }
 
 #[test]
