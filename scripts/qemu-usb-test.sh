@@ -3,7 +3,7 @@
 # loopback gadget (descriptor, 1 MiB bulk echo, many in flight), composite gadget (cdc_acm/usbhid
 # detached on open, re-bound on close), hot-unplug (UDC unbound mid-transfer); then `reach usb
 # attach` of the composite gadget through vhci-hcd in the same boot (tests/qemu/attach.sh). ~1-3 minutes.
-# Needs shared/qemu-usb/setup.sh run once. Not part of the default CI run.
+# Needs shared/qemu-usb/setup.sh run once; scripts/test.sh runs it when the QEMU kit is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 QEMU_KIT="${QEMU_KIT:-../shared/qemu-usb}"
@@ -16,7 +16,7 @@ cp target/debug/examples/qemu_guest "$WORK/"
 cp target/debug/reach tests/qemu/attach.sh tests/qemu/attach_check.py "$WORK/"
 cp tests/qemu/run.sh "$WORK/run.sh"; chmod +x "$WORK/run.sh"
 LOG="$WORK/guest.log"
-SHARE_ROOT=1 WORK="$WORK" timeout "${TMO:-300}" "$QEMU_KIT/boot.sh" > "$LOG" 2>&1 || true
+SHARE_ROOT=1 WORK="$WORK" timeout "${TMO:-420}" "$QEMU_KIT/boot.sh" > "$LOG" 2>&1 || true
 grep -aE "^(PASS|FAIL) |GUEST_CHECKS_RC|ATTACH_CHECKS_RC|REACH_LOOPBACK_RC|claim [0-9]+ opened|^[0-9]+-[0-9.]+ +[0-9a-f]{4}:|^(claimed|attached as|local device|ended:|port [0-9])" "$LOG" || true
 if grep -aq "GUEST_CHECKS_RC=0" "$LOG" && grep -aq "ATTACH_CHECKS_RC=0" "$LOG" && ! grep -aq "^FAIL " "$LOG"; then
   echo "qemu-usb-test: ok"; rm -rf "$WORK"
