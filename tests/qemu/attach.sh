@@ -36,5 +36,21 @@ if kill -0 $AP 2>/dev/null; then echo "FAIL usbip_detach: attach still running";
 else wait $AP; arc=$?; tail -1 /tmp/attach.log
   [ $arc -eq 0 ] && echo "PASS usbip_detach attach exited 0" || { echo "FAIL usbip_detach: attach rc=$arc"; rc=1; }
 fi
+# Unplug on the host side while attached: the claim ends, attach detaches its vhci port itself.
+UDC=/sys/kernel/config/usb_gadget/g1/UDC
+$R usb attach --via tcp://127.0.0.1:7300 --device 1d6b:0104 > /tmp/attach2.log 2>&1 & AP=$!
+if waitfor /tmp/attach2.log "nodes:" 300; then
+  echo "" > $UDC
+  i=0; while kill -0 $AP 2>/dev/null && [ $i -lt 150 ]; do sleep 0.2; i=$((i+1)); done
+  if kill -0 $AP 2>/dev/null; then echo "FAIL usbip_host_unplug: attach still running"; kill $AP; rc=1
+  else wait $AP; arc=$?; used=$($R usb attached | grep -c '^port')
+    if [ $arc -ne 0 ] && [ "$used" = 0 ] && grep -q "claim ended" /tmp/attach2.log; then
+      echo "PASS usbip_host_unplug attach exited $arc, vhci port freed: $(tail -1 /tmp/attach2.log)"
+    else echo "FAIL usbip_host_unplug: rc=$arc ports in use=$used: $(tail -2 /tmp/attach2.log)"; rc=1; fi
+  fi
+  echo dummy_udc.0 > $UDC
+else
+  echo "FAIL usbip_host_unplug: second attach: $(cat /tmp/attach2.log)"; kill $AP 2>/dev/null; rc=1
+fi
 kill $SP 2>/dev/null
 exit $rc

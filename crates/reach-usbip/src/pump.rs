@@ -99,7 +99,13 @@ where
                     cancels.remove(&seqnum);
                     translator.handle_completion(seqnum, c);
                 }
-                Done::Lost(e) => return PumpEnd::ClaimLost(e),
+                Done::Lost(e) => {
+                    // Answer what is answered before stopping; the port is detached next.
+                    while let Some(bytes) = translator.poll_transmit() {
+                        let _ = wr.write_all(&bytes).await;
+                    }
+                    return PumpEnd::ClaimLost(e);
+                }
             },
         }
         while let Some(event) = translator.poll_event() {
@@ -144,12 +150,7 @@ async fn submitter(
                         done.clone(),
                     ));
                 }
-                Err(e) => {
-                    let _ = done.send(Done::Completed(s.seqnum, completion_of(Err(e.clone()))));
-                    if matches!(e, UsbError::Closed(_)) {
-                        let _ = done.send(Done::Lost(e));
-                    }
-                }
+                Err(e) => finish(&done, s.seqnum, completion_of(Err(e))),
             },
             Job::Configure(seqnum, op) => {
                 let result = match op {
@@ -159,7 +160,7 @@ async fn submitter(
                     ConfigOp::Reset => handle.reset().await,
                 };
                 let status = result.map_or_else(|e| status_of_error(&e), |()| TransferStatus::Ok);
-                let _ = done.send(Done::Completed(seqnum, Completion::status(status)));
+                finish(&done, seqnum, Completion::status(status));
             }
         }
     }
@@ -183,10 +184,19 @@ async fn wait_one(
             wait.await
         }
     };
-    let lost = matches!(result, Err(UsbError::Closed(_)));
-    let _ = done.send(Done::Completed(seqnum, completion_of(result.clone())));
-    if lost && let Err(e) = result {
-        let _ = done.send(Done::Lost(e));
+    let completion = completion_of(result);
+    finish(&done, seqnum, completion);
+}
+
+/// Sends a completion; `no_device` means the claim is over (the host closes a claim whose device
+/// reports it), so the pump is told to stop.
+fn finish(done: &mpsc::UnboundedSender<Done>, seqnum: u32, completion: Completion) {
+    let gone = completion.status == TransferStatus::NoDevice;
+    let _ = done.send(Done::Completed(seqnum, completion));
+    if gone {
+        let _ = done.send(Done::Lost(UsbError::NoDevice(
+            "the device is gone on the host (unplugged, or the claim was closed)".into(),
+        )));
     }
 }
 
