@@ -6,3 +6,4 @@ pub(crate) mod demo;
 pub(crate) mod local;
 pub(crate) mod server;
 pub(crate) mod usb;
+pub(crate) mod usb_attach;
