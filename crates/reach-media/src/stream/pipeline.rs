@@ -161,13 +161,17 @@ impl Worker {
                 // Pacing, not synchronisation: changes meanwhile coalesce in the X server.
                 std::thread::sleep(delay);
             }
-            let step = match self.step() {
-                Err(MediaError::ScreenChanged) if reopens < MAX_REOPENS => {
-                    reopens += 1;
-                    self.reopen_capturer()
-                }
-                other => other,
-            };
+            let mut step = self.step();
+            // A resize can also surface as an X error of a capture asked with the old geometry
+            // (e.g. BadMatch from GetImage) before the change is seen, and the screen may still
+            // be settling when reopened: reopen for either, a bounded number of times in a row.
+            while matches!(step, Err(MediaError::ScreenChanged | MediaError::X11(_)))
+                && reopens < MAX_REOPENS
+            {
+                reopens += 1;
+                std::thread::sleep(Duration::from_millis(20 * reopens as u64));
+                step = self.reopen_capturer();
+            }
             let step = match step {
                 Ok(None) => continue,
                 Ok(Some(captured)) => Ok(captured),
