@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use reach_usb::host::{HostAction, HostConfig, HostSession};
-use reach_usb::proto::control::{self, Hello};
-use reach_usb::proto::{Message, Op, TransferReply, TransferStatus};
+use reach_usb_proto::host::{HostAction, HostConfig, HostSession};
+use reach_usb_proto::proto::control::{self, Hello};
+use reach_usb_proto::proto::{Message, Op, TransferReply, TransferStatus};
 
 fuzz_target!(|data: &[u8]| {
     let now = Instant::now();

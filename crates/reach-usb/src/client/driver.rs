@@ -7,7 +7,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use super::api::{Command, Reply};
-use super::session::{ClientEvent, ClientSession};
+use super::{ClientEvent, ClientSession};
 use crate::error::UsbError;
 use crate::limits::DEFAULT_TIMEOUT;
 use crate::net::{MessageChannel, pump_out};

@@ -16,7 +16,7 @@ use crate::error::UsbError;
 use crate::limits::{DEFAULT_WINDOW, PROTOCOL_VERSION};
 use crate::proto::control::{self, DeviceEvent, Hello, Open, Opened, Resume};
 use crate::proto::data::{StreamData, StreamStart};
-use crate::proto::flow::{RecvWindow, SendQueue};
+use crate::proto::flow::{ClaimQueue, RecvWindow, RoundRobin, SendQueue};
 use crate::proto::frame::{Message, Op};
 use crate::proto::{
     ClosedReason, ConfigOp, DeviceFilter, DeviceInfo, Reassembler, TransferReply, TransferRequest,
@@ -103,6 +103,12 @@ struct ClientClaim {
     bound: bool,
 }
 
+impl ClaimQueue for ClientClaim {
+    fn send_queue(&mut self) -> Option<&mut SendQueue> {
+        self.bound.then_some(&mut self.out)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Link {
     AwaitHello,
@@ -122,7 +128,7 @@ pub struct ClientSession {
     ctrl: HashMap<u32, (CtrlKind, Instant)>,
     deadlines: BTreeSet<(Instant, u32, u16)>,
     events: VecDeque<ClientEvent>,
-    rr_cursor: u16,
+    scheduler: RoundRobin,
 }
 
 impl ClientSession {
@@ -138,7 +144,7 @@ impl ClientSession {
             ctrl: HashMap::new(),
             deadlines: BTreeSet::new(),
             events: VecDeque::new(),
-            rr_cursor: 0,
+            scheduler: RoundRobin::default(),
         };
         s.send_hello();
         s
@@ -395,22 +401,7 @@ impl ClientSession {
             return Some(f);
         }
         let Link::Up(_) = self.link else { return None };
-        let after = self
-            .claims
-            .range(self.rr_cursor.saturating_add(1)..)
-            .map(|(k, _)| *k);
-        let before = self.claims.range(..=self.rr_cursor).map(|(k, _)| *k);
-        let order: Vec<u16> = after.chain(before).collect();
-        for id in order {
-            let Some(c) = self.claims.get_mut(&id).filter(|c| c.bound) else {
-                continue;
-            };
-            if let Some(f) = c.out.next_frame() {
-                self.rr_cursor = id;
-                return Some(f);
-            }
-        }
-        None
+        self.scheduler.next_frame(&mut self.claims)
     }
 
     /// Next event.

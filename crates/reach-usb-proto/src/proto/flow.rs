@@ -1,15 +1,17 @@
-//! Byte credits (SPEC §9.5), shared by both sessions.
+//! Byte credits (SPEC §9.5) and the claim scheduler, shared by both sessions.
 //!
 //! The sender of data-plane frames (CONTROL, BULK, INTERRUPT, STREAM_DATA) spends its claim's
 //! credit by the frame's chunk length; the receiver grants credit back with CREDIT once it has
-//! processed the bytes. [`SendQueue`] also fragments lazily, one frame per call, so a small
-//! message queued behind a large one on another claim is not delayed by the whole large one.
+//! processed the bytes ([`RecvWindow::release_credit`] builds that message). [`SendQueue`] also
+//! fragments lazily, one frame per call, and [`RoundRobin`] serves the claims' queues one frame
+//! at a time, so a small message queued behind a large one on another claim is not delayed by the
+//! whole large one.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 
-use super::frame::Message;
+use super::frame::{Message, Op};
 use crate::limits::MAX_CHUNK;
 
 /// Outgoing messages of one claim with the credit to send them.
@@ -133,6 +135,12 @@ impl RecvWindow {
         None
     }
 
+    /// Marks `len` bytes of `claim` processed; returns the CREDIT message to send when enough
+    /// has accumulated.
+    pub fn release_credit(&mut self, claim: u16, len: usize) -> Option<Message> {
+        self.release(len).map(|grant| credit_message(claim, grant))
+    }
+
     /// Resets to a fresh window (new transport).
     pub fn reset(&mut self) {
         self.remaining = self.window;
@@ -140,10 +148,51 @@ impl RecvWindow {
     }
 }
 
+/// A CREDIT message granting `bytes` on `claim` (body `bytes u32`, request id 0).
+pub fn credit_message(claim: u16, bytes: u32) -> Message {
+    Message::new(
+        Op::Credit,
+        claim,
+        0,
+        Bytes::copy_from_slice(&bytes.to_be_bytes()),
+    )
+}
+
+/// A claim as the scheduler sees it: its send queue while it may send.
+pub trait ClaimQueue {
+    /// The claim's queue, or `None` while it may not send (detached, not yet resumed).
+    fn send_queue(&mut self) -> Option<&mut SendQueue>;
+}
+
+/// Serves claims round-robin, one frame per call, starting after the claim served last.
+#[derive(Debug, Default)]
+pub struct RoundRobin {
+    cursor: u16,
+}
+
+impl RoundRobin {
+    /// The next frame from the first claim after the last one served that has a frame ready
+    /// within its credit.
+    pub fn next_frame<C: ClaimQueue>(&mut self, claims: &mut BTreeMap<u16, C>) -> Option<Bytes> {
+        let start = self.cursor.saturating_add(1);
+        let found = serve(claims.range_mut(start..)).or_else(|| serve(claims.range_mut(..start)));
+        let (id, frame) = found?;
+        self.cursor = id;
+        Some(frame)
+    }
+}
+
+fn serve<'a, C: ClaimQueue + 'a>(
+    claims: impl Iterator<Item = (&'a u16, &'a mut C)>,
+) -> Option<(u16, Bytes)> {
+    claims
+        .filter_map(|(id, claim)| Some((*id, claim.send_queue()?.next_frame()?)))
+        .next()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::Op;
 
     #[test]
     fn data_frames_wait_for_credit_but_control_frames_do_not() {
@@ -156,6 +205,51 @@ mod tests {
         assert!(q.next_frame().is_some());
         assert!(q.next_frame().is_some());
         assert!(q.is_empty());
+    }
+
+    struct Q(SendQueue);
+
+    impl ClaimQueue for Q {
+        fn send_queue(&mut self) -> Option<&mut SendQueue> {
+            Some(&mut self.0)
+        }
+    }
+
+    #[test]
+    fn claims_are_served_one_frame_each_in_turn() {
+        let mut claims = BTreeMap::new();
+        for id in [1u16, 2, 3] {
+            let mut q = SendQueue::unmetered();
+            q.push(Message::new(Op::Bulk, id, 1, vec![0u8; MAX_CHUNK * 2]));
+            claims.insert(id, Q(q));
+        }
+        let mut rr = RoundRobin::default();
+        let order: Vec<u16> = std::iter::from_fn(|| rr.next_frame(&mut claims))
+            .map(|f| u16::from_be_bytes([f[2], f[3]]))
+            .collect();
+        assert_eq!(order, [1, 2, 3, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_claim_that_may_not_send_is_skipped() {
+        struct Detached;
+        impl ClaimQueue for Detached {
+            fn send_queue(&mut self) -> Option<&mut SendQueue> {
+                None
+            }
+        }
+        let mut claims = BTreeMap::from([(1u16, Detached)]);
+        assert_eq!(RoundRobin::default().next_frame(&mut claims), None);
+    }
+
+    #[test]
+    fn releasing_an_eighth_of_the_window_builds_a_credit_message() {
+        let mut w = RecvWindow::new(800);
+        w.consume(100).unwrap();
+        assert_eq!(w.release_credit(7, 99), None);
+        let m = w.release_credit(7, 1).expect("an eighth released");
+        assert_eq!((m.op, m.claim, m.request_id), (Op::Credit, 7, 0));
+        assert_eq!(&m.body[..], &100u32.to_be_bytes());
     }
 
     #[test]

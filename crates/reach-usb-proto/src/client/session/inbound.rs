@@ -97,16 +97,9 @@ impl ClientSession {
     }
 
     fn release(&mut self, claim: u16, len: usize) {
-        let Some(c) = self.claims.get_mut(&claim) else {
-            return;
-        };
-        if let Some(grant) = c.recv.release(len) {
-            self.control_out.push(Message::new(
-                Op::Credit,
-                claim,
-                0,
-                Bytes::copy_from_slice(&grant.to_be_bytes()),
-            ));
+        let credit = self.claims.get_mut(&claim);
+        if let Some(m) = credit.and_then(|c| c.recv.release_credit(claim, len)) {
+            self.control_out.push(m);
         }
     }
 
