@@ -9,7 +9,10 @@ use pair::{Pair, TIMEOUT, bulk_in, bulk_out};
 use reach_usb_proto::UsbError;
 use reach_usb_proto::client::ClientEvent;
 use reach_usb_proto::host::HostConfig;
-use reach_usb_proto::limits::{MAX_CHUNK, MAX_FRAME_PAYLOAD, MIN_WINDOW};
+use reach_usb_proto::limits::{LARGE_FRAME_PAYLOAD, MIN_WINDOW};
+
+/// Chunk of a frame between two current peers (`large_frames`).
+const CHUNK: usize = LARGE_FRAME_PAYLOAD - 4;
 use reach_usb_proto::proto::{ClosedReason, DeviceFilter, Op, TransferReply, TransferStatus};
 
 #[test]
@@ -208,7 +211,7 @@ fn the_client_grants_credit_back_so_in_data_beyond_its_window_flows() {
 fn a_large_out_is_split_into_frames_and_runs_once_with_its_exact_data() {
     let mut p = Pair::new();
     let claim = p.open();
-    let data: Vec<u8> = (0..(MAX_CHUNK * 3 + 7)).map(|i| (i % 251) as u8).collect();
+    let data: Vec<u8> = (0..(CHUNK * 3 + 7)).map(|i| (i % 251) as u8).collect();
     let rid = p.submit(claim, &bulk_out(data.clone()));
     p.settle();
     assert_eq!(p.ran.len(), 1);
@@ -219,7 +222,7 @@ fn a_large_out_is_split_into_frames_and_runs_once_with_its_exact_data() {
         .filter(|s| s.request_id == rid)
         .collect();
     assert_eq!(frames.len(), 4);
-    assert!(frames.iter().all(|s| s.payload <= MAX_FRAME_PAYLOAD));
+    assert!(frames.iter().all(|s| s.payload <= LARGE_FRAME_PAYLOAD));
     assert_eq!(
         p.take_done()[0].1.as_ref().unwrap().actual_length as usize,
         data.len()
@@ -230,7 +233,7 @@ fn a_large_out_is_split_into_frames_and_runs_once_with_its_exact_data() {
 fn a_large_in_is_reassembled_into_one_reply() {
     let mut p = Pair::new();
     let claim = p.open();
-    let len = (MAX_CHUNK * 5 + 3) as u32;
+    let len = (CHUNK * 5 + 3) as u32;
     let rid = p.submit(claim, &bulk_in(len));
     p.settle();
     let frames = p.from_host.iter().filter(|s| s.request_id == rid).count();
@@ -340,7 +343,7 @@ fn resume_runs_every_out_exactly_once_across_a_drop() {
 fn a_large_out_cut_by_the_drop_is_sent_again_and_runs_once() {
     let mut p = Pair::new();
     let claim = p.open();
-    let data = vec![0x42u8; MAX_CHUNK * 4];
+    let data = vec![0x42u8; CHUNK * 4];
     let rid = p.submit(claim, &bulk_out(data.clone()));
     p.drop_link_after(2);
     assert!(p.ran.is_empty());

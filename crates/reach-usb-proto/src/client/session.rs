@@ -13,7 +13,7 @@ use bytes::Bytes;
 mod inbound;
 
 use crate::error::UsbError;
-use crate::limits::{DEFAULT_WINDOW, PROTOCOL_VERSION};
+use crate::limits::DEFAULT_WINDOW;
 use crate::proto::control::{self, DeviceEvent, Hello, Open, Opened, Resume};
 use crate::proto::data::{StreamData, StreamStart};
 use crate::proto::flow::{ClaimQueue, RecvWindow, RoundRobin, SendQueue};
@@ -112,7 +112,8 @@ impl ClaimQueue for ClientClaim {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Link {
     AwaitHello,
-    Up(u32),
+    /// The host's window and the largest frame payload it accepts.
+    Up(u32, usize),
     Down,
 }
 
@@ -151,11 +152,7 @@ impl ClientSession {
     }
 
     fn send_hello(&mut self) {
-        let hello = Hello {
-            versions: vec![PROTOCOL_VERSION],
-            capabilities: vec!["multi_in_flight".into(), "streams".into(), "resume".into()],
-            window: self.window,
-        };
+        let hello = Hello::current(self.window, &["multi_in_flight", "streams", "resume"]);
         self.control_out
             .push(Message::new(Op::Hello, 0, 0, control::to_body(&hello)));
     }
@@ -400,7 +397,7 @@ impl ClientSession {
         if let Some(f) = self.control_out.next_frame() {
             return Some(f);
         }
-        let Link::Up(_) = self.link else { return None };
+        let Link::Up(..) = self.link else { return None };
         self.scheduler.next_frame(&mut self.claims)
     }
 

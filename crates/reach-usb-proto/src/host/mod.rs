@@ -164,7 +164,11 @@ enum Origin {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Link {
     AwaitHello,
-    Up { peer_window: u32 },
+    Up {
+        peer_window: u32,
+        /// Largest frame payload the peer accepts.
+        peer_payload: usize,
+    },
     Down,
 }
 
@@ -213,13 +217,10 @@ impl HostSession {
     }
 
     fn send_hello(&mut self) {
-        let hello = Hello {
-            versions: vec![PROTOCOL_VERSION],
-            capabilities: ["multi_in_flight", "streams", "resume", "byte_credit"]
-                .map(String::from)
-                .to_vec(),
-            window: self.config.window,
-        };
+        let hello = Hello::current(
+            self.config.window,
+            &["multi_in_flight", "streams", "resume", "byte_credit"],
+        );
         self.control_out
             .push(Message::new(Op::Hello, 0, 0, control::to_body(&hello)));
     }
@@ -374,9 +375,12 @@ impl HostSession {
                 format!("window {} below the minimum {MIN_WINDOW}", hello.window),
             );
         }
+        let peer_payload = hello.frame_payload();
         self.link = Link::Up {
             peer_window: hello.window,
+            peer_payload,
         };
+        self.control_out.set_frame_payload(peer_payload);
     }
 
     fn on_credit(&mut self, m: &Message) {
@@ -476,8 +480,16 @@ impl HostSession {
 
     fn peer_window(&self) -> u64 {
         match self.link {
-            Link::Up { peer_window } => u64::from(peer_window),
+            Link::Up { peer_window, .. } => u64::from(peer_window),
             _ => u64::from(MIN_WINDOW),
+        }
+    }
+
+    /// The current peer's window (the credit of a fresh claim queue) and frame payload.
+    fn peer_limits(&self) -> (u64, usize) {
+        match self.link {
+            Link::Up { peer_payload, .. } => (self.peer_window(), peer_payload),
+            _ => (self.peer_window(), crate::limits::MAX_FRAME_PAYLOAD),
         }
     }
 }

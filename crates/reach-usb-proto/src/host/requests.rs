@@ -73,7 +73,9 @@ impl HostSession {
             }
         };
         let claim_id = self.alloc_claim_id();
-        let claim = Claim::new(device.clone(), self.peer_window(), self.config.window);
+        let (credit, payload) = self.peer_limits();
+        let mut claim = Claim::new(device.clone(), credit, self.config.window);
+        claim.out.set_frame_payload(payload);
         let opened = Opened {
             claim_id,
             device: device.clone(),
@@ -414,7 +416,7 @@ impl HostSession {
             Ok(r) => r,
             Err(e) => return self.send_error(m.claim, m.request_id, ErrorCode::Malformed, e),
         };
-        let window = self.peer_window();
+        let (credit, payload) = self.peer_limits();
         let ok = self
             .claims
             .get(&m.claim)
@@ -429,7 +431,8 @@ impl HostSession {
         };
         claim.detached_since = None;
         claim.token = super::claim::ResumeToken::random();
-        claim.out.reset(window);
+        claim.out.reset(credit);
+        claim.out.set_frame_payload(payload);
         let (mut unknown, mut lost, mut replay) = (vec![], vec![], vec![]);
         for rid in resume
             .pending

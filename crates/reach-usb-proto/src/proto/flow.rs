@@ -12,22 +12,37 @@ use std::collections::{BTreeMap, VecDeque};
 use bytes::Bytes;
 
 use super::frame::{Message, Op};
-use crate::limits::MAX_CHUNK;
+use crate::limits::{MAX_CHUNK, MAX_FRAME_PAYLOAD, REQUEST_ID_LEN};
 
 /// Outgoing messages of one claim with the credit to send them.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SendQueue {
+    /// Messages with the body offset sent so far.
     queue: VecDeque<(Message, usize)>,
     credit: u64,
+    max_chunk: usize,
+}
+
+impl Default for SendQueue {
+    fn default() -> Self {
+        Self::new(0)
+    }
 }
 
 impl SendQueue {
-    /// A queue starting with `credit` bytes (the peer's announced window).
+    /// A queue starting with `credit` bytes (the peer's announced window), sending 16 KiB frames.
     pub fn new(credit: u64) -> Self {
         Self {
             queue: VecDeque::new(),
             credit,
+            max_chunk: MAX_CHUNK,
         }
+    }
+
+    /// Sets the largest frame payload the peer accepts (from its HELLO, at least 16 KiB); applies
+    /// from the next frame, also to a message partly sent.
+    pub fn set_frame_payload(&mut self, payload: usize) {
+        self.max_chunk = payload.max(MAX_FRAME_PAYLOAD) - REQUEST_ID_LEN;
     }
 
     /// A queue that never waits for credit (session-level control messages).
@@ -45,26 +60,28 @@ impl SendQueue {
         self.credit = self.credit.saturating_add(u64::from(bytes));
     }
 
-    /// Resets the credit (new transport) and drops queued messages.
+    /// Resets the credit (new transport), drops queued messages and goes back to 16 KiB frames
+    /// until the peer's HELLO says otherwise.
     pub fn reset(&mut self, credit: u64) {
         self.queue.clear();
         self.credit = credit;
+        self.max_chunk = MAX_CHUNK;
     }
 
     /// The next frame if one is ready and covered by credit.
     pub fn next_frame(&mut self) -> Option<Bytes> {
-        let (msg, index) = self.queue.front_mut()?;
+        let (msg, offset) = self.queue.front_mut()?;
+        let len = msg.body.len().saturating_sub(*offset).min(self.max_chunk);
         if msg.op.uses_credit() {
-            let start = *index * MAX_CHUNK;
-            let len = msg.body.len().saturating_sub(start).min(MAX_CHUNK) as u64;
-            if len > self.credit {
+            if len as u64 > self.credit {
                 return None;
             }
-            self.credit -= len;
+            self.credit -= len as u64;
         }
-        let frame = msg.encode_frame(*index);
-        *index += 1;
-        if *index >= msg.frame_count() {
+        let end = *offset + len;
+        let frame = msg.encode_span(*offset, end);
+        *offset = end;
+        if end >= msg.body.len() {
             self.queue.pop_front();
         }
         Some(frame)
@@ -213,6 +230,35 @@ mod tests {
         fn send_queue(&mut self) -> Option<&mut SendQueue> {
             Some(&mut self.0)
         }
+    }
+
+    #[test]
+    fn a_peer_announcing_large_frames_gets_a_16_kib_transfer_in_one_frame() {
+        let body = vec![7u8; 16 * 1024 + 10];
+        let mut old = SendQueue::unmetered();
+        old.push(Message::new(Op::Bulk, 1, 1, body.clone()));
+        assert_eq!(std::iter::from_fn(|| old.next_frame()).count(), 2);
+        let mut large = SendQueue::unmetered();
+        large.set_frame_payload(crate::limits::LARGE_FRAME_PAYLOAD);
+        large.push(Message::new(Op::Bulk, 1, 1, body.clone()));
+        let frames: Vec<Bytes> = std::iter::from_fn(|| large.next_frame()).collect();
+        assert_eq!(frames.len(), 1);
+        let got = super::super::reassembly::reassemble_all(frames);
+        assert_eq!(&got[0].as_ref().unwrap().body[..], &body[..]);
+    }
+
+    #[test]
+    fn changing_the_frame_size_mid_message_keeps_the_bytes_in_order() {
+        let body: Vec<u8> = (0..MAX_CHUNK * 3).map(|i| i as u8).collect();
+        let mut q = SendQueue::unmetered();
+        q.push(Message::new(Op::Bulk, 1, 1, body.clone()));
+        let first = q.next_frame().unwrap();
+        q.set_frame_payload(MAX_FRAME_PAYLOAD * 4);
+        let mut frames = vec![first];
+        frames.extend(std::iter::from_fn(|| q.next_frame()));
+        assert_eq!(frames.len(), 2);
+        let got = super::super::reassembly::reassemble_all(frames);
+        assert_eq!(&got[0].as_ref().unwrap().body[..], &body[..]);
     }
 
     #[test]
