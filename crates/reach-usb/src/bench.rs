@@ -117,37 +117,22 @@ pub async fn bulk(
 ) -> Result<BulkFigure, String> {
     let (_client, handle) = setup(transport).await?;
     let payload = Bytes::from(vec![0x5a; size as usize]);
-    let request = if out {
-        TransferRequest {
-            kind: TransferKind::Bulk(0x04),
-            flags: Default::default(),
-            timeout_ms: 0,
-            length: size,
-            data: payload,
-        }
-    } else {
-        TransferRequest {
-            kind: TransferKind::Bulk(0x83),
-            flags: Default::default(),
-            timeout_ms: 0,
-            length: size,
-            data: Bytes::new(),
-        }
-    };
     let done = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let deadline = start + duration;
     let mut tasks = Vec::new();
     for _ in 0..in_flight {
-        let (handle, request, done) = (handle.clone(), request.clone(), done.clone());
+        let (handle, payload, done) = (handle.clone(), payload.clone(), done.clone());
         tasks.push(tokio::spawn(async move {
             while Instant::now() < deadline {
-                let reply = handle.submit(request.clone()).await?.wait().await?;
-                if reply.actual_length != size {
-                    return Err(crate::UsbError::Protocol(format!(
-                        "short transfer {}",
-                        reply.actual_length
-                    )));
+                // bulk_out to the 0x04 sink, bulk_in from the 0x83 source; each waits for its reply.
+                let moved = if out {
+                    handle.bulk_out(0x04, payload.clone()).await?
+                } else {
+                    handle.bulk_in(0x03, size).await?.len()
+                };
+                if moved != size as usize {
+                    return Err(crate::UsbError::Protocol(format!("short transfer {moved}")));
                 }
                 done.fetch_add(1, Ordering::Relaxed);
             }

@@ -206,7 +206,11 @@ impl ClientSession {
             crate::proto::TransferKind::Bulk(_) => Op::Bulk,
             crate::proto::TransferKind::Interrupt(_) => Op::Interrupt,
         };
-        self.send_request(now, claim, op, request.encode(), timeout)
+        let rid = self.rid();
+        let (msg, frame) = Message::framed(op, claim, rid, request.encoded_len(), |out| {
+            request.encode_into(out)
+        });
+        self.queue_request(now, msg, Some(frame), timeout)
     }
 
     /// Queues a configuration op.
@@ -272,13 +276,27 @@ impl ClientSession {
         timeout: Duration,
     ) -> Result<u32, UsbError> {
         let rid = self.rid();
+        self.queue_request(now, Message::new(op, claim, rid, body), None, timeout)
+    }
+
+    /// Tracks a request and queues it (`frame`: its single frame from [`Message::framed`]).
+    fn queue_request(
+        &mut self,
+        now: Instant,
+        msg: Message,
+        frame: Option<Bytes>,
+        timeout: Duration,
+    ) -> Result<u32, UsbError> {
+        let (claim, rid) = (msg.claim, msg.request_id);
         let c = self
             .claims
             .get_mut(&claim)
             .ok_or_else(|| UsbError::Closed("not open in this session".into()))?;
-        let msg = Message::new(op, claim, rid, body);
         if c.bound && self.link != Link::Down {
-            c.out.push(msg.clone());
+            match frame {
+                Some(frame) => c.out.push_framed(msg.clone(), frame),
+                None => c.out.push(msg.clone()),
+            }
         }
         let deadline = now + timeout;
         c.pending.insert(rid, Pending { msg, deadline });

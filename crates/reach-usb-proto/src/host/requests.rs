@@ -475,11 +475,12 @@ impl HostSession {
             return;
         };
         match origin {
-            Origin::Request { rid, op } => self.complete_request(
-                claim_id,
-                rid,
-                Message::new(op, claim_id, rid, reply.encode()),
-            ),
+            Origin::Request { rid, op } => {
+                let (msg, frame) = Message::framed(op, claim_id, rid, reply.encoded_len(), |out| {
+                    reply.encode_into(out)
+                });
+                self.complete_request(claim_id, rid, msg, Some(frame));
+            }
             Origin::Stream { endpoint } => self.complete_stream(claim_id, endpoint, reply),
         }
     }
@@ -494,10 +495,12 @@ impl HostSession {
             claim_id,
             rid,
             Message::new(op, claim_id, rid, status_reply(op, status)),
+            None,
         );
     }
 
-    fn complete_request(&mut self, claim_id: u16, rid: u32, reply: Message) {
+    /// Retains and sends a reply (`frame`: the reply built by [`Message::framed`]).
+    fn complete_request(&mut self, claim_id: u16, rid: u32, reply: Message, frame: Option<Bytes>) {
         let Some(claim) = self.claims.get_mut(&claim_id) else {
             return;
         };
@@ -506,7 +509,10 @@ impl HostSession {
         };
         claim.retained.push(reply.clone());
         if claim.detached_since.is_none() {
-            claim.out.push(reply);
+            match frame {
+                Some(frame) => claim.out.push_framed(reply, frame),
+                None => claim.out.push(reply),
+            }
         }
         self.release_credit(claim_id, flight.credit_bytes);
     }

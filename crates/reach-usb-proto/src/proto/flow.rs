@@ -17,8 +17,8 @@ use crate::limits::{MAX_CHUNK, MAX_FRAME_PAYLOAD, REQUEST_ID_LEN};
 /// Outgoing messages of one claim with the credit to send them.
 #[derive(Debug)]
 pub struct SendQueue {
-    /// Messages with the body offset sent so far.
-    queue: VecDeque<(Message, usize)>,
+    /// Messages with the body offset sent so far and, for a framed message, its single frame.
+    queue: VecDeque<(Message, usize, Option<Bytes>)>,
     credit: u64,
     max_chunk: usize,
 }
@@ -52,7 +52,13 @@ impl SendQueue {
 
     /// Queues a message.
     pub fn push(&mut self, msg: Message) {
-        self.queue.push_back((msg, 0));
+        self.queue.push_back((msg, 0, None));
+    }
+
+    /// Queues a message built by [`Message::framed`]; its frame goes out as is (no copy) when the
+    /// body fits one frame to the peer.
+    pub fn push_framed(&mut self, msg: Message, frame: Bytes) {
+        self.queue.push_back((msg, 0, Some(frame)));
     }
 
     /// Adds granted credit.
@@ -70,7 +76,7 @@ impl SendQueue {
 
     /// The next frame if one is ready and covered by credit.
     pub fn next_frame(&mut self) -> Option<Bytes> {
-        let (msg, offset) = self.queue.front_mut()?;
+        let (msg, offset, framed) = self.queue.front_mut()?;
         let len = msg.body.len().saturating_sub(*offset).min(self.max_chunk);
         if msg.op.uses_credit() {
             if len as u64 > self.credit {
@@ -79,7 +85,10 @@ impl SendQueue {
             self.credit -= len as u64;
         }
         let end = *offset + len;
-        let frame = msg.encode_span(*offset, end);
+        let frame = match framed.take() {
+            Some(whole) if *offset == 0 && end >= msg.body.len() => whole,
+            _ => msg.encode_span(*offset, end),
+        };
         *offset = end;
         if end >= msg.body.len() {
             self.queue.pop_front();
@@ -99,7 +108,7 @@ impl SendQueue {
 
     /// Counts queued messages matching a predicate.
     pub fn count(&self, pred: impl Fn(&Message) -> bool) -> usize {
-        self.queue.iter().filter(|(m, _)| pred(m)).count()
+        self.queue.iter().filter(|(m, ..)| pred(m)).count()
     }
 
     /// Credit left.

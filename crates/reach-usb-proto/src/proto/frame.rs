@@ -207,6 +207,28 @@ impl Message {
         }
     }
 
+    /// Builds a message whose body `write` appends, together with that message encoded as one
+    /// (EOF) frame, copying the body once: the message's body is a view into the frame.
+    /// [`super::flow::SendQueue::push_framed`] sends the frame as is when the body fits one frame
+    /// to the peer (and cuts frames from the body otherwise).
+    pub fn framed(
+        op: Op,
+        claim: u16,
+        request_id: u32,
+        body_len: usize,
+        write: impl FnOnce(&mut BytesMut),
+    ) -> (Self, Bytes) {
+        let header = FRAME_HEADER_LEN + REQUEST_ID_LEN;
+        let mut out = BytesMut::with_capacity(header + body_len);
+        put_header(&mut out, op, true, claim, request_id);
+        write(&mut out);
+        let frame = out.freeze();
+        (
+            Self::new(op, claim, request_id, frame.slice(header..)),
+            frame,
+        )
+    }
+
     /// Number of frames this message takes on the wire.
     pub fn frame_count(&self) -> usize {
         self.body.len().div_ceil(MAX_CHUNK).max(1)
@@ -328,6 +350,16 @@ mod tests {
             [false, false, true]
         );
         assert_eq!(frames[2].chunk.len(), 5);
+    }
+
+    #[test]
+    fn a_framed_message_is_the_same_frame_as_an_encoded_one() {
+        let (msg, frame) = Message::framed(Op::Bulk, 3, 9, 5, |b| b.put_slice(b"hello"));
+        assert_eq!(
+            frame,
+            Message::new(Op::Bulk, 3, 9, &b"hello"[..]).encode_frame(0)
+        );
+        assert_eq!(&msg.body[..], b"hello");
     }
 
     #[test]
