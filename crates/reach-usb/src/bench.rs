@@ -237,6 +237,9 @@ pub struct BenchOptions {
     pub control_samples: usize,
     /// JSON lines instead of Markdown tables.
     pub json: bool,
+    /// Only the small-transfer cases (16 KiB, one in flight, memory and TCP) and the control
+    /// round trips.
+    pub focus: bool,
 }
 
 fn bulk_line(fig: &BulkFigure, json: bool) -> String {
@@ -269,6 +272,9 @@ pub async fn run_all(opts: &BenchOptions, mut print: impl FnMut(String)) -> Resu
         for out in [false, true] {
             for size in [16 * 1024, 1024 * 1024] {
                 for in_flight in [1, 8, 32] {
+                    if opts.focus && (size, in_flight) != (16 * 1024, 1) {
+                        continue;
+                    }
                     print(bulk_line(
                         &bulk(transport, out, size, in_flight, opts.seconds).await?,
                         opts.json,
@@ -277,20 +283,8 @@ pub async fn run_all(opts: &BenchOptions, mut print: impl FnMut(String)) -> Resu
             }
         }
     }
-    let delayed = BenchTransport::Delayed(opts.rtt);
-    for out in [false, true] {
-        for (size, in_flight) in [
-            (16 * 1024, 1),
-            (16 * 1024, 64),
-            (16 * 1024, 256),
-            (1024 * 1024, 1),
-            (1024 * 1024, 16),
-        ] {
-            print(bulk_line(
-                &bulk(delayed, out, size, in_flight, opts.delayed_seconds).await?,
-                opts.json,
-            ));
-        }
+    if !opts.focus {
+        run_delayed(opts, &mut print).await?;
     }
     if !opts.json {
         print("\n| transport | control round trip p50 | p99 | device call alone p50 |\n|---|---|---|---|".into());
@@ -305,6 +299,25 @@ pub async fn run_all(opts: &BenchOptions, mut print: impl FnMut(String)) -> Resu
                 c.transport, c.p50_us, c.p99_us, c.direct_p50_us
             )
         });
+    }
+    Ok(())
+}
+
+async fn run_delayed(opts: &BenchOptions, print: &mut impl FnMut(String)) -> Result<(), String> {
+    let delayed = BenchTransport::Delayed(opts.rtt);
+    for out in [false, true] {
+        for (size, in_flight) in [
+            (16 * 1024, 1),
+            (16 * 1024, 64),
+            (16 * 1024, 256),
+            (1024 * 1024, 1),
+            (1024 * 1024, 16),
+        ] {
+            print(bulk_line(
+                &bulk(delayed, out, size, in_flight, opts.delayed_seconds).await?,
+                opts.json,
+            ));
+        }
     }
     Ok(())
 }
