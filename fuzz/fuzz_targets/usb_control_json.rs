@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use reach_usb::acl::AclFile;
-use reach_usb::proto::control::{self, DeviceEvent, ErrorBody, Hello, ListReply, Open, Opened, Resume};
+use reach_usb_proto::acl::AclFile;
+use reach_usb_proto::proto::control::{self, DeviceEvent, ErrorBody, Hello, ListReply, Open, Opened, Resume};
 
 fn round_trip<T>(data: &[u8])
 where

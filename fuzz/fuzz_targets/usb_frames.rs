@@ -4,8 +4,8 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use reach_usb::proto::data::{StreamData, StreamStart, TransferReply, TransferRequest, decode_credit, decode_status};
-use reach_usb::proto::{Frame, Reassembler};
+use reach_usb_proto::proto::data::{StreamData, StreamStart, TransferReply, TransferRequest, decode_credit, decode_status};
+use reach_usb_proto::proto::{Frame, Reassembler};
 
 fuzz_target!(|data: &[u8]| {
     let mut reassembler = Reassembler::new();
@@ -23,6 +23,6 @@ fuzz_target!(|data: &[u8]| {
             let _ = decode_status(&body);
             let _ = decode_credit(&body);
         }
-        assert!(reassembler.held_bytes() <= reach_usb::limits::MAX_REASSEMBLY_TOTAL);
+        assert!(reassembler.held_bytes() <= reach_usb_proto::limits::MAX_REASSEMBLY_TOTAL);
     }
 });

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use reach_usb::proto::TransferStatus;
+use reach_usb_proto::proto::TransferStatus;
 use reach_usbip::wire::{decode_command, decode_reply};
 use reach_usbip::{Completion, EndpointKind, EndpointTable, Event, Translator};
 

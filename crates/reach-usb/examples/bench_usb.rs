@@ -1,5 +1,5 @@
 //! The cases of `reach bench usb`, runnable without the `reach` binary:
-//! `cargo run --release -p reach-usb --example bench_usb`.
+//! `cargo run --release -p reach-usb --example bench_usb [-- --focus]`.
 
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ async fn main() -> Result<(), String> {
         rtt: Duration::from_millis(50),
         control_samples: 5000,
         json: false,
+        focus: std::env::args().any(|a| a == "--focus"),
     };
     run_all(&opts, |line| println!("{line}")).await
 }

@@ -49,6 +49,48 @@ struct State {
     vendor_data: Vec<u8>,
     opened: bool,
     configuration: u8,
+    /// Transfers waiting for data, per endpoint, in submission order (a device's queue).
+    lines: HashMap<u8, VecDeque<u64>>,
+    next_ticket: u64,
+}
+
+/// A waiting transfer's place in its endpoint's line; leaving (done or cancelled) lets the
+/// next one go.
+struct Ticket {
+    handle: FakeHandle,
+    endpoint: u8,
+    id: u64,
+}
+
+impl Ticket {
+    fn take(handle: &FakeHandle, endpoint: u8) -> Self {
+        let mut s = lock(&handle.0.state);
+        let id = s.next_ticket;
+        s.next_ticket += 1;
+        s.lines.entry(endpoint).or_default().push_back(id);
+        Self {
+            handle: handle.clone(),
+            endpoint,
+            id,
+        }
+    }
+
+    fn is_first(&self) -> bool {
+        let s = lock(&self.handle.0.state);
+        s.lines
+            .get(&self.endpoint)
+            .and_then(VecDeque::front)
+            .is_some_and(|first| *first == self.id)
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if let Some(line) = lock(&self.handle.0.state).lines.get_mut(&self.endpoint) {
+            line.retain(|t| *t != self.id);
+        }
+        self.handle.0.notify.notify_waiters();
+    }
 }
 
 struct Shared {
@@ -356,7 +398,11 @@ impl OpenFake {
         step
     }
 
-    async fn run(self: Arc<Self>, req: TransferRequest) -> TransferReply {
+    async fn run(
+        self: Arc<Self>,
+        req: TransferRequest,
+        mut ticket: Option<Ticket>,
+    ) -> TransferReply {
         let ep = endpoint_of(&req);
         let scripted = lock(&self.shared().state)
             .script
@@ -375,10 +421,14 @@ impl OpenFake {
         self.delay(req.length as usize).await;
         loop {
             let notified = self.shared().notify.notified();
-            match self.attempt(&req, scripted) {
-                Step::Done(reply) => return reply,
-                Step::Wait => notified.await,
+            if ticket.as_ref().is_none_or(Ticket::is_first) {
+                match self.attempt(&req, scripted) {
+                    Step::Done(reply) => return reply,
+                    Step::Wait if ticket.is_none() => ticket = Some(Ticket::take(&self.handle, ep)),
+                    Step::Wait => {}
+                }
             }
+            notified.await;
         }
     }
 
@@ -495,18 +545,23 @@ impl UsbDevice for OpenFake {
     fn transfer(self: Arc<Self>, request: TransferRequest) -> BoxFuture<'static, TransferReply> {
         // Like a real device queue, act at call time when nothing delays the transfer, so
         // pipelined transfers take effect in submission order.
+        // A transfer behind others waiting for data on its endpoint takes its place in line.
+        let ep = endpoint_of(&request);
         let undelayed = self.shared().latency.is_zero() && self.shared().bytes_per_sec.is_none();
-        let unscripted = lock(&self.shared().state)
-            .script
-            .get(&endpoint_of(&request))
-            .is_none_or(VecDeque::is_empty);
-        if undelayed
-            && unscripted
-            && let Step::Done(reply) = self.attempt(&request, None)
-        {
-            return Box::pin(async move { reply });
-        }
-        Box::pin(self.run(request))
+        let (unscripted, queued) = {
+            let s = lock(&self.shared().state);
+            let unscripted = s.script.get(&ep).is_none_or(VecDeque::is_empty);
+            (unscripted, s.lines.get(&ep).is_some_and(|l| !l.is_empty()))
+        };
+        let ticket = if undelayed && unscripted && !queued {
+            match self.attempt(&request, None) {
+                Step::Done(reply) => return Box::pin(async move { reply }),
+                Step::Wait => Some(Ticket::take(&self.handle, ep)),
+            }
+        } else {
+            queued.then(|| Ticket::take(&self.handle, ep))
+        };
+        Box::pin(self.run(request, ticket))
     }
 
     fn configure(self: Arc<Self>, op: ConfigOp) -> BoxFuture<'static, TransferStatus> {

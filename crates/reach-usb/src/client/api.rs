@@ -27,7 +27,8 @@ pub(super) enum Command {
         claim: u16,
         request: TransferRequest,
         timeout: Duration,
-        rid: oneshot::Sender<Result<u32, UsbError>>,
+        /// Where to report the request id; `None` when the caller only waits for the reply.
+        rid: Option<oneshot::Sender<Result<u32, UsbError>>>,
         done: Reply<TransferReply>,
     },
     Configure(u16, ConfigOp, Reply<TransferReply>),
@@ -175,7 +176,7 @@ impl UsbHandle {
             claim: self.claim,
             request,
             timeout: self.client.timeout,
-            rid: rid_tx,
+            rid: Some(rid_tx),
             done: done_tx,
         };
         self.client.cmd.send(cmd).map_err(|_| gone())?;
@@ -183,8 +184,18 @@ impl UsbHandle {
         Ok(PendingTransfer { request_id, done })
     }
 
+    /// Sends a transfer and waits for its reply, without the round trip to learn its request id.
     async fn run(&self, request: TransferRequest) -> Result<TransferReply, UsbError> {
-        checked(self.submit(request).await?.wait().await?)
+        let (done_tx, done) = oneshot::channel();
+        let cmd = Command::Submit {
+            claim: self.claim,
+            request,
+            timeout: self.client.timeout,
+            rid: None,
+            done: done_tx,
+        };
+        self.client.cmd.send(cmd).map_err(|_| gone())?;
+        checked(done.await.map_err(|_| gone())??)
     }
 
     /// Asks the host to cancel a transfer; its waiter gets `Cancelled` or the real result.

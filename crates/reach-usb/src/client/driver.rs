@@ -7,7 +7,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use super::api::{Command, Reply};
-use super::session::{ClientEvent, ClientSession};
+use super::{ClientEvent, ClientSession};
 use crate::error::UsbError;
 use crate::limits::DEFAULT_TIMEOUT;
 use crate::net::{MessageChannel, pump_out};
@@ -142,12 +142,15 @@ impl Driver {
                 timeout,
                 rid,
                 done,
-            } => match self.session.submit(t, claim, &request, timeout) {
-                Ok(id) => {
+            } => match (self.session.submit(t, claim, &request, timeout), rid) {
+                (Ok(id), rid) => {
                     self.waiters.insert(id, Waiter::Done(done));
-                    let _ = rid.send(Ok(id));
+                    if let Some(rid) = rid {
+                        let _ = rid.send(Ok(id));
+                    }
                 }
-                Err(e) => drop(rid.send(Err(e))),
+                (Err(e), Some(rid)) => drop(rid.send(Err(e))),
+                (Err(e), None) => drop(done.send(Err(e))),
             },
             Command::Configure(claim, op, tx) => {
                 let result = self.session.configure(t, claim, op, timeout);

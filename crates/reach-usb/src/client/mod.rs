@@ -1,8 +1,8 @@
-//! The consumer side: the sans-IO [`ClientSession`] and the async [`UsbClient`] over it.
+//! The consumer side: the sans-IO [`ClientSession`] (from `reach-usb-proto`) and the async
+//! [`UsbClient`] over it.
 
 mod api;
 mod driver;
-mod session;
 
 pub use api::{PendingTransfer, StreamReceiver, UsbClient, UsbHandle};
-pub use session::{ClientEvent, ClientSession};
+pub use reach_usb_proto::client::{ClientEvent, ClientSession};

@@ -1,16 +1,20 @@
 //! The host's async driver: a thin shell running a [`HostSession`] against a backend.
 //!
-//! Backend calls run as their own tasks (a slow endpoint stalls only itself); cancelling drops
-//! the transfer future. Transports can be replaced (resume): each new [`MessageChannel`] sent to
-//! [`HostRunner::run`] takes over from the previous one.
+//! Transfers run as futures polled by the runner itself (a slow endpoint stalls only itself, and
+//! a transfer costs no task spawn and no channel hop); cancelling aborts the transfer future.
+//! LIST, OPEN and configuration ops run as their own tasks. Transports can be replaced (resume):
+//! each new [`MessageChannel`] sent to [`HostRunner::run`] takes over from the previous one.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::future::{AbortHandle, Abortable};
+use futures_util::stream::FuturesUnordered;
 use serde_json::json;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::{MessageChannel, pump_out};
 use crate::audit::LocalAudit;
@@ -56,7 +60,8 @@ pub struct HostRunner {
     viewer: String,
     devices: HashMap<u16, Arc<dyn UsbDevice>>,
     opened: Option<Arc<dyn UsbDevice>>,
-    cancels: HashMap<TransferId, oneshot::Sender<()>>,
+    cancels: HashMap<TransferId, AbortHandle>,
+    running: FuturesUnordered<BoxFuture<'static, (TransferId, TransferReply)>>,
     done_tx: mpsc::UnboundedSender<Done>,
     done_rx: mpsc::UnboundedReceiver<Done>,
 }
@@ -83,6 +88,7 @@ impl HostRunner {
             devices: HashMap::new(),
             opened: None,
             cancels: HashMap::new(),
+            running: FuturesUnordered::new(),
             done_tx,
             done_rx,
         }
@@ -110,6 +116,9 @@ impl HostRunner {
         let mut held: Option<Bytes> = None;
         let mut transports_open = true;
         loop {
+            // Transfers that complete at once (a stream on a fast source) keep a branch below
+            // always ready; spend tokio's budget so the runner still yields to other tasks.
+            tokio::task::consume_budget().await;
             self.drain_session();
             if let Some(c) = &chan
                 && !pump_out(&c.tx, &mut held, || self.session.poll_transmit())
@@ -122,7 +131,7 @@ impl HostRunner {
             if chan.is_none()
                 && !transports_open
                 && self.session.claim_ids().is_empty()
-                && self.cancels.is_empty()
+                && self.running.is_empty()
             {
                 break;
             }
@@ -138,6 +147,9 @@ impl HostRunner {
                 biased;
                 Some(done) = self.done_rx.recv() => Step::Done(done),
                 msg = recv_opt(rx) => Step::Message(msg),
+                Some((id, reply)) = self.running.next(), if !self.running.is_empty() => {
+                    Step::Done(Done::Transfer(id, reply))
+                }
                 permit = reserve_opt(tx), if held.is_some() => {
                     if let (Ok(permit), Some(frame)) = (permit, held.take()) {
                         permit.send(frame);
@@ -252,27 +264,25 @@ impl HostRunner {
                         TransferReply::status(TransferStatus::NoDevice),
                     );
                 };
-                let (cancel_tx, cancel_rx) = oneshot::channel();
-                self.cancels.insert(id, cancel_tx);
-                let done = self.done_tx.clone();
                 let short_not_ok =
                     (request.flags.short_not_ok() && request.is_in()).then_some(request.length);
                 // Start the transfer here, in action order, so the device sees transfers on an
                 // endpoint in request-id order (bulk data stays in order).
-                let transfer = dev.transfer(request);
-                tokio::spawn(async move {
-                    let mut reply = tokio::select! {
-                        reply = transfer => reply,
-                        _ = cancel_rx => TransferReply::status(TransferStatus::Cancelled),
-                    };
+                let (abort, registration) = AbortHandle::new_pair();
+                let transfer = Abortable::new(dev.transfer(request), registration);
+                self.cancels.insert(id, abort);
+                self.running.push(Box::pin(async move {
+                    let mut reply = transfer
+                        .await
+                        .unwrap_or_else(|_| TransferReply::status(TransferStatus::Cancelled));
                     // short-not-ok: an IN shorter than asked is an error (data kept for the caller).
                     if short_not_ok.is_some_and(|wanted| {
                         reply.status == TransferStatus::Ok && reply.actual_length < wanted
                     }) {
                         reply.status = TransferStatus::IoError;
                     }
-                    let _ = done.send(Done::Transfer(id, reply));
-                });
+                    (id, reply)
+                }));
             }
             HostAction::Configure { id, claim, op } => {
                 let Some(dev) = self.devices.get(&claim).cloned() else {
@@ -287,8 +297,8 @@ impl HostRunner {
                 });
             }
             HostAction::Cancel { id } => {
-                if let Some(tx) = self.cancels.remove(&id) {
-                    let _ = tx.send(());
+                if let Some(abort) = self.cancels.remove(&id) {
+                    abort.abort();
                 }
             }
             HostAction::Release { claim } => {

@@ -15,14 +15,14 @@ pub(crate) use host_driver::{recv_opt, reserve_opt};
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 pub use host_driver::{AccessPolicy, AllowAll, HostRunner};
 
-use crate::limits::{FRAME_HEADER_LEN, MAX_FRAME_PAYLOAD};
+use crate::limits::MAX_FRAME_LEN;
 
 /// Messages queued per direction before the sender waits.
 pub const CHANNEL_CAPACITY: usize = 512;
@@ -65,26 +65,13 @@ pub fn memory_pair() -> (MessageChannel, MessageChannel) {
 }
 
 /// Bridges a TCP stream: each message is `len u32 (big-endian) | bytes`. A record longer than
-/// a frame can be closes the connection before anything is allocated for it.
+/// a frame can be ([`MAX_FRAME_LEN`]) closes the connection before anything is allocated for it.
 pub fn tcp_channel(stream: TcpStream) -> MessageChannel {
     let _ = stream.set_nodelay(true);
-    let (mut read, write) = stream.into_split();
+    let (read, write) = stream.into_split();
     let (in_tx, in_rx) = mpsc::channel::<Bytes>(CHANNEL_CAPACITY);
     let (out_tx, mut out_rx) = mpsc::channel::<Bytes>(CHANNEL_CAPACITY);
-    tokio::spawn(async move {
-        let max = FRAME_HEADER_LEN + MAX_FRAME_PAYLOAD;
-        while let Ok(len) = read.read_u32().await {
-            let len = len as usize;
-            if len > max {
-                tracing::warn!(len, "USB transport record larger than a frame; closing");
-                break;
-            }
-            let mut buf = BytesMut::zeroed(len);
-            if read.read_exact(&mut buf).await.is_err() || in_tx.send(buf.freeze()).await.is_err() {
-                break;
-            }
-        }
-    });
+    tokio::spawn(read_records(read, in_tx));
     tokio::spawn(async move {
         let mut w = BufWriter::with_capacity(256 * 1024, write);
         while let Some(msg) = out_rx.recv().await {
@@ -99,6 +86,57 @@ pub fn tcp_channel(stream: TcpStream) -> MessageChannel {
         tx: out_tx,
         rx: in_rx,
     }
+}
+
+/// Bytes the TCP reader asks the socket for at once when no longer record is pending.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Reads `len u32 | bytes` records into one growing buffer: one read call can bring many small
+/// records, nothing is zero-filled, and each record is split off as its own `Bytes` without a copy.
+async fn read_records(mut read: impl AsyncRead + Unpin, tx: mpsc::Sender<Bytes>) {
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    loop {
+        loop {
+            match next_record(&mut buf) {
+                Ok(Some(record)) => {
+                    if tx.send(record).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(len) => {
+                    tracing::warn!(len, "USB transport record larger than a frame; closing");
+                    return;
+                }
+            }
+        }
+        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+            buf.reserve(READ_CHUNK);
+        }
+        if !matches!(read.read_buf(&mut buf).await, Ok(n) if n > 0) {
+            return;
+        }
+    }
+}
+
+/// Splits the next whole record off `buf`; reserves room for the rest of a partial one.
+///
+/// # Errors
+/// The declared length when it exceeds [`MAX_FRAME_LEN`].
+fn next_record(buf: &mut BytesMut) -> Result<Option<Bytes>, usize> {
+    let Some(header) = buf.first_chunk::<4>() else {
+        return Ok(None);
+    };
+    let len = u32::from_be_bytes(*header) as usize;
+    if len > MAX_FRAME_LEN {
+        return Err(len);
+    }
+    if buf.len() < 4 + len {
+        buf.reserve(4 + len - buf.len());
+        return Ok(None);
+    }
+    buf.advance(4);
+    Ok(Some(buf.split_to(len).freeze()))
 }
 
 /// Wraps a channel so each message, in both directions, arrives `one_way` later (order kept).
@@ -188,6 +226,32 @@ mod tests {
         assert_eq!(&chan.rx.recv().await.unwrap()[..], b"first");
         assert_eq!(&chan.rx.recv().await.unwrap()[..], b"");
         assert_eq!(&chan.rx.recv().await.unwrap()[..], b"third");
+    }
+
+    #[tokio::test]
+    async fn many_small_records_in_one_segment_and_a_record_split_across_writes_arrive_whole() {
+        let (mut chan, mut raw) = tcp_pair().await;
+        let mut burst = Vec::new();
+        for i in 0..100u32 {
+            burst.extend_from_slice(&4u32.to_be_bytes());
+            burst.extend_from_slice(&i.to_be_bytes());
+        }
+        let big = vec![0xABu8; MAX_FRAME_LEN];
+        burst.extend_from_slice(&(big.len() as u32).to_be_bytes());
+        burst.extend_from_slice(&big[..1000]);
+        raw.write_all(&burst).await.unwrap();
+        for i in 0..100u32 {
+            assert_eq!(&chan.rx.recv().await.unwrap()[..], &i.to_be_bytes());
+        }
+        raw.write_all(&big[1000..]).await.unwrap();
+        assert_eq!(chan.rx.recv().await.unwrap(), big);
+    }
+
+    #[tokio::test]
+    async fn a_record_one_byte_over_the_largest_frame_closes_the_connection() {
+        let (mut chan, mut raw) = tcp_pair().await;
+        raw.write_u32(MAX_FRAME_LEN as u32 + 1).await.unwrap();
+        assert_eq!(chan.rx.recv().await, None);
     }
 
     #[tokio::test]

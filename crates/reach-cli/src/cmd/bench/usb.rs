@@ -25,6 +25,9 @@ pub(crate) struct UsbBenchArgs {
     /// Print JSON lines instead of Markdown tables.
     #[arg(long)]
     json: bool,
+    /// Only 16 KiB transfers with one in flight (memory, TCP) and the control round trips.
+    #[arg(long)]
+    focus: bool,
 }
 
 pub(crate) fn run(args: UsbBenchArgs) -> anyhow::Result<()> {
@@ -34,6 +37,7 @@ pub(crate) fn run(args: UsbBenchArgs) -> anyhow::Result<()> {
         rtt: Duration::from_millis(args.rtt_ms),
         control_samples: args.control_samples,
         json: args.json,
+        focus: args.focus,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -97,26 +97,22 @@ impl ClientSession {
     }
 
     fn release(&mut self, claim: u16, len: usize) {
-        let Some(c) = self.claims.get_mut(&claim) else {
-            return;
-        };
-        if let Some(grant) = c.recv.release(len) {
-            self.control_out.push(Message::new(
-                Op::Credit,
-                claim,
-                0,
-                Bytes::copy_from_slice(&grant.to_be_bytes()),
-            ));
+        let credit = self.claims.get_mut(&claim);
+        if let Some(m) = credit.and_then(|c| c.recv.release_credit(claim, len)) {
+            self.control_out.push(m);
         }
     }
 
     fn on_hello(&mut self, m: &Message) {
         match control::parse::<Hello>(&m.body) {
             Ok(h) if h.versions.contains(&PROTOCOL_VERSION) => {
-                self.link = Link::Up(h.window);
-                self.claims
-                    .values_mut()
-                    .for_each(|c| c.out.reset(u64::from(h.window)));
+                let payload = h.frame_payload();
+                self.link = Link::Up(h.window, payload);
+                self.control_out.set_frame_payload(payload);
+                for c in self.claims.values_mut() {
+                    c.out.reset(u64::from(h.window));
+                    c.out.set_frame_payload(payload);
+                }
             }
             _ => {
                 let error = UsbError::Protocol("host speaks no common protocol version".into());
@@ -155,13 +151,15 @@ impl ClientSession {
         if self.ctrl.remove(&m.request_id).is_none() {
             return;
         }
-        let peer_window = match self.link {
-            Link::Up(w) => u64::from(w),
-            _ => 0,
+        let (peer_window, payload) = match self.link {
+            Link::Up(w, payload) => (u64::from(w), payload),
+            _ => (0, crate::limits::MAX_FRAME_PAYLOAD),
         };
+        let mut out = SendQueue::new(peer_window);
+        out.set_frame_payload(payload);
         let claim = ClientClaim {
             token: opened.resume_token.clone(),
-            out: SendQueue::new(peer_window),
+            out,
             recv: RecvWindow::new(self.window),
             pending: HashMap::new(),
             listed: Vec::new(),

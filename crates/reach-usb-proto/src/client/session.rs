@@ -13,10 +13,10 @@ use bytes::Bytes;
 mod inbound;
 
 use crate::error::UsbError;
-use crate::limits::{DEFAULT_WINDOW, PROTOCOL_VERSION};
+use crate::limits::DEFAULT_WINDOW;
 use crate::proto::control::{self, DeviceEvent, Hello, Open, Opened, Resume};
 use crate::proto::data::{StreamData, StreamStart};
-use crate::proto::flow::{RecvWindow, SendQueue};
+use crate::proto::flow::{ClaimQueue, RecvWindow, RoundRobin, SendQueue};
 use crate::proto::frame::{Message, Op};
 use crate::proto::{
     ClosedReason, ConfigOp, DeviceFilter, DeviceInfo, Reassembler, TransferReply, TransferRequest,
@@ -103,10 +103,17 @@ struct ClientClaim {
     bound: bool,
 }
 
+impl ClaimQueue for ClientClaim {
+    fn send_queue(&mut self) -> Option<&mut SendQueue> {
+        self.bound.then_some(&mut self.out)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Link {
     AwaitHello,
-    Up(u32),
+    /// The host's window and the largest frame payload it accepts.
+    Up(u32, usize),
     Down,
 }
 
@@ -122,7 +129,7 @@ pub struct ClientSession {
     ctrl: HashMap<u32, (CtrlKind, Instant)>,
     deadlines: BTreeSet<(Instant, u32, u16)>,
     events: VecDeque<ClientEvent>,
-    rr_cursor: u16,
+    scheduler: RoundRobin,
 }
 
 impl ClientSession {
@@ -138,18 +145,14 @@ impl ClientSession {
             ctrl: HashMap::new(),
             deadlines: BTreeSet::new(),
             events: VecDeque::new(),
-            rr_cursor: 0,
+            scheduler: RoundRobin::default(),
         };
         s.send_hello();
         s
     }
 
     fn send_hello(&mut self) {
-        let hello = Hello {
-            versions: vec![PROTOCOL_VERSION],
-            capabilities: vec!["multi_in_flight".into(), "streams".into(), "resume".into()],
-            window: self.window,
-        };
+        let hello = Hello::current(self.window, &["multi_in_flight", "streams", "resume"]);
         self.control_out
             .push(Message::new(Op::Hello, 0, 0, control::to_body(&hello)));
     }
@@ -203,7 +206,11 @@ impl ClientSession {
             crate::proto::TransferKind::Bulk(_) => Op::Bulk,
             crate::proto::TransferKind::Interrupt(_) => Op::Interrupt,
         };
-        self.send_request(now, claim, op, request.encode(), timeout)
+        let rid = self.rid();
+        let (msg, frame) = Message::framed(op, claim, rid, request.encoded_len(), |out| {
+            request.encode_into(out)
+        });
+        self.queue_request(now, msg, Some(frame), timeout)
     }
 
     /// Queues a configuration op.
@@ -269,13 +276,27 @@ impl ClientSession {
         timeout: Duration,
     ) -> Result<u32, UsbError> {
         let rid = self.rid();
+        self.queue_request(now, Message::new(op, claim, rid, body), None, timeout)
+    }
+
+    /// Tracks a request and queues it (`frame`: its single frame from [`Message::framed`]).
+    fn queue_request(
+        &mut self,
+        now: Instant,
+        msg: Message,
+        frame: Option<Bytes>,
+        timeout: Duration,
+    ) -> Result<u32, UsbError> {
+        let (claim, rid) = (msg.claim, msg.request_id);
         let c = self
             .claims
             .get_mut(&claim)
             .ok_or_else(|| UsbError::Closed("not open in this session".into()))?;
-        let msg = Message::new(op, claim, rid, body);
         if c.bound && self.link != Link::Down {
-            c.out.push(msg.clone());
+            match frame {
+                Some(frame) => c.out.push_framed(msg.clone(), frame),
+                None => c.out.push(msg.clone()),
+            }
         }
         let deadline = now + timeout;
         c.pending.insert(rid, Pending { msg, deadline });
@@ -394,23 +415,8 @@ impl ClientSession {
         if let Some(f) = self.control_out.next_frame() {
             return Some(f);
         }
-        let Link::Up(_) = self.link else { return None };
-        let after = self
-            .claims
-            .range(self.rr_cursor.saturating_add(1)..)
-            .map(|(k, _)| *k);
-        let before = self.claims.range(..=self.rr_cursor).map(|(k, _)| *k);
-        let order: Vec<u16> = after.chain(before).collect();
-        for id in order {
-            let Some(c) = self.claims.get_mut(&id).filter(|c| c.bound) else {
-                continue;
-            };
-            if let Some(f) = c.out.next_frame() {
-                self.rr_cursor = id;
-                return Some(f);
-            }
-        }
-        None
+        let Link::Up(..) = self.link else { return None };
+        self.scheduler.next_frame(&mut self.claims)
     }
 
     /// Next event.

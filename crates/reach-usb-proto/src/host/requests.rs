@@ -73,7 +73,9 @@ impl HostSession {
             }
         };
         let claim_id = self.alloc_claim_id();
-        let claim = Claim::new(device.clone(), self.peer_window(), self.config.window);
+        let (credit, payload) = self.peer_limits();
+        let mut claim = Claim::new(device.clone(), credit, self.config.window);
+        claim.out.set_frame_payload(payload);
         let opened = Opened {
             claim_id,
             device: device.clone(),
@@ -414,7 +416,7 @@ impl HostSession {
             Ok(r) => r,
             Err(e) => return self.send_error(m.claim, m.request_id, ErrorCode::Malformed, e),
         };
-        let window = self.peer_window();
+        let (credit, payload) = self.peer_limits();
         let ok = self
             .claims
             .get(&m.claim)
@@ -429,7 +431,8 @@ impl HostSession {
         };
         claim.detached_since = None;
         claim.token = super::claim::ResumeToken::random();
-        claim.out.reset(window);
+        claim.out.reset(credit);
+        claim.out.set_frame_payload(payload);
         let (mut unknown, mut lost, mut replay) = (vec![], vec![], vec![]);
         for rid in resume
             .pending
@@ -472,11 +475,12 @@ impl HostSession {
             return;
         };
         match origin {
-            Origin::Request { rid, op } => self.complete_request(
-                claim_id,
-                rid,
-                Message::new(op, claim_id, rid, reply.encode()),
-            ),
+            Origin::Request { rid, op } => {
+                let (msg, frame) = Message::framed(op, claim_id, rid, reply.encoded_len(), |out| {
+                    reply.encode_into(out)
+                });
+                self.complete_request(claim_id, rid, msg, Some(frame));
+            }
             Origin::Stream { endpoint } => self.complete_stream(claim_id, endpoint, reply),
         }
     }
@@ -491,10 +495,12 @@ impl HostSession {
             claim_id,
             rid,
             Message::new(op, claim_id, rid, status_reply(op, status)),
+            None,
         );
     }
 
-    fn complete_request(&mut self, claim_id: u16, rid: u32, reply: Message) {
+    /// Retains and sends a reply (`frame`: the reply built by [`Message::framed`]).
+    fn complete_request(&mut self, claim_id: u16, rid: u32, reply: Message, frame: Option<Bytes>) {
         let Some(claim) = self.claims.get_mut(&claim_id) else {
             return;
         };
@@ -503,7 +509,10 @@ impl HostSession {
         };
         claim.retained.push(reply.clone());
         if claim.detached_since.is_none() {
-            claim.out.push(reply);
+            match frame {
+                Some(frame) => claim.out.push_framed(reply, frame),
+                None => claim.out.push(reply),
+            }
         }
         self.release_credit(claim_id, flight.credit_bytes);
     }

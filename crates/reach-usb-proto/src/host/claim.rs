@@ -8,7 +8,7 @@ use subtle::ConstantTimeEq;
 
 use crate::limits::{MAX_RETAINED, MAX_RETAINED_BYTES, RESUME_TOKEN_LEN};
 use crate::proto::DeviceInfo;
-use crate::proto::flow::{RecvWindow, SendQueue};
+use crate::proto::flow::{ClaimQueue, RecvWindow, SendQueue};
 use crate::proto::frame::Message;
 
 /// Host-internal id of one backend call (transfer or configuration op).
@@ -135,6 +135,12 @@ pub(crate) struct Claim {
     pub(crate) streams: HashMap<u8, Stream>,
     /// `None` while bound to a live transport; otherwise when it was detached.
     pub(crate) detached_since: Option<Instant>,
+}
+
+impl ClaimQueue for Claim {
+    fn send_queue(&mut self) -> Option<&mut SendQueue> {
+        self.detached_since.is_none().then_some(&mut self.out)
+    }
 }
 
 impl Claim {

@@ -1,13 +1,15 @@
 //! Frames: `op u8 | flags u8 | claim_id u16 | request_id u32 | chunk`, big-endian.
 //!
 //! A message (one request, reply or control object) is split into frames whose chunks carry at
-//! most [`MAX_CHUNK`] bytes; every frame of a message has the same op, claim id and request id,
-//! and only the last has the EOF flag.
+//! most [`MAX_CHUNK`] bytes, or more to a peer that announced `large_frames` in HELLO; every
+//! frame of a message has the same op, claim id and request id, and only the last has the EOF
+//! flag. [`Frame::decode`] accepts payloads up to [`LARGE_FRAME_PAYLOAD`], the bound this
+//! implementation announces.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use thiserror::Error;
 
-use crate::limits::{FRAME_HEADER_LEN, MAX_CHUNK, MAX_FRAME_PAYLOAD, REQUEST_ID_LEN};
+use crate::limits::{FRAME_HEADER_LEN, LARGE_FRAME_PAYLOAD, MAX_CHUNK, REQUEST_ID_LEN};
 
 /// `flags` bit 0: last frame of a message.
 pub const FLAG_EOF: u8 = 0x01;
@@ -103,8 +105,8 @@ pub enum FrameError {
     /// Fewer bytes than the header and request id.
     #[error("frame too short: {0} bytes, need at least 8")]
     Truncated(usize),
-    /// Payload larger than 16 KiB.
-    #[error("frame payload of {0} bytes exceeds 16384")]
+    /// Payload larger than this implementation accepts ([`LARGE_FRAME_PAYLOAD`]).
+    #[error("frame payload of {0} bytes exceeds {LARGE_FRAME_PAYLOAD}")]
     Oversize(usize),
     /// An op this implementation does not know.
     #[error("unknown op 0x{op:02x}")]
@@ -145,7 +147,7 @@ impl Frame {
             return Err(FrameError::Truncated(msg.len()));
         }
         let payload_len = msg.len() - FRAME_HEADER_LEN;
-        if payload_len > MAX_FRAME_PAYLOAD {
+        if payload_len > LARGE_FRAME_PAYLOAD {
             return Err(FrameError::Oversize(payload_len));
         }
         let claim = u16::from_be_bytes([msg[2], msg[3]]);
@@ -205,16 +207,45 @@ impl Message {
         }
     }
 
+    /// Builds a message whose body `write` appends, together with that message encoded as one
+    /// (EOF) frame, copying the body once: the message's body is a view into the frame.
+    /// [`super::flow::SendQueue::push_framed`] sends the frame as is when the body fits one frame
+    /// to the peer (and cuts frames from the body otherwise).
+    pub fn framed(
+        op: Op,
+        claim: u16,
+        request_id: u32,
+        body_len: usize,
+        write: impl FnOnce(&mut BytesMut),
+    ) -> (Self, Bytes) {
+        let header = FRAME_HEADER_LEN + REQUEST_ID_LEN;
+        let mut out = BytesMut::with_capacity(header + body_len);
+        put_header(&mut out, op, true, claim, request_id);
+        write(&mut out);
+        let frame = out.freeze();
+        (
+            Self::new(op, claim, request_id, frame.slice(header..)),
+            frame,
+        )
+    }
+
     /// Number of frames this message takes on the wire.
     pub fn frame_count(&self) -> usize {
         self.body.len().div_ceil(MAX_CHUNK).max(1)
     }
 
-    /// Encodes frame `index` (0-based) of this message.
+    /// Encodes frame `index` (0-based) of this message, in chunks of [`MAX_CHUNK`].
     pub fn encode_frame(&self, index: usize) -> Bytes {
         let start = (index * MAX_CHUNK).min(self.body.len());
-        let end = (start + MAX_CHUNK).min(self.body.len());
-        let eof = index + 1 >= self.frame_count();
+        self.encode_span(start, (start + MAX_CHUNK).min(self.body.len()))
+    }
+
+    /// Encodes the frame carrying body bytes `start..end`; EOF when `end` is the body's end.
+    ///
+    /// # Panics
+    /// When `start > end` or `end` is past the body (a caller bug, never peer input).
+    pub fn encode_span(&self, start: usize, end: usize) -> Bytes {
+        let eof = end >= self.body.len();
         let chunk = &self.body[start..end];
         let mut out = BytesMut::with_capacity(FRAME_HEADER_LEN + REQUEST_ID_LEN + chunk.len());
         put_header(&mut out, self.op, eof, self.claim, self.request_id);
@@ -270,11 +301,24 @@ mod tests {
 
     #[test]
     fn oversize_frames_are_rejected_before_parsing() {
-        let big = vec![0x05u8; FRAME_HEADER_LEN + MAX_FRAME_PAYLOAD + 1];
+        let big = vec![0x05u8; FRAME_HEADER_LEN + LARGE_FRAME_PAYLOAD + 1];
         assert_eq!(
             Frame::decode(Bytes::from(big)),
-            Err(FrameError::Oversize(MAX_FRAME_PAYLOAD + 1))
+            Err(FrameError::Oversize(LARGE_FRAME_PAYLOAD + 1))
         );
+    }
+
+    #[test]
+    fn a_large_frame_up_to_the_announced_bound_decodes() {
+        let msg = Message::new(
+            Op::Bulk,
+            1,
+            2,
+            vec![1u8; LARGE_FRAME_PAYLOAD - REQUEST_ID_LEN],
+        );
+        let frame = Frame::decode(msg.encode_span(0, msg.body.len())).unwrap();
+        assert!(frame.eof);
+        assert_eq!(frame.chunk.len(), LARGE_FRAME_PAYLOAD - REQUEST_ID_LEN);
     }
 
     #[test]
@@ -306,6 +350,16 @@ mod tests {
             [false, false, true]
         );
         assert_eq!(frames[2].chunk.len(), 5);
+    }
+
+    #[test]
+    fn a_framed_message_is_the_same_frame_as_an_encoded_one() {
+        let (msg, frame) = Message::framed(Op::Bulk, 3, 9, 5, |b| b.put_slice(b"hello"));
+        assert_eq!(
+            frame,
+            Message::new(Op::Bulk, 3, 9, &b"hello"[..]).encode_frame(0)
+        );
+        assert_eq!(&msg.body[..], b"hello");
     }
 
     #[test]

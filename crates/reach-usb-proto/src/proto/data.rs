@@ -154,7 +154,22 @@ impl TransferRequest {
 
     /// Encodes the body (without frame header and request id).
     pub fn encode(&self) -> Bytes {
-        let mut out = BytesMut::with_capacity(16 + self.data.len());
+        let mut out = BytesMut::with_capacity(self.encoded_len());
+        self.encode_into(&mut out);
+        out.freeze()
+    }
+
+    /// Length of the encoded body.
+    pub fn encoded_len(&self) -> usize {
+        let header = match self.kind {
+            TransferKind::Control(_) => 13,
+            TransferKind::Bulk(_) | TransferKind::Interrupt(_) => 10,
+        };
+        header + self.data.len()
+    }
+
+    /// Appends the encoded body to `out`.
+    pub fn encode_into(&self, out: &mut BytesMut) {
         match self.kind {
             TransferKind::Control(s) => {
                 out.put_u8(self.flags.0);
@@ -173,7 +188,6 @@ impl TransferRequest {
             }
         }
         out.put_slice(&self.data);
-        out.freeze()
     }
 
     /// Decodes a CONTROL body.
@@ -279,12 +293,22 @@ impl TransferReply {
 
     /// Encodes the body.
     pub fn encode(&self) -> Bytes {
-        let mut out = BytesMut::with_capacity(6 + self.data.len());
+        let mut out = BytesMut::with_capacity(self.encoded_len());
+        self.encode_into(&mut out);
+        out.freeze()
+    }
+
+    /// Length of the encoded body.
+    pub fn encoded_len(&self) -> usize {
+        6 + self.data.len()
+    }
+
+    /// Appends the encoded body to `out`.
+    pub fn encode_into(&self, out: &mut BytesMut) {
         out.put_u8(self.status as u8);
         out.put_u8(0);
         out.put_u32(self.actual_length);
         out.put_slice(&self.data);
-        out.freeze()
     }
 
     /// Decodes a reply body.

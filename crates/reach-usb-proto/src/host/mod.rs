@@ -9,7 +9,7 @@
 //! # Example
 //! ```
 //! use std::time::Instant;
-//! use reach_usb::host::{HostConfig, HostSession};
+//! use reach_usb_proto::host::{HostConfig, HostSession};
 //! let mut host = HostSession::new(HostConfig::enabled(), Instant::now());
 //! let hello = host.poll_transmit().expect("HELLO goes out first");
 //! assert_eq!(hello[0], 0x10);
@@ -31,7 +31,7 @@ pub use claim::TransferId;
 
 use crate::limits::{DEFAULT_RETENTION, DEFAULT_WINDOW, MIN_WINDOW, PROTOCOL_VERSION};
 use crate::proto::control::{self, ErrorBody, Hello};
-use crate::proto::flow::SendQueue;
+use crate::proto::flow::{RoundRobin, SendQueue};
 use crate::proto::frame::{Frame, FrameError, Message, Op};
 use crate::proto::{
     ClosedReason, ConfigOp, DeviceFilter, DeviceInfo, ErrorCode, Reassembler, TransferRequest,
@@ -45,7 +45,7 @@ pub const PASSTHROUGH_DISABLED: &str =
 #[derive(Debug, Clone)]
 pub struct HostConfig {
     /// The passthrough switch (SPEC §9.1), resolved by the caller with
-    /// [`crate::enablement::resolve`]. Off by default: LIST and OPEN are refused with ERROR
+    /// `reach_usb::enablement::resolve`. Off by default: LIST and OPEN are refused with ERROR
     /// `denied` ([`PASSTHROUGH_DISABLED`]) and nothing is listed or opened.
     pub passthrough: bool,
     /// Receive window announced per claim (≥ 1 MiB).
@@ -164,7 +164,11 @@ enum Origin {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Link {
     AwaitHello,
-    Up { peer_window: u32 },
+    Up {
+        peer_window: u32,
+        /// Largest frame payload the peer accepts.
+        peer_payload: usize,
+    },
     Down,
 }
 
@@ -177,7 +181,7 @@ pub struct HostSession {
     reassembler: Reassembler,
     control_out: SendQueue,
     next_claim: u16,
-    rr_cursor: u16,
+    scheduler: RoundRobin,
     next_transfer: u64,
     transfers: std::collections::HashMap<TransferId, (u16, Origin)>,
     actions: VecDeque<HostAction>,
@@ -202,7 +206,7 @@ impl HostSession {
             reassembler: Reassembler::new(),
             control_out: SendQueue::unmetered(),
             next_claim: 1,
-            rr_cursor: 0,
+            scheduler: RoundRobin::default(),
             next_transfer: 1,
             transfers: std::collections::HashMap::new(),
             actions: VecDeque::new(),
@@ -213,13 +217,10 @@ impl HostSession {
     }
 
     fn send_hello(&mut self) {
-        let hello = Hello {
-            versions: vec![PROTOCOL_VERSION],
-            capabilities: ["multi_in_flight", "streams", "resume", "byte_credit"]
-                .map(String::from)
-                .to_vec(),
-            window: self.config.window,
-        };
+        let hello = Hello::current(
+            self.config.window,
+            &["multi_in_flight", "streams", "resume", "byte_credit"],
+        );
         self.control_out
             .push(Message::new(Op::Hello, 0, 0, control::to_body(&hello)));
     }
@@ -374,9 +375,12 @@ impl HostSession {
                 format!("window {} below the minimum {MIN_WINDOW}", hello.window),
             );
         }
+        let peer_payload = hello.frame_payload();
         self.link = Link::Up {
             peer_window: hello.window,
+            peer_payload,
         };
+        self.control_out.set_frame_payload(peer_payload);
     }
 
     fn on_credit(&mut self, m: &Message) {
@@ -413,13 +417,9 @@ impl HostSession {
     }
 
     fn release_credit(&mut self, claim_id: u16, len: usize) {
-        let Some(claim) = self.claims.get_mut(&claim_id) else {
-            return;
-        };
-        if let Some(grant) = claim.recv.release(len) {
-            let body = Bytes::copy_from_slice(&grant.to_be_bytes());
-            self.control_out
-                .push(Message::new(Op::Credit, claim_id, 0, body));
+        let credit = self.claims.get_mut(&claim_id);
+        if let Some(m) = credit.and_then(|c| c.recv.release_credit(claim_id, len)) {
+            self.control_out.push(m);
         }
     }
 
@@ -450,25 +450,7 @@ impl HostSession {
         if !matches!(self.link, Link::Up { .. }) {
             return None;
         }
-        let after = self
-            .claims
-            .range(self.rr_cursor.saturating_add(1)..)
-            .map(|(k, _)| *k);
-        let before = self.claims.range(..=self.rr_cursor).map(|(k, _)| *k);
-        let order: Vec<u16> = after.chain(before).collect();
-        for id in order {
-            let Some(claim) = self.claims.get_mut(&id) else {
-                continue;
-            };
-            if claim.detached_since.is_some() {
-                continue;
-            }
-            if let Some(frame) = claim.out.next_frame() {
-                self.rr_cursor = id;
-                return Some(frame);
-            }
-        }
-        None
+        self.scheduler.next_frame(&mut self.claims)
     }
 
     /// Next backend action for the driver.
@@ -498,8 +480,16 @@ impl HostSession {
 
     fn peer_window(&self) -> u64 {
         match self.link {
-            Link::Up { peer_window } => u64::from(peer_window),
+            Link::Up { peer_window, .. } => u64::from(peer_window),
             _ => u64::from(MIN_WINDOW),
+        }
+    }
+
+    /// The current peer's window (the credit of a fresh claim queue) and frame payload.
+    fn peer_limits(&self) -> (u64, usize) {
+        match self.link {
+            Link::Up { peer_payload, .. } => (self.peer_window(), peer_payload),
+            _ => (self.peer_window(), crate::limits::MAX_FRAME_PAYLOAD),
         }
     }
 }

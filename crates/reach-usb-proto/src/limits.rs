@@ -4,8 +4,15 @@
 
 use std::time::Duration;
 
-/// Largest frame payload (SPEC §9.3): 16 KiB.
+/// Largest frame payload every peer accepts (SPEC §9.3): 16 KiB.
 pub const MAX_FRAME_PAYLOAD: usize = 16 * 1024;
+/// Largest frame payload this implementation accepts, announced in HELLO with the `large_frames`
+/// capability: 256 KiB + 64, so a transfer of up to 256 KiB and its reply header travel in one
+/// frame. It is also the most this implementation sends to a peer that announces more.
+pub const LARGE_FRAME_PAYLOAD: usize = 256 * 1024 + 64;
+/// Longest transport message (frame) this implementation accepts: header + largest payload.
+/// Transports carrying frames between two current peers must carry messages this long.
+pub const MAX_FRAME_LEN: usize = FRAME_HEADER_LEN + LARGE_FRAME_PAYLOAD;
 /// Frame header: `op u8 | flags u8 | claim_id u16`.
 pub const FRAME_HEADER_LEN: usize = 4;
 /// Every payload starts with a `request_id u32`.

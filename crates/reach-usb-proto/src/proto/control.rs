@@ -149,15 +149,50 @@ impl DeviceFilter {
     }
 }
 
+/// HELLO capability: the sender accepts frames with payloads up to its `max_frame_payload`.
+pub const LARGE_FRAMES: &str = "large_frames";
+
 /// HELLO, first message in each direction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {
     /// Protocol versions the sender speaks.
     pub versions: Vec<u32>,
-    /// Capabilities, e.g. `multi_in_flight`, `streams`, `resume`.
+    /// Capabilities, e.g. `multi_in_flight`, `streams`, `resume`, `large_frames`.
     pub capabilities: Vec<String>,
     /// The sender's per-claim receive window in bytes (≥ 1 MiB).
     pub window: u32,
+    /// With `large_frames`: the largest frame payload (request id + chunk) the sender accepts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_frame_payload: Option<u32>,
+}
+
+impl Hello {
+    /// This implementation's HELLO: every capability it has, `window`, and large frames.
+    pub fn current(window: u32, capabilities: &[&str]) -> Self {
+        let mut caps: Vec<String> = capabilities.iter().map(|c| (*c).to_owned()).collect();
+        caps.push(LARGE_FRAMES.to_owned());
+        Self {
+            versions: vec![crate::limits::PROTOCOL_VERSION],
+            capabilities: caps,
+            window,
+            max_frame_payload: Some(crate::limits::LARGE_FRAME_PAYLOAD as u32),
+        }
+    }
+
+    /// The largest frame payload to send to the sender of this HELLO: its `max_frame_payload`
+    /// when it lists `large_frames`, at least 16 KiB and at most [`LARGE_FRAME_PAYLOAD`];
+    /// otherwise 16 KiB (a peer without the capability).
+    ///
+    /// [`LARGE_FRAME_PAYLOAD`]: crate::limits::LARGE_FRAME_PAYLOAD
+    pub fn frame_payload(&self) -> usize {
+        use crate::limits::{LARGE_FRAME_PAYLOAD, MAX_FRAME_PAYLOAD};
+        match self.max_frame_payload {
+            Some(n) if self.capabilities.iter().any(|c| c == LARGE_FRAMES) => {
+                (n as usize).clamp(MAX_FRAME_PAYLOAD, LARGE_FRAME_PAYLOAD)
+            }
+            _ => MAX_FRAME_PAYLOAD,
+        }
+    }
 }
 
 /// LIST reply (a LIST request has an empty object body).
@@ -340,7 +375,12 @@ pub(crate) mod tests {
             versions: vec![2],
             capabilities: vec!["resume".into()],
             window: 1 << 20,
+            max_frame_payload: None,
         };
+        assert_eq!(
+            &to_body(&hello)[..],
+            br#"{"versions":[2],"capabilities":["resume"],"window":1048576}"#
+        );
         assert_eq!(parse::<Hello>(&to_body(&hello)), Ok(hello));
         let err = ErrorBody {
             code: ErrorCode::CreditExhausted,
@@ -359,6 +399,43 @@ pub(crate) mod tests {
             pending: vec![1, 2],
         };
         assert_eq!(parse::<Resume>(&to_body(&resume)), Ok(resume));
+    }
+
+    #[test]
+    fn a_peer_without_large_frames_gets_16_kib_frames() {
+        use crate::limits::{LARGE_FRAME_PAYLOAD, MAX_FRAME_PAYLOAD};
+        let old: Hello =
+            parse(br#"{"versions":[2],"capabilities":["resume"],"window":1048576}"#).unwrap();
+        assert_eq!(old.frame_payload(), MAX_FRAME_PAYLOAD);
+        let field_only: Hello = parse(
+            br#"{"versions":[2],"capabilities":[],"window":1048576,"max_frame_payload":99999}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            field_only.frame_payload(),
+            MAX_FRAME_PAYLOAD,
+            "needs the capability"
+        );
+        let current = Hello::current(1 << 20, &["resume"]);
+        assert_eq!(current.frame_payload(), LARGE_FRAME_PAYLOAD);
+        let huge = Hello {
+            max_frame_payload: Some(u32::MAX),
+            ..current.clone()
+        };
+        assert_eq!(
+            huge.frame_payload(),
+            LARGE_FRAME_PAYLOAD,
+            "capped at our own bound"
+        );
+        let tiny = Hello {
+            max_frame_payload: Some(10),
+            ..current
+        };
+        assert_eq!(
+            tiny.frame_payload(),
+            MAX_FRAME_PAYLOAD,
+            "every peer takes 16 KiB"
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ fn hello_body(window: u32) -> Bytes {
         versions: vec![PROTOCOL_VERSION],
         capabilities: vec![],
         window,
+        max_frame_payload: None,
     })
 }
 
@@ -145,6 +146,7 @@ fn a_peer_without_a_common_version_gets_version_mismatch() {
         versions: vec![1],
         capabilities: vec![],
         window: MIN_WINDOW,
+        max_frame_payload: None,
     });
     host.handle_message(
         Instant::now(),
