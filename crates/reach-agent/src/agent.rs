@@ -3,6 +3,7 @@
 use crate::config::{AgentConfig, Credential};
 use crate::consent::{ConsentAnswer, ConsentQuestion};
 use crate::error::ClientError;
+use crate::usb::service::{UsbService, ViewerKey};
 use crate::ws::{self, Incoming, Ws};
 use reach_proto::limits::{AGENT_MAX_MESSAGE, CONSENT_TIMEOUT};
 use reach_proto::v1::{self, Envelope, envelope::Body};
@@ -10,6 +11,9 @@ use reach_proto::{close, codec};
 use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+
+/// USB frames written to the socket per flush, at most.
+const USB_BATCH: usize = 64;
 
 /// What happened, for whoever embeds the agent (the CLI logs it; media code and tests
 /// react to it).
@@ -124,6 +128,17 @@ pub async fn run(
 ) -> Result<(), ClientError> {
     let url = ws::socket_url(&config.server, "/ws/agent")?;
     let attended = matches!(config.credential, Credential::Code(_));
+    let mut usb = config.usb.clone().map(UsbService::new);
+    // Probed once: whether devices can be listed here (a machine without a USB bus cannot).
+    let supports_usb = match &usb {
+        Some(usb) => usb.supported().await,
+        None => false,
+    };
+    config
+        .hello
+        .capabilities
+        .get_or_insert_with(Default::default)
+        .supports_usb = supports_usb;
     loop {
         match connect_and_auth(&url, &config).await {
             Ok((socket, ok)) => {
@@ -134,7 +149,10 @@ pub async fn run(
                         session_id: ok.session_id,
                     })
                     .await;
-                let end = serve(socket, &config, &events, &mut outbound).await;
+                let end = serve(socket, &config, &events, &mut outbound, &mut usb).await;
+                if let Some(usb) = usb.as_mut() {
+                    usb.release_all();
+                }
                 let reason = match &end {
                     Ok(()) => "stopped".to_owned(),
                     Err(e) => e.to_string(),
@@ -176,25 +194,47 @@ async fn connect_and_auth(
 }
 
 /// Serves one authenticated connection. `Ok(())` means the embedder stopped the agent.
+///
+/// Outgoing USB frames are sent before incoming messages are read and before anything the
+/// embedder queued (video), so USB never waits behind a screen update.
 async fn serve(
     mut socket: Ws,
     config: &AgentConfig,
     events: &mpsc::Sender<AgentEvent>,
     outbound: &mut mpsc::Receiver<Envelope>,
+    usb: &mut Option<UsbService>,
 ) -> Result<(), ClientError> {
     let started = Instant::now();
     let (answers_tx, mut answers) = mpsc::channel::<(String, bool)>(16);
     let mut status = tokio::time::interval(config.status_interval);
     status.tick().await;
+    let mut switch = usb.as_ref().map(UsbService::switch_changes);
+    send_status(&mut socket, config, started, usb.as_ref()).await?;
+    if let Some(note) = usb.as_ref().and_then(UsbService::acl_problem_note) {
+        ws::send(&mut socket, &note).await?;
+    }
     loop {
         tokio::select! {
+            biased;
+            env = usb_outbound(usb) => send_usb_batch(&mut socket, env, usb).await?,
             incoming = ws::recv(&mut socket, AGENT_MAX_MESSAGE) => match incoming? {
-                Incoming::Envelope(env) => on_envelope(env, config, events, &answers_tx).await,
+                Incoming::Envelope(env) => on_envelope(env, config, events, &answers_tx, usb).await,
                 Incoming::Closed { code, reason } if ws::is_credential_refusal(code) => {
                     return Err(ClientError::Rejected { code, reason });
                 }
                 Incoming::Closed { code, reason } => return Err(ClientError::Closed { code, reason }),
             },
+            Some((session_id, granted)) = answers.recv() => {
+                let body = Body::ConsentResponse(v1::ConsentResponse { granted });
+                ws::send(&mut socket, &codec::envelope(&session_id, body)).await?;
+                let _ = events.send(AgentEvent::ConsentAnswered { session_id, granted }).await;
+            }
+            enabled = switch_changed(&mut switch) => {
+                if !enabled && let Some(usb) = usb.as_mut() {
+                    usb.release_all();
+                }
+                send_status(&mut socket, config, started, usb.as_ref()).await?;
+            }
             out = outbound.recv() => match out {
                 Some(env) => ws::send(&mut socket, &env).await?,
                 None => {
@@ -202,21 +242,62 @@ async fn serve(
                     return Ok(());
                 }
             },
-            Some((session_id, granted)) = answers.recv() => {
-                let body = Body::ConsentResponse(v1::ConsentResponse { granted });
-                ws::send(&mut socket, &codec::envelope(&session_id, body)).await?;
-                let _ = events.send(AgentEvent::ConsentAnswered { session_id, granted }).await;
-            }
-            _ = status.tick() => {
-                let body = Body::AgentStatus(v1::AgentStatus {
-                    uptime_secs: started.elapsed().as_secs(),
-                    capabilities: config.hello.capabilities.clone(),
-                    ..Default::default()
-                });
-                ws::send(&mut socket, &codec::envelope("", body)).await?;
+            _ = status.tick() => send_status(&mut socket, config, started, usb.as_ref()).await?,
+        }
+    }
+}
+
+async fn send_status(
+    socket: &mut Ws,
+    config: &AgentConfig,
+    started: Instant,
+    usb: Option<&UsbService>,
+) -> Result<(), ClientError> {
+    let body = Body::AgentStatus(v1::AgentStatus {
+        uptime_secs: started.elapsed().as_secs(),
+        capabilities: config.hello.capabilities.clone(),
+        usb_enabled: usb.is_some_and(UsbService::enabled),
+        ..Default::default()
+    });
+    ws::send(socket, &codec::envelope("", body)).await
+}
+
+/// The next USB envelope, or never without USB.
+async fn usb_outbound(usb: &mut Option<UsbService>) -> Envelope {
+    match usb {
+        Some(usb) => usb.next_outbound().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The switch's next value, or never without USB.
+async fn switch_changed(switch: &mut Option<tokio::sync::watch::Receiver<bool>>) -> bool {
+    let Some(rx) = switch else {
+        return std::future::pending().await;
+    };
+    if rx.changed().await.is_err() {
+        *switch = None;
+        return std::future::pending().await;
+    }
+    *rx.borrow_and_update()
+}
+
+/// Writes `first` and whatever USB frames are already queued, then flushes once.
+async fn send_usb_batch(
+    socket: &mut Ws,
+    first: Envelope,
+    usb: &mut Option<UsbService>,
+) -> Result<(), ClientError> {
+    ws::feed(socket, &first).await?;
+    if let Some(usb) = usb.as_mut() {
+        for _ in 0..USB_BATCH {
+            match usb.try_next_frame() {
+                Some(env) => ws::feed(socket, &env).await?,
+                None => break,
             }
         }
     }
+    ws::flush(socket).await
 }
 
 async fn on_envelope(
@@ -224,7 +305,21 @@ async fn on_envelope(
     config: &AgentConfig,
     events: &mpsc::Sender<AgentEvent>,
     answers: &mpsc::Sender<(String, bool)>,
+    usb: &mut Option<UsbService>,
 ) {
+    if let Some(usb) = usb.as_mut() {
+        match &env.body {
+            Some(Body::Usb(frame)) => {
+                let key = ViewerKey {
+                    session_id: env.session_id,
+                    viewer_id: env.viewer_id,
+                };
+                return usb.handle_frame(key, frame.frame.clone()).await;
+            }
+            Some(Body::SessionEvent(event)) => usb.handle_session_event(&env, event.kind()),
+            _ => {}
+        }
+    }
     match env.body {
         Some(Body::ConsentRequest(req)) => {
             let access = req.access();

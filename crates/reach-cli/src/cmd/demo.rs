@@ -36,6 +36,10 @@ pub(crate) struct DemoArgs {
     /// Start only the server (no local agent).
     #[arg(long)]
     no_agent: bool,
+    /// USB device backend of the demo agent: `system` (usbfs) or `fake` (a demo loopback device
+    /// `0525:a4a0`). Sharing also needs `reach usb enable` and an ACL rule for the device.
+    #[arg(long, env = "REACH_USB_BACKEND", default_value = "system")]
+    usb_backend: String,
 }
 
 const DEMO_MACHINE: &str = "demo-desktop";
@@ -106,7 +110,15 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         };
         if let Some(display) = display {
             let key = enroll_machine(&url, &password, DEMO_MACHINE).await?;
-            agent = Some(tokio::spawn(run_agent(url.clone(), key, display)));
+            let backend =
+                reach_usb::tools::backend_named(&args.usb_backend).map_err(anyhow::Error::msg)?;
+            let usb = super::agent::usb_options(backend);
+            agent = Some(tokio::spawn(run_agent(
+                url.clone(),
+                key,
+                display,
+                Some(usb),
+            )));
         }
     }
 

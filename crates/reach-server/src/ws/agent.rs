@@ -24,13 +24,16 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tracing::Instrument as _;
 
-use super::{FORWARD_TIMEOUT, Refusal, SOCKET_QUEUE, Sink, Stream, close_with, read_first};
+use super::{
+    FORWARD_TIMEOUT, Refusal, SOCKET_QUEUE, Sink, Stream, close_with, read_first, usb_audit,
+};
 use crate::http::ClientIp;
 use crate::relay::hub::{AgentLink, Outbound};
 use crate::relay::lifecycle::{self, Opening};
 use crate::relay::store::credentials::{self, CodeRow};
 use crate::relay::store::machines::{self, MachineFields};
 use crate::state::AppState;
+use reach_proto::rate::TokenBucket;
 
 /// Who the agent turned out to be.
 #[derive(Debug)]
@@ -39,6 +42,8 @@ struct Bound {
     tenant_id: String,
     key_id: Option<String>,
     code: Option<CodeRow>,
+    /// The hello said a USB backend works on the machine.
+    supports_usb: bool,
 }
 
 /// Upgrade handler with the agent frame cap (4 MiB).
@@ -78,6 +83,10 @@ async fn run(state: AppState, socket: WebSocket, ip: IpAddr, origin_ok: bool) {
             "replaced by a new connection",
         ));
     }
+    // The switch is unknown until the first status, which the agent sends right away.
+    state
+        .relay
+        .set_agent_usb(&bound.machine_id, bound.supports_usb, false);
     let session_id = match &bound.code {
         Some(code) => open_attended(&state, &bound, code).await,
         None => Ok(String::new()),
@@ -131,7 +140,11 @@ async fn authenticate(state: &AppState, stream: &mut Stream, ip: IpAddr) -> Resu
     if let Err(err) = machines::record_hello(&state.db, &bound.machine_id, &hello).await {
         tracing::warn!(error = %err, "could not store the agent hello");
     }
-    Ok(bound)
+    let supports_usb = hello.capabilities.is_some_and(|c| c.supports_usb);
+    Ok(Bound {
+        supports_usb,
+        ..bound
+    })
 }
 
 async fn by_key(state: &AppState, key: &str) -> Result<Bound, Refusal> {
@@ -149,6 +162,7 @@ async fn by_key(state: &AppState, key: &str) -> Result<Bound, Refusal> {
         tenant_id: binding.tenant_id,
         key_id: Some(binding.key_id),
         code: None,
+        supports_usb: false,
     })
 }
 
@@ -204,6 +218,7 @@ async fn by_code(state: &AppState, code: &str, ip: IpAddr) -> Result<Bound, Refu
         tenant_id: row.tenant_id.clone(),
         key_id: None,
         code: Some(row),
+        supports_usb: false,
     })
 }
 
@@ -236,11 +251,12 @@ async fn serve(
     stream: &mut Stream,
     mut rx: mpsc::Receiver<Outbound>,
 ) {
+    let mut notes = usb_audit::bucket();
     loop {
         tokio::select! {
             msg = stream.next() => match msg {
                 Some(Ok(Message::Binary(b))) => {
-                    if let Err(r) = on_frame(state, bound, conn_id, b).await {
+                    if let Err(r) = on_frame(state, bound, conn_id, &mut notes, b).await {
                         return close_with(sink, r.code, r.reason).await;
                     }
                 }
@@ -268,6 +284,7 @@ async fn on_frame(
     state: &AppState,
     bound: &Bound,
     conn_id: u64,
+    notes: &mut TokenBucket,
     bytes: Bytes,
 ) -> Result<(), Refusal> {
     let env = match codec::decode_bytes(bytes.clone(), AGENT_MAX_MESSAGE) {
@@ -279,6 +296,14 @@ async fn on_frame(
     match judge_agent_message(body) {
         AgentVerdict::Drop => Ok(()),
         AgentVerdict::ForServer => {
+            if let Body::UsbAudit(note) = body {
+                let from = usb_audit::Reporter {
+                    tenant_id: &bound.tenant_id,
+                    machine_id: &bound.machine_id,
+                };
+                usb_audit::record(state, &from, notes, env.viewer_id, note).await;
+                return Ok(());
+            }
             for_server(state, bound, &env.session_id, body).await;
             Ok(())
         }
@@ -315,9 +340,24 @@ async fn for_server(state: &AppState, bound: &Bound, session_id: &str, body: &Bo
             }
         }
         Body::AgentHello(hello) => {
+            let supported = hello.capabilities.as_ref().is_some_and(|c| c.supports_usb);
+            let enabled = state
+                .relay
+                .agent_usb(&bound.machine_id)
+                .is_some_and(|u| u.enabled);
+            state
+                .relay
+                .set_agent_usb(&bound.machine_id, supported, enabled);
             let _ = machines::record_hello(&state.db, &bound.machine_id, hello).await;
         }
-        Body::AgentStatus(_) => {
+        Body::AgentStatus(status) => {
+            let supported = match &status.capabilities {
+                Some(c) => c.supports_usb,
+                None => bound.supports_usb,
+            };
+            state
+                .relay
+                .set_agent_usb(&bound.machine_id, supported, status.usb_enabled);
             let _ = machines::touch(&state.db, &bound.machine_id).await;
         }
         _ => {}

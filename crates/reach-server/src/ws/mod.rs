@@ -6,6 +6,7 @@
 
 pub mod agent;
 mod stream;
+mod usb_audit;
 pub mod viewer;
 
 use std::time::Duration;

@@ -27,7 +27,7 @@ use super::{FORWARD_TIMEOUT, Refusal, SOCKET_QUEUE, Sink, Stream, close_with, re
 use crate::auth::permissions::Permission;
 use crate::auth::token::{self, Claims, TokenError};
 use crate::auth::tokens;
-use crate::relay::hub::{JoinError, Outbound, ViewerLink, session_event};
+use crate::relay::hub::{JoinError, Outbound, ViewerIdentity, ViewerLink, session_event};
 use crate::state::{AppState, AuthEvent};
 
 /// Per-viewer flow state.
@@ -159,6 +159,16 @@ async fn join(
             || format!("viewer:{}", claims.user_id),
             |u| format!("viewer:{}", u.username),
         );
+    if let Some(machine_id) = state.relay.session_machine(&session_id) {
+        let identity = ViewerIdentity {
+            tenant_id: claims.tenant_id.clone(),
+            session_id: session_id.clone(),
+            machine_id,
+            user_id: claims.user_id.clone(),
+            actor: actor.clone(),
+        };
+        state.relay.remember_viewer(viewer_id, identity);
+    }
     Ok(Joined {
         claims,
         session_id,

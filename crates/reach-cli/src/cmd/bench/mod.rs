@@ -5,6 +5,7 @@ mod latency;
 mod media;
 mod relay;
 mod usb;
+pub(crate) mod usb_relay;
 
 use clap::{Args, Subcommand};
 
@@ -28,7 +29,8 @@ enum BenchCommand {
     /// Paints rectangles on an X display from stdin lines (used by web/bench/glass.mjs).
     #[command(hide = true)]
     XFill(latency::XFillArgs),
-    /// USB passthrough: bulk MB/s (memory, TCP, 50 ms RTT) and control round-trip p50/p99.
+    /// USB passthrough: bulk MB/s (memory, TCP, 50 ms RTT) and control round-trip p50/p99;
+    /// `--relay` through a live session (client → relay → agent → fake device).
     Usb(usb::UsbBenchArgs),
 }
 
