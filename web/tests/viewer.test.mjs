@@ -164,6 +164,7 @@ describe("viewer", () => {
     await page.goto(`${url}/viewer.html?codec=raw#${sessionId}`);
     await until("a first frame", () => page.evaluate(() => window.reachViewer.framesDrawn > 0));
     assert.equal(await page.evaluate(() => window.reachViewer.access), "view_only");
+    assert.match(await page.evaluate(() => window.reachViewer.usb), /view-only/, "the viewer says why USB is unavailable");
     assert.equal(await page.locator("#cad").isDisabled(), true);
     const before = xvfb.pointer();
     const keys = xvfb.watchKeys();

@@ -5,9 +5,14 @@ use crate::consent::{ConsentAnswer, ConsentQuestion};
 use crate::error::ClientError;
 use crate::usb::service::{UsbService, ViewerKey};
 use crate::ws::{self, Incoming, Ws};
+use reach_proto::access::{
+    AccessInputs, CallerRights, Consent, Scope, ViewerAccess, ViewerGrant, decide_viewer_grant,
+};
 use reach_proto::limits::{AGENT_MAX_MESSAGE, CONSENT_TIMEOUT};
+use reach_proto::policy::{ViewerVerdict, judge_viewer_message};
 use reach_proto::v1::{self, Envelope, envelope::Body};
 use reach_proto::{close, codec};
+use std::collections::HashMap;
 use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -130,16 +135,19 @@ pub async fn run(
     let attended = matches!(config.credential, Credential::Code(_));
     let mut usb = config.usb.clone().map(UsbService::new);
     // Probed once: whether devices can be listed here (a machine without a USB bus cannot).
-    let supports_usb = match &usb {
-        Some(usb) => usb.supported().await,
-        None => false,
-    };
-    config
-        .hello
-        .capabilities
-        .get_or_insert_with(Default::default)
-        .supports_usb = supports_usb;
+    // Without USB options the hello says what the embedder put there.
+    if let Some(service) = &usb {
+        let supported = service.supported().await;
+        let caps = config
+            .hello
+            .capabilities
+            .get_or_insert_with(Default::default);
+        caps.supports_usb = supported;
+    }
     loop {
+        if let (Some(usb), Some(caps)) = (&usb, config.hello.capabilities.as_mut()) {
+            caps.usb_enabled = usb.enabled();
+        }
         match connect_and_auth(&url, &config).await {
             Ok((socket, ok)) => {
                 config.backoff.reset();
@@ -205,7 +213,10 @@ async fn serve(
     usb: &mut Option<UsbService>,
 ) -> Result<(), ClientError> {
     let started = Instant::now();
-    let (answers_tx, mut answers) = mpsc::channel::<(String, bool)>(16);
+    let (answers_tx, mut answers) = mpsc::channel::<(String, Option<Scope>)>(16);
+    // What the person at this machine consented to, per session: the agent enforces it
+    // itself, whatever the server sends.
+    let mut consented: HashMap<String, Scope> = HashMap::new();
     let mut status = tokio::time::interval(config.status_interval);
     status.tick().await;
     let mut switch = usb.as_ref().map(UsbService::switch_changes);
@@ -218,14 +229,28 @@ async fn serve(
             biased;
             env = usb_outbound(usb) => send_usb_batch(&mut socket, env, usb).await?,
             incoming = ws::recv(&mut socket, AGENT_MAX_MESSAGE) => match incoming? {
-                Incoming::Envelope(env) => on_envelope(env, config, events, &answers_tx, usb).await,
+                Incoming::Envelope(env) => {
+                    if beyond_consent(&consented, &env) {
+                        tracing::warn!(session = %env.session_id, "dropped a message beyond the consented scope");
+                        continue;
+                    }
+                    on_envelope(env, config, events, &answers_tx, usb).await;
+                }
                 Incoming::Closed { code, reason } if ws::is_credential_refusal(code) => {
                     return Err(ClientError::Rejected { code, reason });
                 }
                 Incoming::Closed { code, reason } => return Err(ClientError::Closed { code, reason }),
             },
-            Some((session_id, granted)) = answers.recv() => {
-                let body = Body::ConsentResponse(v1::ConsentResponse { granted });
+            Some((session_id, scope)) = answers.recv() => {
+                let granted = scope.is_some();
+                let body = Body::ConsentResponse(v1::ConsentResponse {
+                    granted,
+                    access: scope.map_or(v1::AccessMode::Unspecified, |s| s.access.to_wire()).into(),
+                    usb: scope.map(|s| s.usb),
+                });
+                if let Some(scope) = scope {
+                    consented.insert(session_id.clone(), scope);
+                }
                 ws::send(&mut socket, &codec::envelope(&session_id, body)).await?;
                 let _ = events.send(AgentEvent::ConsentAnswered { session_id, granted }).await;
             }
@@ -253,10 +278,13 @@ async fn send_status(
     started: Instant,
     usb: Option<&UsbService>,
 ) -> Result<(), ClientError> {
+    let mut capabilities = config.hello.capabilities.clone().unwrap_or_default();
+    let usb_enabled = usb.map_or(capabilities.usb_enabled, UsbService::enabled);
+    capabilities.usb_enabled = usb_enabled;
     let body = Body::AgentStatus(v1::AgentStatus {
         uptime_secs: started.elapsed().as_secs(),
-        capabilities: config.hello.capabilities.clone(),
-        usb_enabled: usb.is_some_and(UsbService::enabled),
+        capabilities: Some(capabilities),
+        usb_enabled,
         ..Default::default()
     });
     ws::send(socket, &codec::envelope("", body)).await
@@ -300,11 +328,35 @@ async fn send_usb_batch(
     ws::flush(socket).await
 }
 
+/// Whether a message asks for more than the person at this machine consented to in its
+/// session (input after a view-only yes, USB after a yes without USB). The same access rule
+/// the server applies, with this machine's own consent as the only limit.
+fn beyond_consent(consented: &HashMap<String, Scope>, env: &Envelope) -> bool {
+    let (Some(scope), Some(body)) = (consented.get(&env.session_id), env.body.as_ref()) else {
+        return false;
+    };
+    let full = ViewerGrant {
+        access: ViewerAccess::Control,
+        usb: Ok(()),
+    };
+    let inputs = AccessInputs {
+        caller: CallerRights::ALL,
+        session: *scope,
+        consent: Consent::Granted(*scope),
+        host: None,
+    };
+    let Ok(mine) = decide_viewer_grant(&inputs) else {
+        return true;
+    };
+    let passes = |v| matches!(v, ViewerVerdict::Forward | ViewerVerdict::ForwardThrottled);
+    passes(judge_viewer_message(&full, body)) && !passes(judge_viewer_message(&mine, body))
+}
+
 async fn on_envelope(
     env: Envelope,
     config: &AgentConfig,
     events: &mpsc::Sender<AgentEvent>,
-    answers: &mpsc::Sender<(String, bool)>,
+    answers: &mpsc::Sender<(String, Option<Scope>)>,
     usb: &mut Option<UsbService>,
 ) {
     if let Some(usb) = usb.as_mut() {
@@ -341,13 +393,68 @@ async fn on_envelope(
 async fn ask(
     prompt: std::sync::Arc<dyn crate::consent::ConsentPrompt>,
     question: ConsentQuestion,
-    answers: mpsc::Sender<(String, bool)>,
+    answers: mpsc::Sender<(String, Option<Scope>)>,
 ) {
     let session_id = question.session_id.clone();
+    let asked = Scope {
+        access: ViewerAccess::from_wire(question.access).unwrap_or(ViewerAccess::ViewOnly),
+        usb: question.usb,
+    };
     tracing::info!(session = %session_id, provider = prompt.name(), "asking for consent");
     let blocking = tokio::task::spawn_blocking(move || prompt.ask(&question));
     let answer = tokio::time::timeout(CONSENT_TIMEOUT, blocking).await;
     let granted = matches!(answer, Ok(Ok(ConsentAnswer::Yes)));
     tracing::info!(session = %session_id, granted, "consent answered");
-    let _ = answers.send((session_id, granted)).await;
+    let _ = answers.send((session_id, granted.then_some(asked))).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(session_id: &str, body: Body) -> Envelope {
+        codec::envelope(session_id, body)
+    }
+
+    fn consented(access: ViewerAccess, usb: bool) -> HashMap<String, Scope> {
+        HashMap::from([("s".to_owned(), Scope { access, usb })])
+    }
+
+    #[test]
+    fn an_agent_that_consented_to_view_only_drops_input_and_usb_whatever_the_server_sends() {
+        let view_only = consented(ViewerAccess::ViewOnly, false);
+        let key = Body::Key(v1::KeyEvent::default());
+        let usb = Body::Usb(v1::UsbFrame::default());
+        assert!(beyond_consent(&view_only, &env("s", key.clone())));
+        assert!(beyond_consent(&view_only, &env("s", usb.clone())));
+        let keyframe = Body::KeyframeRequest(v1::KeyframeRequest {});
+        assert!(!beyond_consent(&view_only, &env("s", keyframe)));
+        let event = Body::SessionEvent(v1::SessionEvent::default());
+        assert!(
+            !beyond_consent(&view_only, &env("s", event)),
+            "server notices pass"
+        );
+        assert!(
+            !beyond_consent(&view_only, &env("other", key)),
+            "only the consented session is limited"
+        );
+    }
+
+    #[test]
+    fn an_agent_that_consented_to_control_without_usb_drops_only_usb() {
+        let control = consented(ViewerAccess::Control, false);
+        assert!(!beyond_consent(
+            &control,
+            &env("s", Body::Key(v1::KeyEvent::default()))
+        ));
+        assert!(beyond_consent(
+            &control,
+            &env("s", Body::Usb(v1::UsbFrame::default()))
+        ));
+        let with_usb = consented(ViewerAccess::Control, true);
+        assert!(!beyond_consent(
+            &with_usb,
+            &env("s", Body::Usb(v1::UsbFrame::default()))
+        ));
+    }
 }

@@ -408,5 +408,6 @@ pub fn capabilities(
         supports_h264: reach_media::supports_h264(),
         supports_usb,
         screens,
+        ..Default::default()
     })
 }

@@ -23,6 +23,10 @@ pub struct ViewerConnection {
     pub access: ViewerAccess,
     /// This viewer's id in the session.
     pub viewer_id: u64,
+    /// USB devices may be used in this session.
+    pub usb: bool,
+    /// Why not, when `usb` is false (a sentence from the server).
+    pub usb_unavailable: String,
 }
 
 impl ViewerConnection {
@@ -47,6 +51,8 @@ impl ViewerConnection {
             socket,
             session_id: ok.session_id,
             viewer_id: ok.viewer_id,
+            usb: ok.usb,
+            usb_unavailable: ok.usb_unavailable,
         })
     }
 

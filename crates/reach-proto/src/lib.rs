@@ -10,8 +10,10 @@
 //! - [`codec`]: size-capped encode/decode of envelopes.
 //! - [`limits`]: every bound on wire input, in one place.
 //! - [`close`]: WebSocket close codes the server uses.
-//! - [`support_code`], [`agent_key`]: the two agent credentials.
-//! - [`policy`]: what a viewer may send, by access mode (the allow-list).
+//! - [`support_code`], [`agent_key`]: the two agent credentials; [`token`]: the signed
+//!   login and viewer tokens.
+//! - [`access`]: what a viewer may do in a session (the one access rule).
+//! - [`policy`]: what a viewer may send, by grant (the allow-list).
 //! - [`rate`]: token bucket for viewer input.
 //! - [`consent`]: the consent state machine.
 //!
@@ -32,6 +34,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod agent_key;
 pub mod close;
 pub mod codec;
@@ -40,6 +43,7 @@ pub mod limits;
 pub mod policy;
 pub mod rate;
 pub mod support_code;
+pub mod token;
 
 /// Version 1 of the wire protocol, generated from `proto/reach/v1/envelope.proto`.
 ///

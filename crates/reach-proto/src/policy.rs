@@ -4,43 +4,10 @@
 //! anything not listed is dropped, never forwarded. The server enforces this: an
 //! altered viewer gains nothing.
 
-use crate::v1::{self, AccessMode, envelope::Body};
+use crate::v1::{self, envelope::Body};
 
-/// Access a viewer holds, signed into its viewer token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ViewerAccess {
-    /// Watch only.
-    ViewOnly,
-    /// Watch, control keyboard and pointer, use USB.
-    Control,
-}
-
-impl ViewerAccess {
-    /// Stable lowercase name (`view_only`, `control`) used in tokens, JSON and audit.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ViewOnly => "view_only",
-            Self::Control => "control",
-        }
-    }
-
-    /// Reads [`Self::as_str`]'s output.
-    pub fn from_name(s: &str) -> Option<Self> {
-        match s {
-            "view_only" => Some(Self::ViewOnly),
-            "control" => Some(Self::Control),
-            _ => None,
-        }
-    }
-
-    /// The wire enum.
-    pub fn to_wire(self) -> AccessMode {
-        match self {
-            Self::ViewOnly => AccessMode::ViewOnly,
-            Self::Control => AccessMode::Control,
-        }
-    }
-}
+pub use crate::access::ViewerAccess;
+use crate::access::ViewerGrant;
 
 /// What the relay does with one viewer message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,14 +18,15 @@ pub enum ViewerVerdict {
     ForwardThrottled,
     /// Drop silently (view-only input, or a kind viewers never send).
     Drop,
-    /// Drop and tell the viewer why (USB for a view-only viewer).
+    /// Drop and tell the viewer why (USB not granted: the grant's `usb` says why).
     Refuse,
 }
 
-/// Decides what happens to a message a viewer with `access` sent.
-pub fn judge_viewer_message(access: ViewerAccess, body: &Body) -> ViewerVerdict {
+/// Decides what happens to a message a viewer holding `grant` sent (the grant comes from
+/// [`crate::access::decide_viewer_grant`], the one access rule).
+pub fn judge_viewer_message(grant: &ViewerGrant, body: &Body) -> ViewerVerdict {
     use ViewerVerdict::{Drop, Forward, ForwardThrottled, Refuse};
-    let control = access == ViewerAccess::Control;
+    let control = grant.access == ViewerAccess::Control;
     match body {
         Body::KeyframeRequest(_) | Body::StartStream(_) | Body::StopStream(_) => ForwardThrottled,
         Body::Pointer(_)
@@ -73,7 +41,7 @@ pub fn judge_viewer_message(access: ViewerAccess, body: &Body) -> ViewerVerdict 
             }
         }
         Body::Usb(_) => {
-            if control {
+            if grant.usb.is_ok() {
                 Forward
             } else {
                 Refuse
@@ -114,7 +82,21 @@ pub fn judge_agent_message(body: &Body) -> AgentVerdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::access::UsbDenial;
     use crate::v1;
+
+    const VIEW_ONLY: ViewerGrant = ViewerGrant {
+        access: ViewerAccess::ViewOnly,
+        usb: Err(UsbDenial::ViewOnly),
+    };
+    const CONTROL: ViewerGrant = ViewerGrant {
+        access: ViewerAccess::Control,
+        usb: Err(UsbDenial::NotInSession),
+    };
+    const CONTROL_USB: ViewerGrant = ViewerGrant {
+        access: ViewerAccess::Control,
+        usb: Ok(()),
+    };
 
     fn inputs() -> Vec<Body> {
         vec![
@@ -129,10 +111,7 @@ mod tests {
     #[test]
     fn view_only_viewer_cannot_send_input() {
         for b in inputs() {
-            assert_eq!(
-                judge_viewer_message(ViewerAccess::ViewOnly, &b),
-                ViewerVerdict::Drop
-            );
+            assert_eq!(judge_viewer_message(&VIEW_ONLY, &b), ViewerVerdict::Drop);
         }
     }
 
@@ -140,21 +119,20 @@ mod tests {
     fn control_viewer_input_is_throttled_not_dropped() {
         for b in inputs() {
             assert_eq!(
-                judge_viewer_message(ViewerAccess::Control, &b),
+                judge_viewer_message(&CONTROL, &b),
                 ViewerVerdict::ForwardThrottled
             );
         }
     }
 
     #[test]
-    fn usb_is_refused_to_view_only_and_forwarded_for_control() {
+    fn usb_is_forwarded_only_when_the_grant_includes_usb() {
         let usb = Body::Usb(v1::UsbFrame::default());
+        for refused in [VIEW_ONLY, CONTROL] {
+            assert_eq!(judge_viewer_message(&refused, &usb), ViewerVerdict::Refuse);
+        }
         assert_eq!(
-            judge_viewer_message(ViewerAccess::ViewOnly, &usb),
-            ViewerVerdict::Refuse
-        );
-        assert_eq!(
-            judge_viewer_message(ViewerAccess::Control, &usb),
+            judge_viewer_message(&CONTROL_USB, &usb),
             ViewerVerdict::Forward
         );
     }
@@ -162,16 +140,16 @@ mod tests {
     #[test]
     fn a_viewer_can_never_answer_consent_or_speak_for_the_agent() {
         for b in [
-            Body::ConsentResponse(v1::ConsentResponse { granted: true }),
+            Body::ConsentResponse(v1::ConsentResponse {
+                granted: true,
+                ..Default::default()
+            }),
             Body::AgentHello(v1::AgentHello::default()),
             Body::AgentAuth(v1::AgentAuth::default()),
             Body::VideoFrame(v1::VideoFrame::default()),
             Body::SessionEvent(v1::SessionEvent::default()),
         ] {
-            assert_eq!(
-                judge_viewer_message(ViewerAccess::Control, &b),
-                ViewerVerdict::Drop
-            );
+            assert_eq!(judge_viewer_message(&CONTROL, &b), ViewerVerdict::Drop);
         }
     }
 
@@ -195,8 +173,8 @@ mod tests {
     fn usb_audit_is_for_the_server_and_never_reaches_or_comes_from_viewers() {
         let audit = Body::UsbAudit(v1::UsbAudit::default());
         assert_eq!(judge_agent_message(&audit), AgentVerdict::ForServer);
-        for access in [ViewerAccess::ViewOnly, ViewerAccess::Control] {
-            assert_eq!(judge_viewer_message(access, &audit), ViewerVerdict::Drop);
+        for grant in [VIEW_ONLY, CONTROL, CONTROL_USB] {
+            assert_eq!(judge_viewer_message(&grant, &audit), ViewerVerdict::Drop);
         }
     }
 

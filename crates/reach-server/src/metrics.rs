@@ -66,6 +66,7 @@ pub struct Metrics {
     logins: Counter,
     rate_limited: Counter,
     audit_events: Counter,
+    usb_refused: Counter,
 }
 
 impl Default for Metrics {
@@ -83,6 +84,10 @@ impl Default for Metrics {
             audit_events: Counter::new(
                 "reach_audit_events_total",
                 "Audit records appended, by event type.",
+            ),
+            usb_refused: Counter::new(
+                "reach_usb_frames_refused_total",
+                "USB frames from viewers the access rule refused, by reason.",
             ),
         }
     }
@@ -108,6 +113,11 @@ impl Metrics {
         self.rate_limited.inc(vec![("limiter", limiter.to_owned())]);
     }
 
+    /// Counts a viewer's USB frame refused by the access rule.
+    pub fn usb_refused(&self, reason: &'static str) {
+        self.usb_refused.inc(vec![("reason", reason.to_owned())]);
+    }
+
     /// Counts an appended audit record.
     pub fn audit_event(&self, event_type: &str) {
         self.audit_events
@@ -122,6 +132,7 @@ impl Metrics {
             &self.logins,
             &self.rate_limited,
             &self.audit_events,
+            &self.usb_refused,
         ] {
             counter.render(&mut out);
         }

@@ -98,7 +98,10 @@ async fn a_key_for_machine_x_cannot_act_as_machine_y() {
     agent_x
         .send(codec::envelope(
             &sy,
-            Body::ConsentResponse(v1::ConsentResponse { granted: false }),
+            Body::ConsentResponse(v1::ConsentResponse {
+                granted: false,
+                ..Default::default()
+            }),
         ))
         .await
         .unwrap();

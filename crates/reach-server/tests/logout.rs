@@ -3,6 +3,7 @@
 mod common;
 
 use common::{TestServer, assert_error};
+use reach_proto::access::{UsbDenial, ViewerGrant};
 use reach_server::auth::token::{TokenError, ViewerAccess};
 use reach_server::auth::tokens;
 use reach_server::http::AuthUser;
@@ -13,13 +14,20 @@ async fn logout_makes_the_token_and_its_viewer_tokens_unusable() {
     let server = TestServer::start().await;
     let token = server.admin_token.clone();
     let auth = AuthUser::from_token(&server.state, &token).await.unwrap();
-    let viewer = tokens::issue_viewer(&server.state, &auth.claims, "ses_1", ViewerAccess::Control)
+    let grant = ViewerGrant {
+        access: ViewerAccess::Control,
+        usb: Ok(()),
+    };
+    let viewer = tokens::issue_viewer(&server.state, &auth.claims, "ses_1", &grant)
         .await
         .unwrap();
-    let (_, session, access) = tokens::verify_viewer(&server.state, &viewer.token)
+    let ticket = tokens::verify_viewer(&server.state, &viewer.token)
         .await
         .unwrap();
-    assert_eq!((session.as_str(), access), ("ses_1", ViewerAccess::Control));
+    assert_eq!(
+        (ticket.session_id.as_str(), ticket.access, ticket.usb),
+        ("ses_1", ViewerAccess::Control, true)
+    );
 
     let (status, _) = server
         .call(Method::POST, "/api/auth/logout", Some(&token), None)
@@ -65,7 +73,11 @@ async fn viewer_tokens_are_refused_by_the_api_and_login_tokens_by_the_viewer_sur
     let auth = AuthUser::from_token(&server.state, &server.admin_token)
         .await
         .unwrap();
-    let viewer = tokens::issue_viewer(&server.state, &auth.claims, "ses_2", ViewerAccess::ViewOnly)
+    let grant = ViewerGrant {
+        access: ViewerAccess::ViewOnly,
+        usb: Err(UsbDenial::ViewOnly),
+    };
+    let viewer = tokens::issue_viewer(&server.state, &auth.claims, "ses_2", &grant)
         .await
         .unwrap();
     assert_error(

@@ -52,7 +52,10 @@ async fn view_only_viewer_cannot_send_input_or_usb() {
         .await
         .unwrap();
     viewer
-        .send(Body::ConsentResponse(v1::ConsentResponse { granted: true }))
+        .send(Body::ConsentResponse(v1::ConsentResponse {
+            granted: true,
+            ..Default::default()
+        }))
         .await
         .unwrap();
     viewer.send(usb(1)).await.unwrap();
@@ -76,9 +79,19 @@ async fn view_only_viewer_cannot_send_input_or_usb() {
 #[tokio::test]
 async fn control_viewer_input_reaches_the_agent_throttled_to_200_per_second() {
     let s = TestServer::start().await;
-    let (machine_id, _, mut agent) = managed_agent(&s, "desk-7").await;
-    let session_id = open_session(&s, &s.admin_token, &machine_id).await;
-    let mut viewer = join(&s, &s.admin_token, &session_id).await;
+    let (machine_id, mut agent) = managed_usb_agent(&s, true, true).await;
+    let body = serde_json::json!({"machine_id": machine_id, "usb": true});
+    let (status, session) = s
+        .call(
+            Method::POST,
+            "/api/sessions",
+            Some(&s.admin_token),
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, 201, "{session}");
+    let session_id = session["id"].as_str().unwrap();
+    let mut viewer = join(&s, &s.admin_token, session_id).await;
     let started = Instant::now();
     for i in 0..1000 {
         viewer.send(pointer(i)).await.unwrap();

@@ -72,6 +72,7 @@ async fn expired_viewer_tokens_are_refused() {
         purpose: Purpose::Viewer {
             session_id: sid,
             access: ViewerAccess::Control,
+            usb: false,
         },
         tenant_id: login.tenant_id.clone(),
         user_id: login.user_id.clone(),

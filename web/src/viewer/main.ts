@@ -28,6 +28,7 @@ const canvas = byId<HTMLCanvasElement>("screen-canvas");
 const ctx2d = canvas.getContext("2d", { alpha: false });
 const state = byId<HTMLSpanElement>("state");
 const accessBadge = byId<HTMLSpanElement>("access");
+const usbBadge = byId<HTMLSpanElement>("usb");
 const statsView = byId<HTMLSpanElement>("stats");
 const controls = ["cad", "system-keys", "paste"].map((id) => byId<HTMLInputElement>(id));
 const stats = new StreamStats();
@@ -47,6 +48,8 @@ interface PixelWatch {
 const exposed = {
   state: "connecting",
   access: "",
+  /** USB availability from the server's grant: "" until joined, "available" or the reason. */
+  usb: "",
   framesDrawn: 0,
   codec: "",
   lastFrameAt: 0,
@@ -219,7 +222,17 @@ function onAuthOk(ok: reach.v1.IAuthOk): void {
   accessBadge.textContent = control ? "Control" : "View only";
   accessBadge.className = control ? "badge" : "badge view-only";
   for (const element of controls) element.disabled = !control;
+  showUsb(ok.usb === true, ok.usbUnavailable ?? "");
   if (exposed.state === "connecting") setState("joined", "Joined; waiting for the session to start…");
+}
+
+/** Says whether this session may use the remote machine's USB devices, and why not. */
+function showUsb(available: boolean, why: string): void {
+  exposed.usb = available ? "available" : why || "unavailable";
+  usbBadge.hidden = false;
+  usbBadge.textContent = available ? "USB available" : "No USB";
+  usbBadge.title = available ? "USB devices of the remote machine may be used in this session" : why;
+  usbBadge.className = available ? "badge usb-on" : "badge usb-off";
 }
 
 function onClose(code: number, reason: string): void {

@@ -85,6 +85,18 @@ impl PermissionSet {
     }
 }
 
+impl PermissionSet {
+    /// What these permissions let a viewer do, as the one access rule reads it
+    /// ([`reach_proto::access::decide_viewer_grant`]).
+    pub const fn rights(self) -> reach_proto::access::CallerRights {
+        reach_proto::access::CallerRights {
+            view: self.contains(Permission::View),
+            control: self.contains(Permission::Control),
+            usb: self.contains(Permission::Usb),
+        }
+    }
+}
+
 impl FromIterator<Permission> for PermissionSet {
     fn from_iter<I: IntoIterator<Item = Permission>>(iter: I) -> Self {
         let mut set = Self::default();

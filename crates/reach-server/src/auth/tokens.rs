@@ -8,6 +8,7 @@
 use crate::auth::token::{Claims, Purpose, TokenError, ViewerAccess};
 use crate::db::{self, Db};
 use crate::state::{AppState, AuthEvent};
+use reach_proto::access::ViewerGrant;
 
 /// A freshly issued token and its claims.
 #[derive(Debug, Clone)]
@@ -79,12 +80,13 @@ pub async fn issue_viewer(
     state: &AppState,
     login: &Claims,
     session_id: &str,
-    access: ViewerAccess,
+    grant: &ViewerGrant,
 ) -> Result<Issued, sqlx::Error> {
     let ttl = i64::try_from(state.config.viewer_token_ttl_secs).unwrap_or(300);
     let purpose = Purpose::Viewer {
         session_id: session_id.to_owned(),
-        access,
+        access: grant.access,
+        usb: grant.usb.is_ok(),
     };
     issue(
         state,
@@ -110,23 +112,43 @@ pub async fn verify_login(state: &AppState, token: &str) -> Result<Claims, Token
     Ok(claims)
 }
 
-/// Verifies a viewer token; returns its claims, session id and access mode.
+/// A verified viewer token.
+#[derive(Debug)]
+pub struct ViewerTicket {
+    /// Its claims.
+    pub claims: Claims,
+    /// The session it opens.
+    pub session_id: String,
+    /// Access signed in.
+    pub access: ViewerAccess,
+    /// Whether USB was signed in.
+    pub usb: bool,
+}
+
+/// Verifies a viewer token.
 ///
 /// # Errors
 /// See [`TokenError`].
-pub async fn verify_viewer(
-    state: &AppState,
-    token: &str,
-) -> Result<(Claims, String, ViewerAccess), TokenError> {
+pub async fn verify_viewer(state: &AppState, token: &str) -> Result<ViewerTicket, TokenError> {
     let claims = state.tokens.decode(token, db::now_ms() / 1000)?;
-    let Purpose::Viewer { session_id, access } = claims.purpose.clone() else {
+    let Purpose::Viewer {
+        session_id,
+        access,
+        usb,
+    } = claims.purpose.clone()
+    else {
         return Err(TokenError::WrongPurpose);
     };
     if claims.parent_jti.is_none() {
         return Err(TokenError::Malformed);
     }
     ensure_not_revoked(&state.db, &claims).await?;
-    Ok((claims, session_id, access))
+    Ok(ViewerTicket {
+        claims,
+        session_id,
+        access,
+        usb,
+    })
 }
 
 /// Fails unless the token (and its parent, if any) is recorded, unrevoked, and belongs to the

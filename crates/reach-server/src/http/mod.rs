@@ -3,6 +3,7 @@
 //! Handlers are annotated with `#[utoipa::path]` and registered with `routes!`, so the
 //! OpenAPI document served at `/openapi.json` is generated from exactly the routes that exist.
 
+pub mod access;
 pub mod agent_keys;
 pub mod audit;
 pub mod auth;

@@ -6,16 +6,16 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use reach_proto::access::{self, ViewerAccess};
 use reach_proto::close;
-use reach_proto::policy;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::permissions::Permission;
-use crate::auth::token::ViewerAccess;
 use crate::auth::tokens;
+use crate::http::access::{requested_scope, token_grant};
 use crate::http::error::{Error, ErrorBody, Result};
 use crate::http::extract::{AuthUser, Json};
 use crate::relay::lifecycle::{self, Opening};
@@ -38,6 +38,7 @@ pub struct CreateSession {
     /// An online machine of the caller's tenant.
     pub machine_id: String,
     /// Access asked for (default `control` when permitted, else `view_only`).
+    #[schema(value_type = Option<String>, example = "control")]
     pub access: Option<ViewerAccess>,
     /// Also ask for USB devices (needs permission `usb`).
     pub usb: Option<bool>,
@@ -59,28 +60,14 @@ pub struct ViewerToken {
     pub token: String,
     /// Session it opens.
     pub session_id: String,
-    /// Access signed into it.
+    /// Access signed into it: the lesser of the caller's permissions, the session's
+    /// access and (attended) what the person at the machine allowed.
+    #[schema(value_type = String, example = "view_only")]
     pub access: ViewerAccess,
+    /// USB signed into it (the host's switch is still checked on every USB frame).
+    pub usb: bool,
     /// Expiry (ms since the Unix epoch).
     pub expires_at_ms: i64,
-}
-
-fn to_policy(a: ViewerAccess) -> policy::ViewerAccess {
-    match a {
-        ViewerAccess::Control => policy::ViewerAccess::Control,
-        ViewerAccess::ViewOnly => policy::ViewerAccess::ViewOnly,
-    }
-}
-
-/// Access the caller's permissions give: `control` (admin or control) or `view_only`.
-fn best_access(auth: &AuthUser) -> Result<ViewerAccess> {
-    if auth.can(Permission::Control) {
-        Ok(ViewerAccess::Control)
-    } else if auth.can(Permission::View) {
-        Ok(ViewerAccess::ViewOnly)
-    } else {
-        Err(Error::Forbidden(Permission::View))
-    }
 }
 
 fn with_viewers(state: &AppState, mut s: Session) -> Session {
@@ -99,19 +86,7 @@ async fn create_session(
     auth: AuthUser,
     Json(body): Json<CreateSession>,
 ) -> Result<(StatusCode, Json<Session>)> {
-    let access = match body.access {
-        Some(ViewerAccess::Control) => auth
-            .require(Permission::Control)
-            .map(|()| ViewerAccess::Control)?,
-        Some(ViewerAccess::ViewOnly) => auth
-            .require(Permission::View)
-            .map(|()| ViewerAccess::ViewOnly)?,
-        None => best_access(&auth)?,
-    };
-    let usb = body.usb.unwrap_or(false);
-    if usb {
-        auth.require(Permission::Usb)?;
-    }
+    let scope = requested_scope(&auth, body.access, body.usb)?;
     let machine = machines::get(&state.db, &auth.tenant_id, &body.machine_id)
         .await?
         .ok_or(Error::NotFound("machine"))?;
@@ -127,8 +102,7 @@ async fn create_session(
         attended: false,
         created_by: &auth.user_id,
         technician: &auth.username,
-        access: to_policy(access),
-        usb,
+        scope,
         consent_required: machine.require_consent,
     };
     let id = lifecycle::open(&state, &opening).await?;
@@ -173,7 +147,8 @@ async fn get_session(
     Ok(Json(with_viewers(&state, s)))
 }
 
-/// Ends a session and closes every viewer.
+/// Ends a session and closes every viewer. Needs `control`, or being the technician who
+/// opened it: watching never lets a user end someone else's session.
 #[utoipa::path(delete, path = "/api/sessions/{id}", tag = "sessions", security(("bearer" = [])),
     params(("id" = String, Path, description = "Session id")),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -184,9 +159,12 @@ async fn end_session(
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
     auth.require(Permission::View)?;
-    sessions::get(&state.db, &auth.tenant_id, &id)
+    let s = sessions::get(&state.db, &auth.tenant_id, &id)
         .await?
         .ok_or(Error::NotFound("session"))?;
+    if !access::may_end_session(auth.permissions.rights(), s.created_by == auth.user_id) {
+        return Err(Error::Forbidden(Permission::Control));
+    }
     lifecycle::end(
         &state,
         &auth.tenant_id,
@@ -199,8 +177,9 @@ async fn end_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Mints a 5-minute viewer token: `control` for admins and `control` permission,
-/// `view_only` for `view`, else 403.
+/// Mints a 5-minute viewer token carrying the one access rule's grant: the lesser of the
+/// caller's permissions (`control` or `view`, else 403), the session's access and USB, and
+/// what the person at the machine consented to.
 #[utoipa::path(post, path = "/api/sessions/{id}/viewer-token", tag = "sessions",
     security(("bearer" = [])), params(("id" = String, Path, description = "Session id")),
     responses((status = 200, body = ViewerToken), (status = 401, body = ErrorBody),
@@ -211,21 +190,28 @@ async fn mint_viewer_token(
     auth: AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<ViewerToken>> {
-    let access = best_access(&auth)?;
+    auth.require(Permission::View)?;
     let s = sessions::get(&state.db, &auth.tenant_id, &id)
         .await?
         .ok_or(Error::NotFound("session"))?;
-    if s.ended_at_ms.is_some() {
+    let live = s
+        .ended_at_ms
+        .is_none()
+        .then(|| state.relay.session_access(&id))
+        .flatten();
+    let Some((scope, consent)) = live else {
         return Err(Error::Conflict {
             code: "session_ended",
             message: "the session has ended".into(),
         });
-    }
-    let issued = tokens::issue_viewer(&state, &auth.claims, &id, access).await?;
+    };
+    let grant = token_grant(&auth, scope, consent)?;
+    let issued = tokens::issue_viewer(&state, &auth.claims, &id, &grant).await?;
     Ok(Json(ViewerToken {
         token: issued.token,
         session_id: id,
-        access,
+        access: grant.access,
+        usb: grant.usb.is_ok(),
         expires_at_ms: issued.claims.exp * 1000,
     }))
 }

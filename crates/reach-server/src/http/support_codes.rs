@@ -19,13 +19,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::permissions::Permission;
-use crate::auth::token::ViewerAccess;
 use crate::db;
+use crate::http::access::requested_scope;
 use crate::http::error::{Error, ErrorBody, Result};
 use crate::http::extract::{AuthUser, ClientIp, Json};
 use crate::http::limit;
 use crate::relay::store::credentials::{self, CodeRow};
 use crate::state::AppState;
+use reach_proto::access::ViewerAccess;
 
 /// Default lifetime of a code.
 pub const DEFAULT_TTL_SECS: u64 = 600;
@@ -48,6 +49,7 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct CreateCode {
     /// Access to ask the end user for (default `control` when permitted, else `view_only`).
+    #[schema(value_type = Option<String>, example = "view_only")]
     pub access: Option<ViewerAccess>,
     /// Also ask for USB devices (needs permission `usb`).
     pub usb: Option<bool>,
@@ -65,6 +67,7 @@ pub struct CreatedCode {
     /// Expiry (ms since the Unix epoch).
     pub expires_at_ms: i64,
     /// Access asked for.
+    #[schema(value_type = String, example = "control")]
     pub access: ViewerAccess,
     /// USB asked for.
     pub usb: bool,
@@ -102,20 +105,8 @@ async fn create_code(
     Json(body): Json<CreateCode>,
 ) -> Result<(StatusCode, Json<CreatedCode>)> {
     auth.require(Permission::SupportCodes)?;
-    let can_control = auth.can(Permission::Control);
-    let access = body.access.unwrap_or(if can_control {
-        ViewerAccess::Control
-    } else {
-        ViewerAccess::ViewOnly
-    });
-    if access == ViewerAccess::Control {
-        auth.require(Permission::Control)?;
-    }
-    auth.require(Permission::View)?;
-    let usb = body.usb.unwrap_or(false);
-    if usb {
-        auth.require(Permission::Usb)?;
-    }
+    let scope = requested_scope(&auth, body.access, body.usb)?;
+    let (access, usb) = (scope.access, scope.usb);
     let ttl = body.ttl_secs.unwrap_or(DEFAULT_TTL_SECS);
     if !(60..=86_400).contains(&ttl) {
         return Err(Error::bad_request(
@@ -123,10 +114,7 @@ async fn create_code(
             "ttl_secs must be between 60 and 86400",
         ));
     }
-    let access_name = match access {
-        ViewerAccess::Control => "control",
-        ViewerAccess::ViewOnly => "view_only",
-    };
+    let access_name = access.as_str();
     let row = CodeRow {
         id: db::new_id("spc"),
         tenant_id: auth.tenant_id.clone(),

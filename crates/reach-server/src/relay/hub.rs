@@ -11,9 +11,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use reach_proto::access::{
+    AccessInputs, CallerRights, Consent, GrantRefusal, HostUsb, Scope, ViewerGrant,
+    decide_viewer_grant,
+};
 use reach_proto::consent::{ConsentChange, ConsentState};
 use reach_proto::limits::CONSENT_TIMEOUT;
-use reach_proto::policy::ViewerAccess;
 use reach_proto::v1::{self, envelope::Body, session_event::Kind};
 use reach_proto::{close, codec};
 use tokio::sync::mpsc;
@@ -39,6 +42,8 @@ pub struct AgentLink {
     pub tenant_id: String,
     /// Key the agent authenticated with (`None` for a support code).
     pub key_id: Option<String>,
+    /// The agent's USB state, as it last reported it (hello, status).
+    pub usb: HostUsb,
     /// The socket's queue.
     pub tx: Tx,
 }
@@ -48,8 +53,8 @@ pub struct AgentLink {
 pub struct ViewerLink {
     /// The socket's queue.
     pub tx: Tx,
-    /// Access signed into the viewer token.
-    pub access: ViewerAccess,
+    /// The user's rights now, capped by what their viewer token was minted with.
+    pub rights: CallerRights,
     /// User behind the viewer.
     pub user_id: String,
 }
@@ -63,8 +68,12 @@ pub struct SessionLink {
     pub machine_id: String,
     /// Created by a support code: ends when its agent goes away.
     pub attended: bool,
+    /// What the session was opened with.
+    pub scope: Scope,
     /// Consent state.
     pub consent: ConsentState,
+    /// What the person at the machine allowed (set when consent is granted).
+    pub consented: Option<Scope>,
     /// Joined viewers by id.
     pub viewers: HashMap<u64, ViewerLink>,
 }
@@ -78,6 +87,18 @@ pub enum JoinError {
     /// Too many viewers already.
     #[error("the session already has the maximum number of viewers")]
     Full,
+    /// The access rule refuses this viewer.
+    #[error("{0}")]
+    Refused(GrantRefusal),
+}
+
+/// What the relay needs to route one viewer message.
+#[derive(Debug)]
+pub struct ViewerRoute {
+    /// What the viewer may do now (the one access rule, with the host's USB state now).
+    pub grant: Result<ViewerGrant, GrantRefusal>,
+    /// The agent's queue, only when consent allows traffic and the agent is online.
+    pub agent: Option<Tx>,
 }
 
 /// Most viewers one session holds.
@@ -88,13 +109,16 @@ pub fn traffic_allowed(session: &SessionLink) -> bool {
     session.consent.allows_traffic()
 }
 
-/// What a connected agent said about USB (hello capabilities and latest status).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct AgentUsb {
-    /// A USB backend works on the machine (`Capabilities.supports_usb`).
-    pub supported: bool,
-    /// The host's passthrough switch is on (`AgentStatus.usb_enabled`).
-    pub enabled: bool,
+impl SessionLink {
+    /// The consent as the access rule reads it.
+    pub fn consent_input(&self) -> Consent {
+        match self.consent {
+            ConsentState::NotRequired => Consent::NotRequired,
+            ConsentState::Pending { .. } => Consent::Pending,
+            ConsentState::Granted => Consent::Granted(self.consented.unwrap_or(self.scope)),
+            ConsentState::Denied(_) => Consent::Denied,
+        }
+    }
 }
 
 /// Who a viewer id stood for, kept after the viewer left so the agent's late USB audit notes
@@ -120,7 +144,6 @@ pub const MAX_VIEWER_IDENTITIES: usize = 4096;
 struct Inner {
     agents: HashMap<String, AgentLink>,
     sessions: HashMap<String, SessionLink>,
-    agent_usb: HashMap<String, AgentUsb>,
     identities: std::collections::BTreeMap<u64, ViewerIdentity>,
 }
 
@@ -210,7 +233,6 @@ impl Hub {
 
     fn detach(inner: &mut Inner, machine_id: &str) -> Vec<(String, ConsentChange)> {
         inner.agents.remove(machine_id);
-        inner.agent_usb.remove(machine_id);
         let mut ending = Vec::new();
         for (id, s) in inner
             .sessions
@@ -228,6 +250,43 @@ impl Hub {
             }
         }
         ending
+    }
+
+    /// Records what an agent reported about its USB (hello, status); `false` when the
+    /// connection is no longer the machine's current one.
+    pub fn set_agent_usb(&self, machine_id: &str, conn_id: u64, usb: HostUsb) -> bool {
+        let mut inner = self.lock();
+        match inner.agents.get_mut(machine_id) {
+            Some(a) if a.conn_id == conn_id => {
+                a.usb = usb;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The access rule's inputs a live session supplies: its scope and its consent.
+    /// `None` when the session is not live.
+    pub fn session_access(&self, session_id: &str) -> Option<(Scope, Consent)> {
+        let inner = self.lock();
+        let s = inner.sessions.get(session_id)?;
+        Some((s.scope, s.consent_input()))
+    }
+
+    /// The one access rule applied to a viewer with `rights` in live session `s`, with
+    /// the agent's USB state now (an offline agent shares nothing).
+    fn grant_in(
+        inner: &Inner,
+        s: &SessionLink,
+        rights: CallerRights,
+    ) -> Result<ViewerGrant, GrantRefusal> {
+        let host = inner.agents.get(&s.machine_id).map(|a| a.usb);
+        decide_viewer_grant(&AccessInputs {
+            caller: rights,
+            session: s.scope,
+            consent: s.consent_input(),
+            host: Some(host.unwrap_or_default()),
+        })
     }
 
     /// Tenant of a live session.
@@ -295,6 +354,7 @@ impl Hub {
         session_id: &str,
         machine_id: &str,
         granted: bool,
+        answered: Option<Scope>,
         now: Instant,
     ) -> ConsentChange {
         let mut inner = self.lock();
@@ -306,6 +366,7 @@ impl Hub {
         }
         let change = s.consent.handle_answer(now, granted);
         if change == ConsentChange::Granted {
+            s.consented = Some(answered.map_or(s.scope, |a| s.scope.narrowed_to(a)));
             let event = session_event(session_id, Kind::ConsentGranted, "");
             for v in s.viewers.values() {
                 let _ = v.tx.try_send(Outbound::Frame(event.clone()));
@@ -349,8 +410,9 @@ impl Hub {
         Some(s)
     }
 
-    /// Joins a viewer to a live session of `tenant_id`; returns its id and the consent
-    /// state (a viewer may wait in a pending session but receives nothing).
+    /// Joins a viewer to a live session of `tenant_id` if the access rule lets it in;
+    /// returns its id and its grant (a viewer may wait in a pending session but receives
+    /// nothing).
     ///
     /// # Errors
     /// [`JoinError`].
@@ -359,9 +421,10 @@ impl Hub {
         session_id: &str,
         tenant_id: &str,
         link: ViewerLink,
-    ) -> Result<(u64, ConsentState), JoinError> {
+    ) -> Result<(u64, ViewerGrant), JoinError> {
         let id = self.next_id();
-        let mut inner = self.lock();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
         let s = inner
             .sessions
             .get_mut(session_id)
@@ -370,8 +433,35 @@ impl Hub {
         if s.viewers.len() >= MAX_VIEWERS_PER_SESSION {
             return Err(JoinError::Full);
         }
+        let host = inner.agents.get(&s.machine_id).map(|a| a.usb);
+        let grant = decide_viewer_grant(&AccessInputs {
+            caller: link.rights,
+            session: s.scope,
+            consent: s.consent_input(),
+            host: Some(host.unwrap_or_default()),
+        })
+        .map_err(JoinError::Refused)?;
         s.viewers.insert(id, link);
-        Ok((id, s.consent))
+        Ok((id, grant))
+    }
+
+    /// Replaces a joined viewer's rights (after a role change) and returns its new grant;
+    /// `None` when the viewer is no longer in the session.
+    pub fn set_viewer_rights(
+        &self,
+        session_id: &str,
+        viewer_id: u64,
+        rights: CallerRights,
+    ) -> Option<Result<ViewerGrant, GrantRefusal>> {
+        let mut inner = self.lock();
+        let v = inner
+            .sessions
+            .get_mut(session_id)?
+            .viewers
+            .get_mut(&viewer_id)?;
+        v.rights = rights;
+        let s = inner.sessions.get(session_id)?;
+        Some(Self::grant_in(&inner, s, rights))
     }
 
     /// Removes a viewer.
@@ -381,15 +471,17 @@ impl Hub {
         }
     }
 
-    /// Chokepoint for viewer -> agent: the agent's queue, only if the viewer is still in
-    /// the session, consent allows traffic and the agent is online.
-    pub fn route_from_viewer(&self, session_id: &str, viewer_id: u64) -> Option<Tx> {
+    /// Chokepoint for viewer -> agent: the viewer's grant now, and the agent's queue only
+    /// if consent allows traffic and the agent is online. `None` when the viewer is no
+    /// longer in the session.
+    pub fn route_from_viewer(&self, session_id: &str, viewer_id: u64) -> Option<ViewerRoute> {
         let inner = self.lock();
         let s = inner.sessions.get(session_id)?;
-        if !s.viewers.contains_key(&viewer_id) {
-            return None;
-        }
-        Self::agent_if_allowed(&inner, s)
+        let viewer = s.viewers.get(&viewer_id)?;
+        Some(ViewerRoute {
+            grant: Self::grant_in(&inner, s, viewer.rights),
+            agent: Self::agent_if_allowed(&inner, s),
+        })
     }
 
     /// Chokepoint for server -> agent session notices (viewer joined/left): the agent's
@@ -435,21 +527,9 @@ impl Hub {
             .collect()
     }
 
-    /// Records what the machine's connected agent reports about USB (from its hello and each
-    /// status). Ignored when the machine has no connected agent.
-    pub fn set_agent_usb(&self, machine_id: &str, supported: bool, enabled: bool) {
-        let mut inner = self.lock();
-        if inner.agents.contains_key(machine_id) {
-            let usb = AgentUsb { supported, enabled };
-            inner.agent_usb.insert(machine_id.to_owned(), usb);
-        }
-    }
-
     /// What the machine's connected agent last reported about USB (`None` when offline).
-    pub fn agent_usb(&self, machine_id: &str) -> Option<AgentUsb> {
-        let inner = self.lock();
-        inner.agents.get(machine_id)?;
-        Some(inner.agent_usb.get(machine_id).copied().unwrap_or_default())
+    pub fn agent_usb(&self, machine_id: &str) -> Option<HostUsb> {
+        self.lock().agents.get(machine_id).map(|a| a.usb)
     }
 
     /// Remembers who a viewer id stands for (bounded; see [`ViewerIdentity`]).
@@ -489,6 +569,7 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reach_proto::access::{UsbDenial, ViewerAccess};
 
     fn queue() -> (Tx, mpsc::Receiver<Outbound>) {
         mpsc::channel(16)
@@ -503,6 +584,7 @@ mod tests {
             conn_id: 1,
             tenant_id: "t".into(),
             key_id: Some("k".into()),
+            usb: HostUsb::default(),
             tx: atx,
         };
         hub.register_agent("m", link);
@@ -512,14 +594,19 @@ mod tests {
                 tenant_id: "t".into(),
                 machine_id: "m".into(),
                 attended: true,
+                scope: Scope {
+                    access: ViewerAccess::Control,
+                    usb: false,
+                },
                 consent,
+                consented: None,
                 viewers: HashMap::new(),
             },
         );
         let (vtx, vrx) = queue();
         let viewer = ViewerLink {
             tx: vtx,
-            access: ViewerAccess::Control,
+            rights: CallerRights::ALL,
             user_id: "u".into(),
         };
         let (vid, _) = hub.join_viewer("s", "t", viewer).unwrap();
@@ -530,13 +617,13 @@ mod tests {
     fn nothing_is_routed_while_consent_is_pending() {
         let now = Instant::now();
         let (hub, _a, _v, vid) = setup(ConsentState::pending(now, CONSENT_TIMEOUT));
-        assert!(hub.route_from_viewer("s", vid).is_none());
+        assert!(hub.route_from_viewer("s", vid).unwrap().agent.is_none());
         assert!(hub.route_from_agent("m", 1, "s", 0).is_empty());
         assert_eq!(
-            hub.consent_answer("s", "m", true, now),
+            hub.consent_answer("s", "m", true, None, now),
             ConsentChange::Granted
         );
-        assert!(hub.route_from_viewer("s", vid).is_some());
+        assert!(hub.route_from_viewer("s", vid).unwrap().agent.is_some());
         assert_eq!(hub.route_from_agent("m", 1, "s", 0).len(), 1);
     }
 
@@ -545,7 +632,7 @@ mod tests {
         let now = Instant::now();
         let (hub, _a, _v, _) = setup(ConsentState::pending(now, CONSENT_TIMEOUT));
         assert_eq!(
-            hub.consent_answer("s", "other", true, now),
+            hub.consent_answer("s", "other", true, None, now),
             ConsentChange::None
         );
         assert!(hub.route_from_agent("other", 1, "s", 0).is_empty());
@@ -558,13 +645,54 @@ mod tests {
         let (tx, _rx) = queue();
         let link = ViewerLink {
             tx,
-            access: ViewerAccess::ViewOnly,
+            rights: CallerRights::ALL,
             user_id: "x".into(),
         };
         assert_eq!(
             hub.join_viewer("s", "other", link).err(),
             Some(JoinError::NoSession)
         );
+    }
+
+    #[test]
+    fn a_viewers_usb_grant_follows_the_host_switch_and_its_rights_live() {
+        let (hub, _a, _v, vid) = setup(ConsentState::NotRequired);
+        if let Some(s) = hub.lock().sessions.get_mut("s") {
+            s.scope.usb = true;
+        }
+        let usb_now = |hub: &Hub| hub.route_from_viewer("s", vid).unwrap().grant.unwrap().usb;
+        assert_eq!(usb_now(&hub), Err(UsbDenial::AgentWithoutUsb));
+        let on = HostUsb {
+            supported: true,
+            enabled: true,
+        };
+        assert!(hub.set_agent_usb("m", 1, on));
+        assert_eq!(usb_now(&hub), Ok(()));
+        assert!(
+            !hub.set_agent_usb("m", 99, HostUsb::default()),
+            "an old connection"
+        );
+        let watcher = CallerRights {
+            view: true,
+            ..CallerRights::default()
+        };
+        let grant = hub.set_viewer_rights("s", vid, watcher).unwrap().unwrap();
+        assert_eq!(grant.access, ViewerAccess::ViewOnly);
+        assert_eq!(usb_now(&hub), Err(UsbDenial::ViewOnly));
+    }
+
+    #[test]
+    fn a_narrower_consent_answer_narrows_every_viewer() {
+        let now = Instant::now();
+        let (hub, _a, _v, vid) = setup(ConsentState::pending(now, CONSENT_TIMEOUT));
+        let view_only = Scope {
+            access: ViewerAccess::ViewOnly,
+            usb: false,
+        };
+        hub.consent_answer("s", "m", true, Some(view_only), now);
+        let route = hub.route_from_viewer("s", vid).unwrap();
+        assert_eq!(route.grant.unwrap().access, ViewerAccess::ViewOnly);
+        assert!(route.agent.is_some());
     }
 
     #[test]
@@ -576,24 +704,6 @@ mod tests {
             vec![("s".to_owned(), ConsentChange::None)]
         );
         assert!(!hub.is_online("m"));
-    }
-
-    #[test]
-    fn the_agents_usb_report_is_kept_while_it_is_connected() {
-        let (hub, _a, _v, _) = setup(ConsentState::Granted);
-        assert_eq!(hub.agent_usb("m"), Some(AgentUsb::default()));
-        hub.set_agent_usb("m", true, true);
-        hub.set_agent_usb("offline", true, true);
-        assert_eq!(
-            hub.agent_usb("m"),
-            Some(AgentUsb {
-                supported: true,
-                enabled: true
-            })
-        );
-        assert_eq!(hub.agent_usb("offline"), None);
-        hub.agent_gone("m", 1);
-        assert_eq!(hub.agent_usb("m"), None);
     }
 
     #[test]

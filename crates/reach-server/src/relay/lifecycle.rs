@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use bytes::Bytes;
+use reach_proto::access::Scope;
 use reach_proto::consent::{ConsentChange, ConsentState};
-use reach_proto::policy::ViewerAccess;
 use reach_proto::v1::{self, envelope::Body};
 use reach_proto::{close, codec};
 use serde_json::json;
@@ -28,10 +28,8 @@ pub struct Opening<'a> {
     pub created_by: &'a str,
     /// Technician's display name (shown in the consent prompt).
     pub technician: &'a str,
-    /// Access asked for.
-    pub access: ViewerAccess,
-    /// USB asked for.
-    pub usb: bool,
+    /// Access and USB asked for.
+    pub scope: Scope,
     /// Whether the person at the machine must consent.
     pub consent_required: bool,
 }
@@ -55,8 +53,8 @@ pub async fn open(state: &AppState, o: &Opening<'_>) -> Result<String, sqlx::Err
         kind: if o.attended { "attended" } else { "managed" },
         created_by: o.created_by,
         technician: o.technician,
-        access: o.access.as_str(),
-        usb: o.usb,
+        access: o.scope.access,
+        usb: o.scope.usb,
         consent: consent.as_str(),
     };
     let id = sessions::insert(&state.db, &row).await?;
@@ -66,12 +64,14 @@ pub async fn open(state: &AppState, o: &Opening<'_>) -> Result<String, sqlx::Err
             tenant_id: o.tenant_id.to_owned(),
             machine_id: o.machine_id.to_owned(),
             attended: o.attended,
+            scope: o.scope,
             consent,
+            consented: None,
             viewers: HashMap::new(),
         },
     );
     let details = json!({"session_id": id, "machine_id": o.machine_id, "kind": row.kind,
-        "access": row.access, "usb": o.usb, "consent": consent.as_str()});
+        "access": o.scope.access.as_str(), "usb": o.scope.usb, "consent": consent.as_str()});
     state
         .audit(o.tenant_id, o.technician, "session_started", details)
         .await?;
@@ -89,8 +89,8 @@ async fn request_consent(
 ) -> Result<(), sqlx::Error> {
     let body = Body::ConsentRequest(v1::ConsentRequest {
         technician: o.technician.to_owned(),
-        access: o.access.to_wire().into(),
-        usb: o.usb,
+        access: o.scope.access.to_wire().into(),
+        usb: o.scope.usb,
         timeout_secs: u32::try_from(timeout.as_secs()).unwrap_or(60),
     });
     let frame = Bytes::from(codec::encode(&codec::envelope(session_id, body)));
@@ -99,7 +99,7 @@ async fn request_consent(
         .agent_tx(o.machine_id)
         .is_some_and(|tx| tx.try_send(Outbound::Frame(frame)).is_ok());
     let details = json!({"session_id": session_id, "machine_id": o.machine_id,
-        "access": o.access.as_str(), "usb": o.usb, "delivered": delivered});
+        "access": o.scope.access.as_str(), "usb": o.scope.usb, "delivered": delivered});
     state
         .audit(o.tenant_id, o.technician, "consent_requested", details)
         .await?;

@@ -13,11 +13,12 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::{SinkExt as _, StreamExt as _};
+use reach_proto::access::{HostUsb, Scope, ViewerAccess};
 use reach_proto::agent_key::AgentKey;
 use reach_proto::close;
 use reach_proto::codec::{self, DecodeError};
 use reach_proto::limits::AGENT_MAX_MESSAGE;
-use reach_proto::policy::{AgentVerdict, ViewerAccess, judge_agent_message};
+use reach_proto::policy::{AgentVerdict, judge_agent_message};
 use reach_proto::support_code::SupportCode;
 use reach_proto::v1::{self, agent_auth::Credential, envelope::Body};
 use serde_json::json;
@@ -42,8 +43,16 @@ struct Bound {
     tenant_id: String,
     key_id: Option<String>,
     code: Option<CodeRow>,
-    /// The hello said a USB backend works on the machine.
-    supports_usb: bool,
+    /// USB state from the agent's hello.
+    usb: HostUsb,
+}
+
+/// The USB state an agent reports: backend working, switch on.
+fn host_usb(caps: Option<&v1::Capabilities>, status_enabled: bool) -> HostUsb {
+    caps.map_or_else(HostUsb::default, |c| HostUsb {
+        supported: c.supports_usb,
+        enabled: c.usb_enabled || status_enabled,
+    })
 }
 
 /// Upgrade handler with the agent frame cap (4 MiB).
@@ -75,6 +84,7 @@ async fn run(state: AppState, socket: WebSocket, ip: IpAddr, origin_ok: bool) {
         conn_id,
         tenant_id: bound.tenant_id.clone(),
         key_id: bound.key_id.clone(),
+        usb: bound.usb,
         tx,
     };
     if let Some(old) = state.relay.register_agent(&bound.machine_id, link) {
@@ -83,10 +93,6 @@ async fn run(state: AppState, socket: WebSocket, ip: IpAddr, origin_ok: bool) {
             "replaced by a new connection",
         ));
     }
-    // The switch is unknown until the first status, which the agent sends right away.
-    state
-        .relay
-        .set_agent_usb(&bound.machine_id, bound.supports_usb, false);
     let session_id = match &bound.code {
         Some(code) => open_attended(&state, &bound, code).await,
         None => Ok(String::new()),
@@ -125,7 +131,7 @@ async fn authenticate(state: &AppState, stream: &mut Stream, ip: IpAddr) -> Resu
     let Some(Body::AgentAuth(auth)) = first.body else {
         return Err(refuse("first message must be agent_auth"));
     };
-    let bound = match auth.credential {
+    let mut bound = match auth.credential {
         Some(Credential::AgentKey(key)) => by_key(state, &key).await?,
         Some(Credential::SupportCode(code)) => by_code(state, &code, ip).await?,
         None => return Err(refuse("agent_auth carries no credential")),
@@ -140,11 +146,8 @@ async fn authenticate(state: &AppState, stream: &mut Stream, ip: IpAddr) -> Resu
     if let Err(err) = machines::record_hello(&state.db, &bound.machine_id, &hello).await {
         tracing::warn!(error = %err, "could not store the agent hello");
     }
-    let supports_usb = hello.capabilities.is_some_and(|c| c.supports_usb);
-    Ok(Bound {
-        supports_usb,
-        ..bound
-    })
+    bound.usb = host_usb(hello.capabilities.as_ref(), false);
+    Ok(bound)
 }
 
 async fn by_key(state: &AppState, key: &str) -> Result<Bound, Refusal> {
@@ -162,7 +165,7 @@ async fn by_key(state: &AppState, key: &str) -> Result<Bound, Refusal> {
         tenant_id: binding.tenant_id,
         key_id: Some(binding.key_id),
         code: None,
-        supports_usb: false,
+        usb: HostUsb::default(),
     })
 }
 
@@ -218,7 +221,7 @@ async fn by_code(state: &AppState, code: &str, ip: IpAddr) -> Result<Bound, Refu
         tenant_id: row.tenant_id.clone(),
         key_id: None,
         code: Some(row),
-        supports_usb: false,
+        usb: HostUsb::default(),
     })
 }
 
@@ -234,8 +237,10 @@ async fn open_attended(
         attended: true,
         created_by: &code.created_by,
         technician: &code.technician,
-        access,
-        usb: code.usb,
+        scope: Scope {
+            access,
+            usb: code.usb,
+        },
         consent_required: true,
     };
     let id = lifecycle::open(state, &opening).await?;
@@ -304,7 +309,7 @@ async fn on_frame(
                 usb_audit::record(state, &from, notes, env.viewer_id, note).await;
                 return Ok(());
             }
-            for_server(state, bound, &env.session_id, body).await;
+            for_server(state, bound, conn_id, &env.session_id, body).await;
             Ok(())
         }
         AgentVerdict::ToViewers => {
@@ -324,13 +329,14 @@ async fn on_frame(
     }
 }
 
-async fn for_server(state: &AppState, bound: &Bound, session_id: &str, body: &Body) {
+async fn for_server(state: &AppState, bound: &Bound, conn_id: u64, session_id: &str, body: &Body) {
     match body {
         Body::ConsentResponse(r) => {
             let change = state.relay.consent_answer(
                 session_id,
                 &bound.machine_id,
                 r.granted,
+                answered_scope(r),
                 Instant::now(),
             );
             if let Err(err) =
@@ -340,28 +346,30 @@ async fn for_server(state: &AppState, bound: &Bound, session_id: &str, body: &Bo
             }
         }
         Body::AgentHello(hello) => {
-            let supported = hello.capabilities.as_ref().is_some_and(|c| c.supports_usb);
-            let enabled = state
-                .relay
-                .agent_usb(&bound.machine_id)
-                .is_some_and(|u| u.enabled);
-            state
-                .relay
-                .set_agent_usb(&bound.machine_id, supported, enabled);
             let _ = machines::record_hello(&state.db, &bound.machine_id, hello).await;
+            let usb = host_usb(hello.capabilities.as_ref(), false);
+            state.relay.set_agent_usb(&bound.machine_id, conn_id, usb);
         }
         Body::AgentStatus(status) => {
-            let supported = match &status.capabilities {
-                Some(c) => c.supports_usb,
-                None => bound.supports_usb,
-            };
-            state
-                .relay
-                .set_agent_usb(&bound.machine_id, supported, status.usb_enabled);
             let _ = machines::touch(&state.db, &bound.machine_id).await;
+            let usb = host_usb(status.capabilities.as_ref(), status.usb_enabled);
+            state.relay.set_agent_usb(&bound.machine_id, conn_id, usb);
         }
         _ => {}
     }
+}
+
+/// The scope the person at the machine allowed, when the agent said (an older agent's
+/// plain yes means what was asked; the hub never lets an answer widen the question).
+fn answered_scope(r: &v1::ConsentResponse) -> Option<Scope> {
+    let access = ViewerAccess::from_wire(r.access());
+    if access.is_none() && r.usb.is_none() {
+        return None;
+    }
+    Some(Scope {
+        access: access.unwrap_or(ViewerAccess::Control),
+        usb: r.usb.unwrap_or(true),
+    })
 }
 
 /// The socket is gone: sessions that cannot go on are ended.

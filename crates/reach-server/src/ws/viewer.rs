@@ -14,18 +14,18 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::{SinkExt as _, StreamExt as _};
+use reach_proto::access::{CallerRights, ViewerAccess, ViewerGrant};
 use reach_proto::close;
 use reach_proto::codec::{self, DecodeError};
 use reach_proto::limits::{VIEWER_INPUT_BURST, VIEWER_INPUT_PER_SEC, VIEWER_MAX_MESSAGE};
-use reach_proto::policy::{ViewerAccess, ViewerVerdict, judge_viewer_message};
+use reach_proto::policy::{ViewerVerdict, judge_viewer_message};
 use reach_proto::rate::TokenBucket;
 use reach_proto::v1::{self, envelope::Body, session_event::Kind};
 use serde_json::json;
 use tokio::sync::{broadcast, mpsc};
 
 use super::{FORWARD_TIMEOUT, Refusal, SOCKET_QUEUE, Sink, Stream, close_with, read_first};
-use crate::auth::permissions::Permission;
-use crate::auth::token::{self, Claims, TokenError};
+use crate::auth::token::{Claims, TokenError};
 use crate::auth::tokens;
 use crate::relay::hub::{JoinError, Outbound, ViewerIdentity, ViewerLink, session_event};
 use crate::state::{AppState, AuthEvent};
@@ -54,9 +54,18 @@ async fn send_error(sink: &mut Sink, session_id: &str, code: &str, message: &str
 struct Joined {
     claims: Claims,
     session_id: String,
-    access: ViewerAccess,
+    /// What its viewer token was minted with: the rights it ever has are capped by this.
+    minted: (ViewerAccess, bool),
+    /// Its grant when it joined (a later grant with less access closes the socket).
+    grant: ViewerGrant,
     viewer_id: u64,
     actor: String,
+}
+
+impl Joined {
+    fn access(&self) -> ViewerAccess {
+        self.grant.access
+    }
 }
 
 /// Upgrade handler with the viewer frame cap (64 KiB).
@@ -93,7 +102,7 @@ async fn run(state: AppState, socket: WebSocket, origin_ok: bool) {
     notify_agent(&state, &joined, Kind::ViewerLeft).await;
     super::stream::stop_if_unwatched(&state, &joined.session_id);
     let details = json!({"session_id": joined.session_id, "viewer_id": joined.viewer_id,
-        "access": joined.access.as_str()});
+        "access": joined.access().as_str()});
     let _ = state
         .audit(
             &joined.claims.tenant_id,
@@ -129,27 +138,26 @@ async fn join(
             "first message must be viewer_auth",
         ));
     };
-    let (claims, session_id, access) = tokens::verify_viewer(state, &auth.token)
+    let ticket = tokens::verify_viewer(state, &auth.token)
         .await
         .map_err(|e| refusal_for(&e))?;
-    let access = match access {
-        token::ViewerAccess::Control => ViewerAccess::Control,
-        token::ViewerAccess::ViewOnly => ViewerAccess::ViewOnly,
-    };
-    if !still_permitted(state, &claims, access).await {
+    let (claims, session_id) = (ticket.claims, ticket.session_id);
+    let minted = (ticket.access, ticket.usb);
+    let Some(rights) = current_rights(state, &claims, minted).await else {
         return Err(Refusal::new(close::REVOKED, "the user may no longer join"));
-    }
+    };
     let link = ViewerLink {
         tx,
-        access,
+        rights,
         user_id: claims.user_id.clone(),
     };
-    let (viewer_id, _) = state
+    let (viewer_id, grant) = state
         .relay
         .join_viewer(&session_id, &claims.tenant_id, link)
         .map_err(|e| match e {
             JoinError::NoSession => Refusal::new(close::SESSION_ENDED, "the session has ended"),
             JoinError::Full => Refusal::new(close::POLICY, "the session is full"),
+            JoinError::Refused(_) => Refusal::new(close::REVOKED, "the user may no longer join"),
         })?;
     let actor = crate::users::get(&state.db, &claims.tenant_id, &claims.user_id)
         .await
@@ -172,28 +180,43 @@ async fn join(
     Ok(Joined {
         claims,
         session_id,
-        access,
+        minted,
+        grant,
         viewer_id,
         actor,
     })
 }
 
-/// Whether the token's user is still enabled and still holds the permission the access
-/// needs (a downgraded user loses live sockets too).
-async fn still_permitted(state: &AppState, claims: &Claims, access: ViewerAccess) -> bool {
-    let Ok(Some(user)) = crate::users::get(&state.db, &claims.tenant_id, &claims.user_id).await
-    else {
+/// The token user's rights now (role permissions, capped by what the token was minted
+/// with); `None` when the user is gone or disabled. The access rule reads these.
+async fn current_rights(
+    state: &AppState,
+    claims: &Claims,
+    minted: (ViewerAccess, bool),
+) -> Option<CallerRights> {
+    let user = crate::users::get(&state.db, &claims.tenant_id, &claims.user_id)
+        .await
+        .ok()
+        .flatten()
+        .filter(|u| !u.disabled)?;
+    let perms = crate::users::role_permissions(&state.db, user.role.as_str())
+        .await
+        .ok()?;
+    Some(perms.rights().capped_by(minted.0, minted.1))
+}
+
+/// Re-reads the user's rights and re-decides the grant; `false` when the viewer may no
+/// longer watch or lost the access it joined with (a downgraded user loses live sockets).
+async fn still_permitted(state: &AppState, j: &Joined) -> bool {
+    let Some(rights) = current_rights(state, &j.claims, j.minted).await else {
         return false;
     };
-    if user.disabled {
-        return false;
-    }
-    let Ok(perms) = crate::users::role_permissions(&state.db, user.role.as_str()).await else {
-        return false;
-    };
-    match access {
-        ViewerAccess::Control => perms.contains(Permission::Control),
-        ViewerAccess::ViewOnly => perms.contains(Permission::View),
+    match state
+        .relay
+        .set_viewer_rights(&j.session_id, j.viewer_id, rights)
+    {
+        Some(Ok(grant)) => grant.access >= j.access(),
+        _ => false,
     }
 }
 
@@ -201,8 +224,10 @@ async fn still_permitted(state: &AppState, claims: &Claims, access: ViewerAccess
 async fn welcome(state: &AppState, sink: &mut Sink, j: &Joined) -> bool {
     let ok = Body::AuthOk(v1::AuthOk {
         session_id: j.session_id.clone(),
-        access: j.access.to_wire().into(),
+        access: j.access().to_wire().into(),
         viewer_id: j.viewer_id,
+        usb: j.grant.usb.is_ok(),
+        usb_unavailable: j.grant.usb.err().map(|d| d.to_string()).unwrap_or_default(),
         ..Default::default()
     });
     let consent = state.relay.consent(&j.session_id);
@@ -218,7 +243,7 @@ async fn welcome(state: &AppState, sink: &mut Sink, j: &Joined) -> bool {
         return false;
     }
     let details = json!({"session_id": j.session_id, "viewer_id": j.viewer_id,
-        "access": j.access.as_str()});
+        "access": j.access().as_str(), "usb": j.grant.usb.is_ok()});
     let _ = state
         .audit(&j.claims.tenant_id, &j.actor, "viewer_joined", details)
         .await;
@@ -233,7 +258,7 @@ async fn notify_agent(state: &AppState, j: &Joined, kind: Kind) {
     };
     let body = Body::SessionEvent(v1::SessionEvent {
         kind: kind.into(),
-        reason: j.access.as_str().into(),
+        reason: j.access().as_str().into(),
     });
     let mut env = codec::envelope(&j.session_id, body);
     env.viewer_id = j.viewer_id;
@@ -303,10 +328,10 @@ async fn revoked(
                 && keep_jti.is_none_or(|k| k != c.jti && Some(&k) != c.parent_jti.as_ref())
         }
         Ok(AuthEvent::UserChanged { tenant_id, user_id }) => {
-            mine(&user_id, &tenant_id) && !still_permitted(state, c, j.access).await
+            mine(&user_id, &tenant_id) && !still_permitted(state, j).await
         }
         Err(broadcast::error::RecvError::Lagged(_)) => {
-            !token_live(state, c).await || !still_permitted(state, c, j.access).await
+            !token_live(state, c).await || !still_permitted(state, j).await
         }
         Err(broadcast::error::RecvError::Closed) => false,
     }
@@ -339,11 +364,23 @@ async fn on_frame(
     let Some(body) = env.body.as_mut() else {
         return Ok(());
     };
-    match judge_viewer_message(j.access, body) {
+    // The one access rule, decided now (role, consent and the host's USB switch may have
+    // changed since the viewer joined).
+    let Some(route) = state.relay.route_from_viewer(&j.session_id, j.viewer_id) else {
+        return Ok(());
+    };
+    let grant = route
+        .grant
+        .map_err(|_| Refusal::new(close::REVOKED, "the user may no longer watch"))?;
+    match judge_viewer_message(&grant, body) {
         ViewerVerdict::Drop => return Ok(()),
         ViewerVerdict::Refuse => {
-            let why = "view-only viewers cannot use USB devices";
-            send_error(sink, &j.session_id, "usb_refused", why).await;
+            let denial = grant.usb.err();
+            state
+                .metrics
+                .usb_refused(denial.map_or("unknown", reach_proto::access::UsbDenial::as_str));
+            let why = denial.map(|d| d.to_string()).unwrap_or_default();
+            send_error(sink, &j.session_id, "usb_refused", &why).await;
             return Ok(());
         }
         ViewerVerdict::ForwardThrottled if !bucket.try_take(Instant::now()) => {
@@ -356,7 +393,7 @@ async fn on_frame(
     if let StreamVerdict::Drop = super::stream::judge(state, tenant, &j.session_id, body).await {
         return Ok(());
     }
-    let Some(tx) = state.relay.route_from_viewer(&j.session_id, j.viewer_id) else {
+    let Some(tx) = route.agent else {
         if !*told_pending
             && state
                 .relay

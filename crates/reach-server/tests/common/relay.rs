@@ -84,6 +84,28 @@ pub async fn managed_agent(s: &TestServer, name: &str) -> (String, String, Agent
     (id, key_id, agent)
 }
 
+/// A managed machine whose in-process agent reports USB as given (backend working,
+/// passthrough switch on): (machine id, agent).
+pub async fn managed_usb_agent(
+    s: &TestServer,
+    supported: bool,
+    enabled: bool,
+) -> (String, AgentHandle) {
+    let m = create_machine(s, json!({"name": "usb-host"})).await;
+    let id = m["id"].as_str().unwrap().to_owned();
+    let (_, key) = issue_key(s, &id).await;
+    let mut config = agent_config(s, Credential::Key(key), Arc::new(DenyAll));
+    let caps = config
+        .hello
+        .capabilities
+        .get_or_insert_with(Default::default);
+    caps.supports_usb = supported;
+    caps.usb_enabled = enabled;
+    let mut agent = reach_agent::spawn(config);
+    wait_connected(&mut agent).await;
+    (id, agent)
+}
+
 /// The next relayed message the agent received (other events skipped).
 pub async fn agent_message(agent: &mut AgentHandle) -> Envelope {
     loop {

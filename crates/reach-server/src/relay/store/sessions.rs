@@ -4,6 +4,8 @@ use serde::Serialize;
 use sqlx::Row as _;
 use utoipa::ToSchema;
 
+use reach_proto::access::ViewerAccess;
+
 use crate::db::{self, Db};
 
 /// A session as the API shows it.
@@ -20,7 +22,8 @@ pub struct Session {
     /// Technician's display name.
     pub technician: String,
     /// Access asked for (`control` or `view_only`).
-    pub access: String,
+    #[schema(value_type = String, example = "control")]
+    pub access: ViewerAccess,
     /// USB asked for.
     pub usb: bool,
     /// `not_required`, `pending`, `granted` or `denied`.
@@ -46,13 +49,23 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Session, sqlx::Error> {
         kind: r.try_get("kind")?,
         created_by: r.try_get("created_by")?,
         technician: r.try_get("technician")?,
-        access: r.try_get("access")?,
+        access: access_from_row(r)?,
         usb: usb != 0,
         consent: r.try_get("consent")?,
         created_at_ms: r.try_get("created_at")?,
         ended_at_ms: r.try_get("ended_at")?,
         end_reason: r.try_get("end_reason")?,
         viewers: 0,
+    })
+}
+
+/// The stored access name as the one access type; an unknown name is a decode error,
+/// never a silent grant.
+fn access_from_row(r: &sqlx::any::AnyRow) -> Result<ViewerAccess, sqlx::Error> {
+    let name: String = r.try_get("access")?;
+    ViewerAccess::from_name(&name).ok_or_else(|| sqlx::Error::ColumnDecode {
+        index: "access".into(),
+        source: format!("unknown access {name:?}").into(),
     })
 }
 
@@ -69,8 +82,8 @@ pub struct NewSession<'a> {
     pub created_by: &'a str,
     /// Technician's display name.
     pub technician: &'a str,
-    /// `control` or `view_only`.
-    pub access: &'a str,
+    /// Access asked for.
+    pub access: ViewerAccess,
     /// USB asked for.
     pub usb: bool,
     /// Initial consent state name.
@@ -93,7 +106,7 @@ pub async fn insert(db: &Db, s: &NewSession<'_>) -> Result<String, sqlx::Error> 
     .bind(s.kind)
     .bind(s.created_by)
     .bind(s.technician)
-    .bind(s.access)
+    .bind(s.access.as_str())
     .bind(i64::from(s.usb))
     .bind(s.consent)
     .bind(db::now_ms())
