@@ -272,11 +272,11 @@ async fn serve(
                 }
             },
             out = rx.recv() => match out {
-                Some(Outbound::Frame(b)) => {
-                    if sink.send(Message::Binary(b)).await.is_err() {
-                        return;
-                    }
-                }
+                Some(Outbound::Frame(b)) => match super::write_batch(sink, b, &mut rx).await {
+                    Ok(None) => {}
+                    Ok(Some((code, reason))) => return close_with(sink, code, reason).await,
+                    Err(()) => return,
+                },
                 Some(Outbound::Close(code, reason)) => return close_with(sink, code, reason).await,
                 None => return,
             },

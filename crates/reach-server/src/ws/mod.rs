@@ -95,6 +95,34 @@ fn origin_of(url: &str) -> String {
     }
 }
 
+/// Frames written per socket flush, at most: a burst (USB bulk data, a video frame with its
+/// cursor) goes out in few writes instead of one per message.
+pub const WRITE_BATCH: usize = 64;
+
+/// Writes `first` and the frames already queued behind it (up to [`WRITE_BATCH`]), then flushes
+/// once. Returns a close queued among them, or `Err` when the socket broke.
+pub(crate) async fn write_batch(
+    sink: &mut Sink,
+    first: bytes::Bytes,
+    rx: &mut tokio::sync::mpsc::Receiver<crate::relay::Outbound>,
+) -> Result<Option<(u16, &'static str)>, ()> {
+    use crate::relay::Outbound;
+    sink.feed(Message::Binary(first)).await.map_err(drop)?;
+    let mut close = None;
+    for _ in 0..WRITE_BATCH {
+        match rx.try_recv() {
+            Ok(Outbound::Frame(b)) => sink.feed(Message::Binary(b)).await.map_err(drop)?,
+            Ok(Outbound::Close(code, reason)) => {
+                close = Some((code, reason));
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    sink.flush().await.map_err(drop)?;
+    Ok(close)
+}
+
 /// Closes with a code and reason, ignoring a broken socket.
 pub(crate) async fn close_with(sink: &mut Sink, code: u16, reason: &str) {
     let frame = CloseFrame {

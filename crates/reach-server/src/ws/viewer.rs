@@ -292,11 +292,11 @@ async fn serve(
                 }
             },
             out = rx.recv() => match out {
-                Some(Outbound::Frame(b)) => {
-                    if sink.send(Message::Binary(b)).await.is_err() {
-                        return None;
-                    }
-                }
+                Some(Outbound::Frame(b)) => match super::write_batch(sink, b, &mut rx).await {
+                    Ok(None) => {}
+                    Ok(Some((code, reason))) => return Some(Refusal::new(code, reason)),
+                    Err(()) => return None,
+                },
                 Some(Outbound::Close(code, reason)) => return Some(Refusal::new(code, reason)),
                 None => return None,
             },

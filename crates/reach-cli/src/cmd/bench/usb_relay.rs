@@ -63,6 +63,9 @@ pub(crate) async fn run(opts: &RelayUsbOptions) -> anyhow::Result<()> {
         );
         println!("| video | transfer | size | in flight | throughput |\n|---|---|---|---|---|");
     }
+    // Warm-up (connection buffers, allocator), not measured.
+    bulk(&handle, false, 16 * 1024, 8, Duration::from_millis(300)).await?;
+    bulk(&handle, true, 1024 * 1024, 8, Duration::from_millis(300)).await?;
     for video in [false, true] {
         video_on.store(u64::from(video), Ordering::Relaxed);
         run_cases(&handle, video, opts).await?;
