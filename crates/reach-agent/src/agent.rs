@@ -380,6 +380,7 @@ async fn on_envelope(
                 technician: req.technician,
                 access,
                 usb: req.usb,
+                usb_device: None,
             };
             tokio::spawn(ask(config.prompt.clone(), question, answers.clone()));
         }

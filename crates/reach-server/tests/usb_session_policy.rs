@@ -170,6 +170,54 @@ async fn a_tampered_acl_denies_everything_and_is_reported_to_the_server() {
     assert_eq!(failed["actor"], format!("agent:{machine_id}"));
 }
 
+#[tokio::test]
+async fn a_prompt_on_open_device_is_opened_only_after_the_person_at_the_machine_says_yes() {
+    let s = TestServer::start().await;
+    let mut acl = allow_loopback_only();
+    acl.rules[0].prompt_on_open = true;
+    let (prompt, control) = reach_agent::consent::ScriptedPrompt::new();
+    let prompt = reach_agent::usb::ConsentOpenPrompt(std::sync::Arc::new(prompt));
+    let (host, options) = usb_host_asking(&acl, true, std::sync::Arc::new(prompt));
+    let (machine_id, _agent) = usb_agent(&s, "prompt-1", options).await;
+    let session_id = open_usb_session(&s, &s.admin_token, &machine_id, true).await;
+    let (_viewer, client) = technician(&s, &s.admin_token, &session_id).await;
+    let control = std::sync::Arc::new(control);
+
+    control.answer(reach_agent::consent::ConsentAnswer::No);
+    match client.open(DeviceFilter::default()).await {
+        Err(UsbError::Denied(message)) => assert_eq!(message, "denied by ACL policy"),
+        other => panic!(
+            "a refused prompt must deny, got {:?}",
+            other.map(|d| d.claim_id())
+        ),
+    }
+    assert!(!host.loopback.is_open());
+
+    control.answer(reach_agent::consent::ConsentAnswer::Yes);
+    let dev = client
+        .open(DeviceFilter::default())
+        .await
+        .expect("opened after a yes");
+    assert!(host.loopback.is_open());
+    let asked = {
+        let control = std::sync::Arc::clone(&control);
+        tokio::task::spawn_blocking(move || {
+            let first = control.next_question(Duration::from_secs(5));
+            let second = control.next_question(Duration::from_secs(5));
+            (first, second)
+        })
+        .await
+        .unwrap()
+    };
+    for question in [asked.0, asked.1] {
+        let question = question.expect("the person was asked");
+        assert_eq!(question.session_id, session_id);
+        let sentence = question.sentence();
+        assert!(sentence.contains("USB device 0525:a4a0"), "{sentence}");
+    }
+    drop(dev);
+}
+
 /// Sends one USB message and expects the relay to refuse it with an error envelope, and the
 /// device to stay closed.
 async fn refused_by_the_relay(s: &TestServer, token: &str, session_id: &str, host: &UsbHost) {

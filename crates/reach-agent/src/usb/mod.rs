@@ -14,9 +14,13 @@
 //! - [`UsbOptions`] / [`UsbSwitch`]: what the embedder provides (backend, ACL, audit, switch).
 //! - `service`: the per-viewer runners ([`UsbService`](service::UsbService)).
 //! - `audit`: local audit records mirrored to the server as `UsbAudit`.
+//! - [`ConsentOpenPrompt`]: `prompt_on_open` rules asked through the consent prompt.
 
 mod audit;
+mod prompt;
 pub(crate) mod service;
+
+pub use prompt::ConsentOpenPrompt;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,8 +88,8 @@ impl UsbSwitch {
     }
 }
 
-/// Asks the host operator about `prompt_on_open` devices through nobody: denies. Replace it with
-/// a prompt that reaches a person.
+/// Answers `prompt_on_open` devices without asking anyone: denies (for hosts nobody watches;
+/// [`ConsentOpenPrompt`] asks the person at the machine).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DenyPrompt;
 

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::Args;
 use reach_agent::consent::{ConsentPrompt, DenyAll, DesktopPrompt, FilePrompt, TerminalPrompt};
 use reach_agent::desktop::DesktopOptions;
-use reach_agent::usb::{DenyPrompt, UsbOptions};
+use reach_agent::usb::{ConsentOpenPrompt, UsbOptions};
 use reach_agent::{AgentConfig, AgentEvent, Credential};
 use reach_proto::agent_key::AgentKey;
 use reach_proto::support_code::SupportCode;
@@ -74,7 +74,8 @@ pub(crate) fn run(args: AgentArgs) -> anyhow::Result<()> {
     });
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
-        config.usb = Some(usb_options(backend));
+        let usb_prompt = Arc::new(ConsentOpenPrompt(Arc::clone(&config.prompt)));
+        config.usb = Some(usb_options(backend, usb_prompt));
         if let Some(name) = desktop {
             tracing::info!(display = %name, "sharing this display");
             let options = DesktopOptions {
@@ -93,10 +94,14 @@ pub(crate) fn run(args: AgentArgs) -> anyhow::Result<()> {
 }
 
 /// USB sharing from the host's config directory (ACL, switch, local audit); the switch follows
-/// `reach usb enable|disable` while the agent runs. Needs a runtime.
-pub(crate) fn usb_options(backend: Arc<dyn reach_usb::backend::UsbBackend>) -> UsbOptions {
+/// `reach usb enable|disable` while the agent runs; `prompt_on_open` rules are asked through
+/// `prompt`. Needs a runtime.
+pub(crate) fn usb_options(
+    backend: Arc<dyn reach_usb::backend::UsbBackend>,
+    prompt: Arc<dyn reach_usb::acl::policy::OpenPrompt>,
+) -> UsbOptions {
     let paths = reach_usb::tools::UsbPaths::from_env();
-    let options = UsbOptions::from_paths(&paths, backend, Arc::new(DenyPrompt));
+    let options = UsbOptions::from_paths(&paths, backend, prompt);
     options.switch.follow_config(paths);
     options
 }

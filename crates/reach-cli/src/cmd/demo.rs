@@ -15,6 +15,7 @@ use reach_server::secrets::SecretString;
 use reach_server::{AppState, Config, ConfigOverrides};
 
 use super::local::{enroll_machine, paint_demo_desktop, run_agent};
+use reach_agent::usb::DenyPrompt;
 use reach_media::VirtualDisplay;
 
 /// Arguments of `reach demo`.
@@ -112,7 +113,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             let key = enroll_machine(&url, &password, DEMO_MACHINE).await?;
             let backend =
                 reach_usb::tools::backend_named(&args.usb_backend).map_err(anyhow::Error::msg)?;
-            let usb = super::agent::usb_options(backend);
+            let usb = super::agent::usb_options(backend, std::sync::Arc::new(DenyPrompt));
             agent = Some(tokio::spawn(run_agent(
                 url.clone(),
                 key,

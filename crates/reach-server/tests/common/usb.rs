@@ -50,6 +50,15 @@ pub fn allow_loopback_only() -> AclFile {
 /// Host configuration in a temp dir: `acl` saved signed, the switch at `enabled`, two fake
 /// devices (the loopback device and [`OTHER`]).
 pub fn usb_host(acl: &AclFile, enabled: bool) -> (UsbHost, UsbOptions) {
+    usb_host_asking(acl, enabled, Arc::new(DenyPrompt))
+}
+
+/// As [`usb_host`], with `prompt_on_open` rules answered by `prompt`.
+pub fn usb_host_asking(
+    acl: &AclFile,
+    enabled: bool,
+    prompt: Arc<dyn reach_usb::acl::policy::OpenPrompt>,
+) -> (UsbHost, UsbOptions) {
     let dir = tempfile::tempdir().expect("temp dir");
     let paths = UsbPaths {
         config_dir: dir.path().to_owned(),
@@ -62,7 +71,7 @@ pub fn usb_host(acl: &AclFile, enabled: bool) -> (UsbHost, UsbOptions) {
         d.product_id = OTHER.1;
         d.serial = Some("OTHER-1".into());
     }));
-    let mut options = UsbOptions::from_paths(&paths, Arc::new(backend), Arc::new(DenyPrompt));
+    let mut options = UsbOptions::from_paths(&paths, Arc::new(backend), prompt);
     options.switch = UsbSwitch::new(enabled);
     let host = UsbHost {
         loopback,
