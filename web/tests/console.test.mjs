@@ -40,6 +40,36 @@ describe("web console", () => {
     await page.close();
   });
 
+  test("a support code is made with a chosen scope and lifetime, listed, and revoked", async () => {
+    const page = await browser.newPage();
+    await logIn(page, server.url, "admin", server.password);
+    await page.getByRole("link", { name: "Support codes" }).click();
+    const form = page.getByRole("form", { name: "New support code" });
+    await form.getByLabel("Access").selectOption("view_only");
+    await form.getByLabel("Valid for").selectOption("3600");
+    await form.getByRole("button", { name: "Create support code" }).click();
+    await page.locator("#support-code").waitFor();
+    const expiry = await page.locator("#code-expiry").innerText();
+    assert.doesNotMatch(expiry, /—/, "the expiry is shown");
+    assert.match(expiry, /view only/);
+    assert.match(await page.locator("#code-command").innerText(), /^reach agent --server http:\/\/.+ --code [A-Z0-9-]{11}$/);
+    await page.locator("#active-codes").getByRole("button", { name: /^Revoke/ }).waitFor();
+    await screenshot(page, "console-support-codes");
+    page.once("dialog", (dialog) => void dialog.accept());
+    await page.locator("#active-codes").getByRole("button", { name: /^Revoke/ }).click();
+    await page.getByText("No unused codes.").waitFor();
+    await page.close();
+  });
+
+  test("an admin's own row has no delete button", async () => {
+    const page = await browser.newPage();
+    await logIn(page, server.url, "admin", server.password);
+    await page.getByRole("link", { name: "Users" }).click();
+    await page.getByRole("cell", { name: "(you)" }).waitFor();
+    assert.equal(await page.getByRole("button", { name: "Delete admin" }).count(), 0);
+    await page.close();
+  });
+
   test("an admin creates a user who then logs in with fewer sections", async () => {
     const page = await browser.newPage();
     await logIn(page, server.url, "admin", server.password);

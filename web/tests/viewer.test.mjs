@@ -115,6 +115,8 @@ describe("viewer", () => {
     await page.goto(`${url}/viewer.html?codec=raw#${sessionId}`);
     await until("a first frame", () => page.evaluate(() => window.reachViewer.framesDrawn > 0));
     assert.equal(await page.evaluate(() => window.reachViewer.access), "control");
+    await until("the tab to name the machine", () => page.evaluate(() => document.title === "demo-desktop — Reach"));
+    await until("a still screen to read as idle", async () => /idle/.test(await page.locator("#stats").innerText()));
     const canvas = page.locator("#screen-canvas");
     // The picture is scaled to the window; remote (160, 360) is wherever that lands.
     const target = await pagePoint(page, 160, 360);
@@ -125,7 +127,9 @@ describe("viewer", () => {
     });
     const keys = xvfb.watchKeys();
     await new Promise((ok) => setTimeout(ok, 300)); // let xev select its events
-    await canvas.focus();
+    // A toolbar action hands the keyboard straight back to the remote screen.
+    await page.getByRole("button", { name: "Refresh" }).click();
+    assert.equal(await page.evaluate(() => document.activeElement?.id), "screen-canvas");
     await page.keyboard.press("KeyQ");
     await page.keyboard.press("ArrowLeft");
     await page.keyboard.press("ControlRight");
@@ -150,6 +154,7 @@ describe("viewer", () => {
     await page.getByRole("button", { name: "Paste clipboard" }).click();
     // The agent made the text the X clipboard and pressed Ctrl+V (physical keys)…
     await until("Ctrl+V on the X server", () => keys.seen.some((k) => k.type === "KeyPress" && k.keycode === 55));
+    assert.equal(await page.evaluate(() => document.activeElement?.id), "screen-canvas", "typing goes on after Paste");
     keys.stop();
     // …and the remote clipboard change came back to the viewer.
     await until("the clipboard echo", () => page.evaluate((t) => window.reachViewer.lastClipboard === t, text));

@@ -12,6 +12,7 @@
 //! login_token_ttl_secs = 43200
 //! viewer_token_ttl_secs = 300
 //! audit_head_interval_secs = 60
+//! session_idle_secs = 900
 //! max_body_bytes = 65536
 //! ```
 
@@ -72,6 +73,8 @@ pub struct Config {
     pub viewer_token_ttl_secs: u64,
     /// How often the audit chain head is recorded.
     pub audit_head_interval_secs: u64,
+    /// Live sessions nobody watched for this long are ended (`idle`); 0 = never.
+    pub session_idle_secs: u64,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
     /// Argon2id cost.
@@ -102,6 +105,7 @@ impl Default for Config {
             login_token_ttl_secs: 12 * 3600,
             viewer_token_ttl_secs: 300,
             audit_head_interval_secs: 60,
+            session_idle_secs: 900,
             max_body_bytes: 64 * 1024,
             password_hash_cost: HashCost::default(),
             token_secret: None,
@@ -124,6 +128,7 @@ pub struct ConfigOverrides {
     pub trusted_proxies: Option<Vec<IpNet>>,
     pub login_token_ttl_secs: Option<u64>,
     pub viewer_token_ttl_secs: Option<u64>,
+    pub session_idle_secs: Option<u64>,
     pub token_secret: Option<SecretString>,
     pub admin_password: Option<SecretString>,
     pub metrics_token: Option<SecretString>,
@@ -166,7 +171,8 @@ impl Config {
             data_dir,
             trusted_proxies,
             login_token_ttl_secs,
-            viewer_token_ttl_secs
+            viewer_token_ttl_secs,
+            session_idle_secs
         );
         macro_rules! take_opt {
             ($($field:ident),*) => { $( if o.$field.is_some() { self.$field = o.$field; } )* };

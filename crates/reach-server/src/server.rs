@@ -89,7 +89,10 @@ pub async fn start(state: AppState) -> Result<Running, StartError> {
         };
         return Err(StartError::Listen(err));
     };
-    let background = tokio::spawn(background_tasks(state.clone()));
+    let (tasks, reaper) = (state.clone(), state.clone());
+    let background = tokio::spawn(async move {
+        tokio::join!(background_tasks(tasks), reap_idle_sessions(reaper));
+    });
     tracing::info!(%addr, tls, "listening");
     Ok(Running {
         addr,
@@ -105,6 +108,20 @@ pub async fn start(state: AppState) -> Result<Running, StartError> {
 async fn checkpoint(state: &AppState) -> anyhow::Result<()> {
     let mirror = state.config.data_dir.join(audit::HEAD_MIRROR_FILE);
     audit::checkpoint(&state.db, &state.audit_head_key, &mirror).await
+}
+
+/// Ends sessions nobody watched for `session_idle_secs`, checking four times per period.
+async fn reap_idle_sessions(state: AppState) {
+    if state.config.session_idle_secs == 0 {
+        return;
+    }
+    let idle = Duration::from_secs(state.config.session_idle_secs);
+    let mut ticker = tokio::time::interval((idle / 4).max(Duration::from_millis(250)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        crate::relay::lifecycle::end_idle(&state, idle).await;
+    }
 }
 
 /// Periodic work: record audit chain heads, purge long-expired token rows.

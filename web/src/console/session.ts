@@ -1,7 +1,7 @@
 // Who is signed in: the `/api/me` answer, cached per page load.
 
 export interface Me {
-  id: number | string;
+  user_id: string;
   username: string;
   role: string;
   tenant?: string;

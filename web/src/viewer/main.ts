@@ -82,9 +82,10 @@ interface ScreenInfo {
 async function loadScreens(api: ApiClient, sessionId: string): Promise<void> {
   try {
     const session = await api.get<{ machine_id: string }>(`/api/sessions/${encodeURIComponent(sessionId)}`);
-    const machine = await api.get<{ capabilities?: { screens?: ScreenInfo[] } }>(
+    const machine = await api.get<{ name?: string; capabilities?: { screens?: ScreenInfo[] } }>(
       `/api/machines/${encodeURIComponent(session.machine_id)}`,
     );
+    if (machine.name) document.title = `${machine.name} — Reach`;
     const screens = machine.capabilities?.screens ?? [];
     screenSelect.replaceChildren(
       ...screens.map((s) => {
@@ -223,6 +224,7 @@ function onAuthOk(ok: reach.v1.IAuthOk): void {
   accessBadge.className = control ? "badge" : "badge view-only";
   for (const element of controls) element.disabled = !control;
   showUsb(ok.usb === true, ok.usbUnavailable ?? "");
+  canvas.focus();
   if (exposed.state === "connecting") setState("joined", "Joined; waiting for the session to start…");
 }
 
@@ -260,9 +262,20 @@ function wireInput(): void {
   canvas.addEventListener("keyup", (event) => control && keyboard.handle(event, false));
   canvas.addEventListener("blur", () => keyboard.releaseAll());
   window.addEventListener("pagehide", () => keyboard.releaseAll());
+  // A click on the picture while focus is elsewhere only focuses it: it never lands on the
+  // remote (the technician was typing somewhere else, or clicked to come back).
+  let swallowUp = false;
   for (const type of ["pointermove", "pointerdown", "pointerup"] as const) {
     canvas.addEventListener(type, (event) => {
-      if (type === "pointerdown") canvas.focus();
+      if (type === "pointerdown" && document.activeElement !== canvas) {
+        canvas.focus();
+        swallowUp = true;
+        return;
+      }
+      if (type === "pointerup" && swallowUp) {
+        swallowUp = false;
+        return;
+      }
       sendInput({ pointer: pointerEventOf(canvas, event, screenIndex) });
     });
   }
@@ -271,13 +284,20 @@ function wireInput(): void {
     event.preventDefault();
     sendInput({ wheel: wheelEventOf(event) });
   }, { passive: false });
-  byId("cad").addEventListener("click", () => sendInput({ specialKey: { key: reach.v1.SpecialKeyEvent.Key.KEY_CTRL_ALT_DEL } }));
-  byId("keyframe").addEventListener("click", () => socket?.send({ keyframeRequest: {} }));
-  screenSelect.addEventListener("change", () => {
+  // Toolbar actions hand the keyboard straight back to the remote screen, so typing goes on
+  // where it was and Space/Enter never fire the button again.
+  const toolbar = (id: string, event: string, action: () => unknown): void =>
+    byId(id).addEventListener(event, async () => {
+      await action();
+      canvas.focus();
+    });
+  toolbar("cad", "click", () => sendInput({ specialKey: { key: reach.v1.SpecialKeyEvent.Key.KEY_CTRL_ALT_DEL } }));
+  toolbar("keyframe", "click", () => socket?.send({ keyframeRequest: {} }));
+  toolbar("screen", "change", () => {
     screenIndex = Number(screenSelect.value) || 0;
     requestStream();
   });
-  byId("paste").addEventListener("click", async () => {
+  toolbar("paste", "click", async () => {
     const text = await navigator.clipboard.readText().catch(() => "");
     if (text) sendInput({ clipboard: { text } });
   });
@@ -291,8 +311,9 @@ function wireInput(): void {
     } else {
       lockable.keyboard?.unlock();
     }
+    canvas.focus();
   });
-  byId("fullscreen").addEventListener("click", () => void document.documentElement.requestFullscreen().catch(() => undefined));
+  toolbar("fullscreen", "click", () => document.documentElement.requestFullscreen().catch(() => undefined));
   document.addEventListener("fullscreenchange", () => {
     if (!document.fullscreenElement) keyboard.releaseAll();
   });

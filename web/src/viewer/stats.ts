@@ -9,9 +9,11 @@ export class StreamStats {
   fps = 0;
   kbps = 0;
   framesDrawn = 0;
+  private lastFrameAt: number | null = null;
 
   onFrame(byteLength: number, ptsMicros: number): void {
     this.frames += 1;
+    this.lastFrameAt = performance.now();
     this.bytes += byteLength;
     // Agents stamp frames with Unix-epoch microseconds; on a shared clock that gives frame age.
     if (ptsMicros > 1e15) this.lastAgeMs = Math.max(0, Date.now() - ptsMicros / 1000);
@@ -26,7 +28,9 @@ export class StreamStats {
     }
   }
 
+  /** "idle" when nothing changed on the remote screen for a while (it is not stalled). */
   describe(): string {
+    if (this.lastFrameAt !== null && performance.now() - this.lastFrameAt > 1500) return `${this.codec} · idle`;
     const age = this.lastAgeMs === null ? "" : ` · ${this.lastAgeMs.toFixed(0)} ms`;
     return `${this.codec} · ${this.fps.toFixed(0)} fps · ${this.kbps.toFixed(0)} kbit/s${age}`;
   }

@@ -65,6 +65,9 @@ struct ServerOptions {
     /// Lifetime of viewer tokens in seconds [default: 300].
     #[arg(long, env = "REACH_VIEWER_TOKEN_TTL_SECS")]
     viewer_token_ttl_secs: Option<u64>,
+    /// End live sessions nobody has watched for this many seconds; 0 = never [default: 900].
+    #[arg(long, env = "REACH_SESSION_IDLE_SECS")]
+    session_idle_secs: Option<u64>,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "REACH_LOG_JSON")]
     log_json: bool,
@@ -95,6 +98,7 @@ impl ServerOptions {
             trusted_proxies: (!self.trusted_proxies.is_empty()).then_some(self.trusted_proxies),
             login_token_ttl_secs: self.login_token_ttl_secs,
             viewer_token_ttl_secs: self.viewer_token_ttl_secs,
+            session_idle_secs: self.session_idle_secs,
             public_url: self.public_url,
             token_secret: secret_env("REACH_TOKEN_SECRET"),
             admin_password: secret_env("REACH_ADMIN_PASSWORD"),

@@ -75,12 +75,13 @@ fn with_viewers(state: &AppState, mut s: Session) -> Session {
     s
 }
 
-/// Opens a managed session to an online machine.
+/// Opens a managed session to an online machine. Asking again for the same machine and
+/// scope while the caller's session is still open returns that session (200), not a second.
 #[utoipa::path(post, path = "/api/sessions", tag = "sessions", security(("bearer" = [])),
     request_body = CreateSession,
-    responses((status = 201, body = Session), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = Session), (status = 200, body = Session),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn create_session(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -95,6 +96,14 @@ async fn create_session(
             code: "machine_offline",
             message: "the machine's agent is not connected".into(),
         });
+    }
+    let same = (scope.access, scope.usb);
+    let open = sessions::find_open(&state.db, &auth.tenant_id, &machine.id, &auth.user_id, same);
+    if let Some(existing) = open
+        .await?
+        .filter(|s| state.relay.session_access(&s.id).is_some())
+    {
+        return Ok((StatusCode::OK, Json(with_viewers(&state, existing))));
     }
     let opening = Opening {
         tenant_id: &auth.tenant_id,

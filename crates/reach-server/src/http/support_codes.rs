@@ -1,4 +1,5 @@
-//! `POST /api/support-codes` (permission `support_codes`) and the public
+//! `POST/GET /api/support-codes`, `DELETE /api/support-codes/{id}` (permission
+//! `support_codes`) and the public
 //! `POST /api/support-codes/validate` (15/min per IP; 10 consecutive failures lock the IP
 //! out for 15 minutes, shared with code presentation on the agent socket).
 //!
@@ -8,7 +9,7 @@
 use std::net::IpAddr;
 use std::time::Instant;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use rand::rngs::OsRng;
 use reach_proto::support_code::SupportCode;
@@ -40,7 +41,8 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
         |s| &s.limits.support_code_validate,
     );
     OpenApiRouter::new()
-        .routes(routes!(create_code))
+        .routes(routes!(create_code, list_codes))
+        .routes(routes!(revoke_code))
         .merge(validate)
 }
 
@@ -191,6 +193,72 @@ async fn validate_code(
         access: row.access,
         usb: row.usb,
     }))
+}
+
+/// A code that can still be redeemed (the code itself is never shown again: only its hash
+/// is stored).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActiveCode {
+    /// Id.
+    pub id: String,
+    /// Technician who created it.
+    pub technician: String,
+    /// Access it asks for.
+    pub access: String,
+    /// USB it asks for.
+    pub usb: bool,
+    /// Expiry (ms since the Unix epoch).
+    pub expires_at_ms: i64,
+}
+
+/// Codes of the caller's tenant that can still be redeemed.
+#[utoipa::path(get, path = "/api/support-codes", tag = "support codes",
+    security(("bearer" = [])),
+    responses((status = 200, body = [ActiveCode]), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
+async fn list_codes(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> Result<Json<Vec<ActiveCode>>> {
+    auth.require(Permission::SupportCodes)?;
+    let rows = credentials::list_active_codes(&state.db, &auth.tenant_id).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| ActiveCode {
+                id: r.id,
+                technician: r.technician,
+                access: r.access,
+                usb: r.usb,
+                expires_at_ms: r.expires_at_ms,
+            })
+            .collect(),
+    ))
+}
+
+/// Revokes a code nobody has used yet (404 when it is used, expired or not this tenant's).
+#[utoipa::path(delete, path = "/api/support-codes/{id}", tag = "support codes",
+    security(("bearer" = [])), params(("id" = String, Path, description = "Code id")),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn revoke_code(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    auth.require(Permission::SupportCodes)?;
+    if !credentials::revoke_code(&state.db, &auth.tenant_id, &id).await? {
+        return Err(Error::NotFound("support code"));
+    }
+    let details = json!({"code_id": id});
+    state
+        .audit(
+            &auth.tenant_id,
+            &auth.username,
+            "support_code_revoked",
+            details,
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Audits a lockout in the default tenant (a failed code names no tenant).

@@ -74,6 +74,9 @@ pub struct SessionLink {
     pub consent: ConsentState,
     /// What the person at the machine allowed (set when consent is granted).
     pub consented: Option<Scope>,
+    /// Since when nobody watches (creation, or the last viewer leaving); `None` while
+    /// someone does.
+    pub idle_since: Option<Instant>,
     /// Joined viewers by id.
     pub viewers: HashMap<u64, ViewerLink>,
 }
@@ -442,6 +445,7 @@ impl Hub {
         })
         .map_err(JoinError::Refused)?;
         s.viewers.insert(id, link);
+        s.idle_since = None;
         Ok((id, grant))
     }
 
@@ -464,11 +468,24 @@ impl Hub {
         Some(Self::grant_in(&inner, s, rights))
     }
 
-    /// Removes a viewer.
-    pub fn leave_viewer(&self, session_id: &str, viewer_id: u64) {
+    /// Removes a viewer; the session is idle from `now` when it was the last.
+    pub fn leave_viewer(&self, session_id: &str, viewer_id: u64, now: Instant) {
         if let Some(s) = self.lock().sessions.get_mut(session_id) {
             s.viewers.remove(&viewer_id);
+            if s.viewers.is_empty() {
+                s.idle_since = Some(now);
+            }
         }
+    }
+
+    /// Live sessions nobody has watched for at least `idle`: (session id, tenant id).
+    pub fn idle_sessions(&self, now: Instant, idle: Duration) -> Vec<(String, String)> {
+        self.lock()
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.idle_since.is_some_and(|t| now.duration_since(t) >= idle))
+            .map(|(id, s)| (id.clone(), s.tenant_id.clone()))
+            .collect()
     }
 
     /// Chokepoint for viewer -> agent: the viewer's grant now, and the agent's queue only
@@ -600,6 +617,7 @@ mod tests {
                 },
                 consent,
                 consented: None,
+                idle_since: Some(Instant::now()),
                 viewers: HashMap::new(),
             },
         );
@@ -693,6 +711,23 @@ mod tests {
         let route = hub.route_from_viewer("s", vid).unwrap();
         assert_eq!(route.grant.unwrap().access, ViewerAccess::ViewOnly);
         assert!(route.agent.is_some());
+    }
+
+    #[test]
+    fn a_session_is_idle_only_while_nobody_watches() {
+        let now = Instant::now();
+        let (hub, _a, _v, vid) = setup(ConsentState::NotRequired);
+        let idle = Duration::from_secs(60);
+        assert!(
+            hub.idle_sessions(now + idle * 2, idle).is_empty(),
+            "watched"
+        );
+        hub.leave_viewer("s", vid, now);
+        assert!(hub.idle_sessions(now + idle / 2, idle).is_empty());
+        assert_eq!(
+            hub.idle_sessions(now + idle, idle),
+            vec![("s".to_owned(), "t".to_owned())]
+        );
     }
 
     #[test]

@@ -67,6 +67,7 @@ pub async fn open(state: &AppState, o: &Opening<'_>) -> Result<String, sqlx::Err
             scope: o.scope,
             consent,
             consented: None,
+            idle_since: Some(now),
             viewers: HashMap::new(),
         },
     );
@@ -181,6 +182,24 @@ pub async fn end(
             .await?;
     }
     Ok(())
+}
+
+/// Ends every live session nobody has watched for `idle` (reason `idle`).
+pub async fn end_idle(state: &AppState, idle: std::time::Duration) {
+    for (session_id, tenant_id) in state.relay.idle_sessions(Instant::now(), idle) {
+        let result = end(
+            state,
+            &tenant_id,
+            &session_id,
+            "system",
+            "idle",
+            close::SESSION_ENDED,
+        )
+        .await;
+        if let Err(err) = result {
+            tracing::warn!(error = %err, "could not end an idle session");
+        }
+    }
 }
 
 /// An agent is gone (disconnected or its key revoked): ends the sessions the hub said

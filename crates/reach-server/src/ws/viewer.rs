@@ -98,7 +98,7 @@ async fn run(state: AppState, socket: WebSocket, origin_ok: bool) {
     }
     state
         .relay
-        .leave_viewer(&joined.session_id, joined.viewer_id);
+        .leave_viewer(&joined.session_id, joined.viewer_id, Instant::now());
     notify_agent(&state, &joined, Kind::ViewerLeft).await;
     super::stream::stop_if_unwatched(&state, &joined.session_id);
     let details = json!({"session_id": joined.session_id, "viewer_id": joined.viewer_id,

@@ -19,6 +19,8 @@ export const sessionsPage: Page = async (ctx) => {
     const end = h("button", { type: "button", class: "danger" }, "End");
     end.addEventListener("click", () =>
       attempt(ctx, async () => {
+        const who = s.machine_name ?? String(s.machine_id ?? "this machine");
+        if (!confirm(`End the session on ${who}? Everyone watching is disconnected.`)) return;
         await ctx.api.delete(`/api/sessions/${s.id}`);
         ctx.layout.say(`Session ${s.id} ended.`);
         await sessionsPage(ctx, undefined);

@@ -34,7 +34,8 @@ function userRow(ctx: Ctx, user: User): (Node | string)[] {
       await usersPage(ctx, undefined);
     }),
   );
-  return [user.username, role, user.disabled ? "disabled" : "active", when(user.created_at_ms), remove];
+  const self = ctx.me !== null && ctx.me.user_id === String(user.id);
+  return [user.username, role, user.disabled ? "disabled" : "active", when(user.created_at_ms), self ? "(you)" : remove];
 }
 
 export const usersPage: Page = async (ctx) => {

@@ -279,6 +279,42 @@ pub async fn consume_code(db: &Db, hash: &str) -> Result<Option<CodeRow>, sqlx::
     row.as_ref().map(code_from_row).transpose()
 }
 
+/// The tenant's codes that can still be redeemed, soonest expiry first.
+///
+/// # Errors
+/// On database failure.
+pub async fn list_active_codes(db: &Db, tenant_id: &str) -> Result<Vec<CodeRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {CODE_COLUMNS} FROM support_codes WHERE tenant_id = $1 \
+         AND consumed_at IS NULL AND expires_at > $2 ORDER BY expires_at LIMIT 500"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(tenant_id)
+        .bind(db::now_ms())
+        .fetch_all(db)
+        .await?;
+    rows.iter().map(code_from_row).collect()
+}
+
+/// Revokes an unused code of the tenant (it expires now); `false` when there is no such
+/// redeemable code.
+///
+/// # Errors
+/// On database failure.
+pub async fn revoke_code(db: &Db, tenant_id: &str, id: &str) -> Result<bool, sqlx::Error> {
+    let now = db::now_ms();
+    let done = sqlx::query(
+        "UPDATE support_codes SET expires_at = $1 WHERE id = $2 AND tenant_id = $3 \
+         AND consumed_at IS NULL AND expires_at > $1",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(tenant_id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Links a consumed code to the session it created.
 ///
 /// # Errors

@@ -151,6 +151,34 @@ pub async fn list(
     rows.iter().map(from_row).collect()
 }
 
+/// The newest open managed session `created_by` opened on `machine_id` with this access
+/// and USB flag, if any.
+///
+/// # Errors
+/// On database failure.
+pub async fn find_open(
+    db: &Db,
+    tenant_id: &str,
+    machine_id: &str,
+    created_by: &str,
+    scope: (ViewerAccess, bool),
+) -> Result<Option<Session>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM sessions WHERE tenant_id = $1 AND machine_id = $2 \
+         AND created_by = $3 AND access = $4 AND usb = $5 AND kind = 'managed' \
+         AND ended_at IS NULL ORDER BY created_at DESC LIMIT 1"
+    );
+    let row = sqlx::query(&sql)
+        .bind(tenant_id)
+        .bind(machine_id)
+        .bind(created_by)
+        .bind(scope.0.as_str())
+        .bind(i64::from(scope.1))
+        .fetch_optional(db)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
 /// Records the consent state.
 ///
 /// # Errors
