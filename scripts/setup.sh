@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   pkg-config nasm              # openh264's assembly (2.5x faster encoding)
   g++                          # openh264 is C++ built from source by the openh264 crate
-  xvfb x11-utils x11-apps xdotool  # real X server and X-side observers for media/input tests
+  xvfb x11-utils x11-apps xdotool xclip  # real X server and X-side observers for media/input/clipboard tests
   chromium chromium-driver     # real headless browser for the web console tests
   firefox-esr                  # the second browser the console and viewer are checked in
 )

@@ -14,3 +14,14 @@ if [ -x /share/reach ]; then
   chroot /host env REACH_CONFIG_DIR=/tmp/share/cfg /tmp/share/reach usb enable >/dev/null
   chroot /host env REACH_CONFIG_DIR=/tmp/share/cfg /tmp/share/reach usb loopback open --vendor-id 0525; echo "REACH_LOOPBACK_RC=$?"
 fi
+if [ -x /share/reach ] && [ -f /share/attach.sh ]; then
+  echo "--- reach usb attach (vhci-hcd, same kernel, over loopback TCP)"
+  ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
+  chroot /host sh /tmp/share/attach.sh; echo "ATTACH_CHECKS_RC=$?"
+  # The bytes written through the vhci block device must be in the gadget's backing file.
+  if [ -f /share/msc.sha256 ]; then
+    got=$(sha256sum /tmp/msc.img | cut -d' ' -f1)
+    if [ "$got" = "$(cat /share/msc.sha256)" ]; then echo "PASS usbip_block_gadget_file sha256 of the gadget's backing file matches"
+    else echo "FAIL usbip_block_gadget_file: backing file sha256 $got"; fi
+  fi
+fi

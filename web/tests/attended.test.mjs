@@ -40,7 +40,7 @@ describe("attended support", () => {
     await screenshot(page, "console-support-code");
     const agent = spawnReach(["agent", "--server", server.url, "--code", code, "--consent-file", consentFile, "--display", xvfb.display]);
     agents.push(agent);
-    const token = await page.evaluate(() => sessionStorage.getItem("reach.login_token"));
+    const token = await page.evaluate(() => localStorage.getItem("reach.login_token"));
     const session = await until("the attended session", async () => {
       const response = await fetch(`${server.url}/api/sessions`, { headers: { Authorization: `Bearer ${token}` } });
       const sessions = await response.json();
@@ -66,6 +66,33 @@ describe("attended support", () => {
     const color = await page.evaluate(() => Array.from(document.getElementById("screen-canvas").getContext("2d").getImageData(50, 50, 1, 1).data.slice(0, 3)));
     assert.deepEqual(color, [0x30, 0xa0, 0x50]);
     await page.close();
+  });
+
+  test("the console follows the customer live: connected with a countdown, then accepted with Join", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "reach-consent-"));
+    const consentFile = join(dir, "answer");
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await logIn(page, server.url, "admin", server.password);
+    const machines = await context.newPage(); // a second tab on the machine list, never reloaded
+    await machines.goto(`${server.url}/#/machines`);
+    const before = await machines.getByRole("row").count();
+    await page.getByRole("link", { name: "Support codes" }).click();
+    await page.getByRole("button", { name: "Create support code" }).click();
+    const code = (await page.locator("#support-code").innerText()).trim();
+    await page.locator("#code-progress", { hasText: "Waiting for the customer to connect" }).waitFor();
+    const agent = spawnReach(["agent", "--server", server.url, "--code", code, "--consent-file", consentFile, "--display", xvfb.display]);
+    agents.push(agent);
+    const waiting = page.locator("#code-progress", { hasText: /Customer connected — waiting for their answer \(\d+ s\)/ });
+    await waiting.waitFor();
+    await screenshot(page, "console-code-waiting");
+    await until("the machine list to show the new machine by itself", async () => (await machines.getByRole("row").count()) > before);
+    writeFileSync(consentFile, "yes\n");
+    await page.locator("#join-accepted").waitFor();
+    assert.match(await page.locator("#code-progress").innerText(), /^Accepted — Join$/);
+    await page.locator("#join-accepted").click();
+    await until("a first frame after Join", () => page.evaluate(() => window.reachViewer?.framesDrawn > 0));
+    await context.close();
   });
 
   test("a no ends the session and nothing reaches the viewer", async () => {

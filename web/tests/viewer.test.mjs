@@ -4,7 +4,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { launch, logIn, screenshot } from "./support/browser.mjs";
-import { freePort, spawnReach, until, waitHealthy } from "./support/reach.mjs";
+import { execFileSync } from "node:child_process";
+import { REACH_BIN, freePort, spawnReach, until, waitHealthy } from "./support/reach.mjs";
 import { startXvfb } from "./support/xvfb.mjs";
 
 const PASSWORD = "demo password for tests";
@@ -40,6 +41,17 @@ async function pagePoint(page, x, y) {
   return { x: box.left + x * box.scale, y: box.top + y * box.scale };
 }
 
+/** RGB of noise pixel `index`: the hash `reach bench x-noise` paints (bench/motion.rs). */
+function noisePixel(index) {
+  let h = Math.imul(index, 0x9e3779b1) >>> 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b) >>> 0;
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35) >>> 0;
+  h ^= h >>> 16;
+  return [(h >>> 16) & 255, (h >>> 8) & 255, h & 255];
+}
+
 function near(actual, expected, tolerance) {
   return actual.every((value, i) => Math.abs(value - expected[i]) <= tolerance);
 }
@@ -51,9 +63,11 @@ describe("viewer", () => {
   let browser;
   let token;
   let sessionId;
+  let machineId;
 
   before(async () => {
-    xvfb = await startXvfb();
+    // 800×600: a full-screen noise change (~1.6 MB of raw tiles) needs two messages.
+    xvfb = await startXvfb(800, 600);
     xvfb.fill("#204080");
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
@@ -64,6 +78,7 @@ describe("viewer", () => {
       const machines = await api(url, token, "GET", "/api/machines");
       return machines.find((m) => m.online);
     });
+    machineId = machine.id;
     sessionId = (await api(url, token, "POST", "/api/sessions", { machine_id: machine.id })).id;
     browser = await launch();
   });
@@ -83,10 +98,18 @@ describe("viewer", () => {
     await page.close();
   });
 
+  /** A browser context that is already signed in (the console stores the login token per origin), without spending a login (8/min per IP). */
+  async function signedIn(context) {
+    await context.addInitScript((t) => {
+      if (!localStorage.getItem("reach.login_token")) localStorage.setItem("reach.login_token", t);
+    }, token);
+    return context.newPage();
+  }
+
   for (const codec of ["raw", "h264"]) {
     test(`the remote screen appears in the canvas (${codec})`, async (t) => {
-      const page = await browser.newPage();
-      await logIn(page, url, "admin", PASSWORD);
+      const page = await signedIn(await browser.newContext());
+      await page.goto(url);
       if (codec === "h264") {
         const supported = await page.evaluate(async () =>
           typeof VideoDecoder !== "undefined" &&
@@ -104,10 +127,41 @@ describe("viewer", () => {
       xvfb.fill("#e0c020");
       await until("the changed colour", async () => near(await pixel(page, 100, 100), [0xe0, 0xc0, 0x20], tolerance));
       await screenshot(page, `viewer-${codec}`);
+      if (codec === "raw") {
+        // 800×600 of noise is ~1.6 MB of raw tiles: the agent sends it in two messages (1 MiB
+        // each at most) and the viewer draws it once both are in.
+        execFileSync(REACH_BIN, ["bench", "x-noise", "--display", xvfb.display]);
+        await until("a split frame", () => page.evaluate(() => window.reachViewer.splitFrames > 0));
+        for (const [x, y] of [[0, 0], [320, 240], [17, 401], [799, 599]]) {
+          const expected = noisePixel(y * xvfb.width + x);
+          await until(`noise at (${x}, ${y})`, async () => near(await pixel(page, x, y), expected, 0));
+        }
+      }
       await page.close();
       xvfb.fill("#204080");
     });
   }
+
+  test("a viewer link opens in any tab of a signed-in browser, and after signing in when signed out", async () => {
+    const context = await browser.newContext();
+    await signedIn(context);
+    const tab = await context.newPage(); // a middle-click, a pasted link or a bookmark
+    await tab.goto(`${url}/viewer.html?codec=raw#${sessionId}`);
+    await until("a first frame in the new tab", () => tab.evaluate(() => window.reachViewer.framesDrawn > 0));
+    assert.doesNotMatch(tab.url(), /token/, "no token in the URL");
+    await context.close();
+
+    const fresh = await browser.newContext();
+    const page = await fresh.newPage();
+    await page.goto(`${url}/viewer.html?codec=raw#${sessionId}`);
+    await page.getByRole("heading", { name: "Sign in" }).waitFor();
+    await page.getByLabel("User name").fill("admin");
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await until("the requested session after signing in", () => page.evaluate(() => window.reachViewer?.framesDrawn > 0));
+    assert.ok(page.url().endsWith(`/viewer.html?codec=raw#${sessionId}`), page.url());
+    await fresh.close();
+  });
 
   test("clicking and typing in the viewer reach the X server by physical key", async () => {
     const page = await browser.newPage();
@@ -161,6 +215,32 @@ describe("viewer", () => {
     await context.close();
   });
 
+  test("Type clipboard types the text as keys; the remote clipboard reaches this computer only when asked", async () => {
+    const context = await browser.newContext({ permissions: ["clipboard-read", "clipboard-write"] });
+    const page = await signedIn(context);
+    await page.goto(`${url}/viewer.html?codec=raw#${sessionId}`);
+    await until("a first frame", () => page.evaluate(() => window.reachViewer.framesDrawn > 0));
+    await page.evaluate(() => navigator.clipboard.writeText("hi Q"));
+    const keys = xvfb.watchKeys();
+    await new Promise((ok) => setTimeout(ok, 300));
+    await page.getByRole("button", { name: "Type clipboard" }).click();
+    await until("the typed keys", () => keys.seen.filter((k) => k.type === "KeyPress").length >= 5);
+    keys.stop();
+    // X keycodes: h=43, i=31, space=65, Shift_L=50, q=24.
+    assert.deepEqual(keys.seen.filter((k) => k.type === "KeyPress").map((k) => k.keycode).slice(0, 5), [43, 31, 65, 50, 24]);
+
+    const sync = page.getByLabel("Remote clipboard → here");
+    assert.equal(await sync.isChecked(), false, "off by default");
+    await page.evaluate(() => navigator.clipboard.writeText("technician's own"));
+    xvfb.setClipboard("from the remote 1");
+    await until("the remote clipboard change", () => page.evaluate(() => window.reachViewer.lastClipboard === "from the remote 1"));
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), "technician's own", "not overwritten");
+    await sync.check();
+    xvfb.setClipboard("from the remote 2");
+    await until("the synced clipboard", async () => (await page.evaluate(() => navigator.clipboard.readText())) === "from the remote 2");
+    await context.close();
+  });
+
   test("a view-only viewer's input never reaches the X server", async () => {
     await api(url, token, "POST", "/api/users", { username: "watcher", password: "watcher password 1", role: "viewer" }).catch(() => undefined);
     const context = await browser.newContext();
@@ -185,5 +265,43 @@ describe("viewer", () => {
     assert.equal(keys.seen.length, 0);
     await screenshot(page, "viewer-view-only");
     await context.close();
+  });
+
+  test("a lost connection says so and reconnects by itself after a countdown", async () => {
+    const page = await signedIn(await browser.newContext());
+    await page.goto(`${url}/viewer.html?codec=raw#${sessionId}`);
+    await until("a first frame", () => page.evaluate(() => window.reachViewer.framesDrawn > 0));
+    await page.evaluate(() => window.reachViewer.dropConnection());
+    const overlay = page.locator("#overlay");
+    await overlay.waitFor();
+    assert.match(await overlay.innerText(), /connection to the server was lost[\s\S]*Reconnecting in \d s/);
+    assert.equal(await page.locator("#cad").isDisabled(), true, "controls are off while disconnected");
+    assert.match((await page.locator("#screen-canvas").getAttribute("class")) ?? "", /dimmed/);
+    await screenshot(page, "viewer-connection-lost");
+    const drawn = await page.evaluate(() => window.reachViewer.framesDrawn);
+    await until("the viewer to rejoin", () => page.evaluate(() => window.reachViewer.state === "live"), 15_000);
+    assert.equal(await overlay.isHidden(), true);
+    assert.equal(await page.locator("#cad").isDisabled(), false, "control is back");
+    xvfb.fill("#30a050");
+    await until("a new frame after the rejoin", () => page.evaluate((n) => window.reachViewer.framesDrawn > n, drawn));
+    xvfb.fill("#204080");
+    await page.close();
+  });
+
+  test("an ended session is shown as ended: a sentence, a dimmed picture, no controls, a way back", async () => {
+    const other = await api(url, token, "POST", "/api/sessions", { machine_id: machineId, access: "view_only" });
+    const page = await signedIn(await browser.newContext());
+    await page.goto(`${url}/viewer.html?codec=raw#${other.id}`);
+    await until("a first frame", () => page.evaluate(() => window.reachViewer.framesDrawn > 0));
+    await api(url, token, "DELETE", `/api/sessions/${other.id}`);
+    const overlay = page.locator("#overlay");
+    await overlay.waitFor();
+    assert.match(await overlay.innerText(), /The session was ended\./);
+    assert.doesNotMatch(await page.locator("body").innerText(), /ended_by_user|\(\d{4}\)/, "no raw codes");
+    assert.equal(await page.locator("#reconnect").isHidden(), true, "an ended session is not retried");
+    assert.equal(await page.getByRole("link", { name: "Back to sessions" }).count(), 1);
+    assert.match((await page.locator("#screen-canvas").getAttribute("class")) ?? "", /dimmed/);
+    await screenshot(page, "viewer-ended");
+    await page.close();
   });
 });

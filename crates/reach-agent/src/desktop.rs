@@ -11,7 +11,7 @@
 
 use crate::agent::{AgentEvent, AgentHandle};
 use crate::error::ClientError;
-use reach_media::{Codec, EncodedFrame, EncoderConfig, MediaError, StreamOutput, VideoStream};
+use reach_media::{Codec, EncoderConfig, MediaError, StreamOutput, VideoStream};
 use reach_proto::codec as wire;
 use reach_proto::v1::{self, Envelope, envelope::Body, session_event::Kind};
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 
+pub mod frames;
 mod input;
 
 /// Encoded frames waiting for the socket, at most.
@@ -307,10 +308,25 @@ impl StreamJob {
         match output.frame {
             Some(frame) => {
                 *sequence += 1;
-                self.send(Body::VideoFrame(video_frame(frame, self.screen, *sequence)))
+                let pts = output.captured_at.map_or_else(now_micros, epoch_micros);
+                let whole = frames::video_frame(frame, self.screen, *sequence, pts);
+                frames::split_frame(whole, frames::MAX_PART_PAYLOAD)
+                    .into_iter()
+                    .all(|part| self.send_part(part))
             }
             None => !self.frames.is_closed(),
         }
+    }
+
+    /// Sends one part of a frame; a part over the relay's cap (which would make the server close
+    /// this agent) is dropped with an error instead. `false` when the agent is gone.
+    fn send_part(&self, part: v1::VideoFrame) -> bool {
+        let envelope = wire::envelope(&self.session_id, Body::VideoFrame(part));
+        if !frames::fits_agent_cap(&envelope) {
+            tracing::error!("a video frame part exceeds the relay's message cap; dropped");
+            return !self.frames.is_closed();
+        }
+        self.frames.blocking_send(envelope).is_ok()
     }
 
     /// Blocks while the socket drains (never queues more than [`FRAMES_IN_FLIGHT`]).
@@ -329,47 +345,6 @@ fn wire_codec(codec: v1::VideoCodec) -> Codec {
     }
 }
 
-/// Maps an encoded frame onto the wire's `VideoFrame`.
-pub fn video_frame(frame: EncodedFrame, screen: u32, sequence: u64) -> v1::VideoFrame {
-    let codec = match frame.codec {
-        Codec::H264 => v1::VideoCodec::H264,
-        _ => v1::VideoCodec::Raw,
-    };
-    v1::VideoFrame {
-        codec: codec as i32,
-        keyframe: frame.keyframe,
-        screen,
-        width: frame.width,
-        height: frame.height,
-        tiles: frame
-            .tiles
-            .into_iter()
-            .map(|tile| v1::Tile {
-                x: tile.rect.x,
-                y: tile.rect.y,
-                width: tile.rect.width,
-                height: tile.rect.height,
-                zstd_bgra: tile.zstd_bgra.into(),
-            })
-            .collect(),
-        copies: frame
-            .copies
-            .iter()
-            .map(|copy| v1::CopyRect {
-                src_x: copy.src.x,
-                src_y: copy.src.y,
-                width: copy.src.width,
-                height: copy.src.height,
-                dst_x: copy.dst_x,
-                dst_y: copy.dst_y,
-            })
-            .collect(),
-        bitstream: frame.bitstream.into(),
-        pts_micros: now_micros(),
-        sequence,
-    }
-}
-
 fn error_body(code: &str, error: &MediaError) -> Body {
     Body::Error(v1::Error {
         code: code.to_owned(),
@@ -377,10 +352,15 @@ fn error_body(code: &str, error: &MediaError) -> Body {
     })
 }
 
-/// Unix-epoch microseconds: viewers on a shared clock derive frame age from it.
+/// Unix-epoch microseconds now.
 fn now_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
+    epoch_micros(SystemTime::now())
+}
+
+/// Unix-epoch microseconds of `at`: frames carry their capture time, so viewers on a shared
+/// clock derive frame age from it.
+fn epoch_micros(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 

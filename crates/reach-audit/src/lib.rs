@@ -16,6 +16,11 @@
 //! record's JSON details re-serialised with sorted keys. `prev_hash` is the lowercase hex hash of
 //! the previous record, or [`GENESIS_HASH`] for the first one.
 //!
+//! A **keyed** record (the server's log) stores instead `k1:` followed by the lowercase hex
+//! `HMAC-SHA256(chain_key, canonical_bytes)`, so whoever lacks the key cannot recompute a
+//! chain after editing it. Once a chain has a keyed record, every later one must be keyed
+//! ([`ChainCheck`]).
+//!
 //! # Example
 //! ```
 //! use reach_audit::{AuditRecord, GENESIS_HASH, verify_chain};
@@ -27,8 +32,16 @@
 //! ```
 #![deny(missing_docs)]
 
+mod check;
+
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+pub use check::{ChainCheck, verify_chain_against};
+
+/// Prefix of a keyed record hash (`k1:<hex HMAC-SHA256>`).
+pub const KEYED_PREFIX: &str = "k1:";
 
 /// The `prev_hash` of the first record of a chain.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -105,6 +118,21 @@ impl AuditRecord {
     pub fn compute_hash(&self) -> String {
         hex::encode(Sha256::digest(self.canonical_bytes()))
     }
+
+    /// The keyed hash of this record's fields: `k1:` + hex `HMAC-SHA256(key, canonical_bytes)`.
+    pub fn compute_keyed_hash(&self, key: &[u8; 32]) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        mac.update(&self.canonical_bytes());
+        format!("{KEYED_PREFIX}{}", hex::encode(mac.finalize().into_bytes()))
+    }
+
+    /// This record with its hash replaced by the keyed hash.
+    #[must_use]
+    pub fn keyed(mut self, key: &[u8; 32]) -> Self {
+        self.hash = self.compute_keyed_hash(key);
+        self
+    }
 }
 
 /// Serialises JSON with object keys sorted at every level, so equal values hash equally.
@@ -149,7 +177,8 @@ pub struct ChainHead {
     pub hash: String,
 }
 
-/// Verifies records given in id order.
+/// Verifies unkeyed records given in id order (keyed records fail: see
+/// [`verify_chain_against`]).
 ///
 /// Checks that ids run 1, 2, 3… without gaps, that every hash matches its record, that every
 /// `prev_hash` links to its predecessor, and, with a `head`, that the chain still contains the
@@ -161,34 +190,11 @@ pub fn verify_chain<'a>(
     records: impl IntoIterator<Item = &'a AuditRecord>,
     head: Option<&ChainHead>,
 ) -> Result<(), ChainBroken> {
-    let mut expected_id = 1;
-    let mut prev_hash = GENESIS_HASH.to_owned();
-    for record in records {
-        let intact = record.id == expected_id
-            && record.prev_hash == prev_hash
-            && record.compute_hash() == record.hash;
-        if !intact {
-            return Err(ChainBroken {
-                broken_at_id: expected_id,
-            });
-        }
-        if let Some(head) = head
-            && head.id == record.id
-            && head.hash != record.hash
-        {
-            return Err(ChainBroken {
-                broken_at_id: record.id,
-            });
-        }
-        prev_hash.clone_from(&record.hash);
-        expected_id += 1;
-    }
-    match head {
-        Some(head) if head.id >= expected_id => Err(ChainBroken {
-            broken_at_id: expected_id,
-        }),
-        _ => Ok(()),
-    }
+    verify_chain_against(
+        records,
+        head.map(std::slice::from_ref).unwrap_or_default(),
+        None,
+    )
 }
 
 #[cfg(test)]
@@ -262,6 +268,116 @@ mod tests {
         assert_eq!(
             verify_chain(&records[..3], Some(&head)),
             Err(ChainBroken { broken_at_id: 4 })
+        );
+    }
+
+    fn keyed_chain(n: i64, key: &[u8; 32]) -> Vec<AuditRecord> {
+        let mut out: Vec<AuditRecord> = Vec::new();
+        for id in 1..=n {
+            let prev = out
+                .last()
+                .map_or(GENESIS_HASH.to_owned(), |r| r.hash.clone());
+            let record = AuditRecord::new(id, 1000 + id, "t", "admin", "e", json!({"n": id}), prev);
+            out.push(record.keyed(key));
+        }
+        out
+    }
+
+    #[test]
+    fn a_keyed_chain_verifies_only_with_its_key() {
+        let records = keyed_chain(4, &[1; 32]);
+        assert_eq!(verify_chain_against(&records, &[], Some(&[1; 32])), Ok(()));
+        assert_eq!(
+            verify_chain_against(&records, &[], Some(&[2; 32])),
+            Err(ChainBroken { broken_at_id: 1 })
+        );
+        assert_eq!(
+            verify_chain(&records, None),
+            Err(ChainBroken { broken_at_id: 1 })
+        );
+    }
+
+    #[test]
+    fn an_edit_rehashed_without_the_key_is_reported_at_the_edit() {
+        let key = [1; 32];
+        let mut records = keyed_chain(5, &key);
+        records[2].actor = "mallory".into();
+        for i in 2..5 {
+            if i > 2 {
+                records[i].prev_hash = records[i - 1].hash.clone();
+            }
+            records[i].hash = records[i].compute_hash();
+        }
+        assert_eq!(
+            verify_chain_against(&records, &[], Some(&key)),
+            Err(ChainBroken { broken_at_id: 3 })
+        );
+    }
+
+    #[test]
+    fn plain_records_are_accepted_only_before_the_first_keyed_one() {
+        let key = [1; 32];
+        let mut records = chain(2);
+        let next = |id: i64, prev: &AuditRecord| {
+            AuditRecord::new(
+                id,
+                2000,
+                "default",
+                "admin",
+                "e",
+                json!({}),
+                prev.hash.clone(),
+            )
+        };
+        let keyed = next(3, &records[1]).keyed(&key);
+        records.push(keyed);
+        assert_eq!(verify_chain_against(&records, &[], Some(&key)), Ok(()));
+        let plain_after_keyed = next(4, &records[2]);
+        records.push(plain_after_keyed);
+        assert_eq!(
+            verify_chain_against(&records, &[], Some(&key)),
+            Err(ChainBroken { broken_at_id: 4 })
+        );
+    }
+
+    #[test]
+    fn every_head_must_agree_with_the_chain() {
+        let key = [1; 32];
+        let records = keyed_chain(5, &key);
+        let head = |i: usize| ChainHead {
+            id: records[i].id,
+            hash: records[i].hash.clone(),
+        };
+        assert_eq!(
+            verify_chain_against(&records, &[head(1), head(4)], Some(&key)),
+            Ok(())
+        );
+        let wrong = ChainHead {
+            id: 2,
+            hash: records[3].hash.clone(),
+        };
+        assert_eq!(
+            verify_chain_against(&records, &[wrong, head(4)], Some(&key)),
+            Err(ChainBroken { broken_at_id: 2 })
+        );
+    }
+
+    #[test]
+    fn a_check_from_a_head_needs_that_heads_record_first() {
+        let key = [1; 32];
+        let records = keyed_chain(5, &key);
+        let head = ChainHead {
+            id: 3,
+            hash: records[2].hash.clone(),
+        };
+        let mut check = ChainCheck::from_head(&head, Some(&key));
+        for r in &records[2..] {
+            assert_eq!(check.push(r), Ok(()));
+        }
+        let mut wrong = ChainCheck::from_head(&head, Some(&key));
+        assert_eq!(
+            wrong.push(&records[3]),
+            Err(ChainBroken { broken_at_id: 3 })
         );
     }
 

@@ -253,3 +253,15 @@ pub(crate) fn video_picture(width: u32, height: u32, t: u32, rng: &mut Lcg) -> V
     }
     out
 }
+
+/// One 16-pixel-high line of the scrolling terminal (BGRX, `width` wide): what
+/// `reach bench latency` paints to scroll through the real agent → relay → viewer path.
+pub fn terminal_line(width: u32, line: u32) -> Vec<u8> {
+    Font::new().line(width, line)
+}
+
+/// Picture `step` of the full-screen motion workload (BGRX): moving gradients with grain,
+/// so every pixel changes from one step to the next.
+pub fn motion_picture(width: u32, height: u32, step: u32) -> Vec<u8> {
+    video_picture(width, height, step, &mut Lcg::new(u64::from(step) + 1))
+}

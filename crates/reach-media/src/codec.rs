@@ -6,6 +6,7 @@ use std::str::FromStr;
 use crate::error::MediaError;
 use crate::frame::{Frame, Rect};
 use crate::limits::DEFAULT_BITRATE_BPS;
+use crate::yuv::I420;
 
 /// A video codec the agent can stream with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -153,6 +154,9 @@ pub struct EncoderConfig {
     /// Raw codec: send vertical content moves as [`CopyRect`]s (the protocol's
     /// `VideoFrame.copies`). On by default; turn it off for viewers that cannot apply copies.
     pub detect_scroll: bool,
+    /// H.264: send small changes (typing, a blinking cursor) as raw tiles inside the H.264
+    /// stream ([`crate::MixedEncoder`]). On by default; off gives plain H.264.
+    pub raw_small_changes: bool,
 }
 
 impl Default for EncoderConfig {
@@ -161,6 +165,7 @@ impl Default for EncoderConfig {
             target_bitrate_bps: DEFAULT_BITRATE_BPS,
             max_fps: 60.0,
             detect_scroll: true,
+            raw_small_changes: true,
         }
     }
 }
@@ -187,6 +192,28 @@ pub trait VideoEncoder: Send {
 
     /// Makes the next [`VideoEncoder::encode`] emit a keyframe.
     fn request_keyframe(&mut self);
+
+    /// As [`VideoEncoder::encode`], with `picture`: `frame` already converted to I420 (by the
+    /// capture stage of a [`crate::VideoStream`], off the encoder's thread). Encoders that do
+    /// not use I420 ignore it.
+    ///
+    /// # Errors
+    /// As [`VideoEncoder::encode`].
+    fn encode_converted(
+        &mut self,
+        frame: &Frame,
+        picture: &I420,
+        damage: Option<&[Rect]>,
+    ) -> Result<Option<EncodedFrame>, MediaError> {
+        let _ = picture;
+        self.encode(frame, damage)
+    }
+
+    /// Whether [`VideoEncoder::encode_converted`] uses the I420 picture (worth converting
+    /// ahead).
+    fn wants_i420(&self) -> bool {
+        false
+    }
 }
 
 /// Builds an encoder for `codec`.
@@ -201,6 +228,9 @@ pub fn create_encoder(
         Codec::Raw => Ok(Box::new(crate::raw::RawEncoder::with_scroll_detection(
             config.detect_scroll,
         )?)),
+        Codec::H264 if config.raw_small_changes => {
+            Ok(Box::new(crate::mixed::MixedEncoder::new(config)?))
+        }
         Codec::H264 => Ok(Box::new(crate::h264::H264Encoder::new(config)?)),
     }
 }
@@ -271,6 +301,28 @@ impl VideoEncoder for FallbackEncoder {
 
     fn request_keyframe(&mut self) {
         self.active.request_keyframe();
+    }
+
+    fn encode_converted(
+        &mut self,
+        frame: &Frame,
+        picture: &I420,
+        damage: Option<&[Rect]>,
+    ) -> Result<Option<EncodedFrame>, MediaError> {
+        match self.active.encode_converted(frame, picture, damage) {
+            Ok(out) => Ok(out),
+            Err(err) if self.active.codec() != Codec::Raw => {
+                tracing::warn!(error = %err, "video encoder failed, switching to raw");
+                self.fallback_reason = Some(err);
+                self.active = create_encoder(Codec::Raw, &self.config)?;
+                self.active.encode(frame, None)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    fn wants_i420(&self) -> bool {
+        self.active.wants_i420()
     }
 }
 

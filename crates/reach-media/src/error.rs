@@ -25,6 +25,9 @@ pub enum MediaError {
     /// [`crate::VideoStream`] does this itself and sends a keyframe of the new size).
     #[error("the screen changed size or layout; reopen it")]
     ScreenChanged,
+    /// The capture thread of a [`crate::VideoStream`] ended unexpectedly.
+    #[error("the capture thread stopped")]
+    CaptureStopped,
     /// The requested screen (monitor) does not exist.
     #[error("screen {0} does not exist; list the screens and pick one of them")]
     NoSuchScreen(u32),

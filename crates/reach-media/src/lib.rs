@@ -8,9 +8,10 @@
 //! # Layout
 //! - `frame`: [`Frame`] (BGRA) and [`Rect`];
 //! - `capture`, `input`, `codec`: the traits and their value types;
-//! - `stream`: [`VideoStream`], the paced capture → encode loop;
+//! - `stream`: [`VideoStream`], the paced capture → encode pipeline;
 //! - `raw`: lossless dirty tiles + zstd, with scroll detection, and its decoder;
 //! - `h264`: openh264 encoder; `yuv`: BGRA → I420;
+//! - `mixed`: H.264 for motion with small changes as raw tiles, in one stream;
 //! - `platform`: the OS backends (X11 on Linux), chosen in one place;
 //! - [`limits`]: every size bound; [`mod@bench`]: `reach bench media`.
 //!
@@ -45,6 +46,7 @@ mod frame;
 mod h264;
 mod input;
 pub mod limits;
+mod mixed;
 mod platform;
 mod raw;
 mod stream;
@@ -65,6 +67,7 @@ pub use input::{
     Clipboard, InputInjector, PointerButton, SpecialKey, WheelAccumulator, evdev_code, paste_text,
     scale_point,
 };
+pub use mixed::{MixedEncoder, RAW_BUDGET_BYTES_PER_SEC, SMALL_CHANGE_PIXELS};
 pub use raw::{RawDecoder, RawEncoder};
 pub use stream::{FramePacer, StreamOutput, VideoStream};
 pub use virtual_display::VirtualDisplay;

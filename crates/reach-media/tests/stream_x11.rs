@@ -5,6 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Xvfb, fill, rect};
+use openh264::formats::YUVSource as _;
 use reach_media::{Codec, EncoderConfig, RawDecoder, VideoStream, open_injector};
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{ConnectionExt as _, CreateWindowAux, WindowClass};
@@ -65,6 +66,44 @@ fn an_h264_stream_starts_with_a_decodable_keyframe_carrying_its_codec_string() {
     assert!(frame.codec_string.unwrap().starts_with("avc1.42"));
     let mut decoder = openh264::decoder::Decoder::new().unwrap();
     assert!(decoder.decode(&frame.bitstream).unwrap().is_some());
+}
+
+/// The next output that carries a video frame (cursor updates come separately).
+fn next_frame(stream: &mut VideoStream) -> reach_media::EncodedFrame {
+    for _ in 0..20 {
+        if let Some(frame) = stream.next_output(WAIT).unwrap().frame {
+            return frame;
+        }
+    }
+    panic!("no video frame")
+}
+
+#[test]
+fn an_h264_stream_sends_a_typed_glyph_as_raw_tiles_and_a_full_screen_change_as_h264() {
+    let x = Xvfb::start(320, 240);
+    let (conn, root) = x.client();
+    fill(&conn, root, 0x101010, &[rect(0, 0, 320, 240)]);
+    let mut stream =
+        VideoStream::open(Some(x.display()), 0, Codec::H264, &EncoderConfig::default()).unwrap();
+    let first = next_frame(&mut stream);
+    assert_eq!((first.codec, first.keyframe), (Codec::H264, true));
+    let mut decoder = openh264::decoder::Decoder::new().unwrap();
+    assert!(decoder.decode(&first.bitstream).unwrap().is_some());
+
+    fill(&conn, root, 0xfedcba, &[rect(100, 100, 8, 16)]);
+    let glyph = next_frame(&mut stream);
+    assert_eq!((glyph.codec, glyph.keyframe), (Codec::Raw, false));
+    assert_eq!(stream.codec(), Codec::H264);
+
+    fill(&conn, root, 0x2040a0, &[rect(0, 0, 320, 240)]);
+    let motion = next_frame(&mut stream);
+    assert_eq!(motion.codec, Codec::H264);
+    let picture = decoder
+        .decode(&motion.bitstream)
+        .unwrap()
+        .expect("a picture");
+    let (w, h) = picture.dimensions();
+    assert_eq!((w, h), (320, 240));
 }
 
 #[test]

@@ -5,6 +5,10 @@ use std::time::Duration;
 /// Largest message an agent may send (video frames): 4 MiB.
 pub const AGENT_MAX_MESSAGE: usize = 4 * 1024 * 1024;
 
+/// Largest message either socket accepts before it authenticated (`agent_auth`,
+/// `agent_hello`, `viewer_auth`): 8 KiB.
+pub const AUTH_MAX_MESSAGE: usize = 8 * 1024;
+
 /// Largest message a viewer may send (input, clipboard, USB requests): 64 KiB.
 pub const VIEWER_MAX_MESSAGE: usize = 64 * 1024;
 

@@ -18,6 +18,8 @@ use sha2::Sha256;
 
 /// Longest token accepted (bytes).
 pub const MAX_TOKEN_LEN: usize = 2048;
+/// How far in the future a token's `iat` may lie (clock skew between server instances).
+pub const MAX_CLOCK_SKEW_SECS: i64 = 60;
 const PREFIX: &str = "rt1.";
 const MAC_CONTEXT: &[u8] = b"reach-token-v1.";
 
@@ -34,6 +36,9 @@ pub enum TokenError {
     /// Past its expiry.
     #[error("token expired")]
     Expired,
+    /// Issued in the future (beyond [`MAX_CLOCK_SKEW_SECS`]): not minted by a sane clock.
+    #[error("token issued in the future")]
+    IssuedInFuture,
     /// Valid, but issued for another purpose than the one this surface accepts.
     #[error("token used for the wrong purpose")]
     WrongPurpose,
@@ -122,10 +127,11 @@ impl TokenSigner {
         format!("{PREFIX}{payload}.{}", URL_SAFE_NO_PAD.encode(tag))
     }
 
-    /// Checks shape, signature (in constant time) and expiry at `now_secs`.
+    /// Checks shape, signature (in constant time), expiry and issue time at `now_secs`.
     ///
     /// # Errors
-    /// [`TokenError::Malformed`], [`TokenError::BadSignature`] or [`TokenError::Expired`].
+    /// [`TokenError::Malformed`], [`TokenError::BadSignature`], [`TokenError::Expired`] or
+    /// [`TokenError::IssuedInFuture`].
     pub fn decode(&self, token: &str, now_secs: i64) -> Result<Claims, TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
@@ -144,6 +150,9 @@ impl TokenSigner {
         let claims: Claims = serde_json::from_slice(&json).map_err(|_| TokenError::Malformed)?;
         if claims.exp <= now_secs {
             return Err(TokenError::Expired);
+        }
+        if claims.iat > now_secs.saturating_add(MAX_CLOCK_SKEW_SECS) {
+            return Err(TokenError::IssuedInFuture);
         }
         Ok(claims)
     }
@@ -200,6 +209,19 @@ mod tests {
             signer.decode(&token, 100),
             Err(TokenError::Expired)
         ));
+    }
+
+    #[test]
+    fn a_token_issued_in_the_future_beyond_the_skew_is_refused() {
+        let signer = TokenSigner::new([7; 32]);
+        let mut future = claims(10_000);
+        future.iat = 50 + MAX_CLOCK_SKEW_SECS + 1;
+        assert!(matches!(
+            signer.decode(&signer.sign(&future), 50),
+            Err(TokenError::IssuedInFuture)
+        ));
+        future.iat = 50 + MAX_CLOCK_SKEW_SECS;
+        assert!(signer.decode(&signer.sign(&future), 50).is_ok());
     }
 
     #[test]

@@ -10,7 +10,9 @@
 //! - [`auth`]: Argon2id passwords, signed tokens with purposes, revocation, permissions.
 //! - [`audit`]: the hash-chained audit log (scheme from `reach-audit`).
 //! - [`users`], [`tenants`]: storage. [`db`]: pool, migrations, portable-SQL helpers.
+//! - [`login_backoff`]: per-account login backoff that slows, never locks.
 //! - [`ratelimit`], [`client_ip`], [`metrics`], [`secrets`]: small pure building blocks.
+//! - [`conn`]: per-IP connection caps and the pre-authentication read budget.
 //! - [`server`]: binding (plain or TLS), background tasks, graceful shutdown.
 //!
 //! # Example
@@ -30,8 +32,11 @@ pub mod auth;
 pub mod bootstrap;
 pub mod client_ip;
 pub mod config;
+pub mod conn;
+pub mod console_events;
 pub mod db;
 pub mod http;
+pub mod login_backoff;
 pub mod metrics;
 pub mod ratelimit;
 pub mod relay;

@@ -98,6 +98,14 @@ impl RateLimiter {
     }
 }
 
+/// One reserved attempt (see [`Lockout::reserve`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub struct Reservation {
+    /// This attempt used the last try: the key is locked out unless it succeeds.
+    pub started_lockout: bool,
+}
+
 #[derive(Debug, Default)]
 struct FailureState {
     consecutive: u32,
@@ -128,34 +136,35 @@ impl Lockout {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Refuses a locked-out key.
+    /// Reserves one attempt for `ip`: refuses a locked-out key, otherwise counts the attempt
+    /// as a failure at once, before the caller evaluates it. Parallel attempts therefore
+    /// cannot all pass the check before any of them is recorded: at most `max_failures`
+    /// attempts are evaluated per lockout. A success clears the count
+    /// ([`Lockout::record_success`]).
     ///
     /// # Errors
     /// [`RetryAfter`] while the key is locked out.
-    pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), RetryAfter> {
-        let state = self.lock();
-        match state.get(&client_key(ip)).and_then(|s| s.locked_until) {
-            Some(until) if until > now => Err(RetryAfter(until - now)),
-            _ => Ok(()),
-        }
-    }
-
-    /// Counts a failure; returns `true` when this failure started a lockout.
-    pub fn record_failure(&self, ip: IpAddr, now: Instant) -> bool {
+    pub fn reserve(&self, ip: IpAddr, now: Instant) -> Result<Reservation, RetryAfter> {
         let mut state = self.lock();
-        if state.len() >= MAX_KEYS {
+        let key = client_key(ip);
+        if state.len() >= MAX_KEYS && !state.contains_key(&key) {
             state.retain(|_, s| s.locked_until.is_some_and(|u| u > now));
+            if state.len() >= MAX_KEYS {
+                return Err(RetryAfter(self.duration));
+            }
         }
-        let entry = state.entry(client_key(ip)).or_default();
-        if entry.locked_until.is_some_and(|u| u <= now) {
-            *entry = FailureState::default();
+        let entry = state.entry(key).or_default();
+        match entry.locked_until {
+            Some(until) if until > now => return Err(RetryAfter(until - now)),
+            Some(_) => *entry = FailureState::default(),
+            None => {}
         }
         entry.consecutive += 1;
-        if entry.consecutive >= self.max_failures && entry.locked_until.is_none() {
+        let started_lockout = entry.consecutive >= self.max_failures;
+        if started_lockout {
             entry.locked_until = Some(now + self.duration);
-            return true;
         }
-        false
+        Ok(Reservation { started_lockout })
     }
 
     /// Clears the failure count after a success.
@@ -198,26 +207,33 @@ mod tests {
     }
 
     #[test]
-    fn ten_consecutive_failures_lock_out_for_the_duration() {
+    fn ten_reserved_attempts_lock_out_for_the_duration() {
         let lockout = Lockout::new(10, Duration::from_secs(900));
         let t0 = Instant::now();
         for _ in 0..9 {
-            assert!(!lockout.record_failure(A, t0));
+            assert!(!lockout.reserve(A, t0).unwrap().started_lockout);
         }
-        assert!(lockout.check(A, t0).is_ok());
-        assert!(lockout.record_failure(A, t0));
-        assert_eq!(lockout.check(A, t0).unwrap_err().as_header_secs(), 900);
-        assert!(lockout.check(B, t0).is_ok());
-        assert!(lockout.check(A, t0 + Duration::from_secs(900)).is_ok());
+        assert!(lockout.reserve(A, t0).unwrap().started_lockout);
+        assert_eq!(lockout.reserve(A, t0).unwrap_err().as_header_secs(), 900);
+        assert!(lockout.reserve(B, t0).is_ok());
+        assert!(lockout.reserve(A, t0 + Duration::from_secs(900)).is_ok());
     }
 
     #[test]
-    fn a_success_resets_the_consecutive_failures() {
+    fn attempts_in_flight_count_before_they_are_evaluated() {
+        let lockout = Lockout::new(3, Duration::from_secs(900));
+        let t0 = Instant::now();
+        let admitted = (0..100).filter(|_| lockout.reserve(A, t0).is_ok()).count();
+        assert_eq!(admitted, 3);
+    }
+
+    #[test]
+    fn a_success_clears_the_reserved_attempts() {
         let lockout = Lockout::new(2, Duration::from_secs(900));
         let t0 = Instant::now();
-        assert!(!lockout.record_failure(A, t0));
+        let _ = lockout.reserve(A, t0).unwrap();
+        assert!(lockout.reserve(A, t0).unwrap().started_lockout);
         lockout.record_success(A);
-        assert!(!lockout.record_failure(A, t0));
-        assert!(lockout.check(A, t0).is_ok());
+        assert!(!lockout.reserve(A, t0).unwrap().started_lockout);
     }
 }

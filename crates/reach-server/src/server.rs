@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::task::JoinHandle;
 
+use crate::conn::CappedAcceptor;
 use crate::state::{AppState, StartError};
 use crate::{audit, auth};
 
@@ -52,33 +54,43 @@ impl Running {
     }
 }
 
+/// Longest a client may take to send a request's headers (also the idle keep-alive limit).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Binds `state.config.listen` (TLS when cert and key are configured) and serves the app.
+///
+/// Every connection is counted per client IP ([`crate::conn`]), must send its request
+/// headers within [`HEADER_READ_TIMEOUT`], and gets `TCP_NODELAY` (relayed input and small
+/// frames must not wait for Nagle).
 ///
 /// # Errors
 /// When TLS files cannot be loaded or the address cannot be bound.
 pub async fn start(state: AppState) -> Result<Running, StartError> {
+    let open_files = crate::conn::raise_open_files_limit();
+    tracing::debug!(?open_files, "open files limit");
     let config = state.config.clone();
     let app = crate::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let handle = Handle::new();
     let tls = config.tls_cert.is_some();
+    let capped = CappedAcceptor::new(state.connections.clone(), config.trusted_proxies.clone());
     let serve = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => {
             let _ = rustls::crypto::ring::default_provider().install_default();
             let tls = RustlsConfig::from_pem_file(cert, key)
                 .await
                 .map_err(StartError::Listen)?;
-            // TCP_NODELAY: relayed input and small frames must not wait for Nagle.
-            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
-                .acceptor(axum_server::accept::NoDelayAcceptor::new());
-            let server = axum_server::bind(config.listen)
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls).acceptor(capped);
+            let mut server = axum_server::bind(config.listen)
                 .acceptor(acceptor)
                 .handle(handle.clone());
+            limit_headers(server.http_builder());
             tokio::spawn(server.serve(app))
         }
         _ => {
-            let server = axum_server::bind(config.listen)
-                .acceptor(axum_server::accept::NoDelayAcceptor::new())
+            let mut server = axum_server::bind(config.listen)
+                .acceptor(capped)
                 .handle(handle.clone());
+            limit_headers(server.http_builder());
             tokio::spawn(server.serve(app))
         }
     };
@@ -104,10 +116,18 @@ pub async fn start(state: AppState) -> Result<Running, StartError> {
     })
 }
 
+fn limit_headers(builder: &mut hyper_util::server::conn::auto::Builder<TokioExecutor>) {
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder.http2().timer(TokioTimer::new());
+}
+
 /// Records the audit chain heads in the database and the mirror file in the data directory.
 async fn checkpoint(state: &AppState) -> anyhow::Result<()> {
     let mirror = state.config.data_dir.join(audit::HEAD_MIRROR_FILE);
-    audit::checkpoint(&state.db, &state.audit_head_key, &mirror).await
+    audit::checkpoint(&state.db, &state.audit_keys, &mirror).await
 }
 
 /// Ends sessions nobody watched for `session_idle_secs`, checking four times per period.

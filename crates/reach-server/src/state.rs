@@ -117,6 +117,8 @@ pub struct RateLimits {
     pub support_code_validate: RateLimiter,
     /// 10 consecutive wrong support codes (validate or agent socket): 15 minutes out.
     pub support_code_lockout: crate::ratelimit::Lockout,
+    /// Per-account login backoff (account+IP pair) and account slowdown.
+    pub login_backoff: crate::login_backoff::LoginBackoff,
 }
 
 impl Default for RateLimits {
@@ -126,6 +128,7 @@ impl Default for RateLimits {
             change_password: RateLimiter::new(5, Duration::from_secs(60)),
             support_code_validate: RateLimiter::new(15, Duration::from_secs(60)),
             support_code_lockout: crate::ratelimit::Lockout::new(10, Duration::from_secs(15 * 60)),
+            login_backoff: crate::login_backoff::LoginBackoff::default(),
         }
     }
 }
@@ -139,8 +142,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Signs and checks tokens.
     pub tokens: Arc<TokenSigner>,
-    /// Key that authenticates recorded audit chain heads.
-    pub audit_head_key: Arc<[u8; 32]>,
+    /// Keys of the audit chain and of its recorded heads.
+    pub audit_keys: Arc<crate::audit::AuditKeys>,
     /// Password hashing.
     pub passwords: Arc<Passwords>,
     /// Per-IP rate limiters.
@@ -151,6 +154,10 @@ pub struct AppState {
     pub events: broadcast::Sender<AuthEvent>,
     /// Live agents, sessions and viewers (the relay's join chokepoint).
     pub relay: Arc<crate::relay::Hub>,
+    /// Console events (machines, sessions, consent, codes), delivered per tenant.
+    pub console: broadcast::Sender<crate::console_events::ConsoleEvent>,
+    /// Open connections and unauthenticated sockets, per client IP.
+    pub connections: Arc<crate::conn::Connections>,
 }
 
 impl AppState {
@@ -181,13 +188,18 @@ impl AppState {
         let state = Self {
             db,
             tokens: Arc::new(TokenSigner::new(secret.derive("reach token signing v1"))),
-            audit_head_key: Arc::new(secret.derive("reach audit head v1")),
+            audit_keys: Arc::new(crate::audit::AuditKeys {
+                chain: secret.derive("reach audit chain v1"),
+                head: secret.derive("reach audit head v1"),
+            }),
             passwords: Arc::new(passwords),
             limits: Arc::new(RateLimits::default()),
             metrics: Arc::new(Metrics::default()),
             config: Arc::new(config),
             events,
             relay: Arc::default(),
+            console: crate::console_events::bus(),
+            connections: Arc::default(),
         };
         let report = bootstrap::run(&state).await?;
         Ok((state, report))
@@ -196,6 +208,11 @@ impl AppState {
     /// Broadcasts an event; nobody listening is fine.
     pub fn publish(&self, event: AuthEvent) {
         let _ = self.events.send(event);
+    }
+
+    /// Tells the tenant's consoles; nobody listening is fine.
+    pub fn notify(&self, event: crate::console_events::ConsoleEvent) {
+        let _ = self.console.send(event);
     }
 
     /// Appends an audit record and counts it; see [`crate::audit::record`].
@@ -209,7 +226,9 @@ impl AppState {
         event_type: &str,
         details: serde_json::Value,
     ) -> Result<i64, sqlx::Error> {
-        let seq = crate::audit::record(&self.db, tenant_id, actor, event_type, details).await?;
+        let key = &self.audit_keys.chain;
+        let seq =
+            crate::audit::record(&self.db, key, tenant_id, actor, event_type, details).await?;
         self.metrics.audit_event(event_type);
         Ok(seq)
     }

@@ -38,8 +38,17 @@ async fn concurrent_appends_from_two_pools_keep_the_chain_intact() {
             second.clone()
         };
         let tenant = tenant.clone();
+        let key = server.state.audit_keys.chain;
         tasks.push(tokio::spawn(async move {
-            audit::record(&pool, &tenant, "system", "test_event", json!({"n": i})).await
+            audit::record(
+                &pool,
+                &key,
+                &tenant,
+                "system",
+                "test_event",
+                json!({"n": i}),
+            )
+            .await
         }));
     }
     let mut ids = Vec::new();

@@ -23,7 +23,7 @@ async fn verdict(server: &TestServer) -> serde_json::Value {
 
 async fn checkpoint(server: &TestServer) {
     let mirror = server.data_dir().join(audit::HEAD_MIRROR_FILE);
-    audit::checkpoint(&server.state.db, &server.state.audit_head_key, &mirror)
+    audit::checkpoint(&server.state.db, &server.state.audit_keys, &mirror)
         .await
         .unwrap();
 }

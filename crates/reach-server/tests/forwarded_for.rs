@@ -1,4 +1,6 @@
 //! `X-Forwarded-For` is honoured from a trusted proxy and ignored from anyone else.
+//! (Each attempt names another user, so only the per-IP limit is in play, not the
+//! per-account backoff.)
 
 mod common;
 
@@ -6,10 +8,12 @@ use common::TestServer;
 use serde_json::json;
 
 async fn attempt(server: &TestServer, forwarded_for: &str) -> u16 {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     server
         .request(reqwest::Method::POST, "/api/auth/login", None)
         .header("x-forwarded-for", forwarded_for)
-        .json(&json!({"username": "admin", "password": "wrong-password"}))
+        .json(&json!({"username": format!("nobody{n}"), "password": "wrong-password"}))
         .send()
         .await
         .unwrap()

@@ -1,6 +1,7 @@
 // What every console page gets: the API client, the layout, and the signed-in user.
 
 import type { ApiClient } from "../net/api";
+import type { ConsoleEvent } from "../net/console-events";
 import { ApiError } from "../net/api";
 import type { Layout } from "../ui/layout";
 import type { Me } from "./session";
@@ -12,6 +13,9 @@ export interface Ctx {
   /** Re-reads `/api/me` (after login) and re-renders the current route. */
   refresh(): Promise<void>;
   go(hash: string): void;
+  /** The current page's handler for live console events (reset on every page render); when
+   * none is set, pages that show live state are re-rendered. */
+  onEvent: ((event: ConsoleEvent) => void) | null;
 }
 
 export type Page = (ctx: Ctx, param: string | undefined) => Promise<void>;

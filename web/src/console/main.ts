@@ -1,6 +1,7 @@
 // The web console: a hash-routed single page. Each route is one page module under pages/.
 
-import { ApiClient, ApiError } from "../net/api";
+import { ApiClient, ApiError, rememberNext } from "../net/api";
+import { ConsoleEvents } from "../net/console-events";
 import { Layout, type NavItem } from "../ui/layout";
 import type { Ctx, Page } from "./context";
 import { auditPage } from "./pages/audit";
@@ -54,7 +55,21 @@ const ctx: Ctx = {
     if (location.hash === hash) void render();
     else location.hash = hash;
   },
+  onEvent: null,
 };
+
+// Live updates: pages showing machines or sessions re-render (at most every 300 ms) when
+// something changes; a page with its own handler (support codes) gets the events instead.
+const LIVE_ROUTES = new Set(["machines", "machine", "sessions"]);
+const events = new ConsoleEvents(() => api.token);
+let rerender: number | undefined;
+events.on((event) => {
+  if (event.kind === "ready") return;
+  if (ctx.onEvent) return ctx.onEvent(event);
+  if (!LIVE_ROUTES.has(parseHash().route)) return;
+  window.clearTimeout(rerender);
+  rerender = window.setTimeout(() => void render(), 300);
+});
 
 async function logout(): Promise<void> {
   await api.post("/api/auth/logout").catch(() => undefined);
@@ -65,7 +80,11 @@ async function logout(): Promise<void> {
 }
 
 async function render(): Promise<void> {
+  ctx.onEvent = null;
+  if (ctx.me) events.start();
+  else events.stop();
   let { route, param } = parseHash();
+  if (!ctx.me && route && route !== "login") rememberNext(`/${location.hash}`);
   if (!ctx.me) route = "login";
   else if (!ROUTES[route] || route === "login") route = "machines";
   const items = ctx.me ? NAV.filter((item) => !item.permission || can(ctx.me, item.permission)) : [];

@@ -20,6 +20,8 @@ export class H264Decoder {
   private codec: string | null = null;
   private pending: VideoFrame | null = null;
   private scheduled = false;
+  /** Access units fed to the decoder whose picture has not come out yet. */
+  private queued = 0;
   /** Frames decoded but replaced by a newer one before they could be drawn. */
   dropped = 0;
 
@@ -40,7 +42,17 @@ export class H264Decoder {
       return false; // Behind: wait for the next keyframe rather than queue stale frames.
     }
     decoder.decode(new EncodedVideoChunk({ type: keyframe ? "key" : "delta", timestamp: timestampMicros, data: bitstream }));
+    this.queued += 1;
     return true;
+  }
+
+  /**
+   * Whether a picture is still on its way to the canvas (decoding or waiting for the next
+   * paint). Raw tiles that arrive meanwhile are newer than that picture and must be drawn after
+   * it, or it would paint over them.
+   */
+  get busy(): boolean {
+    return this.queued > 0 || this.pending !== null;
   }
 
   close(): void {
@@ -51,10 +63,17 @@ export class H264Decoder {
 
   private configure(codec: string): void {
     this.close();
+    this.queued = 0;
     this.codec = codec;
     this.decoder = new VideoDecoder({
-      output: (frame) => this.present(frame),
-      error: (error) => this.onError(`H.264 decoder failed: ${error.message}`),
+      output: (frame) => {
+        this.queued = Math.max(0, this.queued - 1);
+        this.present(frame);
+      },
+      error: (error) => {
+        this.queued = 0;
+        this.onError(`H.264 decoder failed: ${error.message}`);
+      },
     });
     this.decoder.configure({ codec, optimizeForLatency: true });
   }

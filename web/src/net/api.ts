@@ -1,10 +1,24 @@
 // The one place the console talks HTTP to the Reach server.
 //
-// The login token lives in sessionStorage (per tab, gone when the tab closes) and travels only in
-// the Authorization header — never in a URL or a cookie, so state-changing requests cannot be
-// forged cross-site.
+// The login token lives in localStorage (shared by this origin's tabs, so a viewer link opens in
+// any tab of a signed-in browser; removed from every tab at logout) and travels only in the
+// Authorization header — never in a URL or a cookie, so state-changing requests cannot be forged
+// cross-site. docs/security.md weighs this against per-tab storage.
 
 const TOKEN_KEY = "reach.login_token";
+const NEXT_KEY = "reach.next";
+
+/** Remembers (in this tab) where to return after signing in: a same-origin path only. */
+export function rememberNext(path: string): void {
+  if (path.startsWith("/") && !path.startsWith("//")) sessionStorage.setItem(NEXT_KEY, path);
+}
+
+/** Where to return after signing in, once; `null` when nothing was asked for. */
+export function takeNext(): string | null {
+  const next = sessionStorage.getItem(NEXT_KEY);
+  sessionStorage.removeItem(NEXT_KEY);
+  return next && next.startsWith("/") && !next.startsWith("//") ? next : null;
+}
 
 /** An error answered by the server: HTTP status plus the JSON `{error, message}` body. */
 export class ApiError extends Error {
@@ -25,17 +39,20 @@ export class ApiClient {
   private loggedOutListeners: Listener[] = [];
 
   get token(): string | null {
-    return sessionStorage.getItem(TOKEN_KEY);
+    return localStorage.getItem(TOKEN_KEY);
   }
 
   set token(value: string | null) {
-    if (value === null) sessionStorage.removeItem(TOKEN_KEY);
-    else sessionStorage.setItem(TOKEN_KEY, value);
+    if (value === null) localStorage.removeItem(TOKEN_KEY);
+    else localStorage.setItem(TOKEN_KEY, value);
   }
 
-  /** Called when the server says the token is no longer valid. */
+  /** Called when the server says the token is no longer valid, or another tab signed out. */
   onLoggedOut(listener: Listener): void {
     this.loggedOutListeners.push(listener);
+    window.addEventListener("storage", (event) => {
+      if (event.key === TOKEN_KEY && event.newValue === null) listener();
+    });
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {

@@ -15,6 +15,7 @@ export interface SocketHandlers {
 
 export class ViewerSocket {
   private readonly socket: WebSocket;
+  private abandoned = false;
 
   constructor(token: string, handlers: SocketHandlers) {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
@@ -22,7 +23,7 @@ export class ViewerSocket {
     this.socket.binaryType = "arraybuffer";
     this.socket.addEventListener("open", () => this.send({ viewerAuth: { token } }));
     this.socket.addEventListener("message", (event) => {
-      if (!(event.data instanceof ArrayBuffer)) return;
+      if (this.abandoned || !(event.data instanceof ArrayBuffer)) return;
       let envelope: Envelope;
       try {
         envelope = Envelope.decode(new Uint8Array(event.data));
@@ -31,7 +32,9 @@ export class ViewerSocket {
       }
       handlers.onEnvelope(envelope);
     });
-    this.socket.addEventListener("close", (event) => handlers.onClose(event.code, event.reason));
+    this.socket.addEventListener("close", (event) => {
+      if (!this.abandoned) handlers.onClose(event.code, event.reason);
+    });
   }
 
   get open(): boolean {
@@ -45,5 +48,11 @@ export class ViewerSocket {
 
   close(): void {
     this.socket.close(1000, "viewer closed");
+  }
+
+  /** Closes without telling the handlers anything more (a replaced or dropped connection). */
+  abandon(): void {
+    this.abandoned = true;
+    this.socket.close(1000, "viewer reconnecting");
   }
 }

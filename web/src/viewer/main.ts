@@ -1,13 +1,15 @@
 // The in-browser viewer: joins one session with a freshly minted viewer token, draws the remote
 // screen, and forwards input only when the server granted control.
 
-import { ApiClient, ApiError } from "../net/api";
+import { ApiClient, ApiError, rememberNext } from "../net/api";
 import { ViewerSocket, type Envelope } from "../net/viewer-socket";
 import { reach } from "../gen/reach.js";
 import { applyCopies, drawRawTiles } from "../decode/raw";
 import { H264Decoder } from "../decode/h264";
+import { FrameAssembler } from "../decode/parts";
 import { KeyboardForwarder } from "../input/keyboard";
 import { pointerEventOf, wheelEventOf } from "../input/pointer";
+import { TYPE_MAX_CHARS, TYPE_RATE_PER_SEC, keyEventsFor } from "../input/typing";
 import { StreamStats } from "./stats";
 import { RemoteCursor } from "./cursor";
 
@@ -29,8 +31,12 @@ const ctx2d = canvas.getContext("2d", { alpha: false });
 const state = byId<HTMLSpanElement>("state");
 const accessBadge = byId<HTMLSpanElement>("access");
 const usbBadge = byId<HTMLSpanElement>("usb");
+const overlay = byId<HTMLDivElement>("overlay");
+const overlayText = byId<HTMLParagraphElement>("overlay-text");
+const reconnectButton = byId<HTMLButtonElement>("reconnect");
 const statsView = byId<HTMLSpanElement>("stats");
-const controls = ["cad", "system-keys", "paste"].map((id) => byId<HTMLInputElement>(id));
+const controls = ["cad", "system-keys", "paste", "type-clipboard"].map((id) => byId<HTMLInputElement>(id));
+const clipboardSync = byId<HTMLInputElement>("clipboard-sync");
 const stats = new StreamStats();
 const cursor = new RemoteCursor(byId<HTMLCanvasElement>("cursor"), canvas);
 window.addEventListener("resize", () => cursor.place());
@@ -55,7 +61,15 @@ const exposed = {
   lastFrameAt: 0,
   sentInputs: 0,
   lastClipboard: "",
+  typing: false,
+  /** Frames that arrived in more than one part and were reassembled. */
+  splitFrames: 0,
   watch: null as PixelWatch | null,
+  /** For tests: drop the connection as a network failure would (the session stays live). */
+  dropConnection(): void {
+    socket?.abandon();
+    onClose(1006, "");
+  },
 };
 (window as unknown as { reachViewer: typeof exposed }).reachViewer = exposed;
 
@@ -63,6 +77,49 @@ function setState(kind: string, message: string): void {
   exposed.state = kind;
   state.textContent = message;
   state.className = kind === "error" || kind === "ended" ? "error" : "";
+  if (kind === "ended") showEnded(message, false);
+}
+
+/** Why a session or a connection ended, as a sentence for the technician. */
+const END_REASONS: Record<string, string> = {
+  consent_refused: "The person at the machine declined the session.",
+  consent_timeout: "The person at the machine did not answer in time.",
+  agent_disconnected: "The remote machine disconnected.",
+  ended_by_user: "The session was ended.",
+  idle: "The session ended because nobody was watching.",
+  server_restart: "The server restarted.",
+};
+
+let reconnectTimer: number | undefined;
+
+/** Greys out the picture, disables the controls and says what happened; a lost connection (not
+ * a finished session) is retried by itself after a countdown. */
+function showEnded(message: string, retry: boolean): void {
+  keyboard.releaseAll();
+  canvas.classList.add("dimmed");
+  for (const element of controls) element.disabled = true;
+  accessBadge.hidden = true;
+  overlay.hidden = false;
+  reconnectButton.hidden = !retry;
+  overlayText.textContent = message;
+  window.clearInterval(reconnectTimer);
+  if (!retry) return;
+  let left = 5;
+  const tick = () => {
+    overlayText.textContent = `${message} Reconnecting in ${left} s…`;
+    if (left-- <= 0) reconnect();
+  };
+  tick();
+  reconnectTimer = window.setInterval(tick, 1000);
+}
+
+function reconnect(): void {
+  window.clearInterval(reconnectTimer);
+  overlay.hidden = true;
+  canvas.classList.remove("dimmed");
+  accessBadge.hidden = false;
+  setState("connecting", "Reconnecting…");
+  void join();
 }
 
 let socket: ViewerSocket | null = null;
@@ -108,6 +165,7 @@ const h264 = new H264Decoder(
     }
     ctx2d?.drawImage(frame, 0, 0);
     frameDrawn();
+    if (!h264.busy) drawDeferredRaw();
   },
   (message) => setState("error", message),
 );
@@ -134,10 +192,24 @@ function frameDrawn(): void {
   stats.framesDrawn += 1;
 }
 
+const assembler = new FrameAssembler();
+
+/** Gathers the parts of split frames; a frame is drawn once all its parts are in. */
+function onVideoPart(part: reach.v1.IVideoFrame): void {
+  const assembled = assembler.push(part);
+  if (assembled.kind === "complete") {
+    if ((part.part ?? 0) > 0) exposed.splitFrames += 1;
+    return onVideoFrame(assembled.frame);
+  }
+  if (assembled.kind === "lost") socket?.send({ keyframeRequest: {} });
+}
+
+/** Whether this stream is H.264 (which sends its small changes as raw tiles). */
+let h264Stream = false;
+
 function onVideoFrame(frame: reach.v1.IVideoFrame): void {
-  const width = frame.width ?? 0;
-  const height = frame.height ?? 0;
-  stats.codec = frame.codec === VideoCodec.VIDEO_CODEC_H264 ? "h264" : "raw";
+  if (frame.codec === VideoCodec.VIDEO_CODEC_H264) h264Stream = true;
+  stats.codec = h264Stream ? "h264" : "raw";
   exposed.codec = stats.codec;
   if (frame.codec === VideoCodec.VIDEO_CODEC_H264) {
     const bits = frame.bitstream ?? new Uint8Array();
@@ -147,15 +219,35 @@ function onVideoFrame(frame: reach.v1.IVideoFrame): void {
     }
     return;
   }
+  const tiles = frame.tiles ?? [];
+  stats.onFrame(tiles.reduce((sum, t) => sum + (t.zstdBgra?.length ?? 0), 0), Number(frame.ptsMicros ?? 0));
+  // In an H.264 stream small changes come as raw tiles: keep them above older pictures.
+  if (h264.busy && deferredRaw.length < MAX_DEFERRED_RAW) {
+    deferredRaw.push(frame);
+    return;
+  }
+  drawDeferredRaw();
+  drawRaw(frame);
+}
+
+/** Raw frames waiting for an earlier H.264 picture to be drawn first, at most. */
+const MAX_DEFERRED_RAW = 64;
+const deferredRaw: reach.v1.IVideoFrame[] = [];
+
+function drawDeferredRaw(): void {
+  for (const frame of deferredRaw.splice(0)) drawRaw(frame);
+}
+
+function drawRaw(frame: reach.v1.IVideoFrame): void {
+  const width = frame.width ?? 0;
+  const height = frame.height ?? 0;
   if (width && height && (canvas.width !== width || canvas.height !== height)) {
     canvas.width = width;
     canvas.height = height;
   }
-  const tiles = frame.tiles ?? [];
-  stats.onFrame(tiles.reduce((sum, t) => sum + (t.zstdBgra?.length ?? 0), 0), Number(frame.ptsMicros ?? 0));
   if (!ctx2d) return;
   const moved = applyCopies(ctx2d, frame.copies ?? []);
-  if (drawRawTiles(ctx2d, tiles) + moved > 0) frameDrawn();
+  if (drawRawTiles(ctx2d, frame.tiles ?? []) + moved > 0) frameDrawn();
 }
 
 function onSessionEvent(event: reach.v1.ISessionEvent): void {
@@ -168,11 +260,11 @@ function onSessionEvent(event: reach.v1.ISessionEvent): void {
       requestStream();
       return setState("live", "Connected");
     case SessionEvent.Kind.KIND_CONSENT_DENIED:
-      return setState("ended", `The user declined the session${reason}.`);
+      return setState("ended", END_REASONS[event.reason ?? ""] ?? "The person at the machine declined the session.");
     case SessionEvent.Kind.KIND_AGENT_OFFLINE:
       return setState("offline", "The remote machine went offline. Waiting for it to come back…");
     case SessionEvent.Kind.KIND_ENDED:
-      return setState("ended", `The session ended${reason}.`);
+      return setState("ended", END_REASONS[event.reason ?? ""] ?? `The session ended${reason}.`);
     default:
       return;
   }
@@ -180,13 +272,14 @@ function onSessionEvent(event: reach.v1.ISessionEvent): void {
 
 function onEnvelope(envelope: Envelope): void {
   if (envelope.authOk) return onAuthOk(envelope.authOk);
-  if (envelope.videoFrame) return onVideoFrame(envelope.videoFrame);
+  if (envelope.videoFrame) return onVideoPart(envelope.videoFrame);
   if (envelope.sessionEvent) return onSessionEvent(envelope.sessionEvent);
   if (envelope.cursorShape) return cursor.setShape(envelope.cursorShape);
   if (envelope.cursorPosition) return cursor.setPosition(envelope.cursorPosition);
   if (envelope.clipboard?.text) {
     exposed.lastClipboard = envelope.clipboard.text;
-    void navigator.clipboard?.writeText(envelope.clipboard.text).catch(() => undefined);
+    // Only when the technician asked for it: the remote must not overwrite their clipboard.
+    if (clipboardSync.checked) void navigator.clipboard?.writeText(envelope.clipboard.text).catch(() => undefined);
     return;
   }
   if (envelope.error) onError(envelope.error);
@@ -197,6 +290,7 @@ function onError(error: reach.v1.IError): void {
     case "consent_pending":
       return setState("pending", "Waiting for the user to accept…");
     case "codec_fallback":
+      h264Stream = false;
       stats.codec = "raw (fallback)";
       return;
     default:
@@ -254,7 +348,31 @@ function onClose(code: number, reason: string): void {
     4410: "Your access was revoked.",
     4430: "The user declined the session.",
   };
-  setState("ended", messages[code] ?? `Disconnected (${code}${reason ? `: ${reason}` : ""}).`);
+  // The connection, not the session, was lost: try again by ourselves.
+  const lost = [1001, 1006, 1011, 1012, 1013, 1014].includes(code) || (code === 4401 && /expired/.test(reason));
+  if (lost) {
+    exposed.state = "lost";
+    state.textContent = "Connection lost";
+    return showEnded(code === 1001 ? "The server is restarting." : "The connection to the server was lost.", true);
+  }
+  setState("ended", messages[code] ?? "The connection to the session was closed.");
+}
+
+/** Types the clipboard as key presses, paced under the relay's input limit. */
+async function typeClipboard(): Promise<void> {
+  const text = (await navigator.clipboard.readText().catch(() => "")).slice(0, TYPE_MAX_CHARS);
+  if (!text) return;
+  const keys = keyEventsFor(text);
+  if ("untypable" in keys) {
+    state.textContent = `Cannot type "${keys.untypable}" as a key press; use Paste clipboard instead.`;
+    return;
+  }
+  exposed.typing = true;
+  for (const group of keys.events) {
+    for (const key of group) sendInput({ key });
+    await new Promise((ok) => setTimeout(ok, 1000 / TYPE_RATE_PER_SEC));
+  }
+  exposed.typing = false;
 }
 
 function wireInput(): void {
@@ -313,6 +431,8 @@ function wireInput(): void {
     }
     canvas.focus();
   });
+  reconnectButton.addEventListener("click", reconnect);
+  toolbar("type-clipboard", "click", typeClipboard);
   toolbar("fullscreen", "click", () => document.documentElement.requestFullscreen().catch(() => undefined));
   document.addEventListener("fullscreenchange", () => {
     if (!document.fullscreenElement) keyboard.releaseAll();
@@ -323,13 +443,19 @@ async function join(): Promise<void> {
   const sessionId = decodeURIComponent(location.hash.replace(/^#/, ""));
   const api = new ApiClient();
   if (!sessionId) return setState("error", "No session given. Open a session from the console.");
-  if (!api.token) return setState("error", "You are not signed in. Sign in to the console first.");
+  if (!api.token) {
+    // Sign in, then come straight back to this session (the path is kept in this tab only).
+    rememberNext(location.pathname + location.search + location.hash);
+    setState("error", "You are not signed in. Taking you to the sign-in page…");
+    return location.assign("/#/login");
+  }
   let minted: ViewerToken;
   try {
     minted = await api.post<ViewerToken>(`/api/sessions/${encodeURIComponent(sessionId)}/viewer-token`);
   } catch (error) {
     return setState("error", error instanceof ApiError ? error.message : String(error));
   }
+  socket?.abandon();
   socket = new ViewerSocket(minted.token, { onEnvelope, onClose });
   void loadScreens(api, sessionId);
 }

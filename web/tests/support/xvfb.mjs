@@ -18,6 +18,12 @@ export async function startXvfb(width = 640, height = 480) {
     display,
     width,
     height,
+    /** Makes `text` the X CLIPBOARD (xclip serves it once, to the agent's watcher). */
+    setClipboard(text) {
+      const child = spawn("xclip", ["-display", display, "-selection", "clipboard", "-loops", "1"], { stdio: ["pipe", "ignore", "ignore"] });
+      child.stdin.end(text);
+      return child;
+    },
     /** Paints the root window one colour (`#rrggbb`). */
     fill(color) {
       execFileSync("xsetroot", ["-display", display, "-solid", color]);

@@ -7,4 +7,5 @@ pub(crate) mod local;
 pub(crate) mod login;
 pub(crate) mod server;
 pub(crate) mod usb;
+pub(crate) mod usb_attach;
 pub(crate) mod usb_remote;

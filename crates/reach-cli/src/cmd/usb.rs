@@ -1,4 +1,5 @@
-//! `reach usb …`: host-side USB tools (devices, ACL, passthrough switch, loopback, audit).
+//! `reach usb …`: host-side USB tools (devices, ACL, passthrough switch, loopback, audit);
+//! `attach`/`detach`/`attached`/`serve` are in `usb_attach`.
 //!
 //! Thin: parsing and printing only; the work is in `reach_usb::tools`.
 
@@ -60,6 +61,14 @@ enum UsbCommand {
         #[command(subcommand)]
         what: super::usb_remote::RemoteCommand,
     },
+    /// Use a device shared by a Reach host in this machine's kernel (vhci-hcd; needs root).
+    Attach(super::usb_attach::AttachArgs),
+    /// Detach a device attached with `reach usb attach`.
+    Detach(super::usb_attach::DetachArgs),
+    /// List devices attached through vhci-hcd.
+    Attached,
+    /// Serve this machine's devices over TCP on a loopback address (for `attach --via tcp://`).
+    Serve(super::usb_attach::ServeArgs),
     /// The local tamper-evident audit log.
     Audit {
         #[command(subcommand)]
@@ -212,6 +221,10 @@ pub(crate) fn run(args: UsbArgs) -> anyhow::Result<()> {
         UsbCommand::Audit {
             what: AuditCommand::Verify { file },
         } => audit_verify(&paths, file, &out),
+        UsbCommand::Attach(a) => rt.block_on(super::usb_attach::attach(a, args.json)),
+        UsbCommand::Detach(a) => super::usb_attach::detach(a, args.json),
+        UsbCommand::Attached => super::usb_attach::attached(args.json),
+        UsbCommand::Serve(a) => rt.block_on(super::usb_attach::serve(a, &paths, &args.backend)),
     }
 }
 

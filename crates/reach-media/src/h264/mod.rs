@@ -69,7 +69,44 @@ impl VideoEncoder for H264Encoder {
         if damage.is_some_and(<[Rect]>::is_empty) && !self.keyframe_due {
             return Ok(None);
         }
-        let i420 = convert(&mut self.picture, frame, damage);
+        convert(&mut self.picture, frame, damage);
+        let Some(picture) = self.picture.take() else {
+            unreachable!("convert leaves a picture")
+        };
+        let out = self.encode_picture(frame, &picture);
+        self.picture = Some(picture);
+        out
+    }
+
+    fn request_keyframe(&mut self) {
+        self.keyframe_due = true;
+    }
+
+    fn encode_converted(
+        &mut self,
+        frame: &Frame,
+        picture: &I420,
+        damage: Option<&[Rect]>,
+    ) -> Result<Option<EncodedFrame>, MediaError> {
+        if damage.is_some_and(<[Rect]>::is_empty) && !self.keyframe_due {
+            return Ok(None);
+        }
+        // Our own picture no longer follows the source: convert in full if asked to again.
+        self.picture = None;
+        self.encode_picture(frame, picture)
+    }
+
+    fn wants_i420(&self) -> bool {
+        true
+    }
+}
+
+impl H264Encoder {
+    fn encode_picture(
+        &mut self,
+        frame: &Frame,
+        i420: &I420,
+    ) -> Result<Option<EncodedFrame>, MediaError> {
         let half = i420.width / 2;
         let source = YUVSlices::new(
             (&i420.y, &i420.u, &i420.v),
@@ -103,15 +140,11 @@ impl VideoEncoder for H264Encoder {
             codec_string: self.codec_string.clone(),
         }))
     }
-
-    fn request_keyframe(&mut self) {
-        self.keyframe_due = true;
-    }
 }
 
 /// Brings the I420 `picture` up to date with `frame`, converting only `damage` when
 /// the size is unchanged.
-fn convert<'a>(picture: &'a mut Option<I420>, frame: &Frame, damage: Option<&[Rect]>) -> &'a I420 {
+fn convert(picture: &mut Option<I420>, frame: &Frame, damage: Option<&[Rect]>) {
     let (width, height) = (frame.width() as usize, frame.height() as usize);
     let planes = (width.div_ceil(2) * 2, height.div_ceil(2) * 2);
     let reusable = picture
@@ -131,7 +164,6 @@ fn convert<'a>(picture: &'a mut Option<I420>, frame: &Frame, damage: Option<&[Re
     for rect in rects {
         p.update(frame.data(), width, height, *rect);
     }
-    p
 }
 
 /// Presentation timestamps for rate control: wall-clock time, but never closer together

@@ -59,6 +59,26 @@ impl RawEncoder {
         })
     }
 
+    /// Records that the viewer now shows `frame` in `areas` (`None` = everywhere) though this
+    /// encoder did not send it (another codec of the same stream did), so later changes are
+    /// measured against it.
+    pub fn assume_viewer_has(&mut self, frame: &Frame, areas: Option<&[Rect]>) {
+        match (self.sent.as_mut(), areas) {
+            (Some(sent), Some(areas)) if sent.bounds() == frame.bounds() => {
+                for area in areas.iter().filter_map(|a| a.intersect(&frame.bounds())) {
+                    for y in area.y..area.bottom() {
+                        sent.row_span_mut(area.x, y, area.width)
+                            .copy_from_slice(frame.row_span(area.x, y, area.width));
+                    }
+                }
+            }
+            _ => {
+                self.sent = Some(frame.clone());
+                self.keyframe_due = false;
+            }
+        }
+    }
+
     fn encode_keyframe(&mut self, frame: &Frame) -> Result<EncodedFrame, MediaError> {
         let tiles = merge_rows(tiles_in(frame.bounds(), frame.bounds()));
         let out = self.build_frame(frame, true, Vec::new(), &tiles)?;
@@ -67,10 +87,40 @@ impl RawEncoder {
         Ok(out)
     }
 
+    /// Encodes a change only if scroll detection finds content that moved (a [`CopyRect`]);
+    /// otherwise returns `None` and nothing changes in the encoder. For an encoder sharing a
+    /// stream with another codec: moved content is cheap to send raw, other motion is not.
+    ///
+    /// # Errors
+    /// [`MediaError::Encoder`] if zstd fails.
+    pub fn encode_if_moved(
+        &mut self,
+        frame: &Frame,
+        damage: &[Rect],
+    ) -> Result<Option<EncodedFrame>, MediaError> {
+        let same_size = self
+            .sent
+            .as_ref()
+            .is_some_and(|s| s.bounds() == frame.bounds());
+        if self.keyframe_due || !same_size || !self.detect_scroll {
+            return Ok(None);
+        }
+        self.encode_delta_inner(frame, Some(damage), true)
+    }
+
     fn encode_delta(
         &mut self,
         frame: &Frame,
         damage: Option<&[Rect]>,
+    ) -> Result<Option<EncodedFrame>, MediaError> {
+        self.encode_delta_inner(frame, damage, false)
+    }
+
+    fn encode_delta_inner(
+        &mut self,
+        frame: &Frame,
+        damage: Option<&[Rect]>,
+        only_if_moved: bool,
     ) -> Result<Option<EncodedFrame>, MediaError> {
         let Some(sent) = self.sent.as_mut() else {
             return self.encode_keyframe(frame).map(Some);
@@ -92,6 +142,9 @@ impl RawEncoder {
                     dst_y: m.dst_y,
                 });
             }
+        }
+        if only_if_moved && copies.is_empty() {
+            return Ok(None);
         }
         if dirty.is_empty() && copies.is_empty() {
             return Ok(None);

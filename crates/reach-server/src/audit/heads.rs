@@ -1,8 +1,12 @@
 //! Recorded chain heads: the newest `(seq, hash)` of each tenant's chain, authenticated with
 //! an HMAC keyed by the server secret, stored in table `audit_heads` and mirrored into
-//! `<data_dir>/audit-heads.json` (mode 0600). Verification uses whichever valid head is further
-//! along, so deleting the newest records is detected even if the `audit_heads` row is deleted
-//! or rolled back as well. A head never moves backwards.
+//! `<data_dir>/audit-heads.json` (mode 0600).
+//!
+//! A head moves forward only after the chain from the previous valid head up to the new
+//! newest record verifies (with the chain key), so a rewritten history is never signed. A
+//! stored head whose MAC fails is never overwritten: it stays and is reported. Verification
+//! checks the chain against every valid head it has (database and mirror), so deleting the
+//! newest records is detected even if the `audit_heads` row is deleted or rolled back.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -10,11 +14,13 @@ use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
 use hmac::{Hmac, Mac};
-use reach_audit::ChainHead;
+use reach_audit::{ChainCheck, ChainHead};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use sqlx::Row as _;
+use utoipa::ToSchema;
 
+use super::AuditKeys;
 use crate::db::{self, Db};
 
 /// File name of the head mirror inside the data directory.
@@ -28,11 +34,36 @@ struct StoredHead {
     mac: String,
 }
 
-pub(super) enum HeadState {
-    None,
-    Valid(ChainHead),
-    /// A stored head's MAC does not match: someone rewrote it.
-    Forged(i64),
+/// A recorded head that verification could not square with the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct BadHead {
+    /// Where it is stored: `database` or `mirror`.
+    pub source: &'static str,
+    /// The record id it claims.
+    pub seq: i64,
+    /// `mac`: its MAC does not match (rewritten without the server secret); `disagrees`:
+    /// authentic, but the chain no longer has that record with that hash.
+    pub reason: &'static str,
+}
+
+/// The heads of one tenant: the authentic ones (with where they are stored) and the forged
+/// ones.
+#[derive(Debug, Default)]
+pub(super) struct Heads {
+    pub(super) valid: Vec<(&'static str, ChainHead)>,
+    pub(super) bad: Vec<BadHead>,
+}
+
+impl Heads {
+    /// The valid head furthest along.
+    pub(super) fn furthest(&self) -> Option<&ChainHead> {
+        self.valid.iter().map(|(_, h)| h).max_by_key(|h| h.id)
+    }
+
+    /// The authentic heads.
+    pub(super) fn chain_heads(&self) -> Vec<ChainHead> {
+        self.valid.iter().map(|(_, h)| h.clone()).collect()
+    }
 }
 
 fn head_mac(key: &[u8; 32], tenant_id: &str, seq: i64, hash: &str) -> String {
@@ -46,16 +77,9 @@ fn head_mac(key: &[u8; 32], tenant_id: &str, seq: i64, hash: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-fn check(key: &[u8; 32], tenant_id: &str, stored: StoredHead) -> HeadState {
+fn authentic(key: &[u8; 32], tenant_id: &str, stored: &StoredHead) -> bool {
     let expected = head_mac(key, tenant_id, stored.seq, &stored.hash);
-    if subtle::ConstantTimeEq::ct_eq(stored.mac.as_bytes(), expected.as_bytes()).into() {
-        HeadState::Valid(ChainHead {
-            id: stored.seq,
-            hash: stored.hash,
-        })
-    } else {
-        HeadState::Forged(stored.seq)
-    }
+    subtle::ConstantTimeEq::ct_eq(stored.mac.as_bytes(), expected.as_bytes()).into()
 }
 
 async fn from_db(db: &Db, tenant_id: &str) -> Result<Option<StoredHead>, sqlx::Error> {
@@ -83,43 +107,63 @@ fn read_mirror(path: &Path) -> BTreeMap<String, StoredHead> {
     }
 }
 
-/// The newest valid head of a tenant from the database and the mirror; a forged one wins,
-/// so tampering is reported.
-pub(super) async fn newest(
+/// Every recorded head of a tenant (database and, if given, the mirror), sorted into
+/// authentic and forged.
+pub(super) async fn all(
     db: &Db,
     key: &[u8; 32],
     tenant_id: &str,
     mirror: Option<&Path>,
-) -> Result<HeadState, sqlx::Error> {
-    let mut candidates = Vec::new();
-    candidates.extend(from_db(db, tenant_id).await?);
+) -> Result<Heads, sqlx::Error> {
+    let mut stored = Vec::new();
+    stored.extend(from_db(db, tenant_id).await?.map(|h| ("database", h)));
     if let Some(path) = mirror {
-        candidates.extend(read_mirror(path).remove(tenant_id));
+        stored.extend(read_mirror(path).remove(tenant_id).map(|h| ("mirror", h)));
     }
-    let mut best = HeadState::None;
-    for stored in candidates {
-        match (check(key, tenant_id, stored), &best) {
-            (forged @ HeadState::Forged(_), _) => return Ok(forged),
-            (HeadState::Valid(head), HeadState::Valid(old)) if head.id <= old.id => {}
-            (valid, _) => best = valid,
+    let mut heads = Heads::default();
+    for (source, head) in stored {
+        if authentic(key, tenant_id, &head) {
+            let chain_head = ChainHead {
+                id: head.seq,
+                hash: head.hash,
+            };
+            heads.valid.push((source, chain_head));
+        } else {
+            heads.bad.push(BadHead {
+                source,
+                seq: head.seq,
+                reason: "mac",
+            });
         }
     }
-    Ok(best)
+    Ok(heads)
 }
 
-/// Records the current head of every tenant's chain in `audit_heads` (never moving a head
-/// backwards, so a chain shorter than its recorded head keeps the old head and verification
-/// reports the truncation).
+/// Moves each tenant's recorded head to its newest record — only when the chain from the
+/// furthest valid head (or from the genesis) verifies with `chain_key`, and never over a
+/// forged head row (that is left for verification to report). A head never moves backwards.
 ///
 /// # Errors
 /// On database failure.
-pub async fn record_heads(db: &Db, key: &[u8; 32]) -> Result<(), sqlx::Error> {
+pub async fn record_heads(
+    db: &Db,
+    keys: &AuditKeys,
+    mirror: Option<&Path>,
+) -> Result<(), sqlx::Error> {
     let tenants: Vec<String> = sqlx::query_scalar("SELECT DISTINCT tenant_id FROM audit_log")
         .fetch_all(db)
         .await?;
     for tenant_id in tenants {
-        let (seq, hash) = super::last(db, &tenant_id).await?;
-        let mac = head_mac(key, &tenant_id, seq, &hash);
+        let heads = all(db, &keys.head, &tenant_id, mirror).await?;
+        if let Some(bad) = heads.bad.iter().find(|b| b.source == "database") {
+            tracing::warn!(tenant = %tenant_id, seq = bad.seq, "forged audit head left in place");
+            continue;
+        }
+        let Some(newest) = verified_newest(db, &keys.chain, &tenant_id, heads.furthest()).await?
+        else {
+            continue;
+        };
+        let mac = head_mac(&keys.head, &tenant_id, newest.id, &newest.hash);
         sqlx::query(
             "INSERT INTO audit_heads (tenant_id, seq, hash, recorded_at, mac) \
              VALUES ($1, $2, $3, $4, $5) \
@@ -128,8 +172,8 @@ pub async fn record_heads(db: &Db, key: &[u8; 32]) -> Result<(), sqlx::Error> {
              WHERE audit_heads.seq < excluded.seq",
         )
         .bind(&tenant_id)
-        .bind(seq)
-        .bind(&hash)
+        .bind(newest.id)
+        .bind(&newest.hash)
         .bind(db::now_ms())
         .bind(&mac)
         .execute(db)
@@ -138,14 +182,44 @@ pub async fn record_heads(db: &Db, key: &[u8; 32]) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// The newest record, when the chain from `from` (or the genesis) to it verifies.
+async fn verified_newest(
+    db: &Db,
+    chain_key: &[u8; 32],
+    tenant_id: &str,
+    from: Option<&ChainHead>,
+) -> Result<Option<ChainHead>, sqlx::Error> {
+    let records = super::records_from(db, tenant_id, from.map_or(1, |h| h.id)).await?;
+    let mut check = match from {
+        Some(head) => ChainCheck::from_head(head, Some(chain_key)),
+        None => ChainCheck::from_genesis(Some(chain_key)),
+    };
+    for record in &records {
+        if let Err(broken) = check.push(record) {
+            tracing::warn!(tenant = %tenant_id, broken_at_id = broken.broken_at_id,
+                "audit chain broken; its head is not moved");
+            return Ok(None);
+        }
+    }
+    if let Some(head) = from
+        && records.is_empty()
+    {
+        tracing::warn!(tenant = %tenant_id, head = head.id, "audit head record missing");
+    }
+    Ok(records.last().map(|r| ChainHead {
+        id: r.id,
+        hash: r.hash.clone(),
+    }))
+}
+
 /// Records heads ([`record_heads`]) and mirrors every valid recorded head into the file at
-/// `mirror`, keeping the file's entry where it is further along. Run periodically and at
+/// `mirror`, keeping the file's entry where it is further along or forged (to be reported). Run periodically and at
 /// shutdown.
 ///
 /// # Errors
 /// On database failure or when the mirror cannot be written.
-pub async fn checkpoint(db: &Db, key: &[u8; 32], mirror: &Path) -> anyhow::Result<()> {
-    record_heads(db, key).await?;
+pub async fn checkpoint(db: &Db, keys: &AuditKeys, mirror: &Path) -> anyhow::Result<()> {
+    record_heads(db, keys, Some(mirror)).await?;
     let rows = sqlx::query("SELECT tenant_id, seq, hash, mac FROM audit_heads")
         .fetch_all(db)
         .await?;
@@ -157,8 +231,11 @@ pub async fn checkpoint(db: &Db, key: &[u8; 32], mirror: &Path) -> anyhow::Resul
             hash: row.try_get("hash")?,
             mac: row.try_get("mac")?,
         };
-        let valid = matches!(check(key, &tenant_id, stored.clone()), HeadState::Valid(_));
-        let further = heads.get(&tenant_id).is_none_or(|old| old.seq < stored.seq);
+        let valid = authentic(&keys.head, &tenant_id, &stored);
+        // A forged mirror entry stays, so verification keeps reporting it.
+        let further = heads
+            .get(&tenant_id)
+            .is_none_or(|old| authentic(&keys.head, &tenant_id, old) && old.seq < stored.seq);
         if valid && further {
             heads.insert(tenant_id, stored);
         }

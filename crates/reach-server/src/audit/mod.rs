@@ -1,14 +1,17 @@
 //! The server's hash-chained audit log (SPEC §11), stored in `audit_log`.
 //!
 //! Each tenant has its own chain: `seq` runs 1, 2, 3… and every row carries its
-//! predecessor's hash and its own, computed with [`reach_audit::AuditRecord`]. Rows are only
+//! predecessor's hash and its own, computed with [`reach_audit::AuditRecord`] and keyed with
+//! the chain key derived from the server secret (`k1:` hashes), so whoever can only write
+//! the database cannot recompute the chain after editing a row. Rows are only
 //! inserted. Appends are safe under concurrent writers, also across server instances: a
 //! writer reads the newest row and inserts `seq + 1`; the primary key `(tenant_id, seq)` makes
 //! a racing second insert fail, and the loser retries on the new head.
 //!
 //! Truncation (deleting the newest rows) is detected through heads recorded periodically by
 //! [`checkpoint`] into `audit_heads` and into a mirror file in the data directory, both
-//! authenticated with a key the database does not hold.
+//! authenticated with a key the database does not hold. A head only moves forward over a
+//! chain that verifies, and a forged head is reported, never overwritten (see `heads`).
 //!
 //! # Adding an event
 //! Call `state.audit(tenant_id, actor, "event_type", json!({…})).await?` (or [`record`]
@@ -21,12 +24,12 @@ use std::path::Path;
 use reach_audit::{AuditRecord, ChainHead, GENESIS_HASH};
 use serde::Serialize;
 use sqlx::Row as _;
+use sqlx::any::AnyRow;
 use utoipa::ToSchema;
 
 use crate::db::{self, Db};
 
-use heads::HeadState;
-pub use heads::{HEAD_MIRROR_FILE, checkpoint, record_heads};
+pub use heads::{BadHead, HEAD_MIRROR_FILE, checkpoint, record_heads};
 
 /// Attempts before an append gives up under contention.
 const MAX_APPEND_ATTEMPTS: usize = 50;
@@ -36,12 +39,13 @@ const MAX_ACTOR_CHARS: usize = 128;
 /// Serialises appends within this process so they rarely need to retry.
 static APPEND_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Appends a record to `tenant_id`'s chain; returns its `seq`.
+/// Appends a record to `tenant_id`'s chain, keyed with `chain_key`; returns its `seq`.
 ///
 /// # Errors
 /// On database failure, or when contention persists past 50 attempts.
 pub async fn record(
     db: &Db,
+    chain_key: &[u8; 32],
     tenant_id: &str,
     actor: &str,
     event_type: &str,
@@ -59,7 +63,8 @@ pub async fn record(
             event_type,
             details.clone(),
             last_hash,
-        );
+        )
+        .keyed(chain_key);
         match insert(db, &record).await {
             Ok(()) => return Ok(record.id),
             Err(err) if db::is_unique_violation(&err) => continue,
@@ -178,7 +183,7 @@ pub async fn list(db: &Db, tenant_id: &str, f: &Filter) -> Result<Vec<AuditEntry
         .collect()
 }
 
-fn record_from_row(tenant_id: &str, row: &sqlx::any::AnyRow) -> Result<AuditRecord, sqlx::Error> {
+fn record_from_row(tenant_id: &str, row: &AnyRow) -> Result<AuditRecord, sqlx::Error> {
     let details: String = row.try_get("details")?;
     Ok(AuditRecord {
         id: row.try_get("seq")?,
@@ -193,61 +198,102 @@ fn record_from_row(tenant_id: &str, row: &sqlx::any::AnyRow) -> Result<AuditReco
     })
 }
 
+/// A tenant's records with `seq >= from_seq`, in order.
+pub(crate) async fn records_from(
+    db: &Db,
+    tenant_id: &str,
+    from_seq: i64,
+) -> Result<Vec<AuditRecord>, sqlx::Error> {
+    let rows: Vec<AnyRow> = sqlx::query(
+        "SELECT seq, ts_ms, actor, event_type, details, prev_hash, hash FROM audit_log \
+         WHERE tenant_id = $1 AND seq >= $2 ORDER BY seq",
+    )
+    .bind(tenant_id)
+    .bind(from_seq)
+    .fetch_all(db)
+    .await?;
+    rows.iter()
+        .map(|row| record_from_row(tenant_id, row))
+        .collect()
+}
+
 /// Result of [`verify`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Verification {
-    /// Whether the chain is intact.
+    /// Whether the chain is intact and every recorded head is authentic and agrees with it.
     pub ok: bool,
-    /// First record id that fails, when not ok.
+    /// First record id that fails (for a forged head: the id it claims), when not ok.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub broken_at_id: Option<i64>,
     /// Records checked.
     pub records: i64,
-    /// The recorded head the chain was checked against, if any.
+    /// The valid recorded head furthest along, if any (every valid head is checked).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub head: Option<ChainHead>,
+    /// Recorded heads whose MAC fails (rewritten without the server secret) or that the chain
+    /// no longer agrees with.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bad_heads: Vec<BadHead>,
 }
 
-/// Verifies a tenant's whole chain against its newest recorded head (from the database or,
-/// if given, the mirror file, whichever is further along).
+/// Verifies a tenant's whole chain (keyed with `chain_key`) against every recorded head —
+/// from the database and, if given, the mirror file.
 ///
 /// # Errors
 /// On database failure.
 pub async fn verify(
     db: &Db,
-    head_key: &[u8; 32],
+    keys: &AuditKeys,
     tenant_id: &str,
     mirror: Option<&Path>,
 ) -> Result<Verification, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT seq, ts_ms, actor, event_type, details, prev_hash, hash FROM audit_log \
-         WHERE tenant_id = $1 ORDER BY seq",
-    )
-    .bind(tenant_id)
-    .fetch_all(db)
-    .await?;
-    let records = rows
-        .iter()
-        .map(|row| record_from_row(tenant_id, row))
-        .collect::<Result<Vec<_>, _>>()?;
-    let head = heads::newest(db, head_key, tenant_id, mirror).await?;
+    let records = records_from(db, tenant_id, 1).await?;
+    let heads = heads::all(db, &keys.head, tenant_id, mirror).await?;
     let count = i64::try_from(records.len()).unwrap_or(i64::MAX);
-    let outcome = match &head {
-        HeadState::Forged(seq) => Err(*seq),
-        HeadState::Valid(head) => {
-            reach_audit::verify_chain(&records, Some(head)).map_err(|b| b.broken_at_id)
+    let chain =
+        reach_audit::verify_chain_against(&records, &heads.chain_heads(), Some(&keys.chain))
+            .err()
+            .map(|b| b.broken_at_id);
+    let mut bad_heads = heads.bad.clone();
+    for (source, head) in &heads.valid {
+        let agrees = records
+            .binary_search_by_key(&head.id, |r| r.id)
+            .is_ok_and(|i| records[i].hash == head.hash);
+        if !agrees {
+            bad_heads.push(BadHead {
+                source,
+                seq: head.id,
+                reason: "disagrees",
+            });
         }
-        HeadState::None => reach_audit::verify_chain(&records, None).map_err(|b| b.broken_at_id),
-    };
-    let head = match head {
-        HeadState::Valid(head) => Some(head),
-        _ => None,
+    }
+    let forged = heads.bad.iter().map(|b| b.seq.max(1)).min();
+    let broken_at_id = match (chain, forged) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     };
     Ok(Verification {
-        ok: outcome.is_ok(),
-        broken_at_id: outcome.err(),
+        ok: broken_at_id.is_none(),
+        broken_at_id,
         records: count,
-        head,
+        head: heads.furthest().cloned(),
+        bad_heads,
     })
+}
+
+/// The two keys of the audit log, derived from the server secret (never stored in the
+/// database).
+#[derive(Clone)]
+pub struct AuditKeys {
+    /// Keys each record's hash (`k1:` hashes).
+    pub chain: [u8; 32],
+    /// Authenticates recorded heads.
+    pub head: [u8; 32],
+}
+
+impl std::fmt::Debug for AuditKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditKeys { <redacted> }")
+    }
 }

@@ -2,7 +2,9 @@
 //! the server's error type, which also covers revocation (checked against the database by
 //! [`crate::auth::tokens`]).
 
-pub use reach_proto::token::{Claims, MAX_TOKEN_LEN, Purpose, TokenSigner, ViewerAccess};
+pub use reach_proto::token::{
+    Claims, MAX_CLOCK_SKEW_SECS, MAX_TOKEN_LEN, Purpose, TokenSigner, ViewerAccess,
+};
 
 /// Why a token was refused.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +19,9 @@ pub enum TokenError {
     /// Past its expiry.
     #[error("token expired")]
     Expired,
+    /// Issued in the future (beyond [`MAX_CLOCK_SKEW_SECS`]).
+    #[error("token issued in the future")]
+    IssuedInFuture,
     /// Valid, but issued for another purpose than the one this surface accepts.
     #[error("token used for the wrong purpose")]
     WrongPurpose,
@@ -34,6 +39,7 @@ impl From<reach_proto::token::TokenError> for TokenError {
         match err {
             Format::BadSignature => Self::BadSignature,
             Format::Expired => Self::Expired,
+            Format::IssuedInFuture => Self::IssuedInFuture,
             Format::WrongPurpose => Self::WrongPurpose,
             _ => Self::Malformed,
         }

@@ -91,16 +91,16 @@ async fn list_audit(
     }))
 }
 
-/// Verifies the caller's tenant's audit chain: `{"ok":true}` or
-/// `{"ok":false,"broken_at_id":N}`.
+/// Verifies the caller's tenant's audit chain against every recorded head: `{"ok":true}` or
+/// `{"ok":false,"broken_at_id":N}` (plus `bad_heads` when a recorded head was forged).
 #[utoipa::path(get, path = "/api/audit/verify", tag = "audit", security(("bearer" = [])),
     responses((status = 200, body = Verification), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody)))]
 async fn verify_audit(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Verification>> {
     auth.require(Permission::Audit)?;
     let mirror = state.config.data_dir.join(audit::HEAD_MIRROR_FILE);
-    let key = &state.audit_head_key;
-    let result = audit::verify(&state.db, key, &auth.tenant_id, Some(&mirror)).await?;
+    let keys = &state.audit_keys;
+    let result = audit::verify(&state.db, keys, &auth.tenant_id, Some(&mirror)).await?;
     if !result.ok {
         tracing::warn!(tenant = %auth.tenant_id, broken_at_id = ?result.broken_at_id, "audit chain broken");
     }

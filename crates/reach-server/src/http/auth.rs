@@ -1,6 +1,8 @@
 //! `POST /api/auth/login`, `POST /api/auth/logout`, `POST /api/auth/change-password`,
 //! `GET /api/me`.
 
+use std::time::Instant;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -16,7 +18,7 @@ use crate::http::error::{Error, ErrorBody, Result};
 use crate::http::extract::{AuthUser, ClientIp, Json};
 use crate::http::limit;
 use crate::state::AppState;
-use crate::{tenants, users};
+use crate::{login_backoff, tenants, users};
 
 /// Routes of this module; login and change-password are rate-limited per client IP.
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
@@ -72,13 +74,28 @@ const BAD_LOGIN: Error = Error::Unauthorized {
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse),
         (status = 401, description = "Unknown user or wrong password (same answer)", body = ErrorBody),
-        (status = 429, description = "Too many attempts from this IP", body = ErrorBody)))]
+        (status = 429, description = "Too many attempts from this IP, or for this account from \
+            this IP (backoff)", body = ErrorBody)))]
 async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     Json(req): Json<LoginRequest>,
 ) -> Result<Json<LoginResponse>> {
     let tenant_name = req.tenant.as_deref().unwrap_or(tenants::DEFAULT_TENANT);
+    let account = login_backoff::account_key(tenant_name, &req.username);
+    let backoff = &state.limits.login_backoff;
+    let admitted = backoff
+        .admit(&account, ip, Instant::now())
+        .map_err(|retry| {
+            state.metrics.rate_limited("login_account_ip");
+            Error::RateLimited {
+                retry_after_secs: retry.as_header_secs(),
+            }
+        })?;
+    if !admitted.wait.is_zero() {
+        state.metrics.rate_limited("login_account_slowed");
+        tokio::time::sleep(admitted.wait).await;
+    }
     let tenant = tenants::find_by_name(&state.db, tenant_name).await?;
     let found = match &tenant {
         Some(t) if users::check_username(&req.username).is_ok() => {
@@ -93,6 +110,7 @@ async fn login(
         .map(|(user, _)| user)
         .filter(|u| password_ok && !u.disabled);
     let (Some(tenant), Some(user)) = (tenant.clone(), user) else {
+        backoff.record_failure(&account, Instant::now());
         state.metrics.login("failed");
         if let Some(t) = &tenant {
             let name: String = req.username.chars().take(64).collect();
@@ -104,6 +122,7 @@ async fn login(
         tracing::info!(%ip, "login failed");
         return Err(BAD_LOGIN);
     };
+    backoff.record_success(&account, ip);
     let issued = tokens::issue_login(&state, &tenant.id, &user.id).await?;
     state.metrics.login("ok");
     let details = json!({"user_id": user.id, "ip": ip.to_string(), "jti": issued.claims.jti});

@@ -153,12 +153,13 @@ impl From<TokenError> for Error {
                 code: "token_revoked",
                 message: "the token has been revoked; log in again",
             },
-            TokenError::Malformed | TokenError::BadSignature | TokenError::WrongPurpose => {
-                Self::Unauthorized {
-                    code: "invalid_token",
-                    message: "the token is not valid here; log in again",
-                }
-            }
+            TokenError::Malformed
+            | TokenError::BadSignature
+            | TokenError::WrongPurpose
+            | TokenError::IssuedInFuture => Self::Unauthorized {
+                code: "invalid_token",
+                message: "the token is not valid here; log in again",
+            },
         }
     }
 }

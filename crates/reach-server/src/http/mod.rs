@@ -14,6 +14,7 @@ pub mod machines;
 pub mod sessions;
 pub mod support_codes;
 pub mod system;
+pub mod uniform;
 pub mod users;
 
 use std::sync::Arc;
@@ -74,8 +75,8 @@ pub fn openapi(state: &AppState) -> utoipa::openapi::OpenApi {
     api(state).split_for_parts().1
 }
 
-/// The complete application: routes, `/openapi.json`, JSON 404/405, body cap, metrics and
-/// request logging.
+/// The complete application: routes, `/openapi.json`, JSON 404/405, body cap, metrics,
+/// request logging, and [`uniform`] responses (nosniff; every error JSON).
 pub fn router(state: AppState) -> Router {
     let (router, doc) = api(&state).split_for_parts();
     let doc = Arc::new(doc);
@@ -88,6 +89,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(from_fn_with_state(state.clone(), observe))
+        .layer(axum::middleware::from_fn(uniform::uniform))
         .with_state(state)
 }
 

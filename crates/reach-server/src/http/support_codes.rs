@@ -6,9 +6,6 @@
 //! Validation previews a code without consuming it; the first agent that presents it
 //! consumes it (see `ws::agent`).
 
-use std::net::IpAddr;
-use std::time::Instant;
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use rand::rngs::OsRng;
@@ -20,11 +17,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::permissions::Permission;
+use crate::console_events::{ConsoleEvent, ConsoleEventKind};
 use crate::db;
 use crate::http::access::requested_scope;
 use crate::http::error::{Error, ErrorBody, Result};
 use crate::http::extract::{AuthUser, ClientIp, Json};
 use crate::http::limit;
+use crate::relay::redeem::{self, RedeemError, Redemption};
 use crate::relay::store::credentials::{self, CodeRow};
 use crate::state::AppState;
 use reach_proto::access::ViewerAccess;
@@ -171,22 +170,15 @@ async fn validate_code(
     ClientIp(ip): ClientIp,
     Json(body): Json<ValidateCode>,
 ) -> Result<Json<CodePreview>> {
-    let lockout = &state.limits.support_code_lockout;
-    let now = Instant::now();
-    lockout.check(ip, now).map_err(|r| Error::RateLimited {
-        retry_after_secs: r.as_header_secs(),
-    })?;
-    let found = match SupportCode::parse(&body.code) {
-        Ok(code) => credentials::preview_code(&state.db, &credentials::code_hash(&code)).await?,
-        Err(_) => None,
-    };
-    let Some(row) = found else {
-        if lockout.record_failure(ip, now) {
-            audit_lockout(&state, ip, "validate").await;
-        }
-        return Err(Error::NotFound("support code"));
-    };
-    lockout.record_success(ip);
+    let row = redeem::redeem(&state, ip, &body.code, Redemption::Preview)
+        .await
+        .map_err(|e| match e {
+            RedeemError::LockedOut(r) => Error::RateLimited {
+                retry_after_secs: r.as_header_secs(),
+            },
+            RedeemError::Unknown => Error::NotFound("support code"),
+            RedeemError::Database(db) => db.into(),
+        })?;
     Ok(Json(CodePreview {
         technician: row.technician,
         expires_at_ms: row.expires_at_ms,
@@ -258,21 +250,6 @@ async fn revoke_code(
             details,
         )
         .await?;
+    state.notify(ConsoleEvent::new(&auth.tenant_id, ConsoleEventKind::CodeRevoked).code(&id));
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Audits a lockout in the default tenant (a failed code names no tenant).
-pub(crate) async fn audit_lockout(state: &AppState, ip: IpAddr, surface: &str) {
-    let Ok(Some(tenant)) =
-        crate::tenants::find_by_name(&state.db, crate::tenants::DEFAULT_TENANT).await
-    else {
-        return;
-    };
-    let details = json!({"ip": ip.to_string(), "surface": surface});
-    if let Err(err) = state
-        .audit(&tenant.id, "anonymous", "support_code_lockout", details)
-        .await
-    {
-        tracing::warn!(error = %err, "could not audit a support code lockout");
-    }
 }

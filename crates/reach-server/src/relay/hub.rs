@@ -6,8 +6,8 @@
 //! methods return the senders to use and the caller sends.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -21,11 +21,15 @@ use reach_proto::v1::{self, envelope::Body, session_event::Kind};
 use reach_proto::{close, codec};
 use tokio::sync::mpsc;
 
+use super::budget::ViewerBudget;
+
 /// Something for a socket task to write.
 #[derive(Debug, Clone)]
 pub enum Outbound {
     /// One encoded envelope.
     Frame(Bytes),
+    /// One encoded video frame counted in the viewer's [`ViewerBudget`].
+    Video(Bytes),
     /// Close the socket with this code and reason.
     Close(u16, &'static str),
 }
@@ -57,6 +61,8 @@ pub struct ViewerLink {
     pub rights: CallerRights,
     /// User behind the viewer.
     pub user_id: String,
+    /// Video bytes queued for the viewer.
+    pub budget: Arc<ViewerBudget>,
 }
 
 /// A live session.
@@ -525,7 +531,7 @@ impl Hub {
         conn_id: u64,
         session_id: &str,
         viewer_id: u64,
-    ) -> Vec<Tx> {
+    ) -> Vec<(Tx, Arc<ViewerBudget>)> {
         let inner = self.lock();
         let current = inner
             .agents
@@ -540,7 +546,7 @@ impl Hub {
         s.viewers
             .iter()
             .filter(|(id, _)| viewer_id == 0 || **id == viewer_id)
-            .map(|(_, v)| v.tx.clone())
+            .map(|(_, v)| (v.tx.clone(), Arc::clone(&v.budget)))
             .collect()
     }
 
@@ -626,6 +632,7 @@ mod tests {
             tx: vtx,
             rights: CallerRights::ALL,
             user_id: "u".into(),
+            budget: Arc::default(),
         };
         let (vid, _) = hub.join_viewer("s", "t", viewer).unwrap();
         (hub, arx, vrx, vid)
@@ -665,6 +672,7 @@ mod tests {
             tx,
             rights: CallerRights::ALL,
             user_id: "x".into(),
+            budget: Arc::default(),
         };
         assert_eq!(
             hub.join_viewer("s", "other", link).err(),

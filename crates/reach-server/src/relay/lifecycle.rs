@@ -11,6 +11,7 @@ use reach_proto::v1::{self, envelope::Body};
 use reach_proto::{close, codec};
 use serde_json::json;
 
+use crate::console_events::{ConsoleEvent, ConsoleEventKind as Kind};
 use crate::relay::hub::{Outbound, SessionLink};
 use crate::relay::store::sessions::{self, NewSession};
 use crate::state::AppState;
@@ -76,6 +77,11 @@ pub async fn open(state: &AppState, o: &Opening<'_>) -> Result<String, sqlx::Err
     state
         .audit(o.tenant_id, o.technician, "session_started", details)
         .await?;
+    state.notify(
+        ConsoleEvent::new(o.tenant_id, Kind::SessionStarted)
+            .session(&id)
+            .machine(o.machine_id),
+    );
     if o.consent_required {
         request_consent(state, &id, o, timeout).await?;
     }
@@ -104,6 +110,11 @@ async fn request_consent(
     state
         .audit(o.tenant_id, o.technician, "consent_requested", details)
         .await?;
+    let mut pending = ConsoleEvent::new(o.tenant_id, Kind::ConsentPending)
+        .session(session_id)
+        .machine(o.machine_id);
+    pending.timeout_secs = Some(timeout.as_secs());
+    state.notify(pending);
     let timer_state = state.clone();
     let timer_session = session_id.to_owned();
     let tenant = o.tenant_id.to_owned();
@@ -137,6 +148,7 @@ pub async fn apply_consent(
             state
                 .audit(tenant_id, "system", "consent_granted", details)
                 .await?;
+            state.notify(ConsoleEvent::new(tenant_id, Kind::ConsentGranted).session(session_id));
             Ok(())
         }
         ConsentChange::Denied(reason) => {
@@ -145,6 +157,11 @@ pub async fn apply_consent(
             state
                 .audit(tenant_id, "system", "consent_denied", details)
                 .await?;
+            state.notify(
+                ConsoleEvent::new(tenant_id, Kind::ConsentDenied)
+                    .session(session_id)
+                    .reason(reason.as_str()),
+            );
             end(
                 state,
                 tenant_id,
@@ -180,6 +197,11 @@ pub async fn end(
         state
             .audit(tenant_id, actor, "session_ended", details)
             .await?;
+        state.notify(
+            ConsoleEvent::new(tenant_id, Kind::SessionEnded)
+                .session(session_id)
+                .reason(reason),
+        );
     }
     Ok(())
 }

@@ -4,11 +4,12 @@
 //! code is consumed atomically and creates an attended machine and session. Login and
 //! viewer tokens are not agent credentials and are refused.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::Bytes;
@@ -17,20 +18,23 @@ use reach_proto::access::{HostUsb, Scope, ViewerAccess};
 use reach_proto::agent_key::AgentKey;
 use reach_proto::close;
 use reach_proto::codec::{self, DecodeError};
-use reach_proto::limits::AGENT_MAX_MESSAGE;
+use reach_proto::limits::{AGENT_MAX_MESSAGE, AUTH_MAX_MESSAGE};
 use reach_proto::policy::{AgentVerdict, judge_agent_message};
-use reach_proto::support_code::SupportCode;
 use reach_proto::v1::{self, agent_auth::Credential, envelope::Body};
 use serde_json::json;
 use tokio::sync::mpsc;
 use tracing::Instrument as _;
 
 use super::{
-    FORWARD_TIMEOUT, Refusal, SOCKET_QUEUE, Sink, Stream, close_with, read_first, usb_audit,
+    FORWARD_TIMEOUT, PreAuth, Refusal, SOCKET_QUEUE, Sink, Stream, close_with, read_first,
+    usb_audit,
 };
+use crate::console_events::{ConsoleEvent, ConsoleEventKind};
 use crate::http::ClientIp;
-use crate::relay::hub::{AgentLink, Outbound};
+use crate::relay::budget::{Offer, ROOM_WAIT, ViewerBudget};
+use crate::relay::hub::{AgentLink, Outbound, Tx};
 use crate::relay::lifecycle::{self, Opening};
+use crate::relay::redeem::{self, RedeemError, Redemption};
 use crate::relay::store::credentials::{self, CodeRow};
 use crate::relay::store::machines::{self, MachineFields};
 use crate::state::AppState;
@@ -55,21 +59,27 @@ fn host_usb(caps: Option<&v1::Capabilities>, status_enabled: bool) -> HostUsb {
     })
 }
 
-/// Upgrade handler with the agent frame cap (4 MiB).
+/// Upgrade handler with the agent frame cap (4 MiB); until it authenticates the socket may
+/// read only [`super::PRE_AUTH_READ_BUDGET`] bytes, and an IP holds at most
+/// [`crate::conn::MAX_UNAUTHENTICATED_SOCKETS_PER_IP`] such sockets.
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
     let origin_ok = super::origin_allowed(&headers, state.config.public_url.as_deref());
+    let Some(pre_auth) = PreAuth::begin(&state, ip, peer) else {
+        return super::too_many_sockets(&state, "agent_socket_unauthenticated");
+    };
     ws.max_message_size(AGENT_MAX_MESSAGE)
         .max_frame_size(AGENT_MAX_MESSAGE)
         .read_buffer_size(super::READ_BUFFER)
-        .on_upgrade(move |socket| run(state, socket, ip, origin_ok))
+        .on_upgrade(move |socket| run(state, socket, ip, origin_ok, pre_auth))
 }
 
-async fn run(state: AppState, socket: WebSocket, ip: IpAddr, origin_ok: bool) {
+async fn run(state: AppState, socket: WebSocket, ip: IpAddr, origin_ok: bool, pre_auth: PreAuth) {
     let (mut sink, mut stream) = socket.split();
     if !origin_ok {
         return close_with(&mut sink, close::BAD_ORIGIN, "origin not allowed").await;
@@ -78,6 +88,7 @@ async fn run(state: AppState, socket: WebSocket, ip: IpAddr, origin_ok: bool) {
         Ok(b) => b,
         Err(r) => return close_with(&mut sink, r.code, r.reason).await,
     };
+    pre_auth.done();
     let (tx, rx) = mpsc::channel(SOCKET_QUEUE);
     let conn_id = state.relay.next_id();
     let link = AgentLink {
@@ -93,6 +104,10 @@ async fn run(state: AppState, socket: WebSocket, ip: IpAddr, origin_ok: bool) {
             "replaced by a new connection",
         ));
     }
+    state.notify(
+        ConsoleEvent::new(&bound.tenant_id, ConsoleEventKind::MachineOnline)
+            .machine(&bound.machine_id),
+    );
     let session_id = match &bound.code {
         Some(code) => open_attended(&state, &bound, code).await,
         None => Ok(String::new()),
@@ -127,7 +142,7 @@ async fn send_auth_ok(sink: &mut Sink, machine_id: &str, session_id: &str) -> bo
 /// Reads `AgentAuth` and `AgentHello` and checks the credential.
 async fn authenticate(state: &AppState, stream: &mut Stream, ip: IpAddr) -> Result<Bound, Refusal> {
     let refuse = |reason| Refusal::new(close::UNAUTHORIZED, reason);
-    let first = read_first(stream, AGENT_MAX_MESSAGE).await?;
+    let first = read_first(stream, AUTH_MAX_MESSAGE).await?;
     let Some(Body::AgentAuth(auth)) = first.body else {
         return Err(refuse("first message must be agent_auth"));
     };
@@ -136,7 +151,7 @@ async fn authenticate(state: &AppState, stream: &mut Stream, ip: IpAddr) -> Resu
         Some(Credential::SupportCode(code)) => by_code(state, &code, ip).await?,
         None => return Err(refuse("agent_auth carries no credential")),
     };
-    let hello = read_first(stream, AGENT_MAX_MESSAGE).await?;
+    let hello = read_first(stream, AUTH_MAX_MESSAGE).await?;
     let Some(Body::AgentHello(hello)) = hello.body else {
         return Err(Refusal::new(
             close::POLICY,
@@ -172,34 +187,18 @@ async fn by_key(state: &AppState, key: &str) -> Result<Bound, Refusal> {
 /// Consumes a support code (shared brute-force counter with `/validate`) and creates the
 /// attended machine the session will run on.
 async fn by_code(state: &AppState, code: &str, ip: IpAddr) -> Result<Bound, Refusal> {
-    let lockout = &state.limits.support_code_lockout;
-    let now = Instant::now();
-    if lockout.check(ip, now).is_err() {
-        return Err(Refusal::new(
-            close::UNAUTHORIZED,
-            "too many wrong codes; try again later",
-        ));
-    }
     let server_error = |_| Refusal::new(close::GOING_AWAY, "server error");
-    let consumed = match SupportCode::parse(code) {
-        Ok(code) => {
-            let hash = credentials::code_hash(&code);
-            credentials::consume_code(&state.db, &hash)
-                .await
-                .map_err(server_error)?
-        }
-        Err(_) => None,
-    };
-    let Some(row) = consumed else {
-        if lockout.record_failure(ip, now) {
-            crate::http::support_codes::audit_lockout(state, ip, "agent").await;
-        }
-        return Err(Refusal::new(
-            close::UNAUTHORIZED,
-            "unknown, expired or used support code",
-        ));
-    };
-    lockout.record_success(ip);
+    let row = redeem::redeem(state, ip, code, Redemption::Consume)
+        .await
+        .map_err(|e| match e {
+            RedeemError::LockedOut(_) => {
+                Refusal::new(close::UNAUTHORIZED, "too many wrong codes; try again later")
+            }
+            RedeemError::Unknown => {
+                Refusal::new(close::UNAUTHORIZED, "unknown, expired or used support code")
+            }
+            RedeemError::Database(_) => Refusal::new(close::GOING_AWAY, "server error"),
+        })?;
     let fields = MachineFields {
         name: format!("Attended session ({})", row.technician),
         ..MachineFields::default()
@@ -245,6 +244,12 @@ async fn open_attended(
     };
     let id = lifecycle::open(state, &opening).await?;
     credentials::link_code_session(&state.db, &code.id, &id).await?;
+    state.notify(
+        ConsoleEvent::new(&bound.tenant_id, ConsoleEventKind::CodeUsed)
+            .code(&code.id)
+            .session(&id)
+            .machine(&bound.machine_id),
+    );
     Ok(id)
 }
 
@@ -272,7 +277,7 @@ async fn serve(
                 }
             },
             out = rx.recv() => match out {
-                Some(Outbound::Frame(b)) => match super::write_batch(sink, b, &mut rx).await {
+                Some(Outbound::Frame(b) | Outbound::Video(b)) => match super::write_batch(sink, b, &mut rx).await {
                     Ok(None) => {}
                     Ok(Some((code, reason))) => return close_with(sink, code, reason).await,
                     Err(()) => return,
@@ -319,12 +324,79 @@ async fn on_frame(
                 &env.session_id,
                 env.viewer_id,
             );
-            for tx in targets {
-                let _ = tx
-                    .send_timeout(Outbound::Frame(bytes.clone()), FORWARD_TIMEOUT)
-                    .await;
+            match body {
+                Body::VideoFrame(f) => {
+                    offer_video(state, bound, &env.session_id, &targets, &bytes, f.keyframe).await;
+                }
+                _ => {
+                    for (tx, _) in targets {
+                        let _ = tx
+                            .send_timeout(Outbound::Frame(bytes.clone()), FORWARD_TIMEOUT)
+                            .await;
+                    }
+                }
             }
             Ok(())
+        }
+    }
+}
+
+/// Queues a video frame for each viewer within its byte budget. A full queue gets up to
+/// [`ROOM_WAIT`] to drain; then that viewer skips frames to the next keyframe, which is asked
+/// for once it has room, and frames for it no longer wait.
+async fn offer_video(
+    state: &AppState,
+    bound: &Bound,
+    session_id: &str,
+    targets: &[(Tx, Arc<ViewerBudget>)],
+    bytes: &Bytes,
+    keyframe: bool,
+) {
+    let mut ask_keyframe = false;
+    for (tx, budget) in targets {
+        match offer_one(tx, budget, bytes, keyframe).await {
+            Offer::Skip { ask_keyframe: ask } => {
+                state.metrics.rate_limited("viewer_video_skipped");
+                ask_keyframe |= ask;
+            }
+            Offer::Queue | Offer::Full => {}
+        }
+    }
+    if ask_keyframe && let Some(agent) = state.relay.agent_tx(&bound.machine_id) {
+        let request = Body::KeyframeRequest(v1::KeyframeRequest {});
+        let frame = codec::encode(&codec::envelope(session_id, request));
+        let _ = agent.try_send(Outbound::Frame(Bytes::from(frame)));
+    }
+}
+
+/// One viewer: queue the frame, waiting up to [`ROOM_WAIT`] for room, or skip it.
+async fn offer_one(tx: &Tx, budget: &ViewerBudget, bytes: &Bytes, keyframe: bool) -> Offer {
+    let deadline = tokio::time::Instant::now() + ROOM_WAIT;
+    loop {
+        let room = budget.room();
+        tokio::pin!(room);
+        room.as_mut().enable();
+        match budget.offer_video(bytes.len(), keyframe, Instant::now()) {
+            Offer::Queue => {
+                let frame = Outbound::Video(bytes.clone());
+                let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
+                if tx.send_timeout(frame, wait).await.is_err() {
+                    budget.unqueue(bytes.len(), Instant::now());
+                    return Offer::Skip {
+                        ask_keyframe: false,
+                    };
+                }
+                return Offer::Queue;
+            }
+            Offer::Full => {
+                if tokio::time::timeout_at(deadline, room).await.is_err() {
+                    budget.give_up(Instant::now());
+                    return Offer::Skip {
+                        ask_keyframe: false,
+                    };
+                }
+            }
+            skip @ Offer::Skip { .. } => return skip,
         }
     }
 }
@@ -376,5 +448,11 @@ fn answered_scope(r: &v1::ConsentResponse) -> Option<Scope> {
 async fn disconnected(state: &AppState, bound: &Bound, conn_id: u64) {
     let _ = machines::touch(&state.db, &bound.machine_id).await;
     let ending = state.relay.agent_gone(&bound.machine_id, conn_id);
+    if !state.relay.is_online(&bound.machine_id) {
+        state.notify(
+            ConsoleEvent::new(&bound.tenant_id, ConsoleEventKind::MachineOffline)
+                .machine(&bound.machine_id),
+        );
+    }
     lifecycle::agent_lost(state, &bound.tenant_id, ending).await;
 }

@@ -1,14 +1,17 @@
-//! The two WebSocket endpoints: `/ws/agent` and `/ws/viewer`.
+//! The WebSocket endpoints: `/ws/agent`, `/ws/viewer` and the console's `/ws/console`.
 //!
 //! Credentials arrive in the first message (never in the URL). Frame caps are set on the
 //! upgrade so oversized frames are refused from their header, before buffering.
 //! Browser sockets are checked against the server's public origin.
 
 pub mod agent;
+pub mod console;
 mod stream;
 mod usb_audit;
 pub mod viewer;
 
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
@@ -23,10 +26,18 @@ use reach_proto::limits::AUTH_TIMEOUT;
 use reach_proto::v1::Envelope;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::conn::{ConnShared, IpSlot};
 use crate::state::AppState;
 
 /// How long a forward may wait for a full socket queue before the message is dropped.
 pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Bytes a connection may read after its WebSocket upgrade until it authenticated: the
+/// credential and hello messages with framing, nothing like a 4 MiB frame.
+pub const PRE_AUTH_READ_BUDGET: u64 = 4 * reach_proto::limits::AUTH_MAX_MESSAGE as u64;
+
+/// How long closing a socket may take (a peer that does not read cannot hold the task).
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Messages queued per socket.
 pub const SOCKET_QUEUE: usize = 64;
@@ -43,6 +54,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .route("/ws/agent", get(agent::upgrade))
         .route("/ws/viewer", get(viewer::upgrade))
+        .route("/ws/console", get(console::upgrade))
 }
 
 /// Why a socket is closed before it is served.
@@ -95,8 +107,8 @@ fn origin_of(url: &str) -> String {
     }
 }
 
-/// Frames written per socket flush, at most: a burst (USB bulk data, a video frame with its
-/// cursor) goes out in few writes instead of one per message.
+/// Frames written per flush on an agent's socket, at most: a burst (USB bulk data) goes out in
+/// few writes instead of one per message.
 pub const WRITE_BATCH: usize = 64;
 
 /// Writes `first` and the frames already queued behind it (up to [`WRITE_BATCH`]), then flushes
@@ -111,7 +123,9 @@ pub(crate) async fn write_batch(
     let mut close = None;
     for _ in 0..WRITE_BATCH {
         match rx.try_recv() {
-            Ok(Outbound::Frame(b)) => sink.feed(Message::Binary(b)).await.map_err(drop)?,
+            Ok(Outbound::Frame(b) | Outbound::Video(b)) => {
+                sink.feed(Message::Binary(b)).await.map_err(drop)?;
+            }
             Ok(Outbound::Close(code, reason)) => {
                 close = Some((code, reason));
                 break;
@@ -123,14 +137,57 @@ pub(crate) async fn write_batch(
     Ok(close)
 }
 
-/// Closes with a code and reason, ignoring a broken socket.
+/// A socket that has not authenticated yet: it holds one of its IP's unauthenticated
+/// slots and its connection's read budget until [`PreAuth::done`] (or until it closes).
+#[derive(Debug)]
+pub(crate) struct PreAuth {
+    _slot: IpSlot,
+    conn: Option<Arc<ConnShared>>,
+}
+
+impl PreAuth {
+    /// Counts a new socket from `ip` and limits what its connection (`peer`) may read, or
+    /// `None` when `ip` already has the most unauthenticated sockets.
+    pub(crate) fn begin(state: &AppState, ip: IpAddr, peer: SocketAddr) -> Option<Self> {
+        let slot = state.connections.unauthenticated.acquire(ip)?;
+        let conn = state.connections.find(peer);
+        if let Some(conn) = &conn {
+            conn.limit_reads(PRE_AUTH_READ_BUDGET);
+        }
+        Some(Self { _slot: slot, conn })
+    }
+
+    /// Authenticated: the read budget is lifted, the connection leaves its IP's connection
+    /// count and the unauthenticated slot is released.
+    pub(crate) fn done(self) {
+        if let Some(conn) = &self.conn {
+            conn.authenticated();
+        }
+    }
+}
+
+/// The answer to an upgrade past the per-IP cap of unauthenticated sockets.
+pub(crate) fn too_many_sockets(state: &AppState, socket: &'static str) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    state.metrics.rate_limited(socket);
+    crate::http::Error::RateLimited {
+        retry_after_secs: 1,
+    }
+    .into_response()
+}
+
+/// Closes with a code and reason, ignoring a broken socket; gives up after
+/// [`CLOSE_TIMEOUT`] when the peer does not read.
 pub(crate) async fn close_with(sink: &mut Sink, code: u16, reason: &str) {
     let frame = CloseFrame {
         code,
         reason: reason.into(),
     };
-    let _ = sink.send(Message::Close(Some(frame))).await;
-    let _ = sink.close().await;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+        let _ = sink.send(Message::Close(Some(frame))).await;
+        let _ = sink.close().await;
+    })
+    .await;
 }
 
 /// Reads the next binary message as an envelope within the authentication timeout.

@@ -6,10 +6,12 @@
 //! (logout, password change, user disabled or downgraded) closes the socket at once.
 
 use super::stream::StreamVerdict;
-use std::time::Instant;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::Bytes;
@@ -17,16 +19,22 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use reach_proto::access::{CallerRights, ViewerAccess, ViewerGrant};
 use reach_proto::close;
 use reach_proto::codec::{self, DecodeError};
-use reach_proto::limits::{VIEWER_INPUT_BURST, VIEWER_INPUT_PER_SEC, VIEWER_MAX_MESSAGE};
+use reach_proto::limits::{
+    AUTH_MAX_MESSAGE, VIEWER_INPUT_BURST, VIEWER_INPUT_PER_SEC, VIEWER_MAX_MESSAGE,
+};
 use reach_proto::policy::{ViewerVerdict, judge_viewer_message};
 use reach_proto::rate::TokenBucket;
 use reach_proto::v1::{self, envelope::Body, session_event::Kind};
 use serde_json::json;
 use tokio::sync::{broadcast, mpsc};
 
-use super::{FORWARD_TIMEOUT, Refusal, SOCKET_QUEUE, Sink, Stream, close_with, read_first};
+use super::{
+    FORWARD_TIMEOUT, PreAuth, Refusal, SOCKET_QUEUE, Sink, Stream, close_with, read_first,
+};
 use crate::auth::token::{Claims, TokenError};
 use crate::auth::tokens;
+use crate::http::ClientIp;
+use crate::relay::budget::{SLOW_VIEWER_DEADLINE, ViewerBudget};
 use crate::relay::hub::{JoinError, Outbound, ViewerIdentity, ViewerLink, session_event};
 use crate::state::{AppState, AuthEvent};
 
@@ -60,6 +68,7 @@ struct Joined {
     grant: ViewerGrant,
     viewer_id: u64,
     actor: String,
+    budget: Arc<ViewerBudget>,
 }
 
 impl Joined {
@@ -68,20 +77,27 @@ impl Joined {
     }
 }
 
-/// Upgrade handler with the viewer frame cap (64 KiB).
+/// Upgrade handler with the viewer frame cap (64 KiB); until it authenticates the socket may
+/// read only [`super::PRE_AUTH_READ_BUDGET`] bytes, and an IP holds at most
+/// [`crate::conn::MAX_UNAUTHENTICATED_SOCKETS_PER_IP`] such sockets.
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
     let origin_ok = super::origin_allowed(&headers, state.config.public_url.as_deref());
+    let Some(pre_auth) = PreAuth::begin(&state, ip, peer) else {
+        return super::too_many_sockets(&state, "viewer_socket_unauthenticated");
+    };
     ws.max_message_size(VIEWER_MAX_MESSAGE)
         .max_frame_size(VIEWER_MAX_MESSAGE)
         .read_buffer_size(super::READ_BUFFER)
-        .on_upgrade(move |socket| run(state, socket, origin_ok))
+        .on_upgrade(move |socket| run(state, socket, origin_ok, pre_auth))
 }
 
-async fn run(state: AppState, socket: WebSocket, origin_ok: bool) {
+async fn run(state: AppState, socket: WebSocket, origin_ok: bool, pre_auth: PreAuth) {
     let (mut sink, mut stream) = socket.split();
     if !origin_ok {
         return close_with(&mut sink, close::BAD_ORIGIN, "origin not allowed").await;
@@ -92,6 +108,7 @@ async fn run(state: AppState, socket: WebSocket, origin_ok: bool) {
         Ok(j) => j,
         Err(r) => return close_with(&mut sink, r.code, r.reason).await,
     };
+    pre_auth.done();
     let mut closing = None;
     if welcome(&state, &mut sink, &joined).await {
         closing = serve(&state, &joined, &mut sink, &mut stream, rx, events).await;
@@ -131,7 +148,7 @@ async fn join(
     stream: &mut Stream,
     tx: mpsc::Sender<Outbound>,
 ) -> Result<Joined, Refusal> {
-    let first = read_first(stream, VIEWER_MAX_MESSAGE).await?;
+    let first = read_first(stream, AUTH_MAX_MESSAGE).await?;
     let Some(Body::ViewerAuth(auth)) = first.body else {
         return Err(Refusal::new(
             close::UNAUTHORIZED,
@@ -146,10 +163,12 @@ async fn join(
     let Some(rights) = current_rights(state, &claims, minted).await else {
         return Err(Refusal::new(close::REVOKED, "the user may no longer join"));
     };
+    let budget = Arc::new(ViewerBudget::default());
     let link = ViewerLink {
         tx,
         rights,
         user_id: claims.user_id.clone(),
+        budget: Arc::clone(&budget),
     };
     let (viewer_id, grant) = state
         .relay
@@ -184,6 +203,7 @@ async fn join(
         grant,
         viewer_id,
         actor,
+        budget,
     })
 }
 
@@ -277,6 +297,7 @@ async fn serve(
         bucket: TokenBucket::new(VIEWER_INPUT_PER_SEC, VIEWER_INPUT_BURST, Instant::now()),
         told_pending: false,
     };
+    let mut behind_check = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             msg = stream.next() => match msg {
@@ -292,20 +313,52 @@ async fn serve(
                 }
             },
             out = rx.recv() => match out {
-                Some(Outbound::Frame(b)) => match super::write_batch(sink, b, &mut rx).await {
-                    Ok(None) => {}
-                    Ok(Some((code, reason))) => return Some(Refusal::new(code, reason)),
-                    Err(()) => return None,
-                },
+                Some(Outbound::Frame(b)) => {
+                    if let Err(end) = write(sink, b, None).await {
+                        return end;
+                    }
+                }
+                Some(Outbound::Video(b)) => {
+                    if let Err(end) = write(sink, b, Some(&j.budget)).await {
+                        return end;
+                    }
+                }
                 Some(Outbound::Close(code, reason)) => return Some(Refusal::new(code, reason)),
                 None => return None,
             },
+            _ = behind_check.tick() => {
+                if j.budget.too_far_behind(Instant::now()) {
+                    return Some(Refusal::new(close::POLICY, TOO_SLOW));
+                }
+            }
             ev = events.recv() => {
                 if revoked(state, j, ev).await {
                     return Some(Refusal::new(close::REVOKED, "viewer token revoked"));
                 }
             }
         }
+    }
+}
+
+const TOO_SLOW: &str = "the viewer fell too far behind";
+
+/// Writes one frame within [`SLOW_VIEWER_DEADLINE`] (then releases its bytes from the
+/// budget). `Err` ends the serve loop: `Some` closes with a reason, `None` means gone.
+async fn write(
+    sink: &mut Sink,
+    bytes: Bytes,
+    budget: Option<&ViewerBudget>,
+) -> Result<(), Option<Refusal>> {
+    let len = bytes.len();
+    let written =
+        tokio::time::timeout(SLOW_VIEWER_DEADLINE, sink.send(Message::Binary(bytes))).await;
+    if let Some(budget) = budget {
+        budget.sent(len);
+    }
+    match written {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(None),
+        Err(_) => Err(Some(Refusal::new(close::POLICY, TOO_SLOW))),
     }
 }
 

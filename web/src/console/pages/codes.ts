@@ -1,4 +1,5 @@
 import { h, field, table, when } from "../../ui/dom";
+import type { ConsoleEvent } from "../../net/console-events";
 import { attempt, type Ctx, type Page } from "../context";
 import { can, listOf } from "../session";
 
@@ -92,15 +93,67 @@ async function activeCodes(ctx: Ctx): Promise<HTMLElement> {
   return list;
 }
 
+/** Tells the technician, when the tab is in the background, that the customer answered. */
+function notify(text: string): void {
+  if (document.hidden && "Notification" in window && Notification.permission === "granted") {
+    new Notification("Reach", { body: text });
+  }
+}
+
+/** Follows one code: the customer connects, then accepts, declines or does not answer. */
+function follow(codeId: string, progress: HTMLElement, refreshList: () => void): (e: ConsoleEvent) => void {
+  let sessionId: string | null = null;
+  let timeoutSecs = 60;
+  let countdown: number | undefined;
+  const say = (...children: (Node | string)[]) => progress.replaceChildren(...children);
+  return (event) => {
+    if (event.kind === "consent_pending" && event.timeout_secs) timeoutSecs = event.timeout_secs;
+    if (event.kind === "code_used" && event.code_id === codeId && event.session_id) {
+      sessionId = event.session_id;
+      refreshList();
+      let left = timeoutSecs;
+      const tick = () => say(`Customer connected — waiting for their answer (${left} s).`);
+      tick();
+      countdown = window.setInterval(() => {
+        left = Math.max(0, left - 1);
+        tick();
+      }, 1000);
+      return;
+    }
+    if (!sessionId || event.session_id !== sessionId) {
+      if (event.kind === "code_revoked" || event.kind === "code_used") refreshList();
+      return;
+    }
+    window.clearInterval(countdown);
+    if (event.kind === "consent_granted") {
+      say("Accepted — ", h("a", { href: `/viewer.html#${sessionId}`, id: "join-accepted" }, "Join"));
+      notify("The customer accepted. Join the session.");
+    } else if (event.kind === "consent_denied") {
+      say(event.reason === "consent_timeout" ? "No answer in time." : "Declined by the customer.");
+      notify("The customer did not accept the session.");
+    } else if (event.kind === "session_ended") {
+      say("The session ended.");
+    }
+  };
+}
+
 export const codesPage: Page = async (ctx) => {
   const result = h("div", { id: "code-result", "aria-live": "polite" });
+  const progress = h("p", { id: "code-progress", role: "status", "aria-live": "polite" });
   const { form, read } = options(ctx);
   const active = h("div", {}, await activeCodes(ctx));
+  const refreshList = () => void activeCodes(ctx).then((list) => active.replaceChildren(list)).catch(() => undefined);
+  ctx.onEvent = (event) => {
+    if (event.kind === "code_revoked" || event.kind === "code_used") refreshList();
+  };
   form.addEventListener("submit", (event) => {
     event.preventDefault();
+    if ("Notification" in window && Notification.permission === "default") void Notification.requestPermission();
     void attempt(ctx, async () => {
       const code = await ctx.api.post<CreatedCode>("/api/support-codes", read());
-      result.replaceChildren(handout(ctx, code));
+      result.replaceChildren(handout(ctx, code), progress);
+      progress.textContent = "Waiting for the customer to connect…";
+      ctx.onEvent = follow(code.id, progress, refreshList);
       active.replaceChildren(await activeCodes(ctx));
     });
   });

@@ -1,4 +1,5 @@
 import { h, field } from "../../ui/dom";
+import { takeNext } from "../../net/api";
 import { attempt, type Page } from "../context";
 
 interface LoginAnswer {
@@ -30,6 +31,8 @@ export const loginPage: Page = async (ctx) => {
       ctx.api.token = answer.token;
       password.value = "";
       ctx.layout.say("Signed in.");
+      const next = takeNext();
+      if (next) return location.assign(next);
       ctx.go("#/machines");
       await ctx.refresh();
     });

@@ -4,6 +4,8 @@
 //! and a Rust viewer client — then paints small, typing-sized rectangles on the X server and
 //! times each one from the moment the X server has it (after `XSync`) to the arrival of the first
 //! video frame at the viewer (decoded by nobody: arrival only). Prints p50/p95/p99 per codec.
+//! Then the motion workloads (`motion.rs`): scrolling and full-screen change at 30 Hz, with
+//! updates/s, MB/s and arrival p50/p95.
 //!
 //! `reach bench x-fill` (hidden) is the painter used by the browser glass-to-glass benchmark in
 //! `web/bench/glass.mjs`: it reads `x y w h rrggbb` lines on stdin and answers each with the
@@ -21,6 +23,7 @@ use reach_server::secrets::SecretString;
 use reach_server::{AppState, Config, ConfigOverrides};
 use x11rb::protocol::xproto::Rectangle;
 
+use super::motion::{self, Motion, MotionReport};
 use crate::cmd::local::{Painter, enroll_machine, run_agent};
 use reach_media::VirtualDisplay;
 
@@ -33,6 +36,22 @@ pub(crate) struct LatencyBenchArgs {
     /// Codecs to measure: raw, h264 or both.
     #[arg(long, default_value = "both")]
     codec: String,
+    /// Workloads, comma separated: typing, scrolling, full-screen, noise-keyframe.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "typing,scrolling,full-screen,noise-keyframe"
+    )]
+    workloads: Vec<String>,
+    /// Seconds of painting per motion workload (scrolling, full-screen) and codec.
+    #[arg(long, default_value_t = 3)]
+    seconds: u32,
+    /// Screen width of the private Xvfb, pixels.
+    #[arg(long, default_value_t = 1920)]
+    width: u32,
+    /// Screen height of the private Xvfb, pixels.
+    #[arg(long, default_value_t = 1080)]
+    height: u32,
 }
 
 /// Arguments of the hidden painter `reach bench x-fill`.
@@ -40,12 +59,22 @@ pub(crate) struct LatencyBenchArgs {
 pub(crate) struct XFillArgs {
     /// X display to paint on.
     #[arg(long)]
-    display: String,
+    pub(super) display: String,
 }
 
 const ADMIN_PASSWORD: &str = "latency bench password";
-const WIDTH: u32 = 1280;
-const HEIGHT: u32 = 800;
+
+/// What one run measures.
+struct Plan {
+    changes: u32,
+    codecs: Vec<v1::VideoCodec>,
+    typing: bool,
+    motions: Vec<Motion>,
+    noise_keyframe: bool,
+    seconds: u32,
+    width: u32,
+    height: u32,
+}
 
 pub(crate) fn run(args: LatencyBenchArgs) -> anyhow::Result<()> {
     let codecs: Vec<v1::VideoCodec> = match args.codec.as_str() {
@@ -54,12 +83,33 @@ pub(crate) fn run(args: LatencyBenchArgs) -> anyhow::Result<()> {
         "both" => vec![v1::VideoCodec::Raw, v1::VideoCodec::H264],
         other => anyhow::bail!("unknown codec {other:?}: use raw, h264 or both"),
     };
+    let mut plan = Plan {
+        changes: args.changes.max(1),
+        codecs,
+        typing: false,
+        motions: Vec::new(),
+        noise_keyframe: false,
+        seconds: args.seconds,
+        width: args.width,
+        height: args.height,
+    };
+    for workload in &args.workloads {
+        match workload.as_str() {
+            "typing" => plan.typing = true,
+            "scrolling" => plan.motions.push(Motion::Scrolling),
+            "full-screen" => plan.motions.push(Motion::FullScreen),
+            "noise-keyframe" => plan.noise_keyframe = true,
+            other => anyhow::bail!(
+                "unknown workload {other:?}: use typing, scrolling, full-screen, noise-keyframe"
+            ),
+        }
+    }
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(bench(args.changes.max(1), codecs))
+    runtime.block_on(bench(plan))
 }
 
-async fn bench(changes: u32, codecs: Vec<v1::VideoCodec>) -> anyhow::Result<()> {
-    let xvfb = VirtualDisplay::start(WIDTH, HEIGHT)?;
+async fn bench(plan: Plan) -> anyhow::Result<()> {
+    let xvfb = VirtualDisplay::start(plan.width, plan.height)?;
     let data = tempfile::tempdir()?;
     let overrides = ConfigOverrides {
         listen: Some("127.0.0.1:0".parse()?),
@@ -75,11 +125,11 @@ async fn bench(changes: u32, codecs: Vec<v1::VideoCodec>) -> anyhow::Result<()> 
     let mut api = ApiClient::new(&url)?;
     api.login("admin", ADMIN_PASSWORD).await?;
     let session = open_session(&api).await?;
-    let mut painter = Painter::open(xvfb.name())?;
+    let (width, height) = (plan.width, plan.height);
     println!(
-        "Screen change → viewer arrival, {WIDTH}×{HEIGHT} private Xvfb, loopback, {changes} changes of 16×24 px"
+        "Real agent → relay → viewer on loopback, {width}×{height} private Xvfb, arrival only (no decoding)"
     );
-    for codec in codecs {
+    for &codec in &plan.codecs {
         let mut viewer = api.join(&session).await?;
         let start = v1::StartStream {
             codec: codec as i32,
@@ -91,23 +141,83 @@ async fn bench(changes: u32, codecs: Vec<v1::VideoCodec>) -> anyhow::Result<()> 
             .await
             .context("no first frame")?;
         settle(&mut viewer).await;
-        let mut samples = Vec::with_capacity(changes as usize);
-        for i in 0..changes {
-            let started = Instant::now();
-            painter.fill(
-                typing_rect(i),
-                if i % 2 == 0 { 0x00e0_c020 } else { 0x0020_40a0 },
-            )?;
-            next_frame(&mut viewer, Duration::from_secs(5)).await?;
-            samples.push(started.elapsed());
-            settle(&mut viewer).await;
+        if plan.typing {
+            typing(&mut viewer, xvfb.name(), codec, plan.changes).await?;
         }
-        print_row(codec, &mut samples);
+        for &motion in &plan.motions {
+            let report = motion::measure(&mut viewer, xvfb.name(), motion, plan.seconds).await?;
+            print_motion(codec, motion, &report);
+        }
+        if plan.noise_keyframe {
+            let report = motion::measure_noise_keyframe(&mut viewer, xvfb.name()).await?;
+            println!(
+                "  {:<5} noise keyframe delivered whole: {:.2} MB in {} messages, {:.0} ms from request to last part",
+                codec_name(codec),
+                report.bytes as f64 / 1e6,
+                report.parts,
+                report.elapsed.as_secs_f64() * 1000.0
+            );
+        }
         viewer.leave().await;
     }
     agent.abort();
     running.shutdown().await?;
     Ok(())
+}
+
+/// Typing: 16×24 px changes, one at a time, each timed from the X server having it to the
+/// arrival of the first video frame.
+async fn typing(
+    viewer: &mut ViewerConnection,
+    display: &str,
+    codec: v1::VideoCodec,
+    changes: u32,
+) -> anyhow::Result<()> {
+    let mut painter = Painter::open(display)?;
+    let mut samples = Vec::with_capacity(changes as usize);
+    for i in 0..changes {
+        let started = Instant::now();
+        painter.fill(
+            typing_rect(i),
+            if i % 2 == 0 { 0x00e0_c020 } else { 0x0020_40a0 },
+        )?;
+        next_frame(viewer, Duration::from_secs(5)).await?;
+        samples.push(started.elapsed());
+        settle(viewer).await;
+    }
+    print_row(codec, &mut samples);
+    Ok(())
+}
+
+fn codec_name(codec: v1::VideoCodec) -> &'static str {
+    if codec == v1::VideoCodec::H264 {
+        "h264"
+    } else {
+        "raw"
+    }
+}
+
+fn print_motion(codec: v1::VideoCodec, motion: Motion, report: &MotionReport) {
+    let pick = |q: f64| {
+        let samples = &report.arrivals;
+        if samples.is_empty() {
+            return f64::NAN;
+        }
+        let index = ((samples.len() as f64 - 1.0) * q).round() as usize;
+        samples[index].as_secs_f64() * 1000.0
+    };
+    println!(
+        "  {:<5} {:<11} {:5.1} updates/s  {:6.2} MB/s  arrival p50 {:6.2} ms  p95 {:6.2} ms   ({} paints at {} Hz, {} frames)",
+        codec_name(codec),
+        motion.name(),
+        report.updates_per_sec,
+        report.bytes_per_sec / 1e6,
+        pick(0.5),
+        pick(0.95),
+        report.paints,
+        motion::PAINT_FPS,
+        report.frames,
+    );
 }
 
 /// Opens a session once the agent is online (the server refuses offline machines).
@@ -148,7 +258,7 @@ async fn next_frame(viewer: &mut ViewerConnection, limit: Duration) -> anyhow::R
 }
 
 /// Lets trailing frames of the previous change drain so they are not counted for the next.
-async fn settle(viewer: &mut ViewerConnection) {
+pub(crate) async fn settle(viewer: &mut ViewerConnection) {
     while next_frame(viewer, Duration::from_millis(60)).await.is_ok() {}
 }
 
@@ -171,12 +281,9 @@ fn print_row(codec: v1::VideoCodec, samples: &mut [Duration]) {
         samples[index].as_secs_f64() * 1000.0
     };
     println!(
-        "  {:<5} p50 {:6.2} ms   p95 {:6.2} ms   p99 {:6.2} ms   ({} samples)",
-        if codec == v1::VideoCodec::H264 {
-            "h264"
-        } else {
-            "raw"
-        },
+        "  {:<5} {:<11} arrival p50 {:6.2} ms  p95 {:6.2} ms  p99 {:6.2} ms   ({} changes of 16×24 px)",
+        codec_name(codec),
+        "typing",
         pick(0.50),
         pick(0.95),
         pick(0.99),

@@ -3,6 +3,7 @@
 mod api;
 mod latency;
 mod media;
+mod motion;
 mod relay;
 mod usb;
 pub(crate) mod usb_relay;
@@ -24,11 +25,15 @@ enum BenchCommand {
     Relay(relay::RelayBenchArgs),
     /// Screen capture + video encoding: fps, CPU per frame and bytes/s (raw and H.264).
     Media(media::MediaBenchArgs),
-    /// Screen change → viewer arrival latency (p50/p95/p99) for raw and H.264 on loopback.
+    /// Real agent → relay → viewer: typing arrival p50/p95/p99, scrolling and full-screen
+    /// motion updates/s, MB/s and arrival, for raw and H.264 on loopback.
     Latency(latency::LatencyBenchArgs),
     /// Paints rectangles on an X display from stdin lines (used by web/bench/glass.mjs).
     #[command(hide = true)]
     XFill(latency::XFillArgs),
+    /// Paints deterministic noise over a whole X display (used by web/tests/viewer.test.mjs).
+    #[command(hide = true)]
+    XNoise(latency::XFillArgs),
     /// USB passthrough: bulk MB/s (memory, TCP, 50 ms RTT) and control round-trip p50/p99;
     /// `--relay` through a live session (client → relay → agent → fake device).
     Usb(usb::UsbBenchArgs),
@@ -42,5 +47,6 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchCommand::Usb(args) => usb::run(args),
         BenchCommand::Latency(args) => latency::run(args),
         BenchCommand::XFill(args) => latency::run_x_fill(args),
+        BenchCommand::XNoise(args) => motion::run_x_noise(&args.display),
     }
 }

@@ -57,6 +57,7 @@ fn measure(
         target_bitrate_bps: options.bitrate_bps,
         max_fps: 30.0,
         detect_scroll,
+        ..EncoderConfig::default()
     };
     let mut encoder = create_encoder(codec, &config)?;
     capturer.wait_update(Duration::from_millis(100))?;

@@ -1,0 +1,157 @@
+//! `reach usb attach|detach|attached|serve`: a Reach-shared device in this machine's kernel
+//! through vhci-hcd. Thin: parsing and printing only; the work is in `reach_usbip`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::bail;
+use clap::Args;
+use reach_usb::tools::{self, UsbPaths};
+use reach_usbip::attach::{self, AttachRequest, Progress, Via};
+use reach_usbip::pump::PumpEnd;
+use reach_usbip::vhci::Vhci;
+use serde_json::json;
+
+/// Arguments of `reach usb attach`.
+#[derive(Debug, Args)]
+pub(crate) struct AttachArgs {
+    /// The host: tcp://HOST:PORT (a `reach usb serve` listener).
+    #[arg(long, value_parser = Via::parse)]
+    via: Via,
+    /// Which device: VID:PID[:SERIAL], hex ids (e.g. 1d6b:0104).
+    #[arg(long, value_parser = attach::parse_device)]
+    device: reach_usb::proto::DeviceFilter,
+    /// vhci-hcd's sysfs directory.
+    #[arg(long, default_value = reach_usbip::vhci::DEFAULT_VHCI_DIR, hide = true)]
+    vhci_dir: std::path::PathBuf,
+}
+
+/// Arguments of `reach usb detach`.
+#[derive(Debug, Args)]
+pub(crate) struct DetachArgs {
+    /// vhci port (as shown by `reach usb attached`).
+    #[arg(required_unless_present = "all")]
+    port: Option<u32>,
+    /// Detach every attached device.
+    #[arg(long, conflicts_with = "port")]
+    all: bool,
+}
+
+/// Arguments of `reach usb serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Loopback address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7300")]
+    listen: SocketAddr,
+}
+
+fn print_progress(json_out: bool) -> Arc<dyn Fn(Progress) + Send + Sync> {
+    Arc::new(move |p: Progress| {
+        let (value, text) = match &p {
+            Progress::Claimed(d) => (
+                json!({"event": "claimed", "device": d}),
+                format!(
+                    "claimed {:04x}:{:04x} {} ({} speed) on the host",
+                    d.vendor_id,
+                    d.product_id,
+                    d.product.as_deref().unwrap_or("-"),
+                    d.speed
+                ),
+            ),
+            Progress::Attached(port) => (
+                json!({"event": "attached", "port": port}),
+                format!("attached as vhci port {}", port.port),
+            ),
+            Progress::Enumerated { sysfs, nodes } => {
+                let list: Vec<String> = nodes.iter().map(|n| n.display().to_string()).collect();
+                let shown = if list.is_empty() {
+                    "none".to_owned()
+                } else {
+                    list.join(" ")
+                };
+                (
+                    json!({"event": "enumerated", "sysfs": sysfs, "nodes": list}),
+                    format!("local device {} nodes: {shown}", sysfs.display()),
+                )
+            }
+            Progress::Ended(why) => (
+                json!({"event": "ended", "reason": why}),
+                format!("ended: {why}"),
+            ),
+        };
+        if json_out {
+            println!("{value}");
+        } else {
+            println!("{text}");
+        }
+    })
+}
+
+pub(crate) async fn attach(args: AttachArgs, json_out: bool) -> anyhow::Result<()> {
+    let req = AttachRequest {
+        via: args.via,
+        filter: args.device,
+        vhci: Vhci::new(args.vhci_dir),
+    };
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let end = attach::attach(req, print_progress(json_out), stop).await?;
+    match end {
+        PumpEnd::Detached => Ok(()),
+        other => bail!("{other}"),
+    }
+}
+
+pub(crate) fn detach(args: DetachArgs, json_out: bool) -> anyhow::Result<()> {
+    let vhci = Vhci::default();
+    let ports: Vec<u32> = if args.all {
+        vhci.attached()?.iter().map(|a| a.port.port).collect()
+    } else {
+        args.port.into_iter().collect()
+    };
+    for port in &ports {
+        vhci.detach(*port)?;
+    }
+    if json_out {
+        println!("{}", json!({"detached": ports}));
+    } else if ports.is_empty() {
+        println!("nothing attached");
+    } else {
+        for port in ports {
+            println!("detached vhci port {port}");
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn attached(json_out: bool) -> anyhow::Result<()> {
+    let list = Vhci::default().attached()?;
+    if json_out {
+        println!("{}", json!({"attached": list}));
+        return Ok(());
+    }
+    if list.is_empty() {
+        println!("No devices attached through vhci-hcd.");
+    }
+    for a in list {
+        let nodes: Vec<String> = a.nodes.iter().map(|n| n.display().to_string()).collect();
+        println!(
+            "port {:<3} {:<9} {}  {}  {}",
+            a.port.port,
+            a.port.local_busid,
+            a.ids.as_deref().unwrap_or("-"),
+            a.product.as_deref().unwrap_or("-"),
+            nodes.join(" ")
+        );
+    }
+    Ok(())
+}
+
+pub(crate) async fn serve(args: ServeArgs, paths: &UsbPaths, backend: &str) -> anyhow::Result<()> {
+    let backend = tools::backend_named(backend).map_err(anyhow::Error::msg)?;
+    let listener = reach_usbip::serve::bind(args.listen).await?;
+    println!("serving USB on tcp://{}", listener.local_addr()?);
+    reach_usbip::serve::serve(listener, paths.clone(), backend).await;
+    Ok(())
+}

@@ -1,0 +1,56 @@
+#!/bin/sh
+# Runs inside the guest's chroot of the host root (see run.sh): `reach usb serve` on loopback
+# shares the composite gadget 1d6b:0104 (usbfs backend); `reach usb attach --via tcp://…` puts
+# it into the same kernel through vhci-hcd; then serial and block data checks, detach.
+# Prints PASS/FAIL lines; exits non-zero on any failure.
+R=/tmp/share/reach; export REACH_CONFIG_DIR=/tmp/share/cfg
+fail() { echo "FAIL $1"; [ -n "$AP" ] && kill "$AP" 2>/dev/null; [ -n "$SP" ] && kill "$SP" 2>/dev/null; exit 1; }
+waitfor() { i=0; while ! grep -q "$2" "$1" 2>/dev/null; do i=$((i+1)); [ $i -gt $3 ] && return 1; sleep 0.2; done; }
+$R usb acl add --vendor-id 1d6b --product-id 0104 >/dev/null || fail "usbip_setup: acl add"
+$R usb enable >/dev/null || fail "usbip_setup: enable"
+$R usb serve --listen 127.0.0.1:7300 > /tmp/serve.log 2>&1 & SP=$!
+waitfor /tmp/serve.log serving 150 || fail "usbip_serve: $(cat /tmp/serve.log)"
+$R usb attach --via tcp://127.0.0.1:7300 --device 1d6b:0104 > /tmp/attach.log 2>&1 & AP=$!
+waitfor /tmp/attach.log "nodes:" 300 || fail "usbip_attach: $(cat /tmp/attach.log)"
+cat /tmp/attach.log
+ACM=$(grep "nodes:" /tmp/attach.log | grep -o '/dev/ttyACM[0-9]*' | head -1)
+# usb-storage scans after a settle delay: wait for the block device through `reach usb attached`.
+i=0; SD=""; while [ -z "$SD" ] && [ $i -lt 150 ]; do
+  SD=$($R usb attached | grep -o '/dev/sd[a-z]*' | head -1); [ -z "$SD" ] && sleep 0.2; i=$((i+1)); done
+PORT=$(grep -o 'attached as vhci port [0-9]*' /tmp/attach.log | grep -o '[0-9]*$')
+[ -n "$ACM" ] || fail "usbip_attach: no ttyACM behind vhci"
+readlink -f /sys/class/tty/${ACM#/dev/}/device | grep -q vhci_hcd || fail "usbip_attach: $ACM is not behind vhci"
+[ -z "$SD" ] || readlink -f /sys/class/block/${SD#/dev/} | grep -q vhci_hcd || fail "usbip_attach: $SD is not behind vhci"
+echo "PASS usbip_attach 1d6b:0104 on vhci port $PORT: $ACM $SD"
+$R usb attached
+rc=0
+python3 /tmp/share/attach_check.py serial "$ACM" /dev/ttyGS0 || rc=1
+if [ -n "$SD" ]; then
+  python3 /tmp/share/attach_check.py block "$SD" /tmp/share/msc.sha256 || rc=1
+else
+  echo "FAIL usbip_block: no block device behind vhci"; rc=1
+fi
+$R usb detach "$PORT" || rc=1
+i=0; while kill -0 $AP 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+if kill -0 $AP 2>/dev/null; then echo "FAIL usbip_detach: attach still running"; kill $AP; rc=1
+else wait $AP; arc=$?; tail -1 /tmp/attach.log
+  [ $arc -eq 0 ] && echo "PASS usbip_detach attach exited 0" || { echo "FAIL usbip_detach: attach rc=$arc"; rc=1; }
+fi
+# Unplug on the host side while attached: the claim ends, attach detaches its vhci port itself.
+UDC=/sys/kernel/config/usb_gadget/g1/UDC
+$R usb attach --via tcp://127.0.0.1:7300 --device 1d6b:0104 > /tmp/attach2.log 2>&1 & AP=$!
+if waitfor /tmp/attach2.log "nodes:" 300; then
+  echo "" > $UDC
+  i=0; while kill -0 $AP 2>/dev/null && [ $i -lt 150 ]; do sleep 0.2; i=$((i+1)); done
+  if kill -0 $AP 2>/dev/null; then echo "FAIL usbip_host_unplug: attach still running"; kill $AP; rc=1
+  else wait $AP; arc=$?; used=$($R usb attached | grep -c '^port')
+    if [ $arc -ne 0 ] && [ "$used" = 0 ] && grep -q "claim ended" /tmp/attach2.log; then
+      echo "PASS usbip_host_unplug attach exited $arc, vhci port freed: $(tail -1 /tmp/attach2.log)"
+    else echo "FAIL usbip_host_unplug: rc=$arc ports in use=$used: $(tail -2 /tmp/attach2.log)"; rc=1; fi
+  fi
+  echo dummy_udc.0 > $UDC
+else
+  echo "FAIL usbip_host_unplug: second attach: $(cat /tmp/attach2.log)"; kill $AP 2>/dev/null; rc=1
+fi
+kill $SP 2>/dev/null
+exit $rc

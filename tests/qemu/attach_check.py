@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Data checks for `reach usb attach` inside the QEMU guest (run by attach.sh).
+
+serial ACM GS: 1 MiB ttyACM (vhci side) -> ttyGS0 (gadget side), then 1 MiB back, byte-exact.
+block DEV SUMFILE: 8 MiB written through the block device and read back (page cache dropped);
+  the sha256 goes to SUMFILE so run.sh can compare it with the gadget's backing file.
+Prints `PASS <name> …` or `FAIL <name>: why`; exit status 1 on any failure.
+"""
+import hashlib, os, select, sys, threading, time, tty
+
+MIB = 1024 * 1024
+DEADLINE = 120
+
+
+def open_raw(path):
+    fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
+    tty.setraw(fd)
+    return fd
+
+
+def pipe(name, src, dst, data):
+    """Writes data to fd src (in a thread) and reads it from fd dst; returns (ok, message)."""
+    def writer():
+        view = memoryview(data)
+        while view:
+            n = os.write(src, view[:16384])
+            view = view[n:]
+    t = threading.Thread(target=writer, daemon=True)
+    start = time.monotonic()
+    t.start()
+    got = bytearray()
+    while len(got) < len(data):
+        left = DEADLINE - (time.monotonic() - start)
+        if left <= 0:
+            return False, f"{name}: timed out with {len(got)} of {len(data)} bytes"
+        ready, _, _ = select.select([dst], [], [], left)
+        if ready:
+            got += os.read(dst, 65536)
+    secs = time.monotonic() - start
+    if bytes(got) != data:
+        bad = next(i for i in range(len(data)) if got[i] != data[i])
+        return False, f"{name}: data differs at byte {bad}"
+    return True, f"{name} {len(data)} bytes byte-exact in {secs:.1f} s ({len(data) / secs / 1024:.0f} KiB/s)"
+
+
+def serial(acm, gs):
+    a, g = open_raw(acm), open_raw(gs)
+    ok = True
+    for name, src, dst in [("usbip_serial_to_gadget", a, g), ("usbip_serial_from_gadget", g, a)]:
+        passed, msg = pipe(name, src, dst, os.urandom(MIB))
+        print(("PASS " if passed else "FAIL ") + msg, flush=True)
+        ok &= passed
+    return ok
+
+
+def block(dev, sumfile):
+    data = os.urandom(8 * MIB)
+    start = time.monotonic()
+    fd = os.open(dev, os.O_RDWR)
+    size = os.lseek(fd, 0, os.SEEK_END)
+    if size != len(data):
+        print(f"FAIL usbip_block: {dev} has {size} bytes, expected {len(data)}", flush=True)
+        return False
+    os.lseek(fd, 0, os.SEEK_SET)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view[:MIB]):]
+    os.fsync(fd)
+    os.close(fd)
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3")
+    fd = os.open(dev, os.O_RDONLY)
+    back = bytearray()
+    while len(back) < len(data):
+        chunk = os.read(fd, MIB)
+        if not chunk:
+            break
+        back += chunk
+    os.close(fd)
+    secs = time.monotonic() - start
+    want, got = hashlib.sha256(data).hexdigest(), hashlib.sha256(back).hexdigest()
+    with open(sumfile, "w") as f:
+        f.write(want + "\n")
+    if want != got:
+        print(f"FAIL usbip_block: read back sha256 {got} != written {want}", flush=True)
+        return False
+    print(f"PASS usbip_block 8 MiB written and read back through {dev}, sha256 {want[:16]}… in {secs:.1f} s", flush=True)
+    return True
+
+
+if __name__ == "__main__":
+    what = sys.argv[1]
+    ok = serial(sys.argv[2], sys.argv[3]) if what == "serial" else block(sys.argv[2], sys.argv[3])
+    sys.exit(0 if ok else 1)
