@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
+use reach_agent::viewer::ApiClient;
 use reach_server::{AppState, Config};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
@@ -40,44 +41,17 @@ fn json_of(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).expect("JSON output")
 }
 
-async fn post(http: &reqwest::Client, url: &str, token: &str, body: Value) -> Value {
-    let response = http
-        .post(url)
-        .bearer_auth(token)
-        .json(&body)
-        .send()
+/// Starts `reach agent --usb-backend fake` for a new machine whose host allows the demo device.
+async fn host_agent(url: &str, api: &ApiClient, host_dir: &Path) -> (String, Child) {
+    let machine = api
+        .post_json("/api/machines", &json!({"name": "cli-host"}))
         .await
         .unwrap();
-    assert!(
-        response.status().is_success(),
-        "{url}: {}",
-        response.status()
-    );
-    response.json().await.unwrap()
-}
-
-/// Starts `reach agent --usb-backend fake` for a new machine whose host allows the demo device.
-async fn host_agent(
-    url: &str,
-    http: &reqwest::Client,
-    token: &str,
-    host_dir: &Path,
-) -> (String, Child) {
-    let machine = post(
-        http,
-        &format!("{url}/api/machines"),
-        token,
-        json!({"name": "cli-host"}),
-    )
-    .await;
     let id = machine["id"].as_str().unwrap().to_owned();
-    let key = post(
-        http,
-        &format!("{url}/api/machines/{id}/keys"),
-        token,
-        json!({}),
-    )
-    .await;
+    let key = api
+        .post_json(&format!("/api/machines/{id}/keys"), &json!({}))
+        .await
+        .unwrap();
     let acl = reach(host_dir)
         .args([
             "usb",
@@ -107,15 +81,7 @@ async fn host_agent(
         .expect("agent starts");
     let online = tokio::time::timeout(WAIT, async {
         loop {
-            let m: Value = http
-                .get(format!("{url}/api/machines/{id}"))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let m = api.get_json(&format!("/api/machines/{id}")).await.unwrap();
             if m["online"] == true && m["capabilities"]["supports_usb"] == true {
                 return;
             }
@@ -156,15 +122,15 @@ async fn a_technician_logs_in_then_lists_and_opens_a_remote_device_from_the_comm
         .unwrap()
         .to_owned();
 
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let (machine_id, _agent) = host_agent(&url, &http, &token, host_dir.path()).await;
-    let session = post(
-        &http,
-        &format!("{url}/api/sessions"),
-        &token,
-        json!({"machine_id": machine_id, "usb": true}),
-    )
-    .await;
+    let api = ApiClient::new(&url).unwrap().with_token(token);
+    let (machine_id, _agent) = host_agent(&url, &api, host_dir.path()).await;
+    let session = api
+        .post_json(
+            "/api/sessions",
+            &json!({"machine_id": machine_id, "usb": true}),
+        )
+        .await
+        .unwrap();
     let session_id = session["id"].as_str().unwrap();
 
     let list = json_of(
