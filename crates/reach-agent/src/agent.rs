@@ -3,6 +3,7 @@
 use crate::config::{AgentConfig, Credential};
 use crate::consent::{ConsentAnswer, ConsentQuestion};
 use crate::error::ClientError;
+use crate::usb::service::{UsbService, ViewerKey};
 use crate::ws::{self, Incoming, Ws};
 use reach_proto::access::{
     AccessInputs, CallerRights, Consent, Scope, ViewerAccess, ViewerGrant, decide_viewer_grant,
@@ -15,6 +16,9 @@ use std::collections::HashMap;
 use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+
+/// USB frames written to the socket per flush, at most.
+const USB_BATCH: usize = 64;
 
 /// What happened, for whoever embeds the agent (the CLI logs it; media code and tests
 /// react to it).
@@ -129,7 +133,21 @@ pub async fn run(
 ) -> Result<(), ClientError> {
     let url = ws::socket_url(&config.server, "/ws/agent")?;
     let attended = matches!(config.credential, Credential::Code(_));
+    let mut usb = config.usb.clone().map(UsbService::new);
+    // Probed once: whether devices can be listed here (a machine without a USB bus cannot).
+    // Without USB options the hello says what the embedder put there.
+    if let Some(service) = &usb {
+        let supported = service.supported().await;
+        let caps = config
+            .hello
+            .capabilities
+            .get_or_insert_with(Default::default);
+        caps.supports_usb = supported;
+    }
     loop {
+        if let (Some(usb), Some(caps)) = (&usb, config.hello.capabilities.as_mut()) {
+            caps.usb_enabled = usb.enabled();
+        }
         match connect_and_auth(&url, &config).await {
             Ok((socket, ok)) => {
                 config.backoff.reset();
@@ -139,7 +157,10 @@ pub async fn run(
                         session_id: ok.session_id,
                     })
                     .await;
-                let end = serve(socket, &config, &events, &mut outbound).await;
+                let end = serve(socket, &config, &events, &mut outbound, &mut usb).await;
+                if let Some(usb) = usb.as_mut() {
+                    usb.release_all();
+                }
                 let reason = match &end {
                     Ok(()) => "stopped".to_owned(),
                     Err(e) => e.to_string(),
@@ -181,11 +202,15 @@ async fn connect_and_auth(
 }
 
 /// Serves one authenticated connection. `Ok(())` means the embedder stopped the agent.
+///
+/// Outgoing USB frames are sent before incoming messages are read and before anything the
+/// embedder queued (video), so USB never waits behind a screen update.
 async fn serve(
     mut socket: Ws,
     config: &AgentConfig,
     events: &mpsc::Sender<AgentEvent>,
     outbound: &mut mpsc::Receiver<Envelope>,
+    usb: &mut Option<UsbService>,
 ) -> Result<(), ClientError> {
     let started = Instant::now();
     let (answers_tx, mut answers) = mpsc::channel::<(String, Option<Scope>)>(16);
@@ -194,27 +219,27 @@ async fn serve(
     let mut consented: HashMap<String, Scope> = HashMap::new();
     let mut status = tokio::time::interval(config.status_interval);
     status.tick().await;
+    let mut switch = usb.as_ref().map(UsbService::switch_changes);
+    send_status(&mut socket, config, started, usb.as_ref()).await?;
+    if let Some(note) = usb.as_ref().and_then(UsbService::acl_problem_note) {
+        ws::send(&mut socket, &note).await?;
+    }
     loop {
         tokio::select! {
+            biased;
+            env = usb_outbound(usb) => send_usb_batch(&mut socket, env, usb).await?,
             incoming = ws::recv(&mut socket, AGENT_MAX_MESSAGE) => match incoming? {
                 Incoming::Envelope(env) => {
                     if beyond_consent(&consented, &env) {
                         tracing::warn!(session = %env.session_id, "dropped a message beyond the consented scope");
                         continue;
                     }
-                    on_envelope(env, config, events, &answers_tx).await;
+                    on_envelope(env, config, events, &answers_tx, usb).await;
                 }
                 Incoming::Closed { code, reason } if ws::is_credential_refusal(code) => {
                     return Err(ClientError::Rejected { code, reason });
                 }
                 Incoming::Closed { code, reason } => return Err(ClientError::Closed { code, reason }),
-            },
-            out = outbound.recv() => match out {
-                Some(env) => ws::send(&mut socket, &env).await?,
-                None => {
-                    ws::close_with(&mut socket, close::NORMAL, "agent stopped").await;
-                    return Ok(());
-                }
             },
             Some((session_id, scope)) = answers.recv() => {
                 let granted = scope.is_some();
@@ -229,16 +254,78 @@ async fn serve(
                 ws::send(&mut socket, &codec::envelope(&session_id, body)).await?;
                 let _ = events.send(AgentEvent::ConsentAnswered { session_id, granted }).await;
             }
-            _ = status.tick() => {
-                let body = Body::AgentStatus(v1::AgentStatus {
-                    uptime_secs: started.elapsed().as_secs(),
-                    capabilities: config.hello.capabilities.clone(),
-                    ..Default::default()
-                });
-                ws::send(&mut socket, &codec::envelope("", body)).await?;
+            enabled = switch_changed(&mut switch) => {
+                if !enabled && let Some(usb) = usb.as_mut() {
+                    usb.release_all();
+                }
+                send_status(&mut socket, config, started, usb.as_ref()).await?;
+            }
+            out = outbound.recv() => match out {
+                Some(env) => ws::send(&mut socket, &env).await?,
+                None => {
+                    ws::close_with(&mut socket, close::NORMAL, "agent stopped").await;
+                    return Ok(());
+                }
+            },
+            _ = status.tick() => send_status(&mut socket, config, started, usb.as_ref()).await?,
+        }
+    }
+}
+
+async fn send_status(
+    socket: &mut Ws,
+    config: &AgentConfig,
+    started: Instant,
+    usb: Option<&UsbService>,
+) -> Result<(), ClientError> {
+    let mut capabilities = config.hello.capabilities.clone().unwrap_or_default();
+    let usb_enabled = usb.map_or(capabilities.usb_enabled, UsbService::enabled);
+    capabilities.usb_enabled = usb_enabled;
+    let body = Body::AgentStatus(v1::AgentStatus {
+        uptime_secs: started.elapsed().as_secs(),
+        capabilities: Some(capabilities),
+        usb_enabled,
+        ..Default::default()
+    });
+    ws::send(socket, &codec::envelope("", body)).await
+}
+
+/// The next USB envelope, or never without USB.
+async fn usb_outbound(usb: &mut Option<UsbService>) -> Envelope {
+    match usb {
+        Some(usb) => usb.next_outbound().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The switch's next value, or never without USB.
+async fn switch_changed(switch: &mut Option<tokio::sync::watch::Receiver<bool>>) -> bool {
+    let Some(rx) = switch else {
+        return std::future::pending().await;
+    };
+    if rx.changed().await.is_err() {
+        *switch = None;
+        return std::future::pending().await;
+    }
+    *rx.borrow_and_update()
+}
+
+/// Writes `first` and whatever USB frames are already queued, then flushes once.
+async fn send_usb_batch(
+    socket: &mut Ws,
+    first: Envelope,
+    usb: &mut Option<UsbService>,
+) -> Result<(), ClientError> {
+    ws::feed(socket, &first).await?;
+    if let Some(usb) = usb.as_mut() {
+        for _ in 0..USB_BATCH {
+            match usb.try_next_frame() {
+                Some(env) => ws::feed(socket, &env).await?,
+                None => break,
             }
         }
     }
+    ws::flush(socket).await
 }
 
 /// Whether a message asks for more than the person at this machine consented to in its
@@ -270,7 +357,21 @@ async fn on_envelope(
     config: &AgentConfig,
     events: &mpsc::Sender<AgentEvent>,
     answers: &mpsc::Sender<(String, Option<Scope>)>,
+    usb: &mut Option<UsbService>,
 ) {
+    if let Some(usb) = usb.as_mut() {
+        match &env.body {
+            Some(Body::Usb(frame)) => {
+                let key = ViewerKey {
+                    session_id: env.session_id,
+                    viewer_id: env.viewer_id,
+                };
+                return usb.handle_frame(key, frame.frame.clone()).await;
+            }
+            Some(Body::SessionEvent(event)) => usb.handle_session_event(&env, event.kind()),
+            _ => {}
+        }
+    }
     match env.body {
         Some(Body::ConsentRequest(req)) => {
             let access = req.access();
@@ -279,6 +380,7 @@ async fn on_envelope(
                 technician: req.technician,
                 access,
                 usb: req.usb,
+                usb_device: None,
             };
             tokio::spawn(ask(config.prompt.clone(), question, answers.clone()));
         }

@@ -2,6 +2,7 @@
 
 use crate::backoff::Backoff;
 use crate::consent::ConsentPrompt;
+use crate::usb::UsbOptions;
 use reach_proto::agent_key::AgentKey;
 use reach_proto::support_code::SupportCode;
 use reach_proto::v1::{AgentHello, Capabilities};
@@ -32,6 +33,8 @@ pub struct AgentConfig {
     pub backoff: Backoff,
     /// How often a status message is sent.
     pub status_interval: Duration,
+    /// USB passthrough (`None`: the agent offers no USB and drops USB frames).
+    pub usb: Option<UsbOptions>,
 }
 
 impl std::fmt::Debug for AgentConfig {
@@ -54,6 +57,7 @@ impl AgentConfig {
             prompt,
             backoff: Backoff::default(),
             status_interval: Duration::from_secs(30),
+            usb: None,
         }
     }
 }

@@ -8,6 +8,7 @@
 //! - [`consent`]: prompt providers behind [`consent::ConsentPrompt`].
 //! - [`backoff`]: capped exponential reconnect delays with jitter (sans-IO).
 //! - [`ws`]: the only socket code: connect, send and receive envelopes.
+//! - [`usb`]: USB passthrough through live sessions (one host session per viewer).
 //! - [`viewer`]: viewer client: log in, mint a viewer token, join a session.
 //!
 //! # Example
@@ -38,6 +39,7 @@ pub mod config;
 pub mod consent;
 pub mod desktop;
 mod error;
+pub mod usb;
 pub mod viewer;
 pub mod ws;
 

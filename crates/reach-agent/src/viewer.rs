@@ -1,5 +1,10 @@
 //! Viewer client: log in ([`ApiClient`]), mint a viewer token, join a session
-//! ([`ViewerConnection`]) and exchange envelopes.
+//! ([`ViewerConnection`]) and exchange envelopes; [`LiveViewer`] serves the socket from a task
+//! and carries the session's USB channel for `reach_usb`'s `UsbClient`.
+
+mod live;
+
+pub use live::{EVENT_QUEUE, LiveViewer};
 
 use crate::error::ClientError;
 use crate::ws::{self, Incoming, Ws};

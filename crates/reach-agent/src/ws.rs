@@ -131,6 +131,26 @@ pub async fn send(ws: &mut Ws, envelope: &Envelope) -> Result<(), ClientError> {
         .map_err(|e| ClientError::Connect(e.to_string()))
 }
 
+/// Queues one envelope without flushing (call [`flush`] after a batch).
+///
+/// # Errors
+/// [`ClientError::Connect`] when the socket is broken.
+pub async fn feed(ws: &mut Ws, envelope: &Envelope) -> Result<(), ClientError> {
+    ws.feed(Message::Binary(codec::encode(envelope).into()))
+        .await
+        .map_err(|e| ClientError::Connect(e.to_string()))
+}
+
+/// Writes everything queued by [`feed`].
+///
+/// # Errors
+/// [`ClientError::Connect`] when the socket is broken.
+pub async fn flush(ws: &mut Ws) -> Result<(), ClientError> {
+    SinkExt::flush(ws)
+        .await
+        .map_err(|e| ClientError::Connect(e.to_string()))
+}
+
 /// Sends one already encoded envelope (to send the same bytes many times).
 ///
 /// # Errors

@@ -27,6 +27,8 @@ enum Command {
     Agent(cmd::agent::AgentArgs),
     /// Measure performance and print figures with units.
     Bench(cmd::bench::BenchArgs),
+    /// Sign in as a technician and store the login token (for `reach usb remote`).
+    Login(cmd::login::LoginArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,5 +39,6 @@ fn main() -> anyhow::Result<()> {
         Command::Agent(args) => cmd::agent::run(args),
         Command::Demo(args) => cmd::demo::run(args),
         Command::Bench(args) => cmd::bench::run(args),
+        Command::Login(args) => cmd::login::run(args),
     }
 }

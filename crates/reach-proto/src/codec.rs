@@ -97,6 +97,7 @@ pub fn body_name(body: &Body) -> &'static str {
         Body::SpecialKey(_) => "special_key",
         Body::Clipboard(_) => "clipboard",
         Body::Usb(_) => "usb",
+        Body::UsbAudit(_) => "usb_audit",
         Body::Error(_) => "error",
     }
 }

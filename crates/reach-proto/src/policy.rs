@@ -65,9 +65,10 @@ pub enum AgentVerdict {
 /// Decides what happens to a message an agent sent.
 pub fn judge_agent_message(body: &Body) -> AgentVerdict {
     match body {
-        Body::AgentHello(_) | Body::AgentStatus(_) | Body::ConsentResponse(_) => {
-            AgentVerdict::ForServer
-        }
+        Body::AgentHello(_)
+        | Body::AgentStatus(_)
+        | Body::ConsentResponse(_)
+        | Body::UsbAudit(_) => AgentVerdict::ForServer,
         Body::VideoFrame(_)
         | Body::CursorShape(_)
         | Body::CursorPosition(_)
@@ -166,6 +167,15 @@ mod tests {
             judge_agent_message(&Body::VideoFrame(v1::VideoFrame::default())),
             AgentVerdict::ToViewers
         );
+    }
+
+    #[test]
+    fn usb_audit_is_for_the_server_and_never_reaches_or_comes_from_viewers() {
+        let audit = Body::UsbAudit(v1::UsbAudit::default());
+        assert_eq!(judge_agent_message(&audit), AgentVerdict::ForServer);
+        for grant in [VIEW_ONLY, CONTROL, CONTROL_USB] {
+            assert_eq!(judge_viewer_message(&grant, &audit), ViewerVerdict::Drop);
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use reach_audit::{AuditRecord, ChainHead, GENESIS_HASH, verify_chain};
 use serde_json::{Value, json};
@@ -52,11 +52,16 @@ struct Tail {
     last_hash: String,
 }
 
+/// Sees every record's actor and details as it is appended (e.g. to forward the decision to
+/// the server's audit log). Called before the write, so it sees records a full disk loses.
+pub type AuditMirror = Arc<dyn Fn(&str, &Value) + Send + Sync>;
+
 /// An append-only local audit log.
 pub struct LocalAudit {
     path: PathBuf,
     tenant: String,
-    tail: Mutex<Tail>,
+    tail: Arc<Mutex<Tail>>,
+    mirror: Option<AuditMirror>,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> AuditError + '_ {
@@ -109,8 +114,20 @@ impl LocalAudit {
         Ok(Self {
             path: path.to_owned(),
             tenant: tenant.to_owned(),
-            tail: Mutex::new(tail),
+            tail: Arc::new(Mutex::new(tail)),
+            mirror: None,
         })
+    }
+
+    /// Another handle on the same log and chain (appends stay in one chain) whose appends are
+    /// also passed to `mirror`.
+    pub fn with_mirror(&self, mirror: AuditMirror) -> Self {
+        Self {
+            path: self.path.clone(),
+            tenant: self.tenant.clone(),
+            tail: Arc::clone(&self.tail),
+            mirror: Some(mirror),
+        }
     }
 
     /// Appends one `usb_passthrough` record.
@@ -118,6 +135,9 @@ impl LocalAudit {
     /// # Errors
     /// [`AuditError::Io`] when the write fails.
     pub fn append(&self, actor: &str, details: Value) -> Result<(), AuditError> {
+        if let Some(mirror) = &self.mirror {
+            mirror(actor, &details);
+        }
         let mut tail = self
             .tail
             .lock()

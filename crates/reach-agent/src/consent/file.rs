@@ -60,6 +60,7 @@ mod tests {
             technician: "t".into(),
             access: AccessMode::Control,
             usb: false,
+            usb_device: None,
         }
     }
 

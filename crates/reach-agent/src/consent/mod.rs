@@ -27,11 +27,22 @@ pub struct ConsentQuestion {
     pub access: AccessMode,
     /// USB devices requested as well.
     pub usb: bool,
+    /// Set when the question is about opening one USB device (an ACL rule with
+    /// `prompt_on_open`): its description, e.g. `0525:a4a0 (Gadget Zero, serial 1234)`.
+    pub usb_device: Option<String>,
 }
 
 impl ConsentQuestion {
     /// One sentence for any prompt: who asks for what.
     pub fn sentence(&self) -> String {
+        let who = if self.technician.is_empty() {
+            "A technician"
+        } else {
+            &self.technician
+        };
+        if let Some(device) = &self.usb_device {
+            return format!("{who} asks to use the USB device {device} of this computer.");
+        }
         let what = match self.access {
             AccessMode::Control => "see and control this computer",
             _ => "see this computer's screen",
@@ -40,11 +51,6 @@ impl ConsentQuestion {
             " and use its USB devices"
         } else {
             ""
-        };
-        let who = if self.technician.is_empty() {
-            "A technician"
-        } else {
-            &self.technician
         };
         format!("{who} asks to {what}{usb}.")
     }
@@ -113,10 +119,19 @@ mod tests {
             technician: "Ada".into(),
             access: AccessMode::Control,
             usb: true,
+            usb_device: None,
         };
         assert_eq!(
             q.sentence(),
             "Ada asks to see and control this computer and use its USB devices."
+        );
+        let device = ConsentQuestion {
+            usb_device: Some("0525:a4a0 (Gadget Zero)".into()),
+            ..q
+        };
+        assert_eq!(
+            device.sentence(),
+            "Ada asks to use the USB device 0525:a4a0 (Gadget Zero) of this computer."
         );
     }
 
@@ -127,6 +142,7 @@ mod tests {
             technician: String::new(),
             access: AccessMode::ViewOnly,
             usb: false,
+            usb_device: None,
         };
         assert_eq!(DenyAll.ask(&q), ConsentAnswer::Unavailable);
     }

@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use clap::Args;
 use reach_agent::consent::{ConsentPrompt, DenyAll, DesktopPrompt, FilePrompt, TerminalPrompt};
 use reach_agent::desktop::DesktopOptions;
+use reach_agent::usb::{ConsentOpenPrompt, UsbOptions};
 use reach_agent::{AgentConfig, AgentEvent, Credential};
 use reach_proto::agent_key::AgentKey;
 use reach_proto::support_code::SupportCode;
@@ -42,6 +43,10 @@ pub(crate) struct AgentArgs {
     /// connects and answers consent, but streams no screen and injects no input.
     #[arg(long, env = "REACH_DISPLAY")]
     display: Option<String>,
+    /// USB device backend: `system` (usbfs) or `fake` (a demo loopback device `0525:a4a0`, for
+    /// tests and demos). Sharing also needs `reach usb enable` and an ACL that allows the device.
+    #[arg(long, env = "REACH_USB_BACKEND", default_value = "system")]
+    usb_backend: String,
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
@@ -52,6 +57,7 @@ pub(crate) fn run(args: AgentArgs) -> anyhow::Result<()> {
     let credential = credential(&args)?;
     let prompt = pick_prompt(args.consent_file.clone());
     tracing::info!(server = %args.server, consent = prompt.name(), "starting the agent");
+    let backend = reach_usb::tools::backend_named(&args.usb_backend).map_err(anyhow::Error::msg)?;
     let mut config = AgentConfig::new(args.server, credential, prompt);
     let display = args.display.or_else(|| std::env::var("DISPLAY").ok());
     let desktop = display.and_then(|display| {
@@ -68,6 +74,8 @@ pub(crate) fn run(args: AgentArgs) -> anyhow::Result<()> {
     });
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
+        let usb_prompt = Arc::new(ConsentOpenPrompt(Arc::clone(&config.prompt)));
+        config.usb = Some(usb_options(backend, usb_prompt));
         if let Some(name) = desktop {
             tracing::info!(display = %name, "sharing this display");
             let options = DesktopOptions {
@@ -83,6 +91,19 @@ pub(crate) fn run(args: AgentArgs) -> anyhow::Result<()> {
         agent.join().await
     })?;
     Ok(())
+}
+
+/// USB sharing from the host's config directory (ACL, switch, local audit); the switch follows
+/// `reach usb enable|disable` while the agent runs; `prompt_on_open` rules are asked through
+/// `prompt`. Needs a runtime.
+pub(crate) fn usb_options(
+    backend: Arc<dyn reach_usb::backend::UsbBackend>,
+    prompt: Arc<dyn reach_usb::acl::policy::OpenPrompt>,
+) -> UsbOptions {
+    let paths = reach_usb::tools::UsbPaths::from_env();
+    let options = UsbOptions::from_paths(&paths, backend, prompt);
+    options.switch.follow_config(paths);
+    options
 }
 
 fn credential(args: &AgentArgs) -> anyhow::Result<Credential> {

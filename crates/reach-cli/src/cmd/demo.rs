@@ -15,6 +15,7 @@ use reach_server::secrets::SecretString;
 use reach_server::{AppState, Config, ConfigOverrides};
 
 use super::local::{enroll_machine, paint_demo_desktop, run_agent};
+use reach_agent::usb::DenyPrompt;
 use reach_media::VirtualDisplay;
 
 /// Arguments of `reach demo`.
@@ -36,6 +37,10 @@ pub(crate) struct DemoArgs {
     /// Start only the server (no local agent).
     #[arg(long)]
     no_agent: bool,
+    /// USB device backend of the demo agent: `system` (usbfs) or `fake` (a demo loopback device
+    /// `0525:a4a0`). Sharing also needs `reach usb enable` and an ACL rule for the device.
+    #[arg(long, env = "REACH_USB_BACKEND", default_value = "system")]
+    usb_backend: String,
 }
 
 const DEMO_MACHINE: &str = "demo-desktop";
@@ -106,7 +111,15 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         };
         if let Some(display) = display {
             let key = enroll_machine(&url, &password, DEMO_MACHINE).await?;
-            agent = Some(tokio::spawn(run_agent(url.clone(), key, display)));
+            let backend =
+                reach_usb::tools::backend_named(&args.usb_backend).map_err(anyhow::Error::msg)?;
+            let usb = super::agent::usb_options(backend, std::sync::Arc::new(DenyPrompt));
+            agent = Some(tokio::spawn(run_agent(
+                url.clone(),
+                key,
+                display,
+                Some(usb),
+            )));
         }
     }
 

@@ -39,8 +39,14 @@ pub(crate) async fn enroll_machine(
     Ok(AgentKey::parse(key)?)
 }
 
-pub(crate) async fn run_agent(url: String, key: AgentKey, display: String) {
+pub(crate) async fn run_agent(
+    url: String,
+    key: AgentKey,
+    display: String,
+    usb: Option<reach_agent::usb::UsbOptions>,
+) {
     let mut config = AgentConfig::new(url, Credential::Key(key), std::sync::Arc::new(DenyAll));
+    config.usb = usb;
     match desktop::capabilities(Some(&display), false) {
         Ok(capabilities) => config.hello.capabilities = Some(capabilities),
         Err(error) => tracing::warn!(%error, "cannot read the display's screens"),

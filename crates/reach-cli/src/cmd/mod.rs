@@ -4,6 +4,8 @@ pub(crate) mod agent;
 pub(crate) mod bench;
 pub(crate) mod demo;
 pub(crate) mod local;
+pub(crate) mod login;
 pub(crate) mod server;
 pub(crate) mod usb;
 pub(crate) mod usb_attach;
+pub(crate) mod usb_remote;

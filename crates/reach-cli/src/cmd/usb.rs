@@ -56,6 +56,11 @@ enum UsbCommand {
         #[command(subcommand)]
         what: LoopbackCommand,
     },
+    /// Use a device of a remote machine through a live session (after `reach login`).
+    Remote {
+        #[command(subcommand)]
+        what: super::usb_remote::RemoteCommand,
+    },
     /// Use a device shared by a Reach host in this machine's kernel (vhci-hcd; needs root).
     Attach(super::usb_attach::AttachArgs),
     /// Detach a device attached with `reach usb attach`.
@@ -210,6 +215,9 @@ pub(crate) fn run(args: UsbArgs) -> anyhow::Result<()> {
         UsbCommand::List => rt.block_on(list(&paths, &args.backend, &out)),
         UsbCommand::Acl { what } => acl(&paths, what, &out),
         UsbCommand::Loopback { what } => rt.block_on(loopback(&paths, &args.backend, what, &out)),
+        UsbCommand::Remote { what } => {
+            rt.block_on(super::usb_remote::run(args.config_dir, what, args.json))
+        }
         UsbCommand::Audit {
             what: AuditCommand::Verify { file },
         } => audit_verify(&paths, file, &out),

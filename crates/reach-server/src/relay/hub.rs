@@ -130,10 +130,30 @@ impl SessionLink {
     }
 }
 
+/// Who a viewer id stood for, kept after the viewer left so the agent's late USB audit notes
+/// (claims closed because the viewer left or the session ended) still name the technician.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewerIdentity {
+    /// Tenant.
+    pub tenant_id: String,
+    /// Session joined.
+    pub session_id: String,
+    /// Machine of that session.
+    pub machine_id: String,
+    /// User behind the viewer.
+    pub user_id: String,
+    /// Audit actor (`viewer:<username>`).
+    pub actor: String,
+}
+
+/// Viewer identities remembered, at most (the oldest are forgotten first).
+pub const MAX_VIEWER_IDENTITIES: usize = 4096;
+
 #[derive(Debug, Default)]
 struct Inner {
     agents: HashMap<String, AgentLink>,
     sessions: HashMap<String, SessionLink>,
+    identities: std::collections::BTreeMap<u64, ViewerIdentity>,
 }
 
 /// The registry. One per server process, shared through `AppState`.
@@ -530,6 +550,37 @@ impl Hub {
             .collect()
     }
 
+    /// What the machine's connected agent last reported about USB (`None` when offline).
+    pub fn agent_usb(&self, machine_id: &str) -> Option<HostUsb> {
+        self.lock().agents.get(machine_id).map(|a| a.usb)
+    }
+
+    /// Remembers who a viewer id stands for (bounded; see [`ViewerIdentity`]).
+    pub fn remember_viewer(&self, viewer_id: u64, identity: ViewerIdentity) {
+        let mut inner = self.lock();
+        inner.identities.insert(viewer_id, identity);
+        while inner.identities.len() > MAX_VIEWER_IDENTITIES {
+            inner.identities.pop_first();
+        }
+    }
+
+    /// Who `viewer_id` stood for, if it was a viewer of a session on `machine_id`.
+    pub fn viewer_identity(&self, machine_id: &str, viewer_id: u64) -> Option<ViewerIdentity> {
+        self.lock()
+            .identities
+            .get(&viewer_id)
+            .filter(|i| i.machine_id == machine_id)
+            .cloned()
+    }
+
+    /// Machine of a live session.
+    pub fn session_machine(&self, session_id: &str) -> Option<String> {
+        self.lock()
+            .sessions
+            .get(session_id)
+            .map(|s| s.machine_id.clone())
+    }
+
     /// Counts for metrics and benchmarks: (agents, sessions, viewers).
     pub fn counts(&self) -> (usize, usize, usize) {
         let inner = self.lock();
@@ -696,6 +747,24 @@ mod tests {
             vec![("s".to_owned(), ConsentChange::None)]
         );
         assert!(!hub.is_online("m"));
+    }
+
+    #[test]
+    fn viewer_identities_are_bounded_and_bound_to_their_machine() {
+        let hub = Hub::default();
+        let identity = |n: u64| ViewerIdentity {
+            tenant_id: "t".into(),
+            session_id: "s".into(),
+            machine_id: "m".into(),
+            user_id: format!("u{n}"),
+            actor: format!("viewer:u{n}"),
+        };
+        for n in 1..=(MAX_VIEWER_IDENTITIES as u64 + 1) {
+            hub.remember_viewer(n, identity(n));
+        }
+        assert_eq!(hub.viewer_identity("m", 1), None);
+        assert_eq!(hub.viewer_identity("m", 2), Some(identity(2)));
+        assert_eq!(hub.viewer_identity("other", 2), None);
     }
 
     #[test]

@@ -27,6 +27,7 @@ use tracing::Instrument as _;
 
 use super::{
     FORWARD_TIMEOUT, PreAuth, Refusal, SOCKET_QUEUE, Sink, Stream, close_with, read_first,
+    usb_audit,
 };
 use crate::console_events::{ConsoleEvent, ConsoleEventKind};
 use crate::http::ClientIp;
@@ -37,6 +38,7 @@ use crate::relay::redeem::{self, RedeemError, Redemption};
 use crate::relay::store::credentials::{self, CodeRow};
 use crate::relay::store::machines::{self, MachineFields};
 use crate::state::AppState;
+use reach_proto::rate::TokenBucket;
 
 /// Who the agent turned out to be.
 #[derive(Debug)]
@@ -259,11 +261,12 @@ async fn serve(
     stream: &mut Stream,
     mut rx: mpsc::Receiver<Outbound>,
 ) {
+    let mut notes = usb_audit::bucket();
     loop {
         tokio::select! {
             msg = stream.next() => match msg {
                 Some(Ok(Message::Binary(b))) => {
-                    if let Err(r) = on_frame(state, bound, conn_id, b).await {
+                    if let Err(r) = on_frame(state, bound, conn_id, &mut notes, b).await {
                         return close_with(sink, r.code, r.reason).await;
                     }
                 }
@@ -274,11 +277,11 @@ async fn serve(
                 }
             },
             out = rx.recv() => match out {
-                Some(Outbound::Frame(b) | Outbound::Video(b)) => {
-                    if sink.send(Message::Binary(b)).await.is_err() {
-                        return;
-                    }
-                }
+                Some(Outbound::Frame(b) | Outbound::Video(b)) => match super::write_batch(sink, b, &mut rx).await {
+                    Ok(None) => {}
+                    Ok(Some((code, reason))) => return close_with(sink, code, reason).await,
+                    Err(()) => return,
+                },
                 Some(Outbound::Close(code, reason)) => return close_with(sink, code, reason).await,
                 None => return,
             },
@@ -291,6 +294,7 @@ async fn on_frame(
     state: &AppState,
     bound: &Bound,
     conn_id: u64,
+    notes: &mut TokenBucket,
     bytes: Bytes,
 ) -> Result<(), Refusal> {
     let env = match codec::decode_bytes(bytes.clone(), AGENT_MAX_MESSAGE) {
@@ -302,6 +306,14 @@ async fn on_frame(
     match judge_agent_message(body) {
         AgentVerdict::Drop => Ok(()),
         AgentVerdict::ForServer => {
+            if let Body::UsbAudit(note) = body {
+                let from = usb_audit::Reporter {
+                    tenant_id: &bound.tenant_id,
+                    machine_id: &bound.machine_id,
+                };
+                usb_audit::record(state, &from, notes, env.viewer_id, note).await;
+                return Ok(());
+            }
             for_server(state, bound, conn_id, &env.session_id, body).await;
             Ok(())
         }

@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod console;
 mod stream;
+mod usb_audit;
 pub mod viewer;
 
 use std::net::{IpAddr, SocketAddr};
@@ -104,6 +105,36 @@ fn origin_of(url: &str) -> String {
         }
         None => lower,
     }
+}
+
+/// Frames written per flush on an agent's socket, at most: a burst (USB bulk data) goes out in
+/// few writes instead of one per message.
+pub const WRITE_BATCH: usize = 64;
+
+/// Writes `first` and the frames already queued behind it (up to [`WRITE_BATCH`]), then flushes
+/// once. Returns a close queued among them, or `Err` when the socket broke.
+pub(crate) async fn write_batch(
+    sink: &mut Sink,
+    first: bytes::Bytes,
+    rx: &mut tokio::sync::mpsc::Receiver<crate::relay::Outbound>,
+) -> Result<Option<(u16, &'static str)>, ()> {
+    use crate::relay::Outbound;
+    sink.feed(Message::Binary(first)).await.map_err(drop)?;
+    let mut close = None;
+    for _ in 0..WRITE_BATCH {
+        match rx.try_recv() {
+            Ok(Outbound::Frame(b) | Outbound::Video(b)) => {
+                sink.feed(Message::Binary(b)).await.map_err(drop)?;
+            }
+            Ok(Outbound::Close(code, reason)) => {
+                close = Some((code, reason));
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    sink.flush().await.map_err(drop)?;
+    Ok(close)
 }
 
 /// A socket that has not authenticated yet: it holds one of its IP's unauthenticated

@@ -35,7 +35,7 @@ use crate::auth::token::{Claims, TokenError};
 use crate::auth::tokens;
 use crate::http::ClientIp;
 use crate::relay::budget::{SLOW_VIEWER_DEADLINE, ViewerBudget};
-use crate::relay::hub::{JoinError, Outbound, ViewerLink, session_event};
+use crate::relay::hub::{JoinError, Outbound, ViewerIdentity, ViewerLink, session_event};
 use crate::state::{AppState, AuthEvent};
 
 /// Per-viewer flow state.
@@ -186,6 +186,16 @@ async fn join(
             || format!("viewer:{}", claims.user_id),
             |u| format!("viewer:{}", u.username),
         );
+    if let Some(machine_id) = state.relay.session_machine(&session_id) {
+        let identity = ViewerIdentity {
+            tenant_id: claims.tenant_id.clone(),
+            session_id: session_id.clone(),
+            machine_id,
+            user_id: claims.user_id.clone(),
+            actor: actor.clone(),
+        };
+        state.relay.remember_viewer(viewer_id, identity);
+    }
     Ok(Joined {
         claims,
         session_id,

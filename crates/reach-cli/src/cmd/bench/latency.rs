@@ -121,7 +121,7 @@ async fn bench(plan: Plan) -> anyhow::Result<()> {
     let running = reach_server::server::start(state).await?;
     let url = running.url();
     let key = enroll_machine(&url, ADMIN_PASSWORD, "latency-bench").await?;
-    let agent = tokio::spawn(run_agent(url.clone(), key, xvfb.name().to_owned()));
+    let agent = tokio::spawn(run_agent(url.clone(), key, xvfb.name().to_owned(), None));
     let mut api = ApiClient::new(&url)?;
     api.login("admin", ADMIN_PASSWORD).await?;
     let session = open_session(&api).await?;

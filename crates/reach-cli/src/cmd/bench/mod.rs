@@ -6,6 +6,7 @@ mod media;
 mod motion;
 mod relay;
 mod usb;
+pub(crate) mod usb_relay;
 
 use clap::{Args, Subcommand};
 
@@ -33,7 +34,8 @@ enum BenchCommand {
     /// Paints deterministic noise over a whole X display (used by web/tests/viewer.test.mjs).
     #[command(hide = true)]
     XNoise(latency::XFillArgs),
-    /// USB passthrough: bulk MB/s (memory, TCP, 50 ms RTT) and control round-trip p50/p99.
+    /// USB passthrough: bulk MB/s (memory, TCP, 50 ms RTT) and control round-trip p50/p99;
+    /// `--relay` through a live session (client → relay → agent → fake device).
     Usb(usb::UsbBenchArgs),
 }
 

@@ -1,6 +1,7 @@
 //! `reach bench usb`: bulk MB/s and control round trips through the whole USB stack
 //! (client → protocol → host session → zero-latency fake device). The cases live in
-//! `reach_usb::bench`.
+//! `reach_usb::bench`. With `--relay`, the same stack through a live session instead
+//! (client → server relay → agent → fake device; `usb_relay`).
 
 use std::time::Duration;
 
@@ -28,6 +29,10 @@ pub(crate) struct UsbBenchArgs {
     /// Only 16 KiB transfers with one in flight (memory, TCP) and the control round trips.
     #[arg(long)]
     focus: bool,
+    /// Through a live session: technician client → server relay → agent → fake device, with and
+    /// without a simulated 1080p video stream.
+    #[arg(long)]
+    relay: bool,
 }
 
 pub(crate) fn run(args: UsbBenchArgs) -> anyhow::Result<()> {
@@ -43,6 +48,14 @@ pub(crate) fn run(args: UsbBenchArgs) -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    if args.relay {
+        let relay = super::usb_relay::RelayUsbOptions {
+            seconds: opts.seconds,
+            control_samples: opts.control_samples,
+            json: opts.json,
+        };
+        return rt.block_on(super::usb_relay::run(&relay));
+    }
     rt.block_on(bench::run_all(&opts, |line| println!("{line}")))
         .map_err(anyhow::Error::msg)
 }

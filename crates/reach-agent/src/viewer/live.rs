@@ -1,0 +1,210 @@
+//! A joined viewer run by a task: the socket is shared by session messages and the USB channel.
+//!
+//! [`ViewerConnection::into_live`] hands the socket to one task. USB frames (`UsbFrame`
+//! envelopes) travel on a [`MessageChannel`] that `reach_usb`'s [`UsbClient`] drives; every other
+//! message arrives on [`LiveViewer::recv`]. Outgoing USB frames are written before other messages
+//! and several at a time per flush.
+
+use bytes::Bytes;
+use reach_proto::codec;
+use reach_proto::limits::AGENT_MAX_MESSAGE;
+use reach_proto::policy::ViewerAccess;
+use reach_proto::v1::{self, Envelope, envelope::Body};
+use reach_usb::client::UsbClient;
+use reach_usb::net::{CHANNEL_CAPACITY, MessageChannel};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::ViewerConnection;
+use crate::error::ClientError;
+use crate::ws::{self, Incoming, Ws};
+
+/// Session messages queued for [`LiveViewer::recv`]; when nobody reads them, newer ones are
+/// dropped (USB never is).
+pub const EVENT_QUEUE: usize = 1024;
+/// USB frames written per flush, at most.
+const USB_BATCH: usize = 64;
+
+enum Outgoing {
+    Body(Body),
+    Leave,
+}
+
+/// A viewer whose socket is served by a task. Dropping it leaves the session.
+#[derive(Debug)]
+pub struct LiveViewer {
+    /// Session joined.
+    pub session_id: String,
+    /// Access the server granted.
+    pub access: ViewerAccess,
+    /// This viewer's id in the session.
+    pub viewer_id: u64,
+    events: mpsc::Receiver<Incoming>,
+    outgoing: mpsc::Sender<Outgoing>,
+    usb: Option<MessageChannel>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for LiveViewer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl ViewerConnection {
+    /// Hands the socket to a task that splits USB from the other messages.
+    pub fn into_live(self) -> LiveViewer {
+        let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
+        let (outgoing, outgoing_rx) = mpsc::channel(64);
+        let (to_client, client_rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let (client_tx, from_client) = mpsc::channel(CHANNEL_CAPACITY);
+        let pump = Pump {
+            socket: self.socket,
+            session_id: self.session_id.clone(),
+            events: events_tx,
+            to_client,
+            from_client,
+            outgoing: outgoing_rx,
+        };
+        LiveViewer {
+            session_id: self.session_id,
+            access: self.access,
+            viewer_id: self.viewer_id,
+            events,
+            outgoing,
+            usb: Some(MessageChannel {
+                tx: client_tx,
+                rx: client_rx,
+            }),
+            task: tokio::spawn(pump.run()),
+        }
+    }
+}
+
+impl LiveViewer {
+    /// The session's USB channel (once): give it to [`UsbClient::connect`].
+    pub fn take_usb_channel(&mut self) -> Option<MessageChannel> {
+        self.usb.take()
+    }
+
+    /// A USB client over this session (once).
+    pub fn usb_client(&mut self) -> Option<UsbClient> {
+        self.take_usb_channel().map(UsbClient::connect)
+    }
+
+    /// Sends a message body to the session.
+    ///
+    /// # Errors
+    /// [`ClientError::Closed`] when the socket task has ended.
+    pub async fn send(&self, body: Body) -> Result<(), ClientError> {
+        self.outgoing
+            .send(Outgoing::Body(body))
+            .await
+            .map_err(|_| gone())
+    }
+
+    /// The next non-USB message, or the close (then `None` after it).
+    pub async fn recv(&mut self) -> Option<Incoming> {
+        self.events.recv().await
+    }
+
+    /// Leaves the session (closes the socket normally) and waits for the task to end.
+    pub async fn leave(mut self) {
+        let _ = self.outgoing.send(Outgoing::Leave).await;
+        let task = std::mem::replace(&mut self.task, tokio::spawn(async {}));
+        let _ = task.await;
+    }
+}
+
+fn gone() -> ClientError {
+    ClientError::Closed {
+        code: reach_proto::close::GOING_AWAY,
+        reason: "viewer connection ended".into(),
+    }
+}
+
+struct Pump {
+    socket: Ws,
+    session_id: String,
+    events: mpsc::Sender<Incoming>,
+    to_client: mpsc::Sender<Bytes>,
+    from_client: mpsc::Receiver<Bytes>,
+    outgoing: mpsc::Receiver<Outgoing>,
+}
+
+impl Pump {
+    async fn run(mut self) {
+        if let Err(error) = self.serve().await {
+            tracing::debug!(%error, "viewer connection ended");
+            let closed = Incoming::Closed {
+                code: 1006,
+                reason: error.to_string(),
+            };
+            let _ = self.events.try_send(closed);
+        }
+    }
+
+    async fn serve(&mut self) -> Result<(), ClientError> {
+        loop {
+            tokio::select! {
+                biased;
+                Some(frame) = self.from_client.recv() => self.send_usb(frame).await?,
+                incoming = ws::recv(&mut self.socket, AGENT_MAX_MESSAGE) => {
+                    if !self.deliver(incoming?).await {
+                        return Ok(());
+                    }
+                }
+                out = self.outgoing.recv() => match out {
+                    Some(Outgoing::Body(body)) => {
+                        ws::send(&mut self.socket, &codec::envelope(&self.session_id, body)).await?;
+                    }
+                    Some(Outgoing::Leave) | None => {
+                        ws::close_with(&mut self.socket, reach_proto::close::NORMAL, "viewer left").await;
+                        return Ok(());
+                    }
+                },
+            }
+        }
+    }
+
+    fn usb_envelope(&self, frame: Bytes) -> Envelope {
+        codec::envelope(&self.session_id, Body::Usb(v1::UsbFrame { frame }))
+    }
+
+    async fn send_usb(&mut self, first: Bytes) -> Result<(), ClientError> {
+        let env = self.usb_envelope(first);
+        ws::feed(&mut self.socket, &env).await?;
+        for _ in 0..USB_BATCH {
+            let Ok(frame) = self.from_client.try_recv() else {
+                break;
+            };
+            let env = self.usb_envelope(frame);
+            ws::feed(&mut self.socket, &env).await?;
+        }
+        ws::flush(&mut self.socket).await
+    }
+
+    /// Routes one arrival; `false` once the socket closed.
+    async fn deliver(&mut self, incoming: Incoming) -> bool {
+        match incoming {
+            Incoming::Envelope(Envelope {
+                body: Some(Body::Usb(frame)),
+                ..
+            }) => {
+                // Waits while the USB client is behind: the protocol's credit bounds this.
+                let _ = self.to_client.send(frame.frame).await;
+                true
+            }
+            Incoming::Envelope(env) => {
+                if self.events.try_send(Incoming::Envelope(env)).is_err() {
+                    tracing::debug!("viewer event dropped: nobody reads them");
+                }
+                true
+            }
+            closed @ Incoming::Closed { .. } => {
+                let _ = self.events.try_send(closed);
+                false
+            }
+        }
+    }
+}
