@@ -158,6 +158,7 @@ async fn a_usb_frame_naming_another_viewers_claim_is_dropped() {
         versions: vec![2],
         capabilities: vec![],
         window: 32 << 20,
+        max_frame_payload: None,
     };
     for f in Message::new(Op::Hello, 0, 0, control::to_body(&hello)).to_frames() {
         chan.tx.send(f).await.unwrap();

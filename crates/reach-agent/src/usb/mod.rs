@@ -36,6 +36,10 @@ use tokio::sync::watch;
 /// that ends and an agent that disconnects release every claim at once.
 pub const CLAIM_RETENTION: Duration = Duration::ZERO;
 
+/// Largest USB frame payload a viewer may send through the relay: its socket takes messages of
+/// at most `VIEWER_MAX_MESSAGE` (64 KiB), and the envelope and frame headers need room too.
+pub const RELAY_FRAME_PAYLOAD: usize = reach_proto::limits::VIEWER_MAX_MESSAGE - 1024;
+
 /// USB frames queued for the server before the runners wait (they keep reading meanwhile).
 pub const USB_OUT_QUEUE: usize = 1024;
 

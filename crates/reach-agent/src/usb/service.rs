@@ -12,7 +12,7 @@ use reach_usb::net::{HostRunner, MessageChannel, memory_pair};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::{AUDIT_NOTE_QUEUE, CLAIM_RETENTION, USB_OUT_QUEUE, UsbOptions};
+use super::{AUDIT_NOTE_QUEUE, CLAIM_RETENTION, RELAY_FRAME_PAYLOAD, USB_OUT_QUEUE, UsbOptions};
 
 /// Who a USB host session belongs to: one viewer of one session.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -119,6 +119,7 @@ impl UsbService {
         let config = HostConfig {
             passthrough: self.options.switch.get(),
             retention: CLAIM_RETENTION,
+            max_frame_payload: RELAY_FRAME_PAYLOAD,
             ..HostConfig::default()
         };
         let label = key.label();

@@ -52,6 +52,10 @@ pub struct HostConfig {
     pub window: u32,
     /// How long claims survive a transport drop.
     pub retention: Duration,
+    /// Largest frame payload this host accepts, announced with `large_frames` (at least
+    /// 16 KiB, at most [`crate::limits::LARGE_FRAME_PAYLOAD`]). A transport with a smaller
+    /// message cap than 256 KiB — the server relay's 64 KiB viewer socket — sets it lower.
+    pub max_frame_payload: usize,
 }
 
 impl Default for HostConfig {
@@ -60,6 +64,7 @@ impl Default for HostConfig {
             passthrough: false,
             window: DEFAULT_WINDOW,
             retention: DEFAULT_RETENTION,
+            max_frame_payload: crate::limits::LARGE_FRAME_PAYLOAD,
         }
     }
 }
@@ -217,10 +222,15 @@ impl HostSession {
     }
 
     fn send_hello(&mut self) {
-        let hello = Hello::current(
+        let mut hello = Hello::current(
             self.config.window,
             &["multi_in_flight", "streams", "resume", "byte_credit"],
         );
+        let payload = self.config.max_frame_payload.clamp(
+            crate::limits::MAX_FRAME_PAYLOAD,
+            crate::limits::LARGE_FRAME_PAYLOAD,
+        );
+        hello.max_frame_payload = u32::try_from(payload).ok();
         self.control_out
             .push(Message::new(Op::Hello, 0, 0, control::to_body(&hello)));
     }
