@@ -4,7 +4,7 @@ mod common;
 
 use common::{TestServer, assert_error};
 use reach_proto::access::{UsbDenial, ViewerGrant};
-use reach_server::auth::token::{TokenError, ViewerAccess};
+use reach_server::auth::token::{FormatError, TokenError, ViewerAccess};
 use reach_server::auth::tokens;
 use reach_server::http::AuthUser;
 use reqwest::Method;
@@ -89,6 +89,6 @@ async fn viewer_tokens_are_refused_by_the_api_and_login_tokens_by_the_viewer_sur
     );
     assert!(matches!(
         tokens::verify_viewer(&server.state, &server.admin_token).await,
-        Err(TokenError::WrongPurpose)
+        Err(TokenError::Format(FormatError::WrongPurpose))
     ));
 }

@@ -5,7 +5,7 @@
 //! parent login token that is not revoked either). Revocations are also broadcast as
 //! [`AuthEvent`]s so open WebSockets can close themselves.
 
-use crate::auth::token::{Claims, Purpose, TokenError, ViewerAccess};
+use crate::auth::token::{Claims, FormatError, Purpose, TokenError, ViewerAccess};
 use crate::db::{self, Db};
 use crate::state::{AppState, AuthEvent};
 use reach_proto::access::ViewerGrant;
@@ -106,7 +106,7 @@ pub async fn issue_viewer(
 pub async fn verify_login(state: &AppState, token: &str) -> Result<Claims, TokenError> {
     let claims = state.tokens.decode(token, db::now_ms() / 1000)?;
     if claims.purpose != Purpose::Login {
-        return Err(TokenError::WrongPurpose);
+        return Err(FormatError::WrongPurpose.into());
     }
     ensure_not_revoked(&state.db, &claims).await?;
     Ok(claims)
@@ -137,10 +137,10 @@ pub async fn verify_viewer(state: &AppState, token: &str) -> Result<ViewerTicket
         usb,
     } = claims.purpose.clone()
     else {
-        return Err(TokenError::WrongPurpose);
+        return Err(FormatError::WrongPurpose.into());
     };
     if claims.parent_jti.is_none() {
-        return Err(TokenError::Malformed);
+        return Err(FormatError::Malformed.into());
     }
     ensure_not_revoked(&state.db, &claims).await?;
     Ok(ViewerTicket {

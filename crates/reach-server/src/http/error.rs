@@ -11,7 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::permissions::Permission;
-use crate::auth::token::TokenError;
+use crate::auth::token::{FormatError, TokenError};
 
 /// `Result` with the HTTP [`Error`] as default error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -145,7 +145,7 @@ impl From<TokenError> for Error {
     fn from(err: TokenError) -> Self {
         match err {
             TokenError::Database(db) => db.into(),
-            TokenError::Expired => Self::Unauthorized {
+            TokenError::Format(FormatError::Expired) => Self::Unauthorized {
                 code: "token_expired",
                 message: "the token has expired; log in again",
             },
@@ -153,10 +153,7 @@ impl From<TokenError> for Error {
                 code: "token_revoked",
                 message: "the token has been revoked; log in again",
             },
-            TokenError::Malformed
-            | TokenError::BadSignature
-            | TokenError::WrongPurpose
-            | TokenError::IssuedInFuture => Self::Unauthorized {
+            _ => Self::Unauthorized {
                 code: "invalid_token",
                 message: "the token is not valid here; log in again",
             },

@@ -31,7 +31,7 @@ use tokio::sync::{broadcast, mpsc};
 use super::{
     FORWARD_TIMEOUT, PreAuth, Refusal, SOCKET_QUEUE, Sink, Stream, close_with, read_first,
 };
-use crate::auth::token::{Claims, TokenError};
+use crate::auth::token::{Claims, FormatError, TokenError};
 use crate::auth::tokens;
 use crate::http::ClientIp;
 use crate::relay::budget::{SLOW_VIEWER_DEADLINE, ViewerBudget};
@@ -136,7 +136,9 @@ async fn run(state: AppState, socket: WebSocket, origin_ok: bool, pre_auth: PreA
 
 fn refusal_for(err: &TokenError) -> Refusal {
     match err {
-        TokenError::Expired => Refusal::new(close::UNAUTHORIZED, "viewer token expired"),
+        TokenError::Format(FormatError::Expired) => {
+            Refusal::new(close::UNAUTHORIZED, "viewer token expired")
+        }
         TokenError::Revoked => Refusal::new(close::UNAUTHORIZED, "viewer token revoked"),
         TokenError::Database(_) => Refusal::new(close::GOING_AWAY, "server error"),
         _ => Refusal::new(close::UNAUTHORIZED, "not a viewer token"),
