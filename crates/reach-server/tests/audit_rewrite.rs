@@ -7,30 +7,8 @@ mod common;
 
 use common::TestServer;
 use reach_audit::AuditRecord;
-use reach_server::audit;
-use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::Row as _;
-
-async fn verdict(server: &TestServer) -> Value {
-    let (status, body) = server
-        .call(
-            Method::GET,
-            "/api/audit/verify",
-            Some(&server.admin_token),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200);
-    body
-}
-
-async fn checkpoint(server: &TestServer) {
-    let mirror = server.data_dir().join(audit::HEAD_MIRROR_FILE);
-    audit::checkpoint(&server.state.db, &server.state.audit_keys, &mirror)
-        .await
-        .unwrap();
-}
 
 async fn some_events(server: &TestServer, prefix: &str, n: usize) {
     for i in 0..n {
@@ -121,19 +99,19 @@ async fn recorded_head_seq(server: &TestServer) -> i64 {
 async fn an_edit_rehashed_and_appended_to_is_reported_at_the_edit_and_never_signed() {
     let server = TestServer::start().await;
     some_events(&server, "user", 4).await;
-    checkpoint(&server).await;
+    server.audit_checkpoint().await;
     let head = recorded_head_seq(&server).await;
-    assert_eq!(verdict(&server).await["ok"], true);
+    assert_eq!(server.audit_verdict().await["ok"], true);
 
     let k = 3;
     rewrite_from(&server, k).await;
-    checkpoint(&server).await;
+    server.audit_checkpoint().await;
     assert_eq!(
         recorded_head_seq(&server).await,
         head,
         "the forged row was signed"
     );
-    let got = verdict(&server).await;
+    let got = server.audit_verdict().await;
     assert_eq!(
         (got["ok"].as_bool(), got["broken_at_id"].as_i64()),
         (Some(false), Some(k)),
@@ -154,14 +132,14 @@ async fn an_edit_rehashed_and_appended_to_is_reported_at_the_edit_and_never_sign
 async fn a_rewrite_of_records_newer_than_the_last_head_is_reported_too() {
     let server = TestServer::start().await;
     some_events(&server, "user", 2).await;
-    checkpoint(&server).await;
+    server.audit_checkpoint().await;
     let head = recorded_head_seq(&server).await;
     some_events(&server, "more", 3).await;
     let k = head + 2;
     rewrite_from(&server, k).await;
-    checkpoint(&server).await;
+    server.audit_checkpoint().await;
     assert_eq!(recorded_head_seq(&server).await, head);
-    let got = verdict(&server).await;
+    let got = server.audit_verdict().await;
     assert_eq!(got["broken_at_id"].as_i64(), Some(k), "{got}");
 }
 
@@ -169,12 +147,12 @@ async fn a_rewrite_of_records_newer_than_the_last_head_is_reported_too() {
 async fn a_head_forged_to_a_lower_seq_is_reported_and_not_overwritten() {
     let server = TestServer::start().await;
     some_events(&server, "user", 3).await;
-    checkpoint(&server).await;
+    server.audit_checkpoint().await;
     assert_eq!(server.sql("UPDATE audit_heads SET seq = 2").await, 1);
     // The next checkpoint (as at every start) must not paper over it.
-    checkpoint(&server).await;
+    server.audit_checkpoint().await;
     assert_eq!(recorded_head_seq(&server).await, 2);
-    let got = verdict(&server).await;
+    let got = server.audit_verdict().await;
     assert_eq!(
         (got["ok"].as_bool(), got["broken_at_id"].as_i64()),
         (Some(false), Some(2)),

@@ -60,6 +60,29 @@ impl TestServer {
         server
     }
 
+    /// `GET /api/audit/verify` as the admin (asserting 200): the verdict's JSON.
+    pub async fn audit_verdict(&self) -> Value {
+        let (status, body) = self
+            .call(
+                Method::GET,
+                "/api/audit/verify",
+                Some(&self.admin_token),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200);
+        body
+    }
+
+    /// Records the audit chain heads now (database and data-dir mirror), as the server's
+    /// periodic checkpoint does.
+    pub async fn audit_checkpoint(&self) {
+        let mirror = self.data_dir().join(reach_server::audit::HEAD_MIRROR_FILE);
+        reach_server::audit::checkpoint(&self.state.db, &self.state.audit_keys, &mirror)
+            .await
+            .unwrap();
+    }
+
     /// The data directory (to restart on it).
     pub fn data_dir(&self) -> std::path::PathBuf {
         self.dir.path().to_owned()
