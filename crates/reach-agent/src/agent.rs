@@ -242,6 +242,9 @@ async fn serve(
                 Incoming::Closed { code, reason } => return Err(ClientError::Closed { code, reason }),
             },
             Some((session_id, scope)) = answers.recv() => {
+                // What the embedder queued before the answer goes first: the server sees
+                // this machine's messages in the order they were made.
+                flush_queued(&mut socket, outbound).await?;
                 let granted = scope.is_some();
                 let body = Body::ConsentResponse(v1::ConsentResponse {
                     granted,
@@ -270,6 +273,20 @@ async fn serve(
             _ = status.tick() => send_status(&mut socket, config, started, usb.as_ref()).await?,
         }
     }
+}
+
+/// Sends what is already queued in `outbound` (at most its capacity), without waiting.
+async fn flush_queued(
+    socket: &mut Ws,
+    outbound: &mut mpsc::Receiver<Envelope>,
+) -> Result<(), ClientError> {
+    for _ in 0..outbound.max_capacity() {
+        match outbound.try_recv() {
+            Ok(env) => ws::send(socket, &env).await?,
+            Err(_) => break,
+        }
+    }
+    Ok(())
 }
 
 async fn send_status(
