@@ -4,8 +4,8 @@
 use anyhow::Context as _;
 use reach_agent::consent::DenyAll;
 use reach_agent::desktop::{self, DesktopOptions};
-use reach_agent::viewer::ApiClient;
 use reach_agent::{AgentConfig, Credential};
+use reach_client::viewer::ApiClient;
 use reach_proto::agent_key::AgentKey;
 use x11rb::connection::Connection as _;
 use x11rb::protocol::xproto::{ChangeGCAux, ConnectionExt as _, CreateGCAux, Rectangle};

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Subcommand;
-use reach_agent::viewer::LiveViewer;
+use reach_client::viewer::LiveViewer;
 use reach_usb::client::UsbClient;
 use reach_usb::proto::DeviceFilter;
 use reach_usb::proto::Setup;

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use clap::Args;
-use reach_agent::viewer::{ApiClient, ViewerConnection};
-use reach_agent::ws::Incoming;
+use reach_client::viewer::{ApiClient, ViewerConnection};
+use reach_client::ws::Incoming;
 use reach_proto::v1::{self, envelope::Body};
 use reach_server::secrets::SecretString;
 use reach_server::{AppState, Config, ConfigOverrides};

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use reach_agent::desktop::frames::{Assembled, FrameAssembler, payload_len};
-use reach_agent::viewer::ViewerConnection;
-use reach_agent::ws::Incoming;
+use reach_client::viewer::ViewerConnection;
+use reach_client::ws::Incoming;
 use reach_proto::v1::envelope::Body;
 use x11rb::connection::Connection as _;
 use x11rb::protocol::xproto::{ConnectionExt as _, ImageFormat};

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use bytes::Bytes;
 use reach_agent::usb::{UsbOptions, UsbSwitch};
-use reach_agent::viewer::ApiClient;
 use reach_agent::{AgentConfig, AgentHandle, Credential};
+use reach_client::viewer::ApiClient;
 use reach_proto::agent_key::AgentKey;
 use reach_proto::codec;
 use reach_proto::v1::{self, envelope::Body};
@@ -195,7 +195,7 @@ fn drive_agent(mut agent: AgentHandle) -> (Arc<AtomicU64>, tokio::task::JoinHand
 async fn technician(
     api: &ApiClient,
     machine_id: &str,
-) -> anyhow::Result<(UsbHandle, UsbClient, reach_agent::viewer::LiveViewer)> {
+) -> anyhow::Result<(UsbHandle, UsbClient, reach_client::viewer::LiveViewer)> {
     let body = json!({"machine_id": machine_id, "access": "control", "usb": true});
     let session = api.post_json("/api/sessions", &body).await?;
     let session_id = session["id"].as_str().context("session id")?;

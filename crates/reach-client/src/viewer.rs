@@ -6,7 +6,7 @@ mod live;
 
 pub use live::{EVENT_QUEUE, LiveViewer};
 
-use crate::error::ClientError;
+use crate::ClientError;
 use crate::ws::{self, Incoming, Ws};
 use reach_proto::codec;
 use reach_proto::limits::AGENT_MAX_MESSAGE;
