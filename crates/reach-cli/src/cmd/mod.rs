@@ -3,7 +3,6 @@
 pub(crate) mod agent;
 pub(crate) mod bench;
 pub(crate) mod demo;
-pub(crate) mod local;
 pub(crate) mod login;
 pub(crate) mod server;
 pub(crate) mod usb;

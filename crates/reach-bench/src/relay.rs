@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 /// Arguments of `reach bench relay`.
 #[derive(Debug, Args)]
-pub(crate) struct RelayBenchArgs {
+pub struct RelayBenchArgs {
     /// 1 MiB messages sent agent→viewer for the throughput figure.
     #[arg(long, default_value_t = 200)]
     big_messages: usize,
@@ -71,7 +71,7 @@ struct Pair {
     viewer: ViewerConnection,
 }
 
-pub(crate) fn run(args: RelayBenchArgs) -> anyhow::Result<()> {
+pub fn run(args: RelayBenchArgs) -> anyhow::Result<()> {
     if args.big_messages == 0 || args.rate == 0 || args.latency_secs == 0 {
         bail!("--big-messages, --rate and --latency-secs must be at least 1");
     }
