@@ -24,6 +24,7 @@
 
 mod error;
 pub mod login;
+pub mod ops;
 pub mod viewer;
 pub mod ws;
 
