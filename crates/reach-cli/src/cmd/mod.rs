@@ -5,6 +5,7 @@ pub(crate) mod bench;
 pub(crate) mod demo;
 pub(crate) mod login;
 pub(crate) mod ops;
+pub(crate) mod run;
 pub(crate) mod server;
 mod table;
 pub(crate) mod usb;
