@@ -12,6 +12,7 @@ import { pointerEventOf, wheelEventOf } from "../input/pointer";
 import { TYPE_MAX_CHARS, TYPE_RATE_PER_SEC, keyEventsFor } from "../input/typing";
 import { StreamStats } from "./stats";
 import { RemoteCursor } from "./cursor";
+import { machineName, type Machine } from "../console/names";
 
 const { AccessMode, VideoCodec, SessionEvent } = reach.v1;
 
@@ -139,10 +140,10 @@ interface ScreenInfo {
 async function loadScreens(api: ApiClient, sessionId: string): Promise<void> {
   try {
     const session = await api.get<{ machine_id: string }>(`/api/sessions/${encodeURIComponent(sessionId)}`);
-    const machine = await api.get<{ name?: string; capabilities?: { screens?: ScreenInfo[] } }>(
+    const machine = await api.get<Omit<Machine, "capabilities"> & { capabilities?: { screens?: ScreenInfo[] } }>(
       `/api/machines/${encodeURIComponent(session.machine_id)}`,
     );
-    if (machine.name) document.title = `${machine.name} — Reach`;
+    if (machine.name) document.title = `${machineName(machine)} — Reach`;
     const screens = machine.capabilities?.screens ?? [];
     screenSelect.replaceChildren(
       ...screens.map((s) => {

@@ -1,4 +1,5 @@
 import { h, field, table, when } from "../../ui/dom";
+import { timeAgo } from "../../ui/words";
 import type { ConsoleEvent } from "../../net/console-events";
 import { attempt, type Ctx, type Page } from "../context";
 import { can, listOf } from "../session";
@@ -66,7 +67,7 @@ function options(ctx: Ctx): { form: HTMLFormElement; read: () => Record<string, 
     field("Access", access),
     field("Valid for", ttl),
     h("p", {}, h("label", {}, usb, " Also ask for USB devices")),
-    h("button", { type: "submit" }, "Create support code"),
+    h("button", { type: "submit", class: "primary" }, "Create support code"),
   );
   const read = () => ({ access: access.value, usb: usb.checked, ttl_secs: Number(ttl.value) });
   return { form, read };
@@ -86,9 +87,9 @@ async function activeCodes(ctx: Ctx): Promise<HTMLElement> {
         await codesPage(ctx, undefined);
       }),
     );
-    return [c.technician, accessWords(c.access, c.usb), when(c.expires_at_ms), revoke];
+    return [c.technician, accessWords(c.access, c.usb), timeAgo(c.expires_at_ms), revoke];
   });
-  const list = table("Unused codes (the codes themselves are shown only once)", ["Created by", "Asks for", "Valid until", ""], rows);
+  const list = table("Unused codes (the codes themselves are shown only once)", ["Created by", "Asks for", "Expires", "Actions"], rows);
   list.id = "active-codes";
   return list;
 }
