@@ -15,16 +15,26 @@ export class Layout {
   private readonly nav: HTMLElement;
   private readonly status: HTMLElement;
 
+  private readonly menu: HTMLButtonElement;
+
   constructor(root: HTMLElement) {
-    this.nav = h("nav", { "aria-label": "Main" });
+    this.nav = h("nav", { id: "nav", "aria-label": "Main" });
     this.main = h("main", { id: "main", tabindex: "-1" });
     this.status = h("div", { id: "status", role: "status", "aria-live": "polite" });
+    // On a narrow screen the navigation folds behind a Menu button (CSS shows it there only).
+    this.menu = h("button", { type: "button", class: "menu", "aria-controls": "nav", "aria-expanded": "false" }, "Menu");
+    this.menu.addEventListener("click", () => this.toggleMenu(this.menu.getAttribute("aria-expanded") !== "true"));
     root.replaceChildren(
       h("a", { class: "skip", href: "#main" }, "Skip to content"),
-      h("header", {}, h("span", { class: "brand" }, "Reach"), this.nav),
+      h("header", {}, h("span", { class: "brand" }, "Reach"), this.menu, this.nav),
       this.status,
       this.main,
     );
+  }
+
+  private toggleMenu(open: boolean): void {
+    this.menu.setAttribute("aria-expanded", String(open));
+    this.nav.classList.toggle("open", open);
   }
 
   /** Shows the navigation the user may use, marking the current page. */
@@ -38,6 +48,8 @@ export class Layout {
     );
     const logout = onLogout ? h("button", { type: "button", onclick: onLogout }, "Log out") : null;
     this.nav.replaceChildren(...links, logout ?? "");
+    this.menu.hidden = items.length === 0;
+    this.toggleMenu(false);
   }
 
   /** Replaces the page content and moves focus to it. */

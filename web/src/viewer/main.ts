@@ -13,6 +13,8 @@ import { TYPE_MAX_CHARS, TYPE_RATE_PER_SEC, keyEventsFor } from "../input/typing
 import { StreamStats } from "./stats";
 import { RemoteCursor } from "./cursor";
 import { machineName, type Machine } from "../console/names";
+import { TouchControl } from "./touch";
+import { wireKeysField } from "./keys-field";
 
 const { AccessMode, VideoCodec, SessionEvent } = reach.v1;
 
@@ -36,7 +38,7 @@ const overlay = byId<HTMLDivElement>("overlay");
 const overlayText = byId<HTMLParagraphElement>("overlay-text");
 const reconnectButton = byId<HTMLButtonElement>("reconnect");
 const statsView = byId<HTMLSpanElement>("stats");
-const controls = ["cad", "system-keys", "paste", "type-clipboard"].map((id) => byId<HTMLInputElement>(id));
+const controls = ["cad", "system-keys", "paste", "type-clipboard", "keys"].map((id) => byId<HTMLInputElement>(id));
 const clipboardSync = byId<HTMLInputElement>("clipboard-sync");
 const stats = new StreamStats();
 const cursor = new RemoteCursor(byId<HTMLCanvasElement>("cursor"), canvas);
@@ -386,6 +388,7 @@ function wireInput(): void {
   let swallowUp = false;
   for (const type of ["pointermove", "pointerdown", "pointerup"] as const) {
     canvas.addEventListener(type, (event) => {
+      if (event.pointerType === "touch") return; // TouchControl (wireTouch) handles fingers
       if (type === "pointerdown" && document.activeElement !== canvas) {
         canvas.focus();
         swallowUp = true;
@@ -440,6 +443,27 @@ function wireInput(): void {
   });
 }
 
+/** Phones and tablets: tap to click, pinch and pan to zoom, a field whose keyboard types remotely. */
+function wireTouch(): void {
+  const at = (clientX: number, clientY: number, buttons: number) =>
+    pointerEventOf(canvas, { clientX, clientY, buttons } as MouseEvent, screenIndex);
+  const touch = new TouchControl(canvas, (x, y, buttons) => {
+    for (const b of [0, buttons, 0]) sendInput({ pointer: at(x, y, b) });
+  }, () => cursor.place());
+  byId("zoom-in").addEventListener("click", () => touch.zoomBy(1.5));
+  byId("zoom-out").addEventListener("click", () => touch.zoomBy(1 / 1.5));
+  byId("fit").addEventListener("click", () => touch.reset());
+  const keysField = byId<HTMLInputElement>("keys");
+  wireKeysField(keysField, (key) => sendInput({ key }), (ch) => (state.textContent = `Cannot type "${ch}" as a key press.`));
+  const more = byId<HTMLButtonElement>("more");
+  more.addEventListener("click", () => {
+    const open = more.getAttribute("aria-expanded") !== "true";
+    more.setAttribute("aria-expanded", String(open));
+    byId("secondary").classList.toggle("open", open);
+  });
+  window.addEventListener("resize", () => touch.apply());
+}
+
 async function join(): Promise<void> {
   const sessionId = decodeURIComponent(location.hash.replace(/^#/, ""));
   const api = new ApiClient();
@@ -463,4 +487,5 @@ async function join(): Promise<void> {
 
 setInterval(() => (statsView.textContent = stats.describe()), 1000);
 wireInput();
+wireTouch();
 void join();

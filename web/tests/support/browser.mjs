@@ -23,10 +23,27 @@ export async function launch() {
   });
 }
 
-/** Saves a screenshot under artifacts/ (CI keeps it; people look at it). */
+/** The two sizes every screenshot is taken at: a laptop and a phone. */
+export const DESKTOP = { width: 1440, height: 900 };
+export const PHONE = { width: 390, height: 844 };
+
+/** Two animation frames: the layout after a resize has been drawn. */
+export function settle(page) {
+  return page.evaluate(() => new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok))));
+}
+
+/** Saves screenshots under artifacts/ (CI keeps them; people look at them): NAME.png at
+ * 1440×900 and NAME-phone.png at 390×844. The page gets its own size back afterwards. */
 export async function screenshot(page, name) {
   mkdirSync(ARTIFACTS, { recursive: true });
-  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+  const own = page.viewportSize();
+  for (const [suffix, size] of [["", DESKTOP], ["-phone", PHONE]]) {
+    await page.setViewportSize(size);
+    await settle(page);
+    await page.screenshot({ path: join(ARTIFACTS, `${name}${suffix}.png`), fullPage: true });
+  }
+  if (own) await page.setViewportSize(own);
+  await settle(page);
 }
 
 /** Logs in through the real login form and waits for the machine list. */

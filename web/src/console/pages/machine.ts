@@ -108,5 +108,5 @@ async function keysSection(ctx: Ctx, machine: Machine): Promise<HTMLElement> {
     const state = key.revoked_at_ms ? h("span", {}, badge("revoked", "bad"), " ", timeAgo(key.revoked_at_ms)) : badge("active", "good");
     return [h("code", {}, key.prefix ?? key.id), timeAgo(key.created_at_ms), key.last_used_at_ms ? timeAgo(key.last_used_at_ms) : "never", state, revoke];
   });
-  return h("section", { "aria-label": "Agent keys" }, h("h2", {}, "Agent keys"), create, shown, table("Agent keys", ["Key", "Created", "Last used", "State", ""], rows));
+  return h("section", { "aria-label": "Agent keys" }, h("h2", {}, "Agent keys"), create, shown, table("Agent keys", ["Key", "Created", "Last used", "State", "Actions"], rows));
 }
