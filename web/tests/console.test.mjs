@@ -117,6 +117,7 @@ describe("web console", () => {
     const search = page.getByRole("search", { name: "Search machines" });
     await search.getByLabel("Search").fill("reception");
     await search.getByRole("button", { name: "Search" }).click();
+    await page.getByRole("table", { name: "1 machine", exact: true }).waitFor(); // the search's answer, not the list before it
     const row = page.getByRole("row").filter({ hasText: "front-desk-pc" });
     await row.waitFor();
     assert.match(await row.innerText(), /Acme[\s\S]*Lyon[\s\S]*reception/);
@@ -127,7 +128,7 @@ describe("web console", () => {
     await page.goto(`${server.url}/#/machines`);
     await page.getByRole("link", { name: "front-desk-pc" }).click();
     await page.getByRole("button", { name: "Create agent key" }).click();
-    const secret = await page.locator("#new-key pre.secret").innerText();
+    const secret = await page.locator("#new-key pre.secret >> nth=0").innerText();
     assert.match(secret, /^cak_[A-Za-z0-9_-]{40,}$/);
     await screenshot(page, "console-machine-key");
     await page.reload();

@@ -104,5 +104,9 @@ api.onLoggedOut(() => {
   layout.say("Your sign-in expired or was revoked. Please sign in again.", "error");
   ctx.go("#/login");
 });
-window.addEventListener("hashchange", () => void render());
+window.addEventListener("hashchange", () => {
+  layout.loading();
+  void render();
+});
+layout.loading();
 void ctx.refresh();

@@ -52,8 +52,22 @@ export class Layout {
     this.toggleMenu(false);
   }
 
+  private loadingTimer: number | undefined;
+  private toastTimer: number | undefined;
+
+  /** A new page is on its way: after a short moment without it, say "Loading…". */
+  loading(): void {
+    window.clearTimeout(this.loadingTimer);
+    this.main.setAttribute("aria-busy", "true");
+    this.loadingTimer = window.setTimeout(() => {
+      this.main.replaceChildren(h("p", { class: "loading" }, "Loading…"));
+    }, 150);
+  }
+
   /** Replaces the page content and moves focus to it. */
   show(title: string, ...content: (Node | string)[]): void {
+    window.clearTimeout(this.loadingTimer);
+    this.main.removeAttribute("aria-busy");
     document.title = `${title} · Reach`;
     this.main.replaceChildren(h("h1", {}, title), ...content);
     this.main.focus();
@@ -63,5 +77,8 @@ export class Layout {
   say(message: string, kind: "info" | "error" = "info"): void {
     this.status.className = kind;
     this.status.textContent = message;
+    // A toast: information goes away by itself, errors stay until the next message.
+    window.clearTimeout(this.toastTimer);
+    if (kind === "info") this.toastTimer = window.setTimeout(() => (this.status.textContent = ""), 6000);
   }
 }

@@ -33,7 +33,8 @@ export function settle(page) {
 }
 
 /** Saves screenshots under artifacts/ (CI keeps them; people look at them): NAME.png at
- * 1440×900 and NAME-phone.png at 390×844. The page gets its own size back afterwards. */
+ * 1440×900, NAME-phone.png at 390×844 and NAME-dark.png (dark theme) at 1440×900. The page
+ * gets its own size and the light theme back afterwards. */
 export async function screenshot(page, name) {
   mkdirSync(ARTIFACTS, { recursive: true });
   const own = page.viewportSize();
@@ -41,7 +42,15 @@ export async function screenshot(page, name) {
     await page.setViewportSize(size);
     await settle(page);
     await page.screenshot({ path: join(ARTIFACTS, `${name}${suffix}.png`), fullPage: true });
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    if (wide > size.width) throw new Error(`${name}: the page is ${wide} px wide at ${size.width} px`);
   }
+  // The dark theme (prefers-color-scheme: dark) at laptop size.
+  await page.setViewportSize(DESKTOP);
+  await page.emulateMedia({ colorScheme: "dark" });
+  await settle(page);
+  await page.screenshot({ path: join(ARTIFACTS, `${name}-dark.png`), fullPage: true });
+  await page.emulateMedia({ colorScheme: "light" });
   if (own) await page.setViewportSize(own);
   await settle(page);
 }

@@ -41,7 +41,7 @@ function handout(ctx: Ctx, code: CreatedCode): HTMLElement {
   copyCommand.addEventListener("click", () => void navigator.clipboard.writeText(command).then(() => ctx.layout.say("Command copied.")));
   return h(
     "div",
-    {},
+    { class: "card" },
     h("p", { class: "code" }, h("output", { id: "support-code" }, code.code), " ", copy),
     h("p", { id: "code-expiry" }, `Valid until ${when(code.expires_at_ms)} · asks for ${accessWords(code.access, code.usb)}.`),
     h("p", {}, "Read it to the person you help. On their computer they run:"),
@@ -63,7 +63,7 @@ function options(ctx: Ctx): { form: HTMLFormElement; read: () => Record<string, 
   const ttl = h("select", { id: "code-ttl" }, ...LIFETIMES.map(([label, secs]) => h("option", { value: String(secs) }, label)));
   const form = h(
     "form",
-    { "aria-label": "New support code" },
+    { class: "card", "aria-label": "New support code" },
     field("Access", access),
     field("Valid for", ttl),
     h("p", {}, h("label", {}, usb, " Also ask for USB devices")),
@@ -140,7 +140,7 @@ function follow(codeId: string, progress: HTMLElement, refreshList: () => void):
 
 export const codesPage: Page = async (ctx) => {
   const result = h("div", { id: "code-result", "aria-live": "polite" });
-  const progress = h("p", { id: "code-progress", role: "status", "aria-live": "polite" });
+  const progress = h("p", { id: "code-progress", class: "callout", role: "status", "aria-live": "polite" });
   const { form, read } = options(ctx);
   const active = h("div", {}, await activeCodes(ctx));
   const refreshList = () => void activeCodes(ctx).then((list) => active.replaceChildren(list)).catch(() => undefined);

@@ -59,13 +59,13 @@ function metadataForm(ctx: Ctx, machine: Machine): HTMLElement {
   const tags = h("input", { value: (machine.tags ?? []).join(", ") });
   const form = h(
     "form",
-    { "aria-label": "Machine details" },
+    { class: "card", "aria-label": "Machine details" },
     h("h2", {}, "Details"),
     field("Name", name),
     field("Organization", organization),
     field("Site", site),
     field("Tags (comma separated)", tags),
-    h("button", { type: "submit" }, "Save details"),
+    h("button", { type: "submit", class: "primary" }, "Save details"),
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -92,7 +92,8 @@ async function keysSection(ctx: Ctx, machine: Machine): Promise<HTMLElement> {
       shown.replaceChildren(
         h("p", {}, "Copy this key now; it is shown only once:"),
         h("pre", { class: "secret" }, h("code", {}, key.key)),
-        h("p", {}, `Run on the machine: reach agent --server ${location.origin} --key ${key.key}`),
+        h("p", {}, "Run on the machine:"),
+        h("pre", { class: "secret" }, h("code", {}, `reach agent --server ${location.origin} --key ${key.key}`)),
       );
     }),
   );

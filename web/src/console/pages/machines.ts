@@ -40,14 +40,14 @@ export const machinesPage: Page = async (ctx, param) => {
     timeAgo(m.last_seen_at_ms),
   ]);
   const list = rows.length
-    ? table(`${machines.length} machines`, ["Name", "State", "Organization", "Site", "Tags", "Last seen"], rows)
+    ? table(machines.length === 1 ? "1 machine" : `${machines.length} machines`, ["Name", "State", "Organization", "Site", "Tags", "Last seen"], rows)
     : h("p", { class: "empty" }, search.value ? `No machine matches “${search.value}”.` : "No machines yet. Add one below, or create a support code for attended help.");
   ctx.layout.show("Machines", form, list, can(ctx.me, "manage_machines") ? newMachineForm(ctx) : "");
 };
 
 function newMachineForm(ctx: Ctx): HTMLElement {
   const name = h("input", { required: true });
-  const form = h("form", { class: "card", "aria-label": "Add machine" }, h("h2", {}, "Add a machine"), field("Machine name", name), h("button", { type: "submit" }, "Add machine"));
+  const form = h("form", { class: "card", "aria-label": "Add machine" }, h("h2", {}, "Add a machine"), field("Machine name", name), h("button", { type: "submit", class: "primary" }, "Add machine"));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     void attempt(ctx, async () => {

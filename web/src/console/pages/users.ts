@@ -46,12 +46,12 @@ export const usersPage: Page = async (ctx) => {
   const role = roleSelect("technician");
   const form = h(
     "form",
-    { "aria-label": "Create user" },
+    { class: "card", "aria-label": "Create user" },
     h("h2", {}, "New user"),
     field("User name", username),
     field("Initial password", password),
     field("Role", role),
-    h("button", { type: "submit" }, "Create user"),
+    h("button", { type: "submit", class: "primary" }, "Create user"),
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
