@@ -26,6 +26,7 @@ describe("web console", () => {
     await page.locator("#status.error").waitFor();
     assert.match(await page.locator("#status").innerText(), /invalid|incorrect|wrong/i);
     assert.equal(await page.getByRole("heading", { name: "Sign in" }).count(), 1);
+    await screenshot(page, "console-login-error");
     await page.close();
   });
 

@@ -145,7 +145,10 @@ async function loadScreens(api: ApiClient, sessionId: string): Promise<void> {
     const machine = await api.get<Omit<Machine, "capabilities"> & { capabilities?: { screens?: ScreenInfo[] } }>(
       `/api/machines/${encodeURIComponent(session.machine_id)}`,
     );
-    if (machine.name) document.title = `${machineName(machine)} — Reach`;
+    if (machine.name) {
+      document.title = `${machineName(machine)} — Reach`;
+      byId("viewer-heading").textContent = `Remote screen of ${machineName(machine)}`;
+    }
     const screens = machine.capabilities?.screens ?? [];
     screenSelect.replaceChildren(
       ...screens.map((s) => {
