@@ -5,6 +5,9 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { PHONE, launch, logIn, screenshot } from "./support/browser.mjs";
 import { execFileSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { REACH_BIN, freePort, spawnReach, until, waitHealthy } from "./support/reach.mjs";
 import { startXvfb } from "./support/xvfb.mjs";
 
@@ -71,7 +74,11 @@ describe("viewer", () => {
     xvfb.fill("#204080");
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
-    demo = spawnReach(["demo", "--listen", `127.0.0.1:${port}`, "--display", xvfb.display], { REACH_ADMIN_PASSWORD: PASSWORD });
+    // The demo agent shares the fake USB backend (passthrough on, config in a fresh directory),
+    // so a session opened with USB really has USB.
+    const config = mkdtempSync(join(tmpdir(), "reach-usb-config-"));
+    demo = spawnReach(["demo", "--listen", `127.0.0.1:${port}`, "--display", xvfb.display, "--usb-backend", "fake"],
+      { REACH_ADMIN_PASSWORD: PASSWORD, REACH_USB_PASSTHROUGH: "1", REACH_CONFIG_DIR: config });
     await waitHealthy(`${url}/healthz`, demo);
     token = (await api(url, null, "POST", "/api/auth/login", { username: "admin", password: PASSWORD })).token;
     const machine = await until("the demo agent online", async () => {
@@ -384,6 +391,35 @@ describe("viewer", () => {
     assert.equal(await page.locator("#keys").inputValue(), "", "the field stays empty");
     await screenshot(page, "viewer-phone-zoomed");
     await page.getByRole("button", { name: "Fit" }).click();
+    await page.context().close();
+  });
+
+  test("the USB panel says why a session has no USB, opens one with USB when asked, and then gives the commands for its devices", async () => {
+    const page = await signedIn(await browser.newContext());
+    await page.goto(`${url}/viewer.html?codec=raw#${sessionId}`);
+    await until("a first frame", () => page.evaluate(() => window.reachViewer.framesDrawn > 0));
+    const panel = page.getByRole("complementary", { name: "USB devices" });
+    assert.equal(await panel.isVisible(), false);
+    await page.getByRole("button", { name: "No USB" }).click();
+    await panel.waitFor();
+    assert.match(await panel.innerText(), /USB is not available: the session was opened without USB/);
+    assert.equal(await page.locator("#usb-commands").count(), 0, "no commands are offered when USB is not available");
+    await screenshot(page, "viewer-usb-panel");
+    await panel.getByRole("button", { name: "Open a session with USB" }).click();
+    await until("the viewer on a new session", () =>
+      page.evaluate((old) => location.hash !== `#${old}` && window.reachViewer?.usb !== "", sessionId).catch(() => false));
+    const usbSession = decodeURIComponent(new URL(page.url()).hash.slice(1));
+    const session = await api(url, token, "GET", `/api/sessions/${usbSession}`);
+    assert.equal(session.usb, true, "the new session asked for USB");
+    assert.equal(await page.evaluate(() => window.reachViewer.usb), "available");
+    await page.getByRole("button", { name: "USB available" }).click();
+    await panel.waitFor();
+    const text = await panel.innerText();
+    assert.match(text, /USB may be used in this session/);
+    assert.match(text, new RegExp(`reach login --server ${url} --user admin`));
+    assert.match(text, new RegExp(`reach usb remote list --session ${usbSession}`));
+    await screenshot(page, "viewer-usb-panel-available");
+    await api(url, token, "DELETE", `/api/sessions/${usbSession}`);
     await page.context().close();
   });
 });

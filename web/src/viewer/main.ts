@@ -15,6 +15,7 @@ import { RemoteCursor } from "./cursor";
 import { machineName, type Machine } from "../console/names";
 import { TouchControl } from "./touch";
 import { wireKeysField } from "./keys-field";
+import { UsbPanel } from "./usb-panel";
 
 const { AccessMode, VideoCodec, SessionEvent } = reach.v1;
 
@@ -33,7 +34,7 @@ const canvas = byId<HTMLCanvasElement>("screen-canvas");
 const ctx2d = canvas.getContext("2d", { alpha: false });
 const state = byId<HTMLSpanElement>("state");
 const accessBadge = byId<HTMLSpanElement>("access");
-const usbBadge = byId<HTMLSpanElement>("usb");
+const usbBadge = byId<HTMLButtonElement>("usb");
 const overlay = byId<HTMLDivElement>("overlay");
 const overlayText = byId<HTMLParagraphElement>("overlay-text");
 const reconnectButton = byId<HTMLButtonElement>("reconnect");
@@ -335,7 +336,10 @@ function showUsb(available: boolean, why: string): void {
   usbBadge.textContent = available ? "USB available" : "No USB";
   usbBadge.title = available ? "USB devices of the remote machine may be used in this session" : why;
   usbBadge.className = available ? "badge usb-on" : "badge usb-off";
+  usbPanel.update(available, why);
 }
+
+const usbPanel = new UsbPanel(usbBadge, byId("usb-panel"), new ApiClient(), () => decodeURIComponent(location.hash.replace(/^#/, "")));
 
 function onClose(code: number, reason: string): void {
   keyboard.releaseAll();

@@ -42,14 +42,16 @@ export const machinePage: Page = async (ctx, id) => {
 
 function openSessionButton(ctx: Ctx, machine: Machine): HTMLElement {
   const button = h("button", { type: "button", class: "primary", disabled: !machine.online }, "Open session");
+  const usb = h("input", { type: "checkbox", id: "open-usb" });
+  const usbChoice = can(ctx.me, "usb") ? h("label", {}, usb, " Also ask for USB devices") : "";
   button.addEventListener("click", () =>
     attempt(ctx, async () => {
-      await ctx.api.post<{ id: string | number }>("/api/sessions", { machine_id: machine.id });
+      await ctx.api.post<{ id: string | number }>("/api/sessions", { machine_id: machine.id, ...(usb.checked ? { usb: true } : {}) });
       ctx.go(`#/sessions`);
       ctx.layout.say(`Session on ${machineName(machine)} opened.`);
     }),
   );
-  return button;
+  return h("div", { class: "toolbar" }, button, usbChoice);
 }
 
 function metadataForm(ctx: Ctx, machine: Machine): HTMLElement {
