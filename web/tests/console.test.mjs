@@ -128,7 +128,9 @@ describe("web console", () => {
 
     await page.goto(`${server.url}/#/machines`);
     await page.getByRole("link", { name: "front-desk-pc" }).click();
+    await page.getByText("No agent keys yet.").waitFor(); // the empty state
     await page.getByRole("button", { name: "Create agent key" }).click();
+    await page.getByRole("row").filter({ hasText: "active" }).waitFor(); // listed at once
     const secret = await page.locator("#new-key pre.secret >> nth=0").innerText();
     assert.match(secret, /^cak_[A-Za-z0-9_-]{40,}$/);
     await screenshot(page, "console-machine-key");

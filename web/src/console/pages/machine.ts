@@ -85,8 +85,8 @@ function metadataForm(ctx: Ctx, machine: Machine): HTMLElement {
 }
 
 async function keysSection(ctx: Ctx, machine: Machine): Promise<HTMLElement> {
-  const keys = listOf<AgentKey>(await ctx.api.get(`/api/machines/${machine.id}/keys`));
   const shown = h("div", { id: "new-key", "aria-live": "polite" });
+  const list = h("div", {}, await keyList(ctx, machine));
   const create = h("button", { type: "button" }, "Create agent key");
   create.addEventListener("click", () =>
     attempt(ctx, async () => {
@@ -97,8 +97,16 @@ async function keysSection(ctx: Ctx, machine: Machine): Promise<HTMLElement> {
         h("p", {}, "Run on the machine:"),
         h("pre", { class: "secret" }, h("code", {}, `reach agent --server ${location.origin} --key ${key.key}`)),
       );
+      list.replaceChildren(await keyList(ctx, machine));
     }),
   );
+  return h("section", { "aria-label": "Agent keys" }, h("h2", {}, "Agent keys"), create, shown, list);
+}
+
+/** The machine's keys (prefix, times, state, revoke), or an empty state. */
+async function keyList(ctx: Ctx, machine: Machine): Promise<HTMLElement> {
+  const keys = listOf<AgentKey>(await ctx.api.get(`/api/machines/${machine.id}/keys`));
+  if (keys.length === 0) return h("p", { class: "empty" }, "No agent keys yet. Create one to connect this machine's agent.");
   const rows = keys.map((key) => {
     const revoke = key.revoked_at_ms ? "" : h("button", { type: "button", class: "danger" }, `Revoke ${key.prefix ?? key.id}`);
     if (revoke) revoke.addEventListener("click", () =>
@@ -111,5 +119,5 @@ async function keysSection(ctx: Ctx, machine: Machine): Promise<HTMLElement> {
     const state = key.revoked_at_ms ? h("span", {}, badge("revoked", "bad"), " ", timeAgo(key.revoked_at_ms)) : badge("active", "good");
     return [h("code", {}, key.prefix ?? key.id), timeAgo(key.created_at_ms), key.last_used_at_ms ? timeAgo(key.last_used_at_ms) : "never", state, revoke];
   });
-  return h("section", { "aria-label": "Agent keys" }, h("h2", {}, "Agent keys"), create, shown, table("Agent keys", ["Key", "Created", "Last used", "State", "Actions"], rows));
+  return table("Agent keys", ["Key", "Created", "Last used", "State", "Actions"], rows);
 }
