@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Subcommand;
-use reach_agent::viewer::LiveViewer;
+use reach_client::viewer::LiveViewer;
 use reach_usb::client::UsbClient;
 use reach_usb::proto::DeviceFilter;
 use reach_usb::proto::Setup;
@@ -154,7 +154,7 @@ pub(crate) async fn run(
                 (true, 1 << 20, 32),
             ] {
                 let mbs =
-                    super::bench::usb_relay::bulk(&handle, out, size, in_flight, seconds).await?;
+                    reach_bench::usb_relay::bulk(&handle, out, size, in_flight, seconds).await?;
                 let dir = if out { "out" } else { "in" };
                 if json {
                     println!(
@@ -165,7 +165,7 @@ pub(crate) async fn run(
                     println!("bulk {dir} {size} B x {in_flight} in flight: {mbs:.1} MB/s");
                 }
             }
-            let (p50, p99) = super::bench::usb_relay::control(&handle, control_samples).await?;
+            let (p50, p99) = reach_bench::usb_relay::control(&handle, control_samples).await?;
             if json {
                 println!(
                     "{}",
