@@ -422,4 +422,25 @@ describe("viewer", () => {
     await api(url, token, "DELETE", `/api/sessions/${usbSession}`);
     await page.context().close();
   });
+
+  test("a live update of the machine list keeps the technician's place: the search field keeps focus and what was typed", async () => {
+    const page = await signedIn(await browser.newContext());
+    await page.goto(`${url}/#/machines`);
+    await page.getByRole("heading", { name: "Machines" }).waitFor();
+    const field = page.getByRole("searchbox", { name: "Search" });
+    await field.click();
+    await field.pressSequentially("dem");
+    await page.evaluate(() => (window.oldTable = document.querySelector("table")));
+    const other = await api(url, token, "POST", "/api/sessions", { machine_id: machineId, access: "view_only" });
+    try {
+      await until("the list redrawn by the session_started event", () =>
+        page.evaluate(() => document.querySelector("table") !== null && document.querySelector("table") !== window.oldTable));
+      assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("type")), "search", "focus stays in the field");
+      await page.keyboard.type("o");
+      assert.equal(await field.inputValue(), "demo", "typing goes on where it was");
+    } finally {
+      await api(url, token, "DELETE", `/api/sessions/${other.id}`);
+    }
+    await page.context().close();
+  });
 });

@@ -58,19 +58,33 @@ export class Layout {
   /** A new page is on its way: after a short moment without it, say "Loading…". */
   loading(): void {
     window.clearTimeout(this.loadingTimer);
+    this.live = false; // a new page, not a redraw
     this.main.setAttribute("aria-busy", "true");
     this.loadingTimer = window.setTimeout(() => {
       this.main.replaceChildren(h("p", { class: "loading" }, "Loading…"));
     }, 150);
   }
 
-  /** Replaces the page content and moves focus to it. */
+  private live = false;
+
+  /** The next `show` redraws the same page with fresh data (a live update), not a new page. */
+  liveUpdate(): void {
+    this.live = true;
+  }
+
+  /** Replaces the page content and moves focus to it; a live update instead leaves focus
+   * (and the text of the focused field) where the technician had it. */
   show(title: string, ...content: (Node | string)[]): void {
     window.clearTimeout(this.loadingTimer);
     this.main.removeAttribute("aria-busy");
     document.title = `${title} · Reach`;
+    const live = this.live;
+    this.live = false;
+    const active = document.activeElement;
+    const kept = live && active instanceof HTMLElement && active.id && this.main.contains(active) ? active : null;
     this.main.replaceChildren(h("h1", {}, title), ...content);
-    this.main.focus();
+    if (kept) restoreFocus(kept);
+    else if (!live) this.main.focus();
   }
 
   /** Announces a message; errors are styled and read out. */
@@ -81,4 +95,21 @@ export class Layout {
     window.clearTimeout(this.toastTimer);
     if (kind === "info") this.toastTimer = window.setTimeout(() => (this.status.textContent = ""), 6000);
   }
+}
+
+/** Focuses the redrawn element with the id `before` had, with the text it held. */
+function restoreFocus(before: HTMLElement): void {
+  const again = document.getElementById(before.id);
+  if (!again) return;
+  if (before instanceof HTMLInputElement && again instanceof HTMLInputElement) {
+    again.value = before.value;
+    again.focus();
+    try {
+      again.setSelectionRange(before.selectionStart, before.selectionEnd);
+    } catch {
+      // Not a text field (checkbox…): nothing to select.
+    }
+    return;
+  }
+  again.focus();
 }
