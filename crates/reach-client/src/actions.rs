@@ -212,8 +212,8 @@ fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// The typed action for `op` with fields `raw`, or a sentence.
-fn classify(op: &str, raw: &Value) -> Result<Action, String> {
+/// The typed action for `op` with fields `raw` (which include `"op"`), or a sentence.
+pub fn classify(op: &str, raw: &Value) -> Result<Action, String> {
     if op == "wait_for" {
         let mut fields = raw.clone();
         if let Some(m) = fields.as_object_mut() {
@@ -417,7 +417,14 @@ async fn run_step(
     answers: &HashMap<String, Value>,
 ) -> Result<Value, String> {
     let raw = resolve(&step.raw, answers)?;
-    let action = classify(&step.op, &raw)?;
+    execute(classify(&step.op, &raw)?, cx).await
+}
+
+/// Runs one action in `cx`; its answer, or a sentence.
+///
+/// # Errors
+/// Why it failed (the server's refusal, the host's error, not logged in).
+pub async fn execute(action: Action, cx: &Context) -> Result<Value, String> {
     let api = || {
         cx.api.as_ref().ok_or_else(|| {
             "not logged in: run `reach login` (or set REACH_SERVER and REACH_TOKEN)".to_owned()

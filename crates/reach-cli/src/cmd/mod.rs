@@ -4,6 +4,7 @@ pub(crate) mod agent;
 pub(crate) mod bench;
 pub(crate) mod demo;
 pub(crate) mod login;
+pub(crate) mod mcp;
 pub(crate) mod ops;
 pub(crate) mod run;
 pub(crate) mod server;
