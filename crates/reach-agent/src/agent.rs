@@ -385,7 +385,7 @@ async fn on_envelope(
                 };
                 return usb.handle_frame(key, frame.frame.clone()).await;
             }
-            Some(Body::SessionEvent(event)) => usb.handle_session_event(&env, event.kind()),
+            Some(Body::SessionEvent(event)) => usb.handle_session_event(&env, event),
             _ => {}
         }
     }

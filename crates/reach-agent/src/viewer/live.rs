@@ -10,6 +10,7 @@ use reach_proto::codec;
 use reach_proto::limits::AGENT_MAX_MESSAGE;
 use reach_proto::policy::ViewerAccess;
 use reach_proto::v1::{self, Envelope, envelope::Body};
+use reach_usb::UsbError;
 use reach_usb::client::UsbClient;
 use reach_usb::net::{CHANNEL_CAPACITY, MessageChannel};
 use tokio::sync::mpsc;
@@ -90,6 +91,21 @@ impl LiveViewer {
     /// A USB client over this session (once).
     pub fn usb_client(&mut self) -> Option<UsbClient> {
         self.take_usb_channel().map(UsbClient::connect)
+    }
+
+    /// Moves `client`'s claims onto this viewer's USB channel (once): after the technician's
+    /// previous connection to the same session dropped, this connection — of the same user,
+    /// within the host's retention window — RESUMEs every claim. Transfers pending across the
+    /// drop complete; none is executed twice.
+    ///
+    /// # Errors
+    /// [`UsbError::Closed`] when the channel was taken already; the first claim the host did
+    /// not resume ([`UsbError`] with `resume_rejected`: the window passed, or another user).
+    pub async fn resume_usb(&mut self, client: &UsbClient) -> Result<(), UsbError> {
+        let channel = self
+            .take_usb_channel()
+            .ok_or_else(|| UsbError::Closed("this viewer's USB channel is in use".into()))?;
+        client.resume(channel).await
     }
 
     /// Sends a message body to the session.

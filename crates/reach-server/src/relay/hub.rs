@@ -61,6 +61,8 @@ pub struct ViewerLink {
     pub rights: CallerRights,
     /// User behind the viewer.
     pub user_id: String,
+    /// The user's name (shown in the host's prompts).
+    pub technician: String,
     /// Video bytes queued for the viewer.
     pub budget: Arc<ViewerBudget>,
 }
@@ -181,8 +183,41 @@ pub fn session_event(session_id: &str, kind: Kind, reason: &str) -> Bytes {
     let body = Body::SessionEvent(v1::SessionEvent {
         kind: kind.into(),
         reason: reason.to_owned(),
+        ..Default::default()
     });
     Bytes::from(codec::encode(&codec::envelope(session_id, body)))
+}
+
+/// A `VIEWER_JOINED` / `VIEWER_LEFT` notice for the agent: who the viewer is (the
+/// authenticated user, which the agent binds USB resume to) and whether it may come back.
+#[derive(Debug, Clone, Copy)]
+pub struct ViewerNotice<'a> {
+    /// Joined or left.
+    pub kind: Kind,
+    /// The viewer's access (`control`, `view_only`).
+    pub access: &'a str,
+    /// The authenticated user.
+    pub user_id: &'a str,
+    /// The user's name.
+    pub technician: &'a str,
+    /// Left only: the connection dropped, the user may resume its USB claims.
+    pub resumable: bool,
+}
+
+impl ViewerNotice<'_> {
+    /// The encoded envelope for viewer `viewer_id` of `session_id`.
+    pub fn encode(&self, session_id: &str, viewer_id: u64) -> Bytes {
+        let body = Body::SessionEvent(v1::SessionEvent {
+            kind: self.kind.into(),
+            reason: self.access.to_owned(),
+            user_id: self.user_id.to_owned(),
+            technician: self.technician.to_owned(),
+            resumable: self.resumable,
+        });
+        let mut env = codec::envelope(session_id, body);
+        env.viewer_id = viewer_id;
+        Bytes::from(codec::encode(&env))
+    }
 }
 
 impl Hub {
@@ -366,7 +401,8 @@ impl Hub {
         answered: Option<Scope>,
         now: Instant,
     ) -> ConsentChange {
-        let mut inner = self.lock();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
         let Some(s) = inner.sessions.get_mut(session_id) else {
             return ConsentChange::None;
         };
@@ -379,6 +415,20 @@ impl Hub {
             let event = session_event(session_id, Kind::ConsentGranted, "");
             for v in s.viewers.values() {
                 let _ = v.tx.try_send(Outbound::Frame(event.clone()));
+            }
+            // Viewers that joined while consent was pending were not announced to the agent.
+            if let Some(agent) = inner.agents.get(machine_id) {
+                for (id, v) in &s.viewers {
+                    let notice = ViewerNotice {
+                        kind: Kind::ViewerJoined,
+                        access: "",
+                        user_id: &v.user_id,
+                        technician: &v.technician,
+                        resumable: false,
+                    };
+                    let notice = notice.encode(session_id, *id);
+                    let _ = agent.tx.try_send(Outbound::Frame(notice));
+                }
             }
         }
         change
@@ -632,6 +682,7 @@ mod tests {
             tx: vtx,
             rights: CallerRights::ALL,
             user_id: "u".into(),
+            technician: "u".into(),
             budget: Arc::default(),
         };
         let (vid, _) = hub.join_viewer("s", "t", viewer).unwrap();
@@ -672,6 +723,7 @@ mod tests {
             tx,
             rights: CallerRights::ALL,
             user_id: "x".into(),
+            technician: "x".into(),
             budget: Arc::default(),
         };
         assert_eq!(

@@ -108,6 +108,14 @@ impl HostSession {
         self.send_hello();
     }
 
+    /// Closes every claim at once (`shutdown`): no transport can come back to resume them.
+    pub fn handle_shutdown(&mut self) {
+        let ids: Vec<u16> = self.claims.keys().copied().collect();
+        for id in ids {
+            self.close_claim(id, ClosedReason::Shutdown);
+        }
+    }
+
     /// Closes claims whose retention window passed.
     pub fn handle_timeout(&mut self, now: Instant) {
         let expired: Vec<u16> = self

@@ -108,8 +108,10 @@ impl HostRunner {
         self.run(rx).await;
     }
 
-    /// Serves transports as they arrive (a later one replaces the current: resume). Returns when
-    /// `transports` is closed, no transport is up and no claim is left; devices are released.
+    /// Serves transports as they arrive (a later one replaces the current: resume). Claims of a
+    /// lost transport wait for the next one for the session's retention window; once
+    /// `transports` is closed and no transport is up, they are closed at once (no transport can
+    /// resume them). Returns then, when no claim and no transfer is left; devices are released.
     pub async fn run(mut self, mut transports: mpsc::Receiver<MessageChannel>) {
         let mut hotplug = self.backend.watch();
         let mut chan: Option<MessageChannel> = None;
@@ -128,12 +130,15 @@ impl HostRunner {
                 self.session.handle_transport_lost(now());
                 continue;
             }
-            if chan.is_none()
-                && !transports_open
-                && self.session.claim_ids().is_empty()
-                && self.running.is_empty()
-            {
-                break;
+            if chan.is_none() && !transports_open {
+                // No transport can come back: nothing is left to resume.
+                if !self.session.claim_ids().is_empty() {
+                    self.session.handle_shutdown();
+                    continue;
+                }
+                if self.running.is_empty() {
+                    break;
+                }
             }
             let deadline = self
                 .session
