@@ -421,7 +421,10 @@ async fn ask(
     tracing::info!(session = %session_id, provider = prompt.name(), "asking for consent");
     let blocking = tokio::task::spawn_blocking(move || prompt.ask(&question));
     let answer = tokio::time::timeout(CONSENT_TIMEOUT, blocking).await;
-    let granted = matches!(answer, Ok(Ok(ConsentAnswer::Yes)));
+    let granted = matches!(
+        answer,
+        Ok(Ok(ConsentAnswer::Yes | ConsentAnswer::YesRemember))
+    );
     tracing::info!(session = %session_id, granted, "consent answered");
     let _ = answers.send((session_id, granted.then_some(asked))).await;
 }

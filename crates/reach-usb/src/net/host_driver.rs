@@ -17,6 +17,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::{MessageChannel, pump_out};
+use crate::acl::policy::PromptAnswer;
 use crate::audit::LocalAudit;
 use crate::backend::{BoxFuture, HotplugEvent, UsbBackend, UsbDevice};
 use crate::host::{HostAction, HostEvent, HostSession, OpenRefusal, TransferId};
@@ -28,6 +29,16 @@ pub trait AccessPolicy: Send + Sync + 'static {
     fn visible(&self, device: &DeviceInfo) -> bool;
     /// Whether `viewer` may open the device (may ask the operator).
     fn decide_open<'a>(&'a self, device: &'a DeviceInfo, viewer: &'a str) -> BoxFuture<'a, bool>;
+
+    /// As [`AccessPolicy::decide_open`], with what the host operator answered when the policy
+    /// asked (`None`: nobody was asked). The runner audits the answer.
+    fn decide_open_answered<'a>(
+        &'a self,
+        device: &'a DeviceInfo,
+        viewer: &'a str,
+    ) -> BoxFuture<'a, (bool, Option<PromptAnswer>)> {
+        Box::pin(async move { (self.decide_open(device, viewer).await, None) })
+    }
 }
 
 /// Allows everything: tests and benchmarks only.
@@ -397,7 +408,17 @@ async fn open_first_allowed(
         if let Some(a) = audit {
             let _ = a.device_event(viewer, "open", None, device, json!({}));
         }
-        if !policy.decide_open(device, viewer).await {
+        let (allowed, answer) = policy.decide_open_answered(device, viewer).await;
+        if let (Some(a), Some(answer)) = (audit, answer) {
+            let _ = a.device_event(
+                viewer,
+                "prompted",
+                None,
+                device,
+                json!({"reason": answer.as_str()}),
+            );
+        }
+        if !allowed {
             if let Some(a) = audit {
                 let _ = a.device_event(
                     viewer,
