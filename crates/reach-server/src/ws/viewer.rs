@@ -234,11 +234,16 @@ async fn current_rights(
 }
 
 /// Re-reads the user's rights and re-decides the grant; `false` when the viewer may no
-/// longer watch or lost the access it joined with (a downgraded user loses live sockets).
+/// longer watch or lost the access it joined with (a downgraded user loses live sockets), or
+/// joined with USB and lost the `usb` permission (closing the socket makes the agent release
+/// the viewer's claims at once).
 async fn still_permitted(state: &AppState, j: &Joined) -> bool {
     let Some(rights) = current_rights(state, &j.claims, j.minted).await else {
         return false;
     };
+    if j.grant.usb.is_ok() && !rights.usb {
+        return false;
+    }
     match state
         .relay
         .set_viewer_rights(&j.session_id, j.viewer_id, rights)
