@@ -108,6 +108,19 @@ async fn allow_once_opens_this_time_only_and_deny_refuses_each_audited_on_both_s
         .await
         .expect("allowed once");
     assert!(host.loopback.is_open());
+    let asked = {
+        let control = Arc::clone(&control);
+        tokio::task::spawn_blocking(move || control.next_question(WAIT))
+            .await
+            .unwrap()
+            .expect("the person was asked")
+    };
+    assert_eq!(asked.technician, "admin", "the name the server verified");
+    assert!(
+        asked
+            .sentence()
+            .starts_with("admin asks to use the USB device 0525:a4a0")
+    );
     dev.close().await;
     control.answer(ConsentAnswer::No);
     expect_denied(client.open(DeviceFilter::default()).await);

@@ -231,3 +231,65 @@ async fn revoking_a_viewer_releases_its_claims_at_once() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_second_connection_of_the_same_user_takes_the_claims_over_while_the_first_lingers() {
+    let s = TestServer::start().await;
+    let (host, options) = usb_host(&allow_loopback_only(), true);
+    let (machine_id, _agent) = usb_agent(&s, "takeover-1", options).await;
+    let session_id = open_usb_session(&s, &s.admin_token, &machine_id, true).await;
+    let (first, client) = technician(&s, &s.admin_token, &session_id).await;
+    let dev = client.open(DeviceFilter::default()).await.expect("open");
+
+    // The first connection is still joined (as when the server has not noticed a drop yet).
+    let mut second = rejoin(&s, &s.admin_token, &session_id).await;
+    tokio::time::timeout(WAIT, second.resume_usb(&client))
+        .await
+        .expect("resume in time")
+        .expect("resumed over the second connection");
+    dev.bulk_out(0x02, Bytes::from_static(b"moved"))
+        .await
+        .expect("writes");
+    assert_eq!(read_echo(&dev, 5).await, b"moved");
+
+    first.leave().await;
+    let relay = std::sync::Arc::clone(&s.state.relay);
+    eventually(WAIT, "the first connection left", || {
+        relay.viewer_count(&session_id) == 1
+    })
+    .await;
+    dev.bulk_out(0x02, Bytes::from_static(b"still"))
+        .await
+        .expect("the first leaving does not release the moved claim");
+    assert_eq!(read_echo(&dev, 5).await, b"still");
+    assert!(host.loopback.is_open());
+}
+
+#[tokio::test]
+async fn ending_the_session_releases_a_dropped_viewers_waiting_claims_at_once() {
+    let s = TestServer::start().await;
+    let (host, options) = usb_host(&allow_loopback_only(), true);
+    let (machine_id, _agent) = usb_agent(&s, "end-parked-1", options).await;
+    let session_id = open_usb_session(&s, &s.admin_token, &machine_id, true).await;
+    let (viewer, client) = technician(&s, &s.admin_token, &session_id).await;
+    let _dev = client.open(DeviceFilter::default()).await.expect("open");
+    drop(viewer);
+    let relay = std::sync::Arc::clone(&s.state.relay);
+    eventually(WAIT, "the server saw the drop", || {
+        relay.viewer_count(&session_id) == 0
+    })
+    .await;
+    assert!(host.loopback.is_open(), "the claim waits for a resume");
+
+    let path = format!("/api/sessions/{session_id}");
+    let (status, body) = s
+        .call(Method::DELETE, &path, Some(&s.admin_token), None)
+        .await;
+    assert!(status < 300, "end session: {status} {body}");
+    eventually(
+        Duration::from_secs(1),
+        "device released after the session ended",
+        || !host.loopback.is_open(),
+    )
+    .await;
+}

@@ -127,3 +127,75 @@ impl Parking {
         self.parked.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runner(owner: &str) -> (Runner, mpsc::Receiver<MessageChannel>) {
+        let (transports, rx) = mpsc::channel(1);
+        let runner = Runner {
+            transports,
+            owner: Some(Owner::new(owner)),
+        };
+        (runner, rx)
+    }
+
+    #[test]
+    fn a_parked_runner_goes_back_only_to_its_user_in_its_session() {
+        let now = Instant::now();
+        let mut parking = Parking::new(Duration::from_secs(30));
+        let (r, _rx) = runner("alice");
+        parking.park("s1", Owner::new("alice"), r, now);
+        assert!(parking.take("s1", &Owner::new("bob")).is_none());
+        assert!(parking.take("s2", &Owner::new("alice")).is_none());
+        let back = parking.take("s1", &Owner::new("alice")).expect("alice's");
+        assert_eq!(back.owner(), Some(&Owner::new("alice")));
+        assert!(parking.is_empty());
+    }
+
+    #[test]
+    fn a_runner_is_released_when_its_window_passes() {
+        let now = Instant::now();
+        let mut parking = Parking::new(Duration::from_secs(30));
+        let (r, mut rx) = runner("alice");
+        parking.park("s1", Owner::new("alice"), r, now);
+        parking.prune(now + Duration::from_secs(29));
+        assert!(!parking.is_empty());
+        parking.prune(now + Duration::from_secs(30));
+        assert!(parking.is_empty());
+        assert!(
+            matches!(rx.try_recv(), Err(mpsc::error::TryRecvError::Disconnected)),
+            "the runner learns no transport will come"
+        );
+    }
+
+    #[test]
+    fn without_a_window_nothing_is_parked_and_ending_a_session_releases_its_runners() {
+        let now = Instant::now();
+        let mut none = Parking::new(Duration::ZERO);
+        none.park("s1", Owner::new("alice"), runner("alice").0, now);
+        assert!(none.is_empty());
+
+        let mut parking = Parking::new(Duration::from_secs(30));
+        parking.park("s1", Owner::new("alice"), runner("alice").0, now);
+        parking.park("s2", Owner::new("alice"), runner("alice").0, now);
+        parking.end_session("s1");
+        assert!(parking.take("s1", &Owner::new("alice")).is_none());
+        assert!(parking.take("s2", &Owner::new("alice")).is_some());
+    }
+
+    #[test]
+    fn a_user_keeps_at_most_a_bounded_number_of_parked_runners() {
+        let now = Instant::now();
+        let mut parking = Parking::new(Duration::from_secs(30));
+        for _ in 0..MAX_PARKED_PER_USER + 3 {
+            parking.park("s1", Owner::new("alice"), runner("alice").0, now);
+        }
+        let mut taken = 0;
+        while parking.take("s1", &Owner::new("alice")).is_some() {
+            taken += 1;
+        }
+        assert_eq!(taken, MAX_PARKED_PER_USER);
+    }
+}

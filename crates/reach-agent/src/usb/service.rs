@@ -39,6 +39,12 @@ impl ViewerKey {
     }
 }
 
+/// A joined viewer's user and name, as the server stamped them on `VIEWER_JOINED`.
+struct Joined {
+    owner: Owner,
+    technician: String,
+}
+
 /// Aborts the task on drop.
 struct Forwarder(JoinHandle<()>);
 
@@ -63,7 +69,7 @@ pub(crate) struct UsbService {
     options: UsbOptions,
     viewers: HashMap<ViewerKey, ViewerUsb>,
     /// Who each viewer is, as the server said when it joined.
-    owners: HashMap<ViewerKey, Owner>,
+    owners: HashMap<ViewerKey, Joined>,
     /// First frames of viewers whose route is not decided yet.
     undecided: HashMap<ViewerKey, Vec<Bytes>>,
     parking: Parking,
@@ -158,7 +164,7 @@ impl UsbService {
     /// The host session `key`'s user left in this session (the most recently parked one, else
     /// one still attached to another connection of the same user).
     fn take_runner_of(&mut self, key: &ViewerKey) -> Option<Runner> {
-        let owner = self.owners.get(key)?.clone();
+        let owner = self.owners.get(key)?.owner.clone();
         if let Some(runner) = self.parking.take(&key.session_id, &owner) {
             tracing::info!(viewer = %key.label(), "USB claims resumed from a dropped connection");
             return Some(runner);
@@ -180,7 +186,11 @@ impl UsbService {
             max_frame_payload: RELAY_FRAME_PAYLOAD,
             ..HostConfig::default()
         };
-        let label = key.label();
+        let joined = self.owners.get(key);
+        let technician = joined
+            .map(|j| j.technician.as_str())
+            .filter(|t| !t.is_empty());
+        let label = super::prompt::viewer_label(key.viewer_id, &key.session_id, technician);
         let mut runner = HostRunner::new(
             HostSession::new(config, Instant::now()),
             Arc::clone(&self.options.backend),
@@ -192,7 +202,7 @@ impl UsbService {
             runner = runner.with_audit(Arc::new(audit.with_mirror(mirror)));
         }
         tracing::info!(viewer = %label, "USB session started");
-        Runner::spawn(runner, self.owners.get(key).cloned())
+        Runner::spawn(runner, joined.map(|j| j.owner.clone()))
     }
 
     /// Gives `runner` a new transport for `key`; returns the transport's inbox.
@@ -220,7 +230,11 @@ impl UsbService {
         };
         match event.kind() {
             Kind::ViewerJoined if !event.user_id.is_empty() && key.viewer_id != 0 => {
-                self.owners.insert(key, Owner::new(&event.user_id));
+                let joined = Joined {
+                    owner: Owner::new(&event.user_id),
+                    technician: event.technician.clone(),
+                };
+                self.owners.insert(key, joined);
             }
             Kind::ViewerLeft => self.viewer_left(&key, event.resumable),
             Kind::Ended => self.session_ended(&env.session_id),
@@ -232,7 +246,7 @@ impl UsbService {
     /// dropped (`resumable`) and its user is known, else released.
     pub(crate) fn viewer_left(&mut self, key: &ViewerKey, resumable: bool) {
         self.undecided.remove(key);
-        let owner = self.owners.remove(key);
+        let owner = self.owners.remove(key).map(|j| j.owner);
         let Some(viewer) = self.viewers.remove(key) else {
             return;
         };
