@@ -118,6 +118,14 @@ mod tests {
     }
 
     #[test]
+    fn always_or_remember_is_a_remembered_yes() {
+        for always in ["a", "Always", " remember\n"] {
+            assert_eq!(parse_answer(always), ConsentAnswer::YesRemember);
+        }
+        assert_eq!(parse_answer("always not"), ConsentAnswer::No);
+    }
+
+    #[test]
     fn the_question_names_the_technician_and_the_access() {
         let q = ConsentQuestion {
             session_id: "s".into(),
