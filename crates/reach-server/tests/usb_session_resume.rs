@@ -219,7 +219,7 @@ async fn revoking_a_viewer_releases_its_claims_at_once() {
     let (machine_id, _agent) = usb_agent(&s, "revoke-1", options).await;
     let session_id = open_usb_session(&s, &s.admin_token, &machine_id, true).await;
     let (_viewer, client) = technician(&s, &tech, &session_id).await;
-    let _dev = client.open(DeviceFilter::default()).await.expect("open");
+    let dev = client.open(DeviceFilter::default()).await.expect("open");
     let (status, body) = s
         .call(Method::POST, "/api/auth/logout", Some(&tech), None)
         .await;
@@ -230,6 +230,16 @@ async fn revoking_a_viewer_releases_its_claims_at_once() {
         || !host.loopback.is_open(),
     )
     .await;
+    let write = tokio::time::timeout(
+        Duration::from_secs(3),
+        dev.bulk_out(0x02, Bytes::from_static(b"late")),
+    )
+    .await
+    .expect("an answer in time");
+    assert!(
+        matches!(write, Err(UsbError::Closed(_))),
+        "the revoked technician sees the claim closed: {write:?}"
+    );
 }
 
 #[tokio::test]
