@@ -5,6 +5,7 @@
 //! token; a viewer naming another session in an envelope is closed with 4403. Revocation
 //! (logout, password change, user disabled or downgraded) closes the socket at once.
 
+use super::departure::Ended;
 use super::stream::StreamVerdict;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -299,33 +300,6 @@ async fn notify_agent(state: &AppState, j: &Joined, kind: Kind, resumable: bool)
     }
     .encode(&j.session_id, j.viewer_id);
     let _ = tx.try_send(Outbound::Frame(notice));
-}
-
-/// How a joined viewer's socket ended.
-#[derive(Debug)]
-enum Ended {
-    /// The viewer closed its socket normally (it left).
-    Left,
-    /// The connection dropped (no close, or an abnormal one): its USB claims may be resumed.
-    Dropped,
-    /// The socket failed (reset, or a message it cannot read): closed with this reason, and
-    /// resumable like a drop.
-    Broken(Refusal),
-    /// The server closes it (revoked, ended, too slow, misbehaving).
-    Refused(Refusal),
-}
-
-impl Ended {
-    fn resumable(&self) -> bool {
-        matches!(self, Self::Dropped | Self::Broken(_))
-    }
-
-    fn refusal(self) -> Option<Refusal> {
-        match self {
-            Self::Refused(r) | Self::Broken(r) => Some(r),
-            Self::Left | Self::Dropped => None,
-        }
-    }
 }
 
 async fn serve(
