@@ -303,3 +303,55 @@ async fn ending_the_session_releases_a_dropped_viewers_waiting_claims_at_once() 
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_viewer_that_joined_before_consent_can_resume_after_a_drop() {
+    let s = TestServer::start().await;
+    let (host, options) = usb_host(&allow_loopback_only(), true);
+    let body = serde_json::json!({"name": "attended-resume-1", "require_consent": true});
+    let m = relay::create_machine(&s, body).await;
+    let machine_id = m["id"].as_str().unwrap().to_owned();
+    let (_, key) = relay::issue_key(&s, &machine_id).await;
+    let (prompt, control) = reach_agent::consent::ScriptedPrompt::new();
+    let prompt = std::sync::Arc::new(prompt);
+    let mut config = relay::agent_config(&s, reach_agent::Credential::Key(key), prompt);
+    config.usb = Some(options);
+    let mut agent = reach_agent::spawn(config);
+    relay::wait_connected(&mut agent).await;
+    let mut events = std::mem::replace(&mut agent.events, tokio::sync::mpsc::channel(1).1);
+    tokio::spawn(async move { while events.recv().await.is_some() {} });
+    let session_id = open_usb_session(&s, &s.admin_token, &machine_id, true).await;
+
+    let (mut viewer, client) = technician(&s, &s.admin_token, &session_id).await;
+    control.answer(reach_agent::consent::ConsentAnswer::Yes);
+    let granted = tokio::time::timeout(WAIT, async {
+        use reach_proto::v1::{envelope::Body, session_event::Kind};
+        loop {
+            match viewer.recv().await {
+                Some(reach_agent::ws::Incoming::Envelope(env)) => {
+                    if let Some(Body::SessionEvent(e)) = env.body
+                        && e.kind() == Kind::ConsentGranted
+                    {
+                        return;
+                    }
+                }
+                other => panic!("no consent before {other:?}"),
+            }
+        }
+    });
+    granted.await.expect("consent in time");
+    let dev = client.open(DeviceFilter::default()).await.expect("open");
+    drop(viewer);
+
+    let mut again = rejoin(&s, &s.admin_token, &session_id).await;
+    tokio::time::timeout(WAIT, again.resume_usb(&client))
+        .await
+        .expect("resume in time")
+        .expect("resumed: the agent learnt the viewer's user when consent was given");
+    dev.bulk_out(0x02, Bytes::from_static(b"kept"))
+        .await
+        .expect("writes");
+    assert_eq!(read_echo(&dev, 4).await, b"kept");
+    assert!(host.loopback.is_open());
+    drop((agent, control));
+}

@@ -673,6 +673,24 @@ mod tests {
     }
 
     #[test]
+    fn granting_consent_announces_the_waiting_viewers_to_the_agent_with_their_user() {
+        let now = Instant::now();
+        let (hub, mut agent, _v, vid) = setup(ConsentState::pending(now, CONSENT_TIMEOUT));
+        assert!(agent.try_recv().is_err(), "nothing before consent");
+        hub.consent_answer("s", "m", true, None, now);
+        let Ok(Outbound::Frame(bytes)) = agent.try_recv() else {
+            panic!("the agent hears of the viewer");
+        };
+        let env = codec::decode_bytes(bytes, usize::MAX).unwrap();
+        assert_eq!((env.session_id.as_str(), env.viewer_id), ("s", vid));
+        let Some(Body::SessionEvent(event)) = env.body else {
+            panic!("a session event");
+        };
+        assert_eq!(event.kind(), Kind::ViewerJoined);
+        assert_eq!((event.user_id.as_str(), event.resumable), ("u", false));
+    }
+
+    #[test]
     fn another_machine_cannot_answer_or_send_for_a_session() {
         let now = Instant::now();
         let (hub, _a, _v, _) = setup(ConsentState::pending(now, CONSENT_TIMEOUT));
