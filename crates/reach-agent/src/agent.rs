@@ -259,7 +259,7 @@ async fn serve(
             }
             enabled = switch_changed(&mut switch) => {
                 if !enabled && let Some(usb) = usb.as_mut() {
-                    usb.release_all();
+                    usb.switch_off();
                 }
                 send_status(&mut socket, config, started, usb.as_ref()).await?;
             }

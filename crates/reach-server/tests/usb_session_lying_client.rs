@@ -219,6 +219,17 @@ async fn usb_frames_sent_after_the_host_switch_went_off_are_refused_by_the_relay
     assert!(host.loopback.is_open());
 
     host.switch.set(false);
+    let closed = loop {
+        let msg = tokio::time::timeout(WAIT, chan.rx.recv())
+            .await
+            .expect("CLOSED in time")
+            .expect("channel open");
+        let frame = Frame::decode(msg).expect("a frame");
+        if frame.op == Op::Closed {
+            break frame;
+        }
+    };
+    assert_eq!(closed.claim, opened, "the viewer is told its claim closed");
     eventually(WAIT, "switching off releases the claim", || {
         !host.loopback.is_open()
     })

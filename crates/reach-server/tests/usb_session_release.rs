@@ -252,3 +252,19 @@ async fn leaving_closes_the_technicians_claims_too() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_technician_sees_its_claims_closed_when_the_host_switch_goes_off() {
+    let s = TestServer::start().await;
+    let (host, options) = usb_host(&allow_loopback_only(), true);
+    let (machine_id, _agent) = usb_agent(&s, "switch-told-1", options).await;
+    let session_id = open_usb_session(&s, &s.admin_token, &machine_id, true).await;
+    let (_viewer, client) = technician(&s, &s.admin_token, &session_id).await;
+    let dev = client.open(DeviceFilter::default()).await.expect("open");
+    host.switch.set(false);
+    eventually(RELEASED_WITHIN, "device released", || {
+        !host.loopback.is_open()
+    })
+    .await;
+    fails_as_closed(&dev).await;
+}

@@ -322,7 +322,9 @@ async fn a_viewer_that_joined_before_consent_can_resume_after_a_drop() {
     tokio::spawn(async move { while events.recv().await.is_some() {} });
     let session_id = open_usb_session(&s, &s.admin_token, &machine_id, true).await;
 
-    let (mut viewer, client) = technician(&s, &s.admin_token, &session_id).await;
+    // Joined while consent is pending; the USB client starts once consent is given (frames sent
+    // before it, its HELLO included, are dropped by the relay).
+    let mut viewer = rejoin(&s, &s.admin_token, &session_id).await;
     control.answer(reach_agent::consent::ConsentAnswer::Yes);
     let granted = tokio::time::timeout(WAIT, async {
         use reach_proto::v1::{envelope::Body, session_event::Kind};
@@ -340,6 +342,7 @@ async fn a_viewer_that_joined_before_consent_can_resume_after_a_drop() {
         }
     });
     granted.await.expect("consent in time");
+    let client = viewer.usb_client().expect("USB channel");
     let dev = client.open(DeviceFilter::default()).await.expect("open");
     drop(viewer);
 

@@ -7,7 +7,8 @@
 //! whose connection drops keeps its claims for the retention window ([`CLAIM_RETENTION`], 30 s):
 //! the same user rejoining the session resumes them with RESUME (`resume`). A viewer leaving,
 //! being revoked, the window passing, the session ending, the agent disconnecting or the host
-//! switch going off closes the claims at once and releases the devices.
+//! switch going off (each host session follows it, telling its viewer CLOSED `shutdown`) closes
+//! the claims at once and releases the devices.
 //!
 //! Outgoing USB frames travel on their own channel, which the connection loop drains before
 //! video, so a control transfer never waits behind a screen update.

@@ -197,6 +197,7 @@ impl UsbService {
             Arc::clone(&self.options.policy),
             &label,
         );
+        runner = runner.with_switch(self.options.switch.subscribe());
         if let Some(audit) = &self.options.audit {
             let mirror = super::audit::mirror(key.clone(), self.notes.clone());
             runner = runner.with_audit(Arc::new(audit.with_mirror(mirror)));
@@ -269,7 +270,14 @@ impl UsbService {
         self.parking.end_session(session_id);
     }
 
-    /// The connection to the server is gone (or the switch went off): every claim is released.
+    /// The host switch went off: each host session closes its claims itself, telling its viewer
+    /// (CLOSED `shutdown`); nothing waits for a resume any more.
+    pub(crate) fn switch_off(&mut self) {
+        self.parking.clear();
+        self.undecided.clear();
+    }
+
+    /// The connection to the server is gone: every claim is released.
     pub(crate) fn release_all(&mut self) {
         if !self.viewers.is_empty() || !self.parking.is_empty() {
             tracing::info!(viewers = self.viewers.len(), "releasing every USB claim");

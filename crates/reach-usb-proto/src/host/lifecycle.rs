@@ -108,7 +108,9 @@ impl HostSession {
         self.send_hello();
     }
 
-    /// Closes every claim at once (`shutdown`): no transport can come back to resume them.
+    /// Closes every claim at once (`shutdown`): no transport can come back to resume them, or
+    /// the host switch went off. A bound claim's viewer gets its in-flight replies (`cancelled`)
+    /// and CLOSED `shutdown`; detached claims close silently.
     pub fn handle_shutdown(&mut self) {
         let ids: Vec<u16> = self.claims.keys().copied().collect();
         for id in ids {

@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use futures_util::future::{AbortHandle, Abortable};
 use futures_util::stream::FuturesUnordered;
 use serde_json::json;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::{MessageChannel, pump_out};
 use crate::acl::policy::PromptAnswer;
@@ -68,6 +68,7 @@ pub struct HostRunner {
     backend: Arc<dyn UsbBackend>,
     policy: Arc<dyn AccessPolicy>,
     audit: Option<Arc<LocalAudit>>,
+    switch: Option<watch::Receiver<bool>>,
     viewer: String,
     devices: HashMap<u16, Arc<dyn UsbDevice>>,
     opened: Option<Arc<dyn UsbDevice>>,
@@ -95,6 +96,7 @@ impl HostRunner {
             backend,
             policy,
             audit: None,
+            switch: None,
             viewer: viewer.to_owned(),
             devices: HashMap::new(),
             opened: None,
@@ -108,6 +110,14 @@ impl HostRunner {
     /// Records OPEN/OPENED/CLOSE/ERROR/RESUME/denials in a local audit log.
     pub fn with_audit(mut self, audit: Arc<LocalAudit>) -> Self {
         self.audit = Some(audit);
+        self
+    }
+
+    /// Follows the host's passthrough switch: turning it off closes every claim at once (the
+    /// viewer gets CLOSED `shutdown`, devices are released) and refuses LIST and OPEN until it
+    /// is on again.
+    pub fn with_switch(mut self, switch: watch::Receiver<bool>) -> Self {
+        self.switch = Some(switch);
         self
     }
 
@@ -174,6 +184,7 @@ impl HostRunner {
                 }
                 t = transports.recv(), if transports_open => Step::Transport(t),
                 Some(event) = recv_hotplug(&mut hotplug) => Step::Hotplug(event),
+                Some(on) = switch_changed(&mut self.switch) => Step::Switch(on),
                 () = super::sleep_until_opt(deadline) => Step::Timeout,
             };
             match step {
@@ -195,6 +206,12 @@ impl HostRunner {
                 }
                 Step::Transport(None) => transports_open = false,
                 Step::Hotplug(event) => self.on_hotplug(event),
+                Step::Switch(on) => {
+                    self.session.set_passthrough(on);
+                    if !on {
+                        self.session.handle_shutdown();
+                    }
+                }
                 Step::Timeout => self.session.handle_timeout(now()),
             }
         }
@@ -445,7 +462,20 @@ enum Step {
     Sent,
     Transport(Option<MessageChannel>),
     Hotplug(HotplugEvent),
+    Switch(bool),
     Timeout,
+}
+
+/// The switch's next value; pending forever without a switch or once its sender is gone.
+async fn switch_changed(switch: &mut Option<watch::Receiver<bool>>) -> Option<bool> {
+    let Some(rx) = switch else {
+        return std::future::pending().await;
+    };
+    if rx.changed().await.is_err() {
+        *switch = None;
+        return std::future::pending().await;
+    }
+    Some(*rx.borrow_and_update())
 }
 
 pub(crate) async fn recv_opt(rx: Option<&mut mpsc::Receiver<Bytes>>) -> Option<Bytes> {
