@@ -395,6 +395,7 @@ async fn on_envelope(
             let question = ConsentQuestion {
                 session_id: env.session_id,
                 technician: req.technician,
+                tenant: req.tenant,
                 access,
                 usb: req.usb,
                 usb_device: None,

@@ -38,6 +38,18 @@ where
     Ok(tenant)
 }
 
+/// A tenant's name by id (`None` when there is no such tenant).
+///
+/// # Errors
+/// On database failure.
+pub async fn name_of(db: &Db, id: &str) -> Result<Option<String>, sqlx::Error> {
+    let row = sqlx::query("SELECT name FROM tenants WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    row.map(|row| row.try_get("name")).transpose()
+}
+
 /// Finds a tenant by name.
 ///
 /// # Errors

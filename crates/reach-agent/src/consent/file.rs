@@ -58,6 +58,7 @@ mod tests {
         ConsentQuestion {
             session_id: "s".into(),
             technician: "t".into(),
+            tenant: String::new(),
             access: AccessMode::Control,
             usb: false,
             usb_device: None,

@@ -23,6 +23,8 @@ pub struct ConsentQuestion {
     pub session_id: String,
     /// Display name of the technician asking.
     pub technician: String,
+    /// The technician's tenant (organisation) as the server knows it; empty when not told.
+    pub tenant: String,
     /// Access requested.
     pub access: AccessMode,
     /// USB devices requested as well.
@@ -35,10 +37,10 @@ pub struct ConsentQuestion {
 impl ConsentQuestion {
     /// One sentence for any prompt: who asks for what.
     pub fn sentence(&self) -> String {
-        let who = if self.technician.is_empty() {
-            "A technician"
-        } else {
-            &self.technician
+        let who = match (self.technician.is_empty(), self.tenant.is_empty()) {
+            (true, _) => "A technician".to_owned(),
+            (false, true) => self.technician.clone(),
+            (false, false) => format!("{} ({})", self.technician, self.tenant),
         };
         if let Some(device) = &self.usb_device {
             return format!("{who} asks to use the USB device {device} of this computer.");
@@ -130,6 +132,7 @@ mod tests {
         let q = ConsentQuestion {
             session_id: "s".into(),
             technician: "Ada".into(),
+            tenant: String::new(),
             access: AccessMode::Control,
             usb: true,
             usb_device: None,
@@ -153,6 +156,7 @@ mod tests {
         let q = ConsentQuestion {
             session_id: "s".into(),
             technician: String::new(),
+            tenant: String::new(),
             access: AccessMode::ViewOnly,
             usb: false,
             usb_device: None,

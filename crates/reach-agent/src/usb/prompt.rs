@@ -82,6 +82,7 @@ pub(crate) fn question(device: &DeviceInfo, viewer: &str) -> ConsentQuestion {
     ConsentQuestion {
         session_id,
         technician,
+        tenant: String::new(),
         access: AccessMode::Control,
         usb: true,
         usb_device: Some(described),

@@ -53,7 +53,8 @@ pub(crate) struct AgentArgs {
 }
 
 pub(crate) fn run(args: AgentArgs) -> anyhow::Result<()> {
-    init_logging(args.log_json);
+    let attended = args.code.is_some();
+    init_logging(args.log_json, attended);
     let credential = credential(&args)?;
     let prompt = pick_prompt(args.consent_file.clone());
     tracing::info!(server = %args.server, consent = prompt.name(), "starting the agent");
@@ -73,7 +74,7 @@ pub(crate) fn run(args: AgentArgs) -> anyhow::Result<()> {
         }
     });
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let usb_prompt = Arc::new(ConsentOpenPrompt::new(Arc::clone(&config.prompt)));
         config.usb = Some(usb_options(backend, usb_prompt));
         if let Some(name) = desktop {
@@ -89,8 +90,19 @@ pub(crate) fn run(args: AgentArgs) -> anyhow::Result<()> {
             log_event(&event);
         }
         agent.join().await
-    })?;
-    Ok(())
+    });
+    // A prompt may still be waiting for a line on stdin (the person never answered): do not
+    // wait for it.
+    runtime.shutdown_background();
+    match result {
+        // An attended session that ends (declined, timed out, or over) is not an error for the
+        // person at this machine.
+        Err(reach_agent::ClientError::Closed { .. }) if attended => {
+            eprintln!("Reach: the support session is over; nothing is shared any more.");
+            Ok(())
+        }
+        other => other.map_err(anyhow::Error::from),
+    }
 }
 
 /// USB sharing from the host's config directory (ACL, switch, local audit); the switch follows
@@ -165,9 +177,12 @@ fn log_event(event: &AgentEvent) {
     }
 }
 
-fn init_logging(json: bool) {
+/// Logs to stderr; quiet (warnings only) in attended mode, where the person at the machine
+/// reads the terminal, unless `RUST_LOG` says otherwise.
+fn init_logging(json: bool, attended: bool) {
+    let default = if attended { "warn" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -94,11 +94,15 @@ async fn request_consent(
     o: &Opening<'_>,
     timeout: std::time::Duration,
 ) -> Result<(), sqlx::Error> {
+    let tenant = crate::tenants::name_of(&state.db, o.tenant_id)
+        .await?
+        .unwrap_or_default();
     let body = Body::ConsentRequest(v1::ConsentRequest {
         technician: o.technician.to_owned(),
         access: o.scope.access.to_wire().into(),
         usb: o.scope.usb,
         timeout_secs: u32::try_from(timeout.as_secs()).unwrap_or(60),
+        tenant,
     });
     let frame = Bytes::from(codec::encode(&codec::envelope(session_id, body)));
     let delivered = state
