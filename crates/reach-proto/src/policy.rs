@@ -54,7 +54,7 @@ pub fn judge_viewer_message(grant: &ViewerGrant, body: &Body) -> ViewerVerdict {
 /// What the relay does with one agent message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AgentVerdict {
-    /// Handled by the server itself (hello, status, consent answer).
+    /// Handled by the server itself (hello, status, consent answer, USB audit, Stop).
     ForServer,
     /// Relayed to the session's viewers (after consent only).
     ToViewers,
@@ -68,7 +68,9 @@ pub fn judge_agent_message(body: &Body) -> AgentVerdict {
         Body::AgentHello(_)
         | Body::AgentStatus(_)
         | Body::ConsentResponse(_)
-        | Body::UsbAudit(_) => AgentVerdict::ForServer,
+        | Body::UsbAudit(_)
+        // The person at the machine pressed Stop (kind ENDED): the server ends the session.
+        | Body::SessionEvent(_) => AgentVerdict::ForServer,
         Body::VideoFrame(_)
         | Body::CursorShape(_)
         | Body::CursorPosition(_)

@@ -427,7 +427,31 @@ async fn for_server(state: &AppState, bound: &Bound, conn_id: u64, session_id: &
             let usb = host_usb(status.capabilities.as_ref(), status.usb_enabled);
             state.relay.set_agent_usb(&bound.machine_id, conn_id, usb);
         }
+        Body::SessionEvent(event) if event.kind() == v1::session_event::Kind::Ended => {
+            stopped_at_machine(state, bound, session_id).await;
+        }
         _ => {}
+    }
+}
+
+/// The person at the machine pressed Stop: their agent ends one of its own sessions (never
+/// another machine's), as `agent:<machine id>` with reason `stopped_at_machine`.
+async fn stopped_at_machine(state: &AppState, bound: &Bound, session_id: &str) {
+    if state.relay.session_machine(session_id).as_deref() != Some(bound.machine_id.as_str()) {
+        return;
+    }
+    let actor = format!("agent:{}", bound.machine_id);
+    let ended = lifecycle::end(
+        state,
+        &bound.tenant_id,
+        session_id,
+        &actor,
+        "stopped_at_machine",
+        close::NORMAL,
+    )
+    .await;
+    if let Err(err) = ended {
+        tracing::warn!(error = %err, "could not end a session stopped at the machine");
     }
 }
 
