@@ -12,7 +12,7 @@ use reach_proto::v1::{self, envelope::Body, session_event::Kind};
 use common::TestServer;
 use relay::*;
 
-fn stop(session_id: &str) -> reach_proto::v1::Envelope {
+fn stop(session_id: &str) -> v1::Envelope {
     codec::envelope(
         session_id,
         Body::SessionEvent(v1::SessionEvent {
