@@ -21,6 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 
 pub mod frames;
+pub mod indicator;
 mod input;
 
 /// Encoded frames waiting for the socket, at most.
@@ -73,17 +74,30 @@ pub async fn serve_desktop(
 ) -> Result<(), ClientError> {
     let (frames_tx, mut frames) = mpsc::channel::<Envelope>(FRAMES_IN_FLIGHT);
     let input = input::InputThread::spawn(options.display.clone());
+    let (stop_tx, mut stop_rx) = mpsc::unbounded_channel();
+    let indicator = options
+        .display
+        .as_deref()
+        .and_then(|d| indicator::Indicator::spawn(d, stop_tx.clone()));
+    let mut watchers = indicator::Watchers::default();
     let mut stream: Option<Stream> = None;
     loop {
         tokio::select! {
             event = handle.events.recv() => match event {
                 Some(AgentEvent::Message(envelope)) => {
+                    if let Some(Body::SessionEvent(e)) = &envelope.body
+                        && watchers.on_event(&envelope.session_id, envelope.viewer_id, e)
+                    {
+                        watchers.show_on(indicator.as_ref());
+                    }
                     on_message(envelope, &options, &frames_tx, &input, &mut stream);
                 }
                 Some(AgentEvent::Disconnected { reason }) => {
                     tracing::info!(%reason, "disconnected; streams stopped, input released");
                     stream = None;
                     input.release_all();
+                    watchers.clear();
+                    watchers.show_on(indicator.as_ref());
                 }
                 Some(AgentEvent::Connected { machine_id, session_id }) => {
                     tracing::info!(%machine_id, %session_id, "connected");
@@ -98,8 +112,25 @@ pub async fn serve_desktop(
                     break;
                 }
             }
+            Some(()) = stop_rx.recv() => {
+                // Stop sharing, pressed at this machine: end every session someone watches.
+                tracing::info!("stop pressed at this machine; ending the sessions");
+                for session_id in watchers.sessions() {
+                    let body = Body::SessionEvent(v1::SessionEvent {
+                        kind: Kind::Ended.into(),
+                        reason: "stopped_at_machine".into(),
+                        ..Default::default()
+                    });
+                    let _ = handle.send(wire::envelope(&session_id, body)).await;
+                }
+                stream = None;
+                input.release_all();
+                watchers.clear();
+                watchers.show_on(indicator.as_ref());
+            }
         }
     }
+    drop(stop_tx);
     drop(stream);
     input.release_all();
     handle.join().await
