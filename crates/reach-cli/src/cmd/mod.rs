@@ -9,3 +9,4 @@ pub(crate) mod server;
 pub(crate) mod usb;
 pub(crate) mod usb_attach;
 pub(crate) mod usb_remote;
+pub(crate) mod usb_session;

@@ -7,16 +7,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::Subcommand;
-use reach_agent::viewer::LiveViewer;
-use reach_usb::client::UsbClient;
 use reach_usb::proto::DeviceFilter;
 use reach_usb::proto::Setup;
 use reach_usb::proto::control::hex16;
 use serde_json::json;
-
-use super::login::Login;
 
 /// `reach usb remote` subcommands.
 #[derive(Debug, Subcommand)]
@@ -61,22 +56,6 @@ fn parse_hex16(text: &str) -> Result<u16, String> {
     hex16::parse(text).ok_or_else(|| format!("{text:?} is not 1-4 hex digits"))
 }
 
-/// Joins `session` with the stored login and starts a USB client over it.
-async fn connect(
-    config_dir: Option<&std::path::Path>,
-    session: &str,
-) -> anyhow::Result<(LiveViewer, UsbClient)> {
-    let login = Login::load(config_dir)?;
-    let mut viewer = login
-        .api()?
-        .join(session)
-        .await
-        .with_context(|| format!("joining session {session}"))?
-        .into_live();
-    let client = viewer.usb_client().context("the session's USB channel")?;
-    Ok((viewer, client))
-}
-
 pub(crate) async fn run(
     config_dir: Option<PathBuf>,
     what: RemoteCommand,
@@ -84,7 +63,8 @@ pub(crate) async fn run(
 ) -> anyhow::Result<()> {
     match what {
         RemoteCommand::List { session } => {
-            let (_viewer, client) = connect(config_dir.as_deref(), &session).await?;
+            let (_viewer, client) =
+                super::usb_session::join(config_dir.as_deref(), &session).await?;
             let devices = client.list().await?;
             if json {
                 println!("{}", json!({"devices": devices}));
@@ -111,7 +91,8 @@ pub(crate) async fn run(
             product_id,
             serial,
         } => {
-            let (_viewer, client) = connect(config_dir.as_deref(), &session).await?;
+            let (_viewer, client) =
+                super::usb_session::join(config_dir.as_deref(), &session).await?;
             let filter = DeviceFilter {
                 vendor_id,
                 product_id,
@@ -143,7 +124,8 @@ pub(crate) async fn run(
             seconds,
             control_samples,
         } => {
-            let (_viewer, client) = connect(config_dir.as_deref(), &session).await?;
+            let (_viewer, client) =
+                super::usb_session::join(config_dir.as_deref(), &session).await?;
             let client = client.with_timeout(Duration::from_secs(60));
             let handle = client.open(DeviceFilter::default()).await?;
             let seconds = Duration::from_secs_f64(seconds);
