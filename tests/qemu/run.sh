@@ -18,6 +18,8 @@ if [ -x /share/reach ] && [ -f /share/attach.sh ]; then
   echo "--- reach usb attach (vhci-hcd, same kernel, over loopback TCP)"
   ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
   chroot /host sh /tmp/share/attach.sh; echo "ATTACH_CHECKS_RC=$?"
+  echo "--- reach server + agent + reach usb remote/attach --session (guest loopback)"
+  chroot /host sh /tmp/share/session.sh; echo "SESSION_CHECKS_RC=$?"
   # The bytes written through the vhci block device must be in the gadget's backing file.
   if [ -f /share/msc.sha256 ]; then
     got=$(sha256sum /tmp/msc.img | cut -d' ' -f1)

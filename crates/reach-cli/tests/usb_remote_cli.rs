@@ -52,10 +52,13 @@ async fn a_technician_logs_in_then_lists_and_opens_a_remote_device_from_the_comm
             session_id,
             "--vendor-id",
             "0525",
+            "--echo",
+            "1048576",
             "--json",
         ]))
         .await,
     );
+    assert_eq!(open["echo_bytes"], 1048576, "{open}");
     assert_eq!(
         open["device_descriptor"].as_str().unwrap().len(),
         36,

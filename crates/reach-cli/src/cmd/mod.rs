@@ -8,5 +8,6 @@ pub(crate) mod login;
 pub(crate) mod server;
 pub(crate) mod usb;
 pub(crate) mod usb_attach;
+pub(crate) mod usb_echo;
 pub(crate) mod usb_remote;
 pub(crate) mod usb_session;

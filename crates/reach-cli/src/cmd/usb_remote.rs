@@ -36,6 +36,10 @@ pub(crate) enum RemoteCommand {
         /// Serial.
         #[arg(long)]
         serial: Option<String>,
+        /// Then send this many bytes through the device's bulk loopback (first bulk OUT → first
+        /// bulk IN, e.g. the loopback gadget 0525:a4a0) and check they come back byte-exact.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=super::usb_echo::MAX_ECHO as i64))]
+        echo: Option<u32>,
     },
     /// Measure bulk MB/s and control round trips to a remote device's loopback endpoints
     /// (the demo device `0525:a4a0`: bulk IN source 0x83, bulk OUT sink 0x04).
@@ -90,6 +94,7 @@ pub(crate) async fn run(
             vendor_id,
             product_id,
             serial,
+            echo,
         } => {
             let (_viewer, client) =
                 super::usb_session::join(config_dir.as_deref(), &session).await?;
@@ -101,13 +106,19 @@ pub(crate) async fn run(
             };
             let handle = client.open(filter).await?;
             let descriptor = handle.control_in(Setup::get_device_descriptor()).await;
+            let echoed = match (&descriptor, echo) {
+                (Ok(_), Some(bytes)) => Some(super::usb_echo::echo(&handle, bytes as usize).await),
+                _ => None,
+            };
             let (claim, device) = (handle.claim_id(), handle.device().clone());
             handle.close().await;
             let descriptor = hex::encode(descriptor?);
+            let echo_seconds = echoed.transpose()?;
             if json {
                 println!(
                     "{}",
-                    json!({"claim_id": claim, "device": device, "device_descriptor": descriptor})
+                    json!({"claim_id": claim, "device": device, "device_descriptor": descriptor,
+                        "echo_bytes": echo, "echo_seconds": echo_seconds})
                 );
             } else {
                 println!(
@@ -116,6 +127,9 @@ pub(crate) async fn run(
                     device.product_id,
                     device.product.as_deref().unwrap_or("-")
                 );
+                if let (Some(bytes), Some(s)) = (echo, echo_seconds) {
+                    println!("echo: {bytes} bytes back byte-exact in {s:.2} s");
+                }
             }
             Ok(())
         }
