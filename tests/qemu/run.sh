@@ -15,6 +15,8 @@ if [ -x /share/reach ]; then
   chroot /host env REACH_CONFIG_DIR=/tmp/share/cfg /tmp/share/reach usb loopback open --vendor-id 0525; echo "REACH_LOOPBACK_RC=$?"
 fi
 if [ -x /share/reach ] && [ -f /share/attach.sh ]; then
+  # For the printer check (session.sh): the gadget function and the consumer driver.
+  for m in usb_f_printer usblp; do [ -f /share/$m.ko ] && insmod /share/$m.ko; done
   echo "--- reach usb attach (vhci-hcd, same kernel, over loopback TCP)"
   ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
   chroot /host sh /tmp/share/attach.sh; echo "ATTACH_CHECKS_RC=$?"

@@ -6,7 +6,10 @@
 #             1 MiB echo comes back byte-exact;
 #   issue 12: `reach usb attach --session` puts the composite gadget into this kernel through
 #             vhci-hcd: 1 MiB each way through its ttyACM, 8 MiB through its block device,
-#             detach; then the agent is killed while attached: the vhci port is freed, attach exits.
+#             detach; a usb_f_printer gadget (in place of the composite for a moment): usblp
+#             binds behind vhci and a job written to /dev/usb/lp* arrives byte-exact at
+#             /dev/g_printer0; then the host's agent is killed mid-transfer: attach detaches its vhci port
+#             and exits, the writer on the ttyACM is not left hanging, no task is in D state.
 # Prints PASS/FAIL lines; exits non-zero on any failure.
 R=/tmp/share/reach; HOST_CFG=/tmp/share/cfg; TECH=/tmp/tech; URL=http://127.0.0.1:8080
 PIDS=""
@@ -14,16 +17,18 @@ stop_all() { for p in $PIDS; do kill "$p" 2>/dev/null; done; }
 fail() { echo "FAIL $1"; stop_all; exit 1; }
 waitfor() { i=0; while ! grep -q "$2" "$1" 2>/dev/null; do i=$((i+1)); [ $i -gt $3 ] && return 1; sleep 0.2; done; }
 t0=$(date +%s)
+REACH_CONFIG_DIR=$HOST_CFG $R usb acl add --vendor-id 0525 --product-id a4a8 > /dev/null || fail "session_setup: acl"
 REACH_ADMIN_PASSWORD=qemu-admin-password $R server --listen 127.0.0.1:8080 --data-dir /tmp/srv \
   > /tmp/server.log 2>&1 & PIDS="$PIDS $!"
 i=0; until REACH_PASSWORD=qemu-admin-password $R login --server $URL --user admin --config-dir $TECH \
   > /tmp/login.log 2>&1; do i=$((i+1)); [ $i -gt 150 ] && fail "session_setup: login: $(cat /tmp/login.log) $(tail -3 /tmp/server.log)"; sleep 0.2; done
+t1=$(date +%s)
 set -- $(python3 /tmp/share/rest.py $TECH machine qemu-guest) || fail "session_setup: machine"
 MID=$1
 REACH_CONFIG_DIR=$HOST_CFG REACH_AGENT_KEY=$2 REACH_USB_PASSTHROUGH=1 \
   $R agent --server $URL --usb-backend system > /tmp/agent.log 2>&1 & AGENT=$!; PIDS="$PIDS $AGENT"
 SID=$(python3 /tmp/share/rest.py $TECH session "$MID") || fail "session_setup: $(tail -3 /tmp/agent.log)"
-echo "PASS session_setup server, agent (usbfs) and session $SID with USB up in $(( $(date +%s) - t0 )) s"
+echo "PASS session_setup server, agent (usbfs) and session $SID with USB up in $(( $(date +%s) - t0 )) s (server + login $((t1 - t0)) s)"
 export REACH_CONFIG_DIR=$TECH
 rc=0
 
@@ -53,5 +58,57 @@ else wait $AP; arc=$?
   [ $arc -eq 0 ] && echo "PASS session_detach attach exited 0: $(tail -1 /tmp/sattach.log)" \
     || { echo "FAIL session_detach: attach rc=$arc $(tail -1 /tmp/sattach.log)"; rc=1; }
 fi
+# Printer: a usb_f_printer gadget takes dummy_udc.0 from the composite for this check.
+printer() {
+  G=/sys/kernel/config/usb_gadget/g3
+  [ -d /sys/module/usb_f_printer ] && [ -d /sys/module/usblp ] \
+    || { echo "FAIL session_printer: usb_f_printer/usblp not loaded (run.sh loads them from the kit's /tmp/guestk)"; return 1; }
+  echo "" > /sys/kernel/config/usb_gadget/g1/UDC
+  mkdir -p $G/strings/0x409 $G/configs/c.1/strings/0x409 $G/functions/printer.usb0
+  echo 0x0525 > $G/idVendor; echo 0xa4a8 > $G/idProduct; echo 0x0200 > $G/bcdUSB
+  echo PRN0001 > $G/strings/0x409/serialnumber; echo Printer > $G/strings/0x409/product
+  echo "Test Vendor" > $G/strings/0x409/manufacturer; echo prn > $G/configs/c.1/strings/0x409/configuration
+  echo "MFG:Reach;MDL:Test Printer;CLS:PRINTER;CMD:PS;" > $G/functions/printer.usb0/pnp_string
+  [ -e $G/configs/c.1/printer.usb0 ] || ln -s $G/functions/printer.usb0 $G/configs/c.1/
+  echo dummy_udc.0 > $G/UDC
+  $R usb attach --session "$SID" --device 0525:a4a8 > /tmp/pattach.log 2>&1 & PP=$!; PIDS="$PIDS $PP"
+  waitfor /tmp/pattach.log "nodes:" 300 || { echo "FAIL session_printer: attach: $(cat /tmp/pattach.log)"; return 1; }
+  LP=$(grep "nodes:" /tmp/pattach.log | grep -o '/dev/usb/lp[0-9]*' | head -1)
+  [ -n "$LP" ] || { echo "FAIL session_printer: no /dev/usb/lp* behind vhci: $(cat /tmp/pattach.log)"; return 1; }
+  head -c 262144 /dev/urandom > /tmp/job.in
+  timeout 60 head -c 262144 /dev/g_printer0 > /tmp/job.out & RP=$!
+  tp=$(date +%s%N); timeout 60 cp /tmp/job.in "$LP"; wait $RP
+  ms=$(( ($(date +%s%N) - tp) / 1000000 ))
+  PORT=$(grep -o 'attached as vhci port [0-9]*' /tmp/pattach.log | grep -o '[0-9]*$')
+  $R usb detach "$PORT" > /dev/null; wait $PP; prc=$?
+  echo "" > $G/UDC; echo dummy_udc.0 > /sys/kernel/config/usb_gadget/g1/UDC
+  if cmp -s /tmp/job.in /tmp/job.out && [ $prc -eq 0 ]; then
+    echo "PASS session_printer usblp bound to $LP behind vhci; a 256 KiB job arrived byte-exact at /dev/g_printer0 in $ms ms; detached"
+  else echo "FAIL session_printer: job $(stat -c %s /tmp/job.out 2>/dev/null) of 262144 bytes, equal=$(cmp -s /tmp/job.in /tmp/job.out && echo yes), attach rc=$prc"; return 1; fi
+}
+printer || rc=1
+# The composite is back on dummy_udc.0 once it has enumerated again.
+i=0; until grep -qs 0104 /sys/bus/usb/devices/1-1/idProduct || [ $i -gt 100 ]; do sleep 0.2; i=$((i+1)); done
+
+# Fault: the host's agent is killed while a write to the ttyACM is in flight (nobody reads
+# ttyGS0, so the bulk OUT URBs stay pending on the gadget).
+$R usb attach --session "$SID" --device 1d6b:0104 > /tmp/sattach2.log 2>&1 & AP=$!; PIDS="$PIDS $AP"
+if waitfor /tmp/sattach2.log "nodes:" 300; then
+  ACM=$(grep "nodes:" /tmp/sattach2.log | grep -o '/dev/ttyACM[0-9]*' | head -1)
+  head -c 4194304 /dev/urandom > "$ACM" 2>/dev/null & WP=$!
+  sleep 1
+  kill -9 $AGENT; tk=$(date +%s%N)
+  i=0; while kill -0 $AP 2>/dev/null && [ $i -lt 150 ]; do sleep 0.2; i=$((i+1)); done
+  if kill -0 $AP 2>/dev/null; then echo "FAIL session_agent_killed: attach still running $(tail -2 /tmp/sattach2.log)"; kill $AP; rc=1
+  else wait $AP; arc=$?; gone_ms=$(( ($(date +%s%N) - tk) / 1000000 ))
+    i=0; while kill -0 $WP 2>/dev/null && [ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done
+    used=$($R usb attached | grep -c '^port'); dstate=$(ps -eo stat=,comm= | grep -c '^D')
+    if [ $arc -ne 0 ] && [ "$used" = 0 ] && ! kill -0 $WP 2>/dev/null && [ "$dstate" = 0 ] \
+      && grep -q "agent went offline" /tmp/sattach2.log; then
+      echo "PASS session_agent_killed attach exited $arc within ${gone_ms} ms of the kill, vhci port freed, writer ended, no task in D state: $(tail -1 /tmp/sattach2.log)"
+    else echo "FAIL session_agent_killed: rc=$arc ports in use=$used writer alive=$(kill -0 $WP 2>/dev/null && echo yes) D-state=$dstate: $(tail -2 /tmp/sattach2.log)"; rc=1; fi
+  fi
+  kill $WP 2>/dev/null
+else echo "FAIL session_agent_killed: second attach: $(cat /tmp/sattach2.log)"; rc=1; fi
 stop_all
 exit $rc
