@@ -15,6 +15,7 @@ R=/tmp/share/reach; HOST_CFG=/tmp/share/cfg; TECH=/tmp/tech; URL=http://127.0.0.
 PIDS=""
 stop_all() { for p in $PIDS; do kill "$p" 2>/dev/null; done; }
 fail() { echo "FAIL $1"; stop_all; exit 1; }
+now_ms() { read -r up _ < /proc/uptime; echo "${up%.*}${up#*.}0"; }
 waitfor() { i=0; while ! grep -q "$2" "$1" 2>/dev/null; do i=$((i+1)); [ $i -gt $3 ] && return 1; sleep 0.2; done; }
 t0=$(date +%s)
 REACH_CONFIG_DIR=$HOST_CFG $R usb acl add --vendor-id 0525 --product-id a4a8 > /dev/null || fail "session_setup: acl"
@@ -77,8 +78,8 @@ printer() {
   [ -n "$LP" ] || { echo "FAIL session_printer: no /dev/usb/lp* behind vhci: $(cat /tmp/pattach.log)"; return 1; }
   head -c 262144 /dev/urandom > /tmp/job.in
   timeout 60 head -c 262144 /dev/g_printer0 > /tmp/job.out & RP=$!
-  tp=$(date +%s%N); timeout 60 cp /tmp/job.in "$LP"; wait $RP
-  ms=$(( ($(date +%s%N) - tp) / 1000000 ))
+  tp=$(now_ms); timeout 60 cp /tmp/job.in "$LP"; wait $RP
+  ms=$(( $(now_ms) - tp ))
   PORT=$(grep -o 'attached as vhci port [0-9]*' /tmp/pattach.log | grep -o '[0-9]*$')
   $R usb detach "$PORT" > /dev/null; wait $PP; prc=$?
   echo "" > $G/UDC; echo dummy_udc.0 > /sys/kernel/config/usb_gadget/g1/UDC
@@ -97,10 +98,10 @@ if waitfor /tmp/sattach2.log "nodes:" 300; then
   ACM=$(grep "nodes:" /tmp/sattach2.log | grep -o '/dev/ttyACM[0-9]*' | head -1)
   head -c 4194304 /dev/urandom > "$ACM" 2>/dev/null & WP=$!
   sleep 1
-  kill -9 $AGENT; tk=$(date +%s%N)
+  kill -9 $AGENT; tk=$(now_ms)
   i=0; while kill -0 $AP 2>/dev/null && [ $i -lt 150 ]; do sleep 0.2; i=$((i+1)); done
   if kill -0 $AP 2>/dev/null; then echo "FAIL session_agent_killed: attach still running $(tail -2 /tmp/sattach2.log)"; kill $AP; rc=1
-  else wait $AP; arc=$?; gone_ms=$(( ($(date +%s%N) - tk) / 1000000 ))
+  else wait $AP; arc=$?; gone_ms=$(( $(now_ms) - tk ))
     i=0; while kill -0 $WP 2>/dev/null && [ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done
     used=$($R usb attached | grep -c '^port'); dstate=$(ps -eo stat=,comm= | grep -c '^D')
     if [ $arc -ne 0 ] && [ "$used" = 0 ] && ! kill -0 $WP 2>/dev/null && [ "$dstate" = 0 ] \
