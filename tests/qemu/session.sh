@@ -72,6 +72,8 @@ printer() {
   echo "MFG:Reach;MDL:Test Printer;CLS:PRINTER;CMD:PS;" > $G/functions/printer.usb0/pnp_string
   [ -e $G/configs/c.1/printer.usb0 ] || ln -s $G/functions/printer.usb0 $G/configs/c.1/
   echo dummy_udc.0 > $G/UDC
+  i=0; until grep -qs a4a8 /sys/bus/usb/devices/1-1/idProduct; do
+    i=$((i+1)); [ $i -gt 100 ] && { echo "FAIL session_printer: the printer gadget did not enumerate"; return 1; }; sleep 0.2; done
   $R usb attach --session "$SID" --device 0525:a4a8 > /tmp/pattach.log 2>&1 & PP=$!; PIDS="$PIDS $PP"
   waitfor /tmp/pattach.log "nodes:" 300 || { echo "FAIL session_printer: attach: $(cat /tmp/pattach.log)"; return 1; }
   LP=$(grep "nodes:" /tmp/pattach.log | grep -o '/dev/usb/lp[0-9]*' | head -1)
@@ -81,13 +83,15 @@ printer() {
   tp=$(now_ms); timeout 60 cp /tmp/job.in "$LP"; wait $RP
   ms=$(( $(now_ms) - tp ))
   PORT=$(grep -o 'attached as vhci port [0-9]*' /tmp/pattach.log | grep -o '[0-9]*$')
-  $R usb detach "$PORT" > /dev/null; wait $PP; prc=$?
-  echo "" > $G/UDC; echo dummy_udc.0 > /sys/kernel/config/usb_gadget/g1/UDC
+  $R usb detach "$PORT" > /dev/null; wait $PP; prc=$?; PP=""
   if cmp -s /tmp/job.in /tmp/job.out && [ $prc -eq 0 ]; then
     echo "PASS session_printer usblp bound to $LP behind vhci; a 256 KiB job arrived byte-exact at /dev/g_printer0 in $ms ms; detached"
   else echo "FAIL session_printer: job $(stat -c %s /tmp/job.out 2>/dev/null) of 262144 bytes, equal=$(cmp -s /tmp/job.in /tmp/job.out && echo yes), attach rc=$prc"; return 1; fi
 }
-printer || rc=1
+PP=""; printer || rc=1
+[ -n "$PP" ] && kill $PP 2>/dev/null
+echo "" > /sys/kernel/config/usb_gadget/g3/UDC 2>/dev/null
+echo dummy_udc.0 > /sys/kernel/config/usb_gadget/g1/UDC
 # The composite is back on dummy_udc.0 once it has enumerated again.
 i=0; until grep -qs 0104 /sys/bus/usb/devices/1-1/idProduct || [ $i -gt 100 ]; do sleep 0.2; i=$((i+1)); done
 
