@@ -109,7 +109,7 @@ if waitfor /tmp/sattach2.log "nodes:" 300; then
     i=0; while kill -0 $WP 2>/dev/null && [ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done
     used=$($R usb attached | grep -c '^port'); dstate=$(ps -eo stat=,comm= | grep -c '^D')
     if [ $arc -ne 0 ] && [ "$used" = 0 ] && ! kill -0 $WP 2>/dev/null && [ "$dstate" = 0 ] \
-      && grep -q "agent went offline" /tmp/sattach2.log; then
+      && grep -q "connection to the host ended: the host.s agent went offline" /tmp/sattach2.log; then
       echo "PASS session_agent_killed attach exited $arc within ${gone_ms} ms of the kill, vhci port freed, writer ended, no task in D state: $(tail -1 /tmp/sattach2.log)"
     else echo "FAIL session_agent_killed: rc=$arc ports in use=$used writer alive=$(kill -0 $WP 2>/dev/null && echo yes) D-state=$dstate: $(tail -2 /tmp/sattach2.log)"; rc=1; fi
   fi

@@ -189,9 +189,9 @@ pub async fn attach(
     progress(Progress::Claimed(handle.device().clone()));
     // `lost` owns the connection (a session's viewer): it must outlive the claim's release.
     let result = attach_claimed(&req.vhci, &handle, progress.clone(), stop, &mut lost).await;
-    // The pump's own claim losses are `NoDevice`; `Closed` is the connection lost, where
-    // there is nobody left to release the claim to (the host releases it by itself).
-    if !matches!(result, Ok(PumpEnd::ClaimLost(UsbError::Closed(_)))) {
+    // With the connection lost there is nobody left to release the claim to (the host
+    // releases it by itself).
+    if !matches!(result, Ok(PumpEnd::ConnectionLost(_))) {
         let _ = tokio::time::timeout(CLOSE_WAIT, handle.close()).await;
     }
     let end = result?;
@@ -246,7 +246,7 @@ async fn attach_claimed(
         why = lost => {
             detach_then("connection lost");
             let _ = tokio::time::timeout(CLOSE_WAIT, pumping).await;
-            PumpEnd::ClaimLost(UsbError::Closed(why))
+            PumpEnd::ConnectionLost(why)
         }
     };
     if !matches!(end, PumpEnd::Detached) {
