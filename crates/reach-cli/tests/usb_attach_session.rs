@@ -90,7 +90,7 @@ async fn attach_through_a_session_claims_the_remote_device_hands_it_to_vhci_and_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn attach_through_a_session_refuses_clearly_without_usb_acl_consent_or_login() {
+async fn attach_through_a_session_refuses_clearly_without_usb_an_acl_rule_or_a_login() {
     let world = World::start().await;
     // No ACL rule on this host: every device is denied.
     let host = Host::start(&world, None).await;

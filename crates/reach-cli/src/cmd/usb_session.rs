@@ -71,3 +71,65 @@ async fn watch(mut viewer: LiveViewer) -> String {
     }
     "the session connection ended".to_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+
+    use reach_agent::viewer::ApiClient;
+    use reach_server::{AppState, Config};
+    use serde_json::json;
+
+    use super::*;
+    use crate::cmd::bench::usb_relay::{agent_config, drive_agent, enroll, wait_connected};
+
+    const WAIT: Duration = Duration::from_secs(15);
+
+    async fn attach_connection(api: &ApiClient, machine_id: &str) -> (String, Connection) {
+        let body = json!({"machine_id": machine_id, "usb": true});
+        let session = api.post_json("/api/sessions", &body).await.unwrap();
+        let id = session["id"].as_str().unwrap().to_owned();
+        let mut viewer = api.join(&id).await.unwrap().into_live();
+        let client = viewer.usb_client().unwrap();
+        (id, connection(viewer, client))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_attach_learns_when_its_session_ends_or_the_hosts_agent_goes_away() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::for_tests(dir.path());
+        config.admin_password = Some("session-watch-password".to_owned().into());
+        let (state, _) = AppState::open(config).await.unwrap();
+        let running = reach_server::server::start(state).await.unwrap();
+        let url = running.url();
+        let mut api = ApiClient::new(&url).unwrap();
+        api.login("admin", "session-watch-password").await.unwrap();
+        let (machine_id, key) = enroll(&api).await.unwrap();
+        let mut agent = reach_agent::spawn(agent_config(&url, key));
+        wait_connected(&mut agent).await.unwrap();
+        let (stop_agent, agent_task) = drive_agent(agent);
+
+        // A user ends the session.
+        let (first, by_user) = attach_connection(&api, &machine_id).await;
+        let deleted = reqwest::Client::new()
+            .delete(format!("{url}/api/sessions/{first}"))
+            .bearer_auth(api.token().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert!(deleted.status().is_success(), "{}", deleted.status());
+        let why = tokio::time::timeout(WAIT, by_user.lost).await.unwrap();
+        assert!(why.contains("session"), "{why}");
+
+        // In a new session (a live one is shared, not created twice), the host's agent stops:
+        // the claims are gone with it.
+        let (second, by_agent) = attach_connection(&api, &machine_id).await;
+        assert_ne!(first, second);
+        stop_agent.store(2, Ordering::Relaxed);
+        let why = tokio::time::timeout(WAIT, by_agent.lost).await.unwrap();
+        assert_eq!(why, "the host's agent went offline");
+        let _ = agent_task.await;
+        running.shutdown().await.unwrap();
+    }
+}

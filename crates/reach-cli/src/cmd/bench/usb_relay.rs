@@ -115,7 +115,7 @@ async fn run_cases(handle: &UsbHandle, video: bool, opts: &RelayUsbOptions) -> a
 }
 
 /// Creates a machine and an agent key as the admin: (machine id, key).
-async fn enroll(api: &ApiClient) -> anyhow::Result<(String, AgentKey)> {
+pub(crate) async fn enroll(api: &ApiClient) -> anyhow::Result<(String, AgentKey)> {
     let machine = api
         .post_json("/api/machines", &json!({"name": "usb-bench"}))
         .await?;
@@ -126,7 +126,7 @@ async fn enroll(api: &ApiClient) -> anyhow::Result<(String, AgentKey)> {
     Ok((id, AgentKey::parse(key["key"].as_str().context("key")?)?))
 }
 
-async fn wait_connected(agent: &mut AgentHandle) -> anyhow::Result<()> {
+pub(crate) async fn wait_connected(agent: &mut AgentHandle) -> anyhow::Result<()> {
     loop {
         match tokio::time::timeout(Duration::from_secs(10), agent.events.recv()).await {
             Ok(Some(reach_agent::AgentEvent::Connected { .. })) => return Ok(()),
@@ -136,7 +136,7 @@ async fn wait_connected(agent: &mut AgentHandle) -> anyhow::Result<()> {
     }
 }
 
-fn agent_config(url: &str, key: AgentKey) -> AgentConfig {
+pub(crate) fn agent_config(url: &str, key: AgentKey) -> AgentConfig {
     let backend = FakeBackend::new();
     backend.add(FakeDevice::loopback());
     let mut config = AgentConfig::new(
@@ -156,7 +156,7 @@ fn agent_config(url: &str, key: AgentKey) -> AgentConfig {
 
 /// Keeps the agent's events drained and, while `video` is 1, sends simulated video frames for
 /// the agent's session. 2 stops the agent.
-fn drive_agent(mut agent: AgentHandle) -> (Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
+pub(crate) fn drive_agent(mut agent: AgentHandle) -> (Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
     let video = Arc::new(AtomicU64::new(0));
     let flag = Arc::clone(&video);
     let task = tokio::spawn(async move {
