@@ -15,6 +15,9 @@ R=/tmp/share/reach; HOST_CFG=/tmp/share/cfg; TECH=/tmp/tech; URL=http://127.0.0.
 PIDS=""
 stop_all() { for p in $PIDS; do kill "$p" 2>/dev/null; done; }
 fail() { echo "FAIL $1"; stop_all; exit 1; }
+# User processes (kernel threads have no command line) in uninterruptible sleep.
+d_state() { n=0; for f in /proc/[0-9]*; do grep -qs '^State:[[:space:]]*D' $f/status \
+  && [ -n "$(tr -d '\0' < $f/cmdline 2>/dev/null)" ] && n=$((n+1)); done; echo $n; }
 now_ms() { read -r up _ < /proc/uptime; echo "${up%.*}${up#*.}0"; }
 waitfor() { i=0; while ! grep -q "$2" "$1" 2>/dev/null; do i=$((i+1)); [ $i -gt $3 ] && return 1; sleep 0.2; done; }
 t0=$(date +%s)
@@ -107,7 +110,7 @@ if waitfor /tmp/sattach2.log "nodes:" 300; then
   if kill -0 $AP 2>/dev/null; then echo "FAIL session_agent_killed: attach still running $(tail -2 /tmp/sattach2.log)"; kill $AP; rc=1
   else wait $AP; arc=$?; gone_ms=$(( $(now_ms) - tk ))
     i=0; while kill -0 $WP 2>/dev/null && [ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done
-    used=$($R usb attached | grep -c '^port'); dstate=$(ps -eo stat=,comm= | grep -c '^D')
+    used=$($R usb attached | grep -c '^port'); dstate=$(d_state)
     if [ $arc -ne 0 ] && [ "$used" = 0 ] && ! kill -0 $WP 2>/dev/null && [ "$dstate" = 0 ] \
       && grep -q "connection to the host ended: the host.s agent went offline" /tmp/sattach2.log; then
       echo "PASS session_agent_killed attach exited $arc within ${gone_ms} ms of the kill, vhci port freed, writer ended, no task in D state: $(tail -1 /tmp/sattach2.log)"
