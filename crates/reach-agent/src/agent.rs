@@ -1,8 +1,8 @@
 //! The agent's connection loop: connect, authenticate, answer consent, relay, reconnect.
 
+use crate::ClientError;
 use crate::config::{AgentConfig, Credential};
 use crate::consent::{ConsentAnswer, ConsentQuestion};
-use crate::error::ClientError;
 use crate::usb::service::{UsbService, ViewerKey};
 use crate::ws::{self, Incoming, Ws};
 use reach_proto::access::{

@@ -9,8 +9,8 @@
 //! stream thread waits instead of queueing, and its next capture reads the newest pixels (the X
 //! server coalesces damage meanwhile), so viewers never receive stale frames.
 
+use crate::ClientError;
 use crate::agent::{AgentEvent, AgentHandle};
-use crate::error::ClientError;
 use reach_media::{Codec, EncoderConfig, MediaError, StreamOutput, VideoStream};
 use reach_proto::codec as wire;
 use reach_proto::v1::{self, Envelope, envelope::Body, session_event::Kind};

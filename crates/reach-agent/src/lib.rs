@@ -1,15 +1,15 @@
 //! The Reach agent: connects out to the server over WebSocket, authenticates with an
 //! agent key (managed) or a support code (attended), answers consent prompts, and
-//! relays session traffic. Also a small viewer client used by tests and the CLI.
+//! relays session traffic.
 //!
 //! # Layout
 //! - [`agent`]: the connection loop ([`spawn`], [`run`]) and its [`AgentEvent`]s.
 //! - [`config`]: [`AgentConfig`] and [`Credential`].
 //! - [`consent`]: prompt providers behind [`consent::ConsentPrompt`].
 //! - [`backoff`]: capped exponential reconnect delays with jitter (sans-IO).
-//! - [`ws`]: the only socket code: connect, send and receive envelopes.
+//! - socket code and the viewer client come from `reach-client` (re-exported as [`ws`] and
+//!   [`viewer`]).
 //! - [`usb`]: USB passthrough through live sessions (one host session per viewer).
-//! - [`viewer`]: viewer client: log in, mint a viewer token, join a session.
 //!
 //! # Example
 //! ```no_run
@@ -38,11 +38,11 @@ pub mod backoff;
 pub mod config;
 pub mod consent;
 pub mod desktop;
-mod error;
 pub mod usb;
-pub mod viewer;
-pub mod ws;
+/// The technician's client (REST, viewer sockets, USB channel) lives in `reach-client`; these
+/// names stay for code written against the agent crate.
+pub use reach_client::{viewer, ws};
 
 pub use agent::{AgentEvent, AgentHandle, run, spawn};
 pub use config::{AgentConfig, Credential};
-pub use error::ClientError;
+pub use reach_client::ClientError;

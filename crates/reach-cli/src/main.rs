@@ -27,8 +27,20 @@ enum Command {
     Agent(cmd::agent::AgentArgs),
     /// Measure performance and print figures with units.
     Bench(cmd::bench::BenchArgs),
-    /// Sign in as a technician and store the login token (for `reach usb remote`).
+    /// Sign in as a technician and store the login token (for the commands below and `reach usb remote`).
     Login(cmd::login::LoginArgs),
+    /// Machines of your tenant: list, show, create, update.
+    Machines(cmd::ops::OpsArgs<cmd::ops::Machines>),
+    /// Agent keys of a machine: issue, list, revoke.
+    Keys(cmd::ops::OpsArgs<cmd::ops::Keys>),
+    /// One-time support codes: create, list, revoke.
+    Codes(cmd::ops::OpsArgs<cmd::ops::Codes>),
+    /// Sessions: list, open, end.
+    Sessions(cmd::ops::OpsArgs<cmd::ops::Sessions>),
+    /// Users of your tenant: list, create, update, delete.
+    Users(cmd::ops::OpsArgs<cmd::ops::Users>),
+    /// The tenant's audit chain: verify, list.
+    Audit(cmd::ops::OpsArgs<cmd::ops::Audit>),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -40,5 +52,11 @@ fn main() -> anyhow::Result<()> {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Login(args) => cmd::login::run(args),
+        Command::Machines(a) => cmd::ops::run(cmd::ops::Verb::Machines(a.verb), &a.common),
+        Command::Keys(a) => cmd::ops::run(cmd::ops::Verb::Keys(a.verb), &a.common),
+        Command::Codes(a) => cmd::ops::run(cmd::ops::Verb::Codes(a.verb), &a.common),
+        Command::Sessions(a) => cmd::ops::run(cmd::ops::Verb::Sessions(a.verb), &a.common),
+        Command::Users(a) => cmd::ops::run(cmd::ops::Verb::Users(a.verb), &a.common),
+        Command::Audit(a) => cmd::ops::run(cmd::ops::Verb::Audit(a.verb), &a.common),
     }
 }

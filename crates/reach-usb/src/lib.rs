@@ -27,4 +27,5 @@ pub use error::UsbError;
 pub mod acl;
 pub mod bench;
 pub mod enablement;
+pub mod ops;
 pub mod tools;

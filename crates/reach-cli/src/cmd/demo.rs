@@ -14,8 +14,8 @@ use rand::Rng as _;
 use reach_server::secrets::SecretString;
 use reach_server::{AppState, Config, ConfigOverrides};
 
-use super::local::{enroll_machine, paint_demo_desktop, run_agent};
 use reach_agent::usb::DenyPrompt;
+use reach_bench::local::{enroll_machine, paint_demo_desktop, run_agent};
 use reach_media::VirtualDisplay;
 
 /// Arguments of `reach demo`.

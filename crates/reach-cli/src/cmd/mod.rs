@@ -3,9 +3,10 @@
 pub(crate) mod agent;
 pub(crate) mod bench;
 pub(crate) mod demo;
-pub(crate) mod local;
 pub(crate) mod login;
+pub(crate) mod ops;
 pub(crate) mod server;
+mod table;
 pub(crate) mod usb;
 pub(crate) mod usb_attach;
 pub(crate) mod usb_echo;

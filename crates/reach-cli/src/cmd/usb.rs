@@ -5,10 +5,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use reach_usb::acl::{AclRule, Verdict};
-use reach_usb::enablement;
+use reach_usb::ops::HostOp;
 use reach_usb::proto::DeviceFilter;
 use reach_usb::proto::control::hex16;
 use reach_usb::tools::{self, UsbPaths};
@@ -202,19 +202,18 @@ pub(crate) fn run(args: UsbArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     match args.what {
-        UsbCommand::Enable | UsbCommand::Disable => {
-            let on = matches!(args.what, UsbCommand::Enable);
-            enablement::set(&paths.config_dir, on)
-                .context("cannot write the passthrough switch")?;
-            status(&paths, &out);
-            Ok(())
-        }
-        UsbCommand::Status => {
+        UsbCommand::Enable | UsbCommand::Disable | UsbCommand::Status => {
+            let op = match args.what {
+                UsbCommand::Enable => HostOp::UsbPassthroughEnable,
+                UsbCommand::Disable => HostOp::UsbPassthroughDisable,
+                _ => HostOp::UsbPassthroughStatus,
+            };
+            rt.block_on(op.run(&paths)).map_err(anyhow::Error::msg)?;
             status(&paths, &out);
             Ok(())
         }
         UsbCommand::List => rt.block_on(list(&paths, &args.backend, &out)),
-        UsbCommand::Acl { what } => acl(&paths, what, &out),
+        UsbCommand::Acl { what } => rt.block_on(acl(&paths, what, &out)),
         UsbCommand::Loopback { what } => rt.block_on(loopback(&paths, &args.backend, what, &out)),
         UsbCommand::Remote { what } => {
             rt.block_on(super::usb_remote::run(args.config_dir, what, args.json))
@@ -272,11 +271,11 @@ async fn list(paths: &UsbPaths, backend: &str, out: &Out) -> anyhow::Result<()> 
     Ok(())
 }
 
-fn acl(paths: &UsbPaths, what: AclCommand, out: &Out) -> anyhow::Result<()> {
-    match what {
-        AclCommand::List => {}
-        AclCommand::Add(r) => {
-            let rule = AclRule {
+async fn acl(paths: &UsbPaths, what: AclCommand, out: &Out) -> anyhow::Result<()> {
+    let op = match what {
+        AclCommand::List => None,
+        AclCommand::Add(r) => Some(HostOp::UsbAclAdd {
+            rule: AclRule {
                 vendor_id: r.vendor_id,
                 product_id: r.product_id,
                 serial: r.serial,
@@ -286,47 +285,27 @@ fn acl(paths: &UsbPaths, what: AclCommand, out: &Out) -> anyhow::Result<()> {
                 allow: !r.deny,
                 prompt_on_open: r.prompt,
                 ..AclRule::default()
-            };
-            tools::acl_edit(paths, |f| {
-                if r.first {
-                    f.rules.insert(0, rule)
-                } else {
-                    f.rules.push(rule)
-                }
-                Ok(())
-            })
-            .map_err(anyhow::Error::msg)?;
-        }
-        AclCommand::Remove { index } => {
-            tools::acl_edit(paths, |f| {
-                if index >= f.rules.len() {
-                    return Err(format!(
-                        "no rule at index {index}; `reach usb acl list` shows {} rules",
-                        f.rules.len()
-                    ));
-                }
-                f.rules.remove(index);
-                Ok(())
-            })
-            .map_err(anyhow::Error::msg)?;
-        }
-        AclCommand::Default { verdict } => {
-            let v = match verdict {
+            },
+            first: r.first,
+        }),
+        AclCommand::Remove { index } => Some(HostOp::UsbAclRemove { index }),
+        AclCommand::Default { verdict } => Some(HostOp::UsbAclSetDefault {
+            verdict: match verdict {
                 VerdictArg::Allow => Verdict::Allow,
                 VerdictArg::Deny => Verdict::Deny,
-            };
-            tools::acl_edit(paths, |f| {
-                f.default = v;
-                Ok(())
-            })
-            .map_err(anyhow::Error::msg)?;
-        }
-        AclCommand::Export { file } => return acl_export(paths, &file),
+            },
+        }),
+        AclCommand::Export { file } => return acl_export(paths, &file).await,
         AclCommand::Import { file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            tools::acl_import(paths, &text).map_err(anyhow::Error::msg)?;
+            let acl =
+                serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("not a valid ACL: {e}"))?;
+            Some(HostOp::UsbAclImport { acl })
         }
+    };
+    if let Some(op) = op {
+        op.run(paths).await.map_err(anyhow::Error::msg)?;
     }
     let report = tools::acl_report(paths);
     out.print(serde_json::to_value(&report)?, || {
@@ -355,15 +334,12 @@ fn acl(paths: &UsbPaths, what: AclCommand, out: &Out) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn acl_export(paths: &UsbPaths, file: &std::path::Path) -> anyhow::Result<()> {
-    let report = tools::acl_report(paths);
-    if !report.integrity_ok {
-        bail!(
-            "the ACL failed its integrity check ({}); refusing to export it",
-            report.problem.unwrap_or_default()
-        );
-    }
-    let text = serde_json::to_string_pretty(&report.file)?;
+async fn acl_export(paths: &UsbPaths, file: &std::path::Path) -> anyhow::Result<()> {
+    let acl = HostOp::UsbAclExport
+        .run(paths)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let text = serde_json::to_string_pretty(&acl)?;
     if file.as_os_str() == "-" {
         println!("{text}");
     } else {

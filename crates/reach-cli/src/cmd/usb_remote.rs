@@ -150,7 +150,7 @@ pub(crate) async fn run(
                 (true, 1 << 20, 32),
             ] {
                 let mbs =
-                    super::bench::usb_relay::bulk(&handle, out, size, in_flight, seconds).await?;
+                    reach_bench::usb_relay::bulk(&handle, out, size, in_flight, seconds).await?;
                 let dir = if out { "out" } else { "in" };
                 if json {
                     println!(
@@ -161,7 +161,7 @@ pub(crate) async fn run(
                     println!("bulk {dir} {size} B x {in_flight} in flight: {mbs:.1} MB/s");
                 }
             }
-            let (p50, p99) = super::bench::usb_relay::control(&handle, control_samples).await?;
+            let (p50, p99) = reach_bench::usb_relay::control(&handle, control_samples).await?;
             if json {
                 println!(
                     "{}",

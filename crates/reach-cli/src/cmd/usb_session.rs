@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use anyhow::{Context as _, bail};
-use reach_agent::viewer::LiveViewer;
-use reach_agent::ws::Incoming;
+use reach_client::viewer::LiveViewer;
+use reach_client::ws::Incoming;
 use reach_proto::v1::envelope::Body;
 use reach_proto::v1::session_event::Kind;
 use reach_usb::client::UsbClient;
@@ -77,12 +77,12 @@ mod tests {
     use std::sync::atomic::Ordering;
     use std::time::Duration;
 
-    use reach_agent::viewer::ApiClient;
+    use reach_client::viewer::ApiClient;
     use reach_server::{AppState, Config};
     use serde_json::json;
 
     use super::*;
-    use crate::cmd::bench::usb_relay::{agent_config, drive_agent, enroll, wait_connected};
+    use reach_bench::usb_relay::{agent_config, drive_agent, enroll, wait_connected};
 
     const WAIT: Duration = Duration::from_secs(15);
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use reach_agent::viewer::ApiClient;
+use reach_client::viewer::ApiClient;
 use reach_server::server::Running;
 use reach_server::{AppState, Config};
 use serde_json::{Value, json};

@@ -6,6 +6,7 @@
 //! (logout, password change, user disabled or downgraded) closes the socket at once.
 
 use super::stream::StreamVerdict;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -300,8 +301,13 @@ async fn serve(
         told_pending: false,
     };
     let mut behind_check = tokio::time::interval(Duration::from_secs(1));
+    // Video waits here, not in front of the socket: whatever else is queued for this viewer
+    // (USB above all) is written first; video frames stay in their own order. Bounded by the
+    // viewer's video budget, which counts these bytes until they are written.
+    let mut video: VecDeque<Bytes> = VecDeque::new();
     loop {
         tokio::select! {
+            biased;
             msg = stream.next() => match msg {
                 Some(Ok(Message::Binary(b))) => {
                     if let Err(r) = on_frame(state, j, &mut flow, sink, b).await {
@@ -320,11 +326,7 @@ async fn serve(
                         return end;
                     }
                 }
-                Some(Outbound::Video(b)) => {
-                    if let Err(end) = write(sink, b, Some(&j.budget)).await {
-                        return end;
-                    }
-                }
+                Some(Outbound::Video(b)) => video.push_back(b),
                 Some(Outbound::Close(code, reason)) => return Some(Refusal::new(code, reason)),
                 None => return None,
             },
@@ -336,6 +338,13 @@ async fn serve(
             ev = events.recv() => {
                 if revoked(state, j, ev).await {
                     return Some(Refusal::new(close::REVOKED, "viewer token revoked"));
+                }
+            }
+            () = std::future::ready(()), if !video.is_empty() => {
+                if let Some(b) = video.pop_front()
+                    && let Err(end) = write(sink, b, Some(&j.budget)).await
+                {
+                    return end;
                 }
             }
         }

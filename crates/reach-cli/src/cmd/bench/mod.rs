@@ -1,14 +1,8 @@
-//! `reach bench …`: benchmarks that print figures with units.
-
-mod api;
-mod latency;
-mod media;
-mod motion;
-mod relay;
-mod usb;
-pub(crate) mod usb_relay;
+//! `reach bench …`: benchmarks that print figures with units. Parsing and dispatch only; the
+//! bodies are in the `reach-bench` crate.
 
 use clap::{Args, Subcommand};
+use reach_bench::{api, latency, media, motion, relay, usb};
 
 /// Arguments of `reach bench`.
 #[derive(Debug, Args)]

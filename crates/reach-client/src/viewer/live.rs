@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::ViewerConnection;
-use crate::error::ClientError;
+use crate::ClientError;
 use crate::ws::{self, Incoming, Ws};
 
 /// Session messages queued for [`LiveViewer::recv`]; when nobody reads them, newer ones are

@@ -1,6 +1,6 @@
 //! The only socket code of the crate: WebSocket connect, send and receive of envelopes.
 
-use crate::error::ClientError;
+use crate::ClientError;
 use futures_util::{SinkExt, StreamExt};
 use reach_proto::{close, codec, v1::Envelope};
 use tokio::net::TcpStream;

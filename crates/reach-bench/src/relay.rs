@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use bytes::Bytes;
 use clap::Args;
-use reach_agent::viewer::{ApiClient, ViewerConnection};
-use reach_agent::ws::{self, Incoming, Ws};
+use reach_client::viewer::{ApiClient, ViewerConnection};
+use reach_client::ws::{self, Incoming, Ws};
 use reach_proto::codec;
 use reach_proto::limits::AGENT_MAX_MESSAGE;
 use reach_proto::v1::{self, agent_auth::Credential, envelope::Body};
@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 /// Arguments of `reach bench relay`.
 #[derive(Debug, Args)]
-pub(crate) struct RelayBenchArgs {
+pub struct RelayBenchArgs {
     /// 1 MiB messages sent agent→viewer for the throughput figure.
     #[arg(long, default_value_t = 200)]
     big_messages: usize,
@@ -71,7 +71,7 @@ struct Pair {
     viewer: ViewerConnection,
 }
 
-pub(crate) fn run(args: RelayBenchArgs) -> anyhow::Result<()> {
+pub fn run(args: RelayBenchArgs) -> anyhow::Result<()> {
     if args.big_messages == 0 || args.rate == 0 || args.latency_secs == 0 {
         bail!("--big-messages, --rate and --latency-secs must be at least 1");
     }

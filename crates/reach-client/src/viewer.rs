@@ -6,7 +6,7 @@ mod live;
 
 pub use live::{EVENT_QUEUE, LiveViewer};
 
-use crate::error::ClientError;
+use crate::ClientError;
 use crate::ws::{self, Incoming, Ws};
 use reach_proto::codec;
 use reach_proto::limits::AGENT_MAX_MESSAGE;
@@ -191,6 +191,24 @@ impl ApiClient {
         self.post("api", path, body).await
     }
 
+    /// Any API call with the login token: `method` on `path` (with its query) and an optional
+    /// JSON body. An empty answer (204) is `null`.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`] with the server's answer when refused.
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value, ClientError> {
+        let mut request = self.http.request(method, format!("{}{path}", self.server));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        self.call("api", request).await
+    }
+
     async fn post(
         &self,
         call: &'static str,
@@ -222,6 +240,9 @@ impl ApiClient {
                 status,
                 body: text,
             });
+        }
+        if text.trim().is_empty() {
+            return Ok(serde_json::Value::Null);
         }
         serde_json::from_str(&text).map_err(|e| ClientError::Protocol(e.to_string()))
     }

@@ -15,8 +15,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use bytes::Bytes;
 use reach_agent::usb::{UsbOptions, UsbSwitch};
-use reach_agent::viewer::ApiClient;
 use reach_agent::{AgentConfig, AgentHandle, Credential};
+use reach_client::viewer::ApiClient;
+
+use crate::link::DelayLink;
 use reach_proto::agent_key::AgentKey;
 use reach_proto::codec;
 use reach_proto::v1::{self, envelope::Body};
@@ -36,14 +38,22 @@ const VIDEO_GOP: u64 = 60;
 
 /// Options of the relay USB bench.
 #[derive(Debug, Clone)]
-pub(crate) struct RelayUsbOptions {
-    pub(crate) seconds: Duration,
-    pub(crate) control_samples: usize,
-    pub(crate) json: bool,
+pub struct RelayUsbOptions {
+    /// Seconds per bulk case.
+    pub seconds: Duration,
+    /// Control round trips measured per case.
+    pub control_samples: usize,
+    /// JSON lines instead of a Markdown table.
+    pub json: bool,
+    /// Also measure with this round trip added between the technician and the server (a
+    /// [`DelayLink`]), for `delayed_seconds` per case; zero skips it.
+    pub rtt: Duration,
+    /// Seconds per bulk case with the added round trip.
+    pub delayed_seconds: Duration,
 }
 
 /// Runs every case and prints one line per figure.
-pub(crate) async fn run(opts: &RelayUsbOptions) -> anyhow::Result<()> {
+pub async fn run(opts: &RelayUsbOptions) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("temporary data directory")?;
     let mut config = Config::for_tests(dir.path());
     config.admin_password = Some(PASSWORD.to_owned().into());
@@ -68,26 +78,48 @@ pub(crate) async fn run(opts: &RelayUsbOptions) -> anyhow::Result<()> {
     bulk(&handle, true, 1024 * 1024, 8, Duration::from_millis(300)).await?;
     for video in [false, true] {
         video_on.store(u64::from(video), Ordering::Relaxed);
-        run_cases(&handle, video, opts).await?;
+        let label = if video { "1080p30 (simulated)" } else { "none" };
+        run_cases(&handle, label, opts.seconds, opts).await?;
+    }
+    video_on.store(0, Ordering::Relaxed);
+    drop((handle, viewer));
+    if !opts.rtt.is_zero() {
+        let server = running.addr;
+        let link = DelayLink::start(server, opts.rtt / 2).await?;
+        let far = ApiClient::new(&format!("http://{}", link.addr()))?
+            .with_token(api.token().unwrap_or_default().to_owned());
+        let (handle, _client, viewer) = technician(&far, &machine_id).await?;
+        bulk(&handle, true, 1024 * 1024, 32, Duration::from_millis(500)).await?;
+        let label = format!("none, +{} ms RTT", opts.rtt.as_millis());
+        run_cases(&handle, &label, opts.delayed_seconds, opts).await?;
+        drop((handle, viewer));
     }
     video_on.store(2, Ordering::Relaxed);
-    drop(viewer);
     let _ = agent_task.await;
     running.shutdown().await?;
     Ok(())
 }
 
-async fn run_cases(handle: &UsbHandle, video: bool, opts: &RelayUsbOptions) -> anyhow::Result<()> {
-    let label = if video { "1080p30 (simulated)" } else { "none" };
+async fn run_cases(
+    handle: &UsbHandle,
+    label: &str,
+    seconds: Duration,
+    opts: &RelayUsbOptions,
+) -> anyhow::Result<()> {
+    let samples = if label.contains("RTT") {
+        (opts.control_samples / 20).max(20)
+    } else {
+        opts.control_samples
+    };
     for out in [false, true] {
         for size in [16 * 1024, 1024 * 1024] {
             for in_flight in [1, 32] {
-                let mbs = bulk(handle, out, size, in_flight, opts.seconds).await?;
+                let mbs = bulk(handle, out, size, in_flight, seconds).await?;
                 let dir = if out { "out" } else { "in" };
                 if opts.json {
                     println!(
                         "{}",
-                        json!({"video": video, "transfer": format!("bulk_{dir}"), "size": size, "in_flight": in_flight, "mb_per_s": mbs})
+                        json!({"case": label, "transfer": format!("bulk_{dir}"), "size": size, "in_flight": in_flight, "mb_per_s": mbs})
                     );
                 } else {
                     let size = if size >= 1 << 20 {
@@ -100,11 +132,11 @@ async fn run_cases(handle: &UsbHandle, video: bool, opts: &RelayUsbOptions) -> a
             }
         }
     }
-    let (p50, p99) = control(handle, opts.control_samples).await?;
+    let (p50, p99) = control(handle, samples).await?;
     if opts.json {
         println!(
             "{}",
-            json!({"video": video, "transfer": "control", "samples": opts.control_samples, "p50_us": p50, "p99_us": p99})
+            json!({"case": label, "transfer": "control", "samples": samples, "p50_us": p50, "p99_us": p99})
         );
     } else {
         println!(
@@ -115,7 +147,10 @@ async fn run_cases(handle: &UsbHandle, video: bool, opts: &RelayUsbOptions) -> a
 }
 
 /// Creates a machine and an agent key as the admin: (machine id, key).
-pub(crate) async fn enroll(api: &ApiClient) -> anyhow::Result<(String, AgentKey)> {
+///
+/// # Errors
+/// When the server refuses.
+pub async fn enroll(api: &ApiClient) -> anyhow::Result<(String, AgentKey)> {
     let machine = api
         .post_json("/api/machines", &json!({"name": "usb-bench"}))
         .await?;
@@ -126,7 +161,11 @@ pub(crate) async fn enroll(api: &ApiClient) -> anyhow::Result<(String, AgentKey)
     Ok((id, AgentKey::parse(key["key"].as_str().context("key")?)?))
 }
 
-pub(crate) async fn wait_connected(agent: &mut AgentHandle) -> anyhow::Result<()> {
+/// Waits (bounded) until the agent reports it is connected.
+///
+/// # Errors
+/// When it does not connect within 10 s.
+pub async fn wait_connected(agent: &mut AgentHandle) -> anyhow::Result<()> {
     loop {
         match tokio::time::timeout(Duration::from_secs(10), agent.events.recv()).await {
             Ok(Some(reach_agent::AgentEvent::Connected { .. })) => return Ok(()),
@@ -136,7 +175,9 @@ pub(crate) async fn wait_connected(agent: &mut AgentHandle) -> anyhow::Result<()
     }
 }
 
-pub(crate) fn agent_config(url: &str, key: AgentKey) -> AgentConfig {
+/// An agent for `url` with `key` sharing the fake loopback device `0525:a4a0` (passthrough on,
+/// every device allowed).
+pub fn agent_config(url: &str, key: AgentKey) -> AgentConfig {
     let backend = FakeBackend::new();
     backend.add(FakeDevice::loopback());
     let mut config = AgentConfig::new(
@@ -156,7 +197,7 @@ pub(crate) fn agent_config(url: &str, key: AgentKey) -> AgentConfig {
 
 /// Keeps the agent's events drained and, while `video` is 1, sends simulated video frames for
 /// the agent's session. 2 stops the agent.
-pub(crate) fn drive_agent(mut agent: AgentHandle) -> (Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
+pub fn drive_agent(mut agent: AgentHandle) -> (Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
     let video = Arc::new(AtomicU64::new(0));
     let flag = Arc::clone(&video);
     let task = tokio::spawn(async move {
@@ -195,7 +236,7 @@ pub(crate) fn drive_agent(mut agent: AgentHandle) -> (Arc<AtomicU64>, tokio::tas
 async fn technician(
     api: &ApiClient,
     machine_id: &str,
-) -> anyhow::Result<(UsbHandle, UsbClient, reach_agent::viewer::LiveViewer)> {
+) -> anyhow::Result<(UsbHandle, UsbClient, reach_client::viewer::LiveViewer)> {
     let body = json!({"machine_id": machine_id, "access": "control", "usb": true});
     let session = api.post_json("/api/sessions", &body).await?;
     let session_id = session["id"].as_str().context("session id")?;
@@ -210,7 +251,7 @@ async fn technician(
 
 /// Bulk MB/s with `in_flight` submitters for `duration` (IN from the source endpoint 0x83, OUT
 /// to the sink endpoint 0x04).
-pub(crate) async fn bulk(
+pub async fn bulk(
     handle: &UsbHandle,
     out: bool,
     size: u32,
@@ -257,7 +298,7 @@ pub(crate) async fn bulk(
 }
 
 /// GET_DESCRIPTOR round trips one at a time: (p50, p99) in microseconds.
-pub(crate) async fn control(handle: &UsbHandle, samples: usize) -> anyhow::Result<(f64, f64)> {
+pub async fn control(handle: &UsbHandle, samples: usize) -> anyhow::Result<(f64, f64)> {
     for _ in 0..50 {
         handle.control_in(Setup::get_device_descriptor()).await?;
     }

@@ -8,7 +8,7 @@ use reach_media::bench::{BenchOptions, format_report, run as run_bench};
 
 /// Arguments of `reach bench media`.
 #[derive(Debug, Args)]
-pub(crate) struct MediaBenchArgs {
+pub struct MediaBenchArgs {
     /// X display to draw on and capture; default: a private Xvfb started for the run.
     #[arg(long)]
     display: Option<String>,
@@ -29,7 +29,7 @@ pub(crate) struct MediaBenchArgs {
     bitrate: u32,
 }
 
-pub(crate) fn run(args: MediaBenchArgs) -> anyhow::Result<()> {
+pub fn run(args: MediaBenchArgs) -> anyhow::Result<()> {
     let codecs = args
         .codecs
         .iter()

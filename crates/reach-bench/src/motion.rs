@@ -10,15 +10,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use reach_agent::desktop::frames::{Assembled, FrameAssembler, payload_len};
-use reach_agent::viewer::ViewerConnection;
-use reach_agent::ws::Incoming;
+use reach_client::viewer::ViewerConnection;
+use reach_client::ws::Incoming;
 use reach_proto::v1::envelope::Body;
 use x11rb::connection::Connection as _;
 use x11rb::protocol::xproto::{ConnectionExt as _, ImageFormat};
 use x11rb::rust_connection::RustConnection;
 
 /// Paints per second.
-pub(crate) const PAINT_FPS: u32 = 30;
+pub const PAINT_FPS: u32 = 30;
 /// Distinct pictures the full-screen workload cycles through (uploaded once as pixmaps).
 const PICTURES: u32 = 6;
 /// Rows per PutImage request.
@@ -26,7 +26,7 @@ const PUT_ROWS: u32 = 64;
 
 /// A motion workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Motion {
+pub enum Motion {
     /// The terminal scrolls up one 16-pixel line per paint.
     Scrolling,
     /// Every pixel changes on every paint.
@@ -34,7 +34,7 @@ pub(crate) enum Motion {
 }
 
 impl Motion {
-    pub(crate) const fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Self::Scrolling => "scrolling",
             Self::FullScreen => "full-screen",
@@ -44,13 +44,13 @@ impl Motion {
 
 /// What one run measured.
 #[derive(Debug)]
-pub(crate) struct MotionReport {
-    pub(crate) paints: usize,
-    pub(crate) frames: usize,
-    pub(crate) updates_per_sec: f64,
-    pub(crate) bytes_per_sec: f64,
+pub struct MotionReport {
+    pub paints: usize,
+    pub frames: usize,
+    pub updates_per_sec: f64,
+    pub bytes_per_sec: f64,
     /// Paint → arrival of the first frame captured after it, sorted.
-    pub(crate) arrivals: Vec<Duration>,
+    pub arrivals: Vec<Duration>,
 }
 
 /// One whole frame at the viewer.
@@ -67,7 +67,7 @@ fn epoch_micros() -> u64 {
 }
 
 /// Paints `motion` for `seconds` while `viewer` receives; the stream must be running.
-pub(crate) async fn measure(
+pub async fn measure(
     viewer: &mut ViewerConnection,
     display: &str,
     motion: Motion,
@@ -75,7 +75,7 @@ pub(crate) async fn measure(
 ) -> anyhow::Result<MotionReport> {
     let mut painter = Painter::open(display)?;
     painter.prepare(motion)?;
-    super::latency::settle(viewer).await;
+    crate::latency::settle(viewer).await;
     let steps = seconds.max(1) * PAINT_FPS;
     let painting = tokio::task::spawn_blocking(move || painter.paint(motion, steps));
     let mut arrived = Vec::new();
@@ -262,19 +262,19 @@ impl Painter {
 }
 
 /// A noise keyframe's delivery: payload bytes, parts, and keyframe request → last part.
-pub(crate) struct KeyframeReport {
-    pub(crate) bytes: usize,
-    pub(crate) parts: usize,
-    pub(crate) elapsed: Duration,
+pub struct KeyframeReport {
+    pub bytes: usize,
+    pub parts: usize,
+    pub elapsed: Duration,
 }
 
 /// Paints noise over the whole screen, asks for a keyframe and times its arrival, whole.
-pub(crate) async fn measure_noise_keyframe(
+pub async fn measure_noise_keyframe(
     viewer: &mut ViewerConnection,
     display: &str,
 ) -> anyhow::Result<KeyframeReport> {
     run_x_noise(display)?;
-    super::latency::settle(viewer).await;
+    crate::latency::settle(viewer).await;
     let started = Instant::now();
     viewer
         .send(Body::KeyframeRequest(reach_proto::v1::KeyframeRequest {}))
@@ -310,7 +310,7 @@ pub(crate) async fn measure_noise_keyframe(
 
 /// Noise pixel `index` (row-major) as BGRX: a 32-bit integer hash, so that the browser test
 /// (`web/tests/viewer.test.mjs`) can compute any pixel without the picture.
-pub(crate) fn noise_pixel(index: u32) -> [u8; 4] {
+pub fn noise_pixel(index: u32) -> [u8; 4] {
     let mut h = index.wrapping_mul(0x9e37_79b1);
     h ^= h >> 16;
     h = h.wrapping_mul(0x85eb_ca6b);
@@ -322,7 +322,7 @@ pub(crate) fn noise_pixel(index: u32) -> [u8; 4] {
 }
 
 /// `reach bench x-noise`: paints [`noise_pixel`]s over the whole root window of `display`.
-pub(crate) fn run_x_noise(display: &str) -> anyhow::Result<()> {
+pub fn run_x_noise(display: &str) -> anyhow::Result<()> {
     let painter = Painter::open(display)?;
     let (w, h) = (u32::from(painter.width), u32::from(painter.height));
     let pixels: Vec<u8> = (0..w * h).flat_map(noise_pixel).collect();

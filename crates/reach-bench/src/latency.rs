@@ -16,20 +16,20 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use clap::Args;
-use reach_agent::viewer::{ApiClient, ViewerConnection};
-use reach_agent::ws::Incoming;
+use reach_client::viewer::{ApiClient, ViewerConnection};
+use reach_client::ws::Incoming;
 use reach_proto::v1::{self, envelope::Body};
 use reach_server::secrets::SecretString;
 use reach_server::{AppState, Config, ConfigOverrides};
 use x11rb::protocol::xproto::Rectangle;
 
-use super::motion::{self, Motion, MotionReport};
-use crate::cmd::local::{Painter, enroll_machine, run_agent};
+use crate::local::{Painter, enroll_machine, run_agent};
+use crate::motion::{self, Motion, MotionReport};
 use reach_media::VirtualDisplay;
 
 /// Arguments of `reach bench latency`.
 #[derive(Debug, Args)]
-pub(crate) struct LatencyBenchArgs {
+pub struct LatencyBenchArgs {
     /// Screen changes timed per codec.
     #[arg(long, default_value_t = 100)]
     changes: u32,
@@ -56,10 +56,10 @@ pub(crate) struct LatencyBenchArgs {
 
 /// Arguments of the hidden painter `reach bench x-fill`.
 #[derive(Debug, Args)]
-pub(crate) struct XFillArgs {
+pub struct XFillArgs {
     /// X display to paint on.
     #[arg(long)]
-    pub(super) display: String,
+    pub display: String,
 }
 
 const ADMIN_PASSWORD: &str = "latency bench password";
@@ -76,7 +76,7 @@ struct Plan {
     height: u32,
 }
 
-pub(crate) fn run(args: LatencyBenchArgs) -> anyhow::Result<()> {
+pub fn run(args: LatencyBenchArgs) -> anyhow::Result<()> {
     let codecs: Vec<v1::VideoCodec> = match args.codec.as_str() {
         "raw" => vec![v1::VideoCodec::Raw],
         "h264" => vec![v1::VideoCodec::H264],
@@ -258,7 +258,7 @@ async fn next_frame(viewer: &mut ViewerConnection, limit: Duration) -> anyhow::R
 }
 
 /// Lets trailing frames of the previous change drain so they are not counted for the next.
-pub(crate) async fn settle(viewer: &mut ViewerConnection) {
+pub async fn settle(viewer: &mut ViewerConnection) {
     while next_frame(viewer, Duration::from_millis(60)).await.is_ok() {}
 }
 
@@ -291,7 +291,7 @@ fn print_row(codec: v1::VideoCodec, samples: &mut [Duration]) {
     );
 }
 
-pub(crate) fn run_x_fill(args: XFillArgs) -> anyhow::Result<()> {
+pub fn run_x_fill(args: XFillArgs) -> anyhow::Result<()> {
     let mut painter = Painter::open(&args.display)?;
     for line in std::io::stdin().lock().lines() {
         let line = line?;

@@ -13,7 +13,7 @@ use reach_server::{AppState, Config};
 
 /// Arguments of `reach bench api`.
 #[derive(Debug, Args)]
-pub(crate) struct ApiBenchArgs {
+pub struct ApiBenchArgs {
     /// Concurrent clients.
     #[arg(long, default_value_t = 16)]
     clients: usize,
@@ -27,7 +27,7 @@ pub(crate) struct ApiBenchArgs {
 
 const PASSWORD: &str = "bench-admin-password";
 
-pub(crate) fn run(args: ApiBenchArgs) -> anyhow::Result<()> {
+pub fn run(args: ApiBenchArgs) -> anyhow::Result<()> {
     if args.clients == 0 || args.requests == 0 {
         bail!("--clients and --requests must be at least 1");
     }

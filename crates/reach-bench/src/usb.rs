@@ -10,7 +10,7 @@ use reach_usb::bench::{self, BenchOptions};
 
 /// Arguments of `reach bench usb`.
 #[derive(Debug, Args)]
-pub(crate) struct UsbBenchArgs {
+pub struct UsbBenchArgs {
     /// Seconds per bulk case (memory and TCP).
     #[arg(long, default_value_t = 1.0)]
     seconds: f64,
@@ -30,12 +30,13 @@ pub(crate) struct UsbBenchArgs {
     #[arg(long)]
     focus: bool,
     /// Through a live session: technician client → server relay → agent → fake device, with and
-    /// without a simulated 1080p video stream.
+    /// without a simulated 1080p video stream, then with `--rtt-ms` added between the
+    /// technician and the server (0 skips that part).
     #[arg(long)]
     relay: bool,
 }
 
-pub(crate) fn run(args: UsbBenchArgs) -> anyhow::Result<()> {
+pub fn run(args: UsbBenchArgs) -> anyhow::Result<()> {
     let opts = BenchOptions {
         seconds: Duration::from_secs_f64(args.seconds),
         delayed_seconds: Duration::from_secs_f64(args.delayed_seconds),
@@ -49,12 +50,14 @@ pub(crate) fn run(args: UsbBenchArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     if args.relay {
-        let relay = super::usb_relay::RelayUsbOptions {
+        let relay = crate::usb_relay::RelayUsbOptions {
             seconds: opts.seconds,
             control_samples: opts.control_samples,
             json: opts.json,
+            rtt: opts.rtt,
+            delayed_seconds: opts.delayed_seconds,
         };
-        return rt.block_on(super::usb_relay::run(&relay));
+        return rt.block_on(crate::usb_relay::run(&relay));
     }
     rt.block_on(bench::run_all(&opts, |line| println!("{line}")))
         .map_err(anyhow::Error::msg)

@@ -4,8 +4,8 @@
 use anyhow::Context as _;
 use reach_agent::consent::DenyAll;
 use reach_agent::desktop::{self, DesktopOptions};
-use reach_agent::viewer::ApiClient;
 use reach_agent::{AgentConfig, Credential};
+use reach_client::viewer::ApiClient;
 use reach_proto::agent_key::AgentKey;
 use x11rb::connection::Connection as _;
 use x11rb::protocol::xproto::{ChangeGCAux, ConnectionExt as _, CreateGCAux, Rectangle};
@@ -13,11 +13,7 @@ use x11rb::rust_connection::RustConnection;
 use x11rb::wrapper::ConnectionExt as _;
 
 /// Creates a machine and an agent key for it through the public API, as an admin would.
-pub(crate) async fn enroll_machine(
-    url: &str,
-    password: &str,
-    name: &str,
-) -> anyhow::Result<AgentKey> {
+pub async fn enroll_machine(url: &str, password: &str, name: &str) -> anyhow::Result<AgentKey> {
     let mut api = ApiClient::new(url)?;
     api.login("admin", password)
         .await
@@ -39,7 +35,7 @@ pub(crate) async fn enroll_machine(
     Ok(AgentKey::parse(key)?)
 }
 
-pub(crate) async fn run_agent(
+pub async fn run_agent(
     url: String,
     key: AgentKey,
     display: String,
@@ -61,14 +57,14 @@ pub(crate) async fn run_agent(
 }
 
 /// Paints solid rectangles on the root window.
-pub(crate) struct Painter {
+pub struct Painter {
     conn: RustConnection,
     root: u32,
     gc: u32,
 }
 
 impl Painter {
-    pub(crate) fn open(display: &str) -> anyhow::Result<Self> {
+    pub fn open(display: &str) -> anyhow::Result<Self> {
         let (conn, screen) =
             x11rb::connect(Some(display)).context("connecting to the X display")?;
         let root = conn.setup().roots[screen].root;
@@ -83,7 +79,7 @@ impl Painter {
     }
 
     /// Fills `rect` with `rgb` and returns once the X server has done it.
-    pub(crate) fn fill(&mut self, rect: Rectangle, rgb: u32) -> anyhow::Result<()> {
+    pub fn fill(&mut self, rect: Rectangle, rgb: u32) -> anyhow::Result<()> {
         self.conn
             .change_gc(self.gc, &ChangeGCAux::new().foreground(rgb))?;
         self.conn.poly_fill_rectangle(self.root, self.gc, &[rect])?;
@@ -94,7 +90,7 @@ impl Painter {
 
 /// Paints a recognisable backdrop on an empty private display, so the demo's first session shows
 /// something: a blue desktop with a few coloured "windows".
-pub(crate) fn paint_demo_desktop(display: &str, width: u16, height: u16) -> anyhow::Result<()> {
+pub fn paint_demo_desktop(display: &str, width: u16, height: u16) -> anyhow::Result<()> {
     let mut painter = Painter::open(display)?;
     let rect = |x: u16, y: u16, w: u16, h: u16| Rectangle {
         x: x as i16,

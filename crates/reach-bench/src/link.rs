@@ -1,0 +1,136 @@
+//! A loopback TCP link with added delay, for benchmarks over a "far" network without root
+//! (`tc netem` needs privileges this machine's tests do not have).
+//!
+//! [`DelayLink::start`] listens on a loopback port and forwards every connection to a target;
+//! every byte leaves the other side `one_way` after it arrived, in order, in both directions.
+//! Bandwidth is not limited; the kernel's TCP on each side still sees the real round trip of its
+//! own leg only, so the added delay behaves like a long path between two TCP proxies.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// Bytes read at a time from either side.
+const CHUNK: usize = 64 * 1024;
+/// Chunks in flight per direction (bounds memory: 1,024 × 64 KiB = 64 MiB).
+const IN_FLIGHT: usize = 1024;
+
+/// A running delay link; dropping it stops accepting (open connections end with their peers).
+#[derive(Debug)]
+pub struct DelayLink {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl DelayLink {
+    /// Listens on `127.0.0.1:0` and forwards to `target` with `one_way` added each way.
+    ///
+    /// # Errors
+    /// The listener could not be bound.
+    pub async fn start(target: SocketAddr, one_way: Duration) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    if let Ok(outbound) = TcpStream::connect(target).await {
+                        let _ = inbound.set_nodelay(true);
+                        let _ = outbound.set_nodelay(true);
+                        let (ir, iw) = inbound.into_split();
+                        let (or, ow) = outbound.into_split();
+                        tokio::join!(pipe(ir, ow, one_way), pipe(or, iw, one_way));
+                    }
+                });
+            }
+        });
+        Ok(Self { addr, task })
+    }
+
+    /// Where to connect instead of the target.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for DelayLink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Copies `from` to `to`, each chunk written `delay` after it was read.
+async fn pipe<R, W>(mut from: R, mut to: W, delay: Duration)
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    let (tx, mut rx) = mpsc::channel::<(Instant, Vec<u8>)>(IN_FLIGHT);
+    let reader = tokio::spawn(async move {
+        loop {
+            let mut buf = vec![0; CHUNK];
+            match from.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    buf.truncate(n);
+                    if tx.send((Instant::now() + delay, buf)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    while let Some((due, chunk)) = rx.recv().await {
+        tokio::time::sleep_until(due).await;
+        if to.write_all(&chunk).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
+    reader.abort();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn bytes_cross_the_link_in_order_and_late_by_the_delay_each_way() {
+        let echo = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = echo.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = echo.accept().await.unwrap();
+            let mut buf = vec![0; 1 << 16];
+            loop {
+                let n = s.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    return;
+                }
+                s.write_all(&buf[..n]).await.unwrap();
+            }
+        });
+        let link = DelayLink::start(target, Duration::from_millis(20))
+            .await
+            .unwrap();
+        let mut client = TcpStream::connect(link.addr()).await.unwrap();
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let started = Instant::now();
+        let (mut r, mut w) = client.split();
+        let send = async {
+            w.write_all(&data).await.unwrap();
+        };
+        let mut back = vec![0; data.len()];
+        let recv = async { r.read_exact(&mut back).await.unwrap() };
+        tokio::join!(send, recv);
+        assert_eq!(back, data, "in order, byte-exact");
+        assert!(
+            started.elapsed() >= Duration::from_millis(40),
+            "a round trip takes at least twice the one-way delay: {:?}",
+            started.elapsed()
+        );
+    }
+}
