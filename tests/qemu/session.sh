@@ -8,8 +8,9 @@
 #             vhci-hcd: 1 MiB each way through its ttyACM, 8 MiB through its block device,
 #             detach; a usb_f_printer gadget (in place of the composite for a moment): usblp
 #             binds behind vhci and a job written to /dev/usb/lp* arrives byte-exact at
-#             /dev/g_printer0; then the host's agent is killed mid-transfer: attach detaches its vhci port
-#             and exits, the writer on the ttyACM is not left hanging, no task is in D state.
+#             /dev/g_printer0; then, mid-transfer, the gadget is unplugged on the host and (after
+#             re-plug) the host's agent is killed: each time attach detaches its vhci port and exits
+#             1, the writer on the ttyACM is not left hanging, no task is in D state.
 # Prints PASS/FAIL lines; exits non-zero on any failure.
 R=/tmp/share/reach; HOST_CFG=/tmp/share/cfg; TECH=/tmp/tech; URL=http://127.0.0.1:8080
 PIDS=""
@@ -98,25 +99,32 @@ echo dummy_udc.0 > /sys/kernel/config/usb_gadget/g1/UDC
 # The composite is back on dummy_udc.0 once it has enumerated again.
 i=0; until grep -qs 0104 /sys/bus/usb/devices/1-1/idProduct || [ $i -gt 100 ]; do sleep 0.2; i=$((i+1)); done
 
-# Fault: the host's agent is killed while a write to the ttyACM is in flight (nobody reads
-# ttyGS0, so the bulk OUT URBs stay pending on the gadget).
-$R usb attach --session "$SID" --device 1d6b:0104 > /tmp/sattach2.log 2>&1 & AP=$!; PIDS="$PIDS $AP"
-if waitfor /tmp/sattach2.log "nodes:" 300; then
-  ACM=$(grep "nodes:" /tmp/sattach2.log | grep -o '/dev/ttyACM[0-9]*' | head -1)
+# Faults while a write to the ttyACM is in flight (nobody reads ttyGS0, so bulk OUT URBs stay
+# pending on the gadget): ACTION happens, then attach must detach its port and exit 1 with
+# EXPECT in its log, the writer must end, and no process may be left in D state.
+fault() { name=$1 action=$2 expect=$3 log=/tmp/$1.log
+  $R usb attach --session "$SID" --device 1d6b:0104 > $log 2>&1 & AP=$!; PIDS="$PIDS $AP"
+  waitfor $log "nodes:" 300 || { echo "FAIL $name: attach: $(cat $log)"; kill $AP; return 1; }
+  ACM=$(grep "nodes:" $log | grep -o '/dev/ttyACM[0-9]*' | head -1)
   head -c 4194304 /dev/urandom > "$ACM" 2>/dev/null & WP=$!
   sleep 1
-  kill -9 $AGENT; tk=$(now_ms)
+  eval "$action"; tk=$(now_ms)
   i=0; while kill -0 $AP 2>/dev/null && [ $i -lt 150 ]; do sleep 0.2; i=$((i+1)); done
-  if kill -0 $AP 2>/dev/null; then echo "FAIL session_agent_killed: attach still running $(tail -2 /tmp/sattach2.log)"; kill $AP; rc=1
-  else wait $AP; arc=$?; gone_ms=$(( $(now_ms) - tk ))
-    i=0; while kill -0 $WP 2>/dev/null && [ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done
-    used=$($R usb attached | grep -c '^port'); dstate=$(d_state)
-    if [ $arc -ne 0 ] && [ "$used" = 0 ] && ! kill -0 $WP 2>/dev/null && [ "$dstate" = 0 ] \
-      && grep -q "connection to the host ended: the host.s agent went offline" /tmp/sattach2.log; then
-      echo "PASS session_agent_killed attach exited $arc within ${gone_ms} ms of the kill, vhci port freed, writer ended, no task in D state: $(tail -1 /tmp/sattach2.log)"
-    else echo "FAIL session_agent_killed: rc=$arc ports in use=$used writer alive=$(kill -0 $WP 2>/dev/null && echo yes) D-state=$dstate: $(tail -2 /tmp/sattach2.log)"; rc=1; fi
-  fi
-  kill $WP 2>/dev/null
-else echo "FAIL session_agent_killed: second attach: $(cat /tmp/sattach2.log)"; rc=1; fi
+  if kill -0 $AP 2>/dev/null; then
+    echo "FAIL $name: attach still running $(tail -2 $log)"; kill $AP $WP 2>/dev/null; return 1; fi
+  wait $AP; arc=$?; gone_ms=$(( $(now_ms) - tk ))
+  i=0; while kill -0 $WP 2>/dev/null && [ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done
+  used=$($R usb attached | grep -c '^port'); dstate=$(d_state)
+  if [ $arc -ne 0 ] && [ "$used" = 0 ] && ! kill -0 $WP 2>/dev/null && [ "$dstate" = 0 ] \
+    && grep -q "$expect" $log; then
+    echo "PASS $name attach exited $arc within ${gone_ms} ms, vhci port freed, writer ended, no task in D state: $(tail -1 $log)"
+  else echo "FAIL $name: rc=$arc ports in use=$used writer alive=$(kill -0 $WP 2>/dev/null && echo yes) D-state=$dstate: $(tail -2 $log)"
+    kill $WP 2>/dev/null; return 1; fi
+}
+UDC1=/sys/kernel/config/usb_gadget/g1/UDC
+fault session_host_unplug 'echo "" > $UDC1' "the Reach claim ended: no device" || rc=1
+echo dummy_udc.0 > $UDC1
+i=0; until grep -qs 0104 /sys/bus/usb/devices/1-1/idProduct || [ $i -gt 100 ]; do sleep 0.2; i=$((i+1)); done
+fault session_agent_killed 'kill -9 $AGENT' "connection to the host ended: the host.s agent went offline" || rc=1
 stop_all
 exit $rc
