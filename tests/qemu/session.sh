@@ -8,7 +8,8 @@
 #             vhci-hcd: 1 MiB each way through its ttyACM, 8 MiB through its block device,
 #             detach; a usb_f_printer gadget (in place of the composite for a moment): usblp
 #             binds behind vhci and a job written to /dev/usb/lp* arrives byte-exact at
-#             /dev/g_printer0; then, mid-transfer, the gadget is unplugged on the host and (after
+#             /dev/g_printer0; a FIDO HID gadget: hidraw behind vhci, CTAPHID_INIT round trip
+#             with a responder on the gadget's hidg; then, mid-transfer, the gadget is unplugged on the host and (after
 #             re-plug) the host's agent is killed: each time attach detaches its vhci port and exits
 #             1, the writer on the ttyACM is not left hanging, no task is in D state.
 # Prints PASS/FAIL lines; exits non-zero on any failure.
@@ -22,7 +23,8 @@ d_state() { n=0; for f in /proc/[0-9]*; do grep -qs '^State:[[:space:]]*D' $f/st
 now_ms() { read -r up _ < /proc/uptime; echo "${up%.*}${up#*.}0"; }
 waitfor() { i=0; while ! grep -q "$2" "$1" 2>/dev/null; do i=$((i+1)); [ $i -gt $3 ] && return 1; sleep 0.2; done; }
 t0=$(date +%s)
-REACH_CONFIG_DIR=$HOST_CFG $R usb acl add --vendor-id 0525 --product-id a4a8 > /dev/null || fail "session_setup: acl"
+for ids in "0525 a4a8" "1d6b 0200"; do set -- $ids
+  REACH_CONFIG_DIR=$HOST_CFG $R usb acl add --vendor-id $1 --product-id $2 > /dev/null || fail "session_setup: acl"; done
 REACH_ADMIN_PASSWORD=qemu-admin-password $R server --listen 127.0.0.1:8080 --data-dir /tmp/srv \
   > /tmp/server.log 2>&1 & PIDS="$PIDS $!"
 i=0; until REACH_PASSWORD=qemu-admin-password $R login --server $URL --user admin --config-dir $TECH \
@@ -95,6 +97,39 @@ printer() {
 PP=""; printer || rc=1
 [ -n "$PP" ] && kill $PP 2>/dev/null
 echo "" > /sys/kernel/config/usb_gadget/g3/UDC 2>/dev/null
+
+# Security key: a HID gadget with the FIDO report descriptor (usage page 0xF1D0, 64-byte
+# reports) and a responder on its /dev/hidg* that answers CTAPHID_INIT; allowed by an explicit
+# ACL rule (without one, FIDO keys are denied whatever the default: unit-tested in the ACL).
+fido() {
+  G=/sys/kernel/config/usb_gadget/g4; F=$G/functions/hid.fido
+  echo "" > /sys/kernel/config/usb_gadget/g1/UDC 2>/dev/null
+  mkdir -p $G/strings/0x409 $G/configs/c.1/strings/0x409 $F
+  echo 0x1d6b > $G/idVendor; echo 0x0200 > $G/idProduct; echo 0x0200 > $G/bcdUSB
+  echo FIDO0001 > $G/strings/0x409/serialnumber; echo "FIDO test key" > $G/strings/0x409/product
+  echo "Test Vendor" > $G/strings/0x409/manufacturer; echo key > $G/configs/c.1/strings/0x409/configuration
+  echo 0 > $F/protocol; echo 0 > $F/subclass; echo 64 > $F/report_length
+  /usr/bin/printf '\x06\xd0\xf1\x09\x01\xa1\x01\x09\x20\x15\x00\x26\xff\x00\x75\x08\x95\x40\x81\x02\x09\x21\x15\x00\x26\xff\x00\x75\x08\x95\x40\x91\x02\xc0' > $F/report_desc
+  [ -e $G/configs/c.1/hid.fido ] || ln -s $F $G/configs/c.1/
+  echo dummy_udc.0 > $G/UDC
+  i=0; until grep -qs 0200 /sys/bus/usb/devices/1-1/idProduct; do
+    i=$((i+1)); [ $i -gt 100 ] && { echo "FAIL session_fido: the FIDO gadget did not enumerate"; return 1; }; sleep 0.2; done
+  HIDG=/dev/$(grep DEVNAME /sys/dev/char/$(cat $F/dev)/uevent | cut -d= -f2)
+  $R usb attach --session "$SID" --device 1d6b:0200 > /tmp/kattach.log 2>&1 & KP=$!; PIDS="$PIDS $KP"
+  waitfor /tmp/kattach.log "nodes:" 300 || { echo "FAIL session_fido: attach: $(cat /tmp/kattach.log)"; return 1; }
+  HR=$(grep "nodes:" /tmp/kattach.log | grep -o '/dev/hidraw[0-9]*' | head -1)
+  [ -n "$HR" ] || { echo "FAIL session_fido: no hidraw behind vhci: $(cat /tmp/kattach.log)"; return 1; }
+  python3 /tmp/share/attach_check.py fido_responder "$HIDG" & RSP=$!
+  python3 /tmp/share/attach_check.py fido_init "$HR"; frc=$?
+  wait $RSP || frc=1
+  PORT=$(grep -o 'attached as vhci port [0-9]*' /tmp/kattach.log | grep -o '[0-9]*$')
+  $R usb detach "$PORT" > /dev/null; wait $KP || frc=1; KP=""
+  return $frc
+}
+KP=""; fido || rc=1
+[ -n "$KP" ] && kill $KP 2>/dev/null
+echo "" > /sys/kernel/config/usb_gadget/g4/UDC 2>/dev/null
+
 echo dummy_udc.0 > /sys/kernel/config/usb_gadget/g1/UDC
 # The composite is back on dummy_udc.0 once it has enumerated again.
 i=0; until grep -qs 0104 /sys/bus/usb/devices/1-1/idProduct || [ $i -gt 100 ]; do sleep 0.2; i=$((i+1)); done
