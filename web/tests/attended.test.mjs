@@ -4,7 +4,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { launch, logIn, screenshot } from "./support/browser.mjs";
 import { spawnReach, startServer, until } from "./support/reach.mjs";
@@ -107,5 +107,34 @@ describe("attended support", () => {
     assert.equal(await page.evaluate(() => window.reachViewer.framesDrawn), 0);
     await screenshot(page, "viewer-consent-denied");
     await page.close();
+  });
+
+  test("sessions and machines read as words: host names, technicians, readable states, relative times and a history", async () => {
+    const { token } = await (await fetch(`${server.url}/api/auth/login`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ username: "admin", password: server.password }),
+    })).json();
+    const context = await browser.newContext();
+    await context.addInitScript((t) => localStorage.setItem("reach.login_token", t), token);
+    const page = await context.newPage();
+    const host = hostname();
+    await page.goto(`${server.url}/#/sessions`);
+    const open = page.getByRole("table", { name: "Open sessions" });
+    const accepted = open.getByRole("row").filter({ hasText: host }).filter({ hasText: "accepted" });
+    await accepted.first().waitFor();
+    assert.match(await accepted.first().innerText(), /Attended \(support code\)[\s\S]*admin[\s\S]*View and control[\s\S]*(just now|min ago)/);
+    const history = page.getByRole("table", { name: /Ended sessions/ });
+    await history.getByRole("row").filter({ hasText: host }).filter({ hasText: "the customer declined" }).waitFor();
+    const text = await page.locator("main").innerText();
+    assert.doesNotMatch(text, /ses_|mch_|not_required|\bpending\b|consent_refused|Attended session \(/, "no ids or raw words");
+    await screenshot(page, "console-sessions");
+
+    await page.getByRole("link", { name: "Machines" }).click();
+    const row = page.getByRole("row").filter({ hasText: "via a support code" }).first();
+    await row.waitFor();
+    assert.match(await row.innerText(), new RegExp(host));
+    assert.doesNotMatch(await page.locator("main").innerText(), /Attended session \(/);
+    await context.close();
   });
 });

@@ -26,6 +26,7 @@ describe("web console", () => {
     await page.locator("#status.error").waitFor();
     assert.match(await page.locator("#status").innerText(), /invalid|incorrect|wrong/i);
     assert.equal(await page.getByRole("heading", { name: "Sign in" }).count(), 1);
+    await screenshot(page, "console-login-error");
     await page.close();
   });
 
@@ -117,17 +118,20 @@ describe("web console", () => {
     const search = page.getByRole("search", { name: "Search machines" });
     await search.getByLabel("Search").fill("reception");
     await search.getByRole("button", { name: "Search" }).click();
+    await page.getByRole("table", { name: "1 machine", exact: true }).waitFor(); // the search's answer, not the list before it
     const row = page.getByRole("row").filter({ hasText: "front-desk-pc" });
     await row.waitFor();
     assert.match(await row.innerText(), /Acme[\s\S]*Lyon[\s\S]*reception/);
     await search.getByLabel("Search").fill("no-such-tag");
     await search.getByRole("button", { name: "Search" }).click();
-    await page.getByRole("table").filter({ hasText: "0 machines" }).waitFor();
+    await page.getByText("No machine matches “no-such-tag”.").waitFor();
 
     await page.goto(`${server.url}/#/machines`);
     await page.getByRole("link", { name: "front-desk-pc" }).click();
+    await page.getByText("No agent keys yet.").waitFor(); // the empty state
     await page.getByRole("button", { name: "Create agent key" }).click();
-    const secret = await page.locator("#new-key pre.secret").innerText();
+    await page.getByRole("row").filter({ hasText: "active" }).waitFor(); // listed at once
+    const secret = await page.locator("#new-key pre.secret >> nth=0").innerText();
     assert.match(secret, /^cak_[A-Za-z0-9_-]{40,}$/);
     await screenshot(page, "console-machine-key");
     await page.reload();

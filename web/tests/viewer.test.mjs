@@ -3,8 +3,11 @@
 // the X server; a view-only viewer's input must not.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { launch, logIn, screenshot } from "./support/browser.mjs";
+import { PHONE, launch, logIn, screenshot } from "./support/browser.mjs";
 import { execFileSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { REACH_BIN, freePort, spawnReach, until, waitHealthy } from "./support/reach.mjs";
 import { startXvfb } from "./support/xvfb.mjs";
 
@@ -71,7 +74,11 @@ describe("viewer", () => {
     xvfb.fill("#204080");
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
-    demo = spawnReach(["demo", "--listen", `127.0.0.1:${port}`, "--display", xvfb.display], { REACH_ADMIN_PASSWORD: PASSWORD });
+    // The demo agent shares the fake USB backend (passthrough on, config in a fresh directory),
+    // so a session opened with USB really has USB.
+    const config = mkdtempSync(join(tmpdir(), "reach-usb-config-"));
+    demo = spawnReach(["demo", "--listen", `127.0.0.1:${port}`, "--display", xvfb.display, "--usb-backend", "fake"],
+      { REACH_ADMIN_PASSWORD: PASSWORD, REACH_USB_PASSTHROUGH: "1", REACH_CONFIG_DIR: config });
     await waitHealthy(`${url}/healthz`, demo);
     token = (await api(url, null, "POST", "/api/auth/login", { username: "admin", password: PASSWORD })).token;
     const machine = await until("the demo agent online", async () => {
@@ -312,5 +319,128 @@ describe("viewer", () => {
     assert.match((await page.locator("#screen-canvas").getAttribute("class")) ?? "", /dimmed/);
     await screenshot(page, "viewer-ended");
     await page.close();
+  });
+
+  /** A signed-in phone: 390×844, touch, mobile viewport. */
+  async function phone() {
+    return signedIn(await browser.newContext({ viewport: PHONE, hasTouch: true, isMobile: true }));
+  }
+
+  test("on a phone (390×844) every console page fits the width, the menu opens, and Join and End are in reach", async () => {
+    const page = await phone();
+    const routes = [["#/machines", "Machines"], [`#/machine/${machineId}`, "demo-desktop"], ["#/sessions", "Sessions"],
+      ["#/codes", "Support codes"], ["#/users", "Users"], ["#/audit", "Audit log"], ["#/password", "Change password"]];
+    for (const [route, heading] of routes) {
+      await page.goto(`${url}/${route}`);
+      await page.getByRole("heading", { name: heading, exact: true }).waitFor();
+      const width = await page.evaluate(() => document.documentElement.scrollWidth);
+      assert.ok(width <= PHONE.width, `${route} is ${width} px wide`);
+    }
+    await page.goto(`${url}/#/machines`);
+    await page.getByRole("heading", { name: "Machines" }).waitFor();
+    const nav = page.getByRole("navigation", { name: "Main" });
+    assert.equal(await nav.isVisible(), false, "the navigation is folded");
+    await page.getByRole("button", { name: "Menu" }).click();
+    await nav.getByRole("link", { name: "Sessions" }).click();
+    await page.getByRole("heading", { name: "Sessions" }).waitFor();
+    const open = page.getByRole("table", { name: "Open sessions" });
+    for (const control of [open.getByRole("link", { name: /^Join/ }).first(), open.getByRole("button", { name: /^End/ }).first()]) {
+      const box = await control.boundingBox();
+      assert.ok(box && box.x >= 0 && box.x + box.width <= PHONE.width, `in reach: ${JSON.stringify(box)}`);
+    }
+    await screenshot(page, "console-sessions-demo");
+    await page.context().close();
+  });
+
+  test("on a phone the viewer works by touch: a tap clicks, a pinch zooms (and taps still land right), the key field types", async () => {
+    const page = await phone();
+    await page.goto(`${url}/viewer.html?codec=raw#${sessionId}`);
+    await until("a first frame", () => page.evaluate(() => window.reachViewer.framesDrawn > 0));
+    await until("control", () => page.evaluate(() => window.reachViewer.access === "control"));
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= PHONE.width, `the viewer is ${width} px wide`);
+    const pointerNear = (x, y, slack) => until(`the pointer at (${x}, ${y})`, () => {
+      const p = xvfb.pointer();
+      return Math.abs(p.x - x) <= slack && Math.abs(p.y - y) <= slack;
+    });
+    let target = await pagePoint(page, 400, 300);
+    await page.touchscreen.tap(target.x, target.y);
+    await pointerNear(400, 300, 3);
+
+    // Two fingers spread apart around the picture's centre.
+    const cdp = await page.context().newCDPSession(page);
+    const mid = await pagePoint(page, 400, 300);
+    const fingers = (d) => [{ x: mid.x - d, y: mid.y, id: 1 }, { x: mid.x + d, y: mid.y, id: 2 }];
+    await cdp.send("Input.dispatchTouchEvent", { type: "touchStart", touchPoints: fingers(20) });
+    for (const d of [40, 60, 80, 100]) await cdp.send("Input.dispatchTouchEvent", { type: "touchMove", touchPoints: fingers(d) });
+    await cdp.send("Input.dispatchTouchEvent", { type: "touchEnd", touchPoints: [] });
+    const scale = await page.evaluate(() => new DOMMatrix(getComputedStyle(document.getElementById("screen-canvas")).transform).a);
+    assert.ok(scale > 2, `zoomed ${scale}×`);
+    target = await pagePoint(page, 380, 290);
+    await page.touchscreen.tap(target.x, target.y);
+    await pointerNear(380, 290, 2);
+
+    const keys = xvfb.watchKeys();
+    await new Promise((ok) => setTimeout(ok, 300));
+    await page.getByRole("textbox", { name: "Type on the remote machine" }).pressSequentially("ab");
+    await page.keyboard.press("Enter");
+    await until("the typed keys", () => keys.seen.filter((k) => k.type === "KeyPress").length >= 3);
+    keys.stop();
+    // X keycodes: a=38, b=56, Return=36.
+    assert.deepEqual(keys.seen.filter((k) => k.type === "KeyPress").map((k) => k.keycode).slice(0, 3), [38, 56, 36]);
+    assert.equal(await page.locator("#keys").inputValue(), "", "the field stays empty");
+    await screenshot(page, "viewer-phone-zoomed");
+    await page.getByRole("button", { name: "Fit" }).click();
+    await page.context().close();
+  });
+
+  test("the USB panel says why a session has no USB, opens one with USB when asked, and then gives the commands for its devices", async () => {
+    const page = await signedIn(await browser.newContext());
+    await page.goto(`${url}/viewer.html?codec=raw#${sessionId}`);
+    await until("a first frame", () => page.evaluate(() => window.reachViewer.framesDrawn > 0));
+    const panel = page.getByRole("complementary", { name: "USB devices" });
+    assert.equal(await panel.isVisible(), false);
+    await page.getByRole("button", { name: "No USB" }).click();
+    await panel.waitFor();
+    assert.match(await panel.innerText(), /USB is not available: the session was opened without USB/);
+    assert.equal(await page.locator("#usb-commands").count(), 0, "no commands are offered when USB is not available");
+    await screenshot(page, "viewer-usb-panel");
+    await panel.getByRole("button", { name: "Open a session with USB" }).click();
+    await until("the viewer on a new session", () =>
+      page.evaluate((old) => location.hash !== `#${old}` && window.reachViewer?.usb !== "", sessionId).catch(() => false));
+    const usbSession = decodeURIComponent(new URL(page.url()).hash.slice(1));
+    const session = await api(url, token, "GET", `/api/sessions/${usbSession}`);
+    assert.equal(session.usb, true, "the new session asked for USB");
+    assert.equal(await page.evaluate(() => window.reachViewer.usb), "available");
+    await page.getByRole("button", { name: "USB available" }).click();
+    await panel.waitFor();
+    const text = await panel.innerText();
+    assert.match(text, /USB may be used in this session/);
+    assert.match(text, new RegExp(`reach login --server ${url} --user admin`));
+    assert.match(text, new RegExp(`reach usb remote list --session ${usbSession}`));
+    await screenshot(page, "viewer-usb-panel-available");
+    await api(url, token, "DELETE", `/api/sessions/${usbSession}`);
+    await page.context().close();
+  });
+
+  test("a live update of the machine list keeps the technician's place: the search field keeps focus and what was typed", async () => {
+    const page = await signedIn(await browser.newContext());
+    await page.goto(`${url}/#/machines`);
+    await page.getByRole("heading", { name: "Machines" }).waitFor();
+    const field = page.getByRole("searchbox", { name: "Search" });
+    await field.click();
+    await field.pressSequentially("dem");
+    await page.evaluate(() => (window.oldTable = document.querySelector("table")));
+    const other = await api(url, token, "POST", "/api/sessions", { machine_id: machineId, access: "view_only" });
+    try {
+      await until("the list redrawn by the session_started event", () =>
+        page.evaluate(() => document.querySelector("table") !== null && document.querySelector("table") !== window.oldTable));
+      assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("type")), "search", "focus stays in the field");
+      await page.keyboard.type("o");
+      assert.equal(await field.inputValue(), "demo", "typing goes on where it was");
+    } finally {
+      await api(url, token, "DELETE", `/api/sessions/${other.id}`);
+    }
+    await page.context().close();
   });
 });

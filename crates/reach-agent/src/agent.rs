@@ -259,7 +259,7 @@ async fn serve(
             }
             enabled = switch_changed(&mut switch) => {
                 if !enabled && let Some(usb) = usb.as_mut() {
-                    usb.release_all();
+                    usb.switch_off();
                 }
                 send_status(&mut socket, config, started, usb.as_ref()).await?;
             }
@@ -385,7 +385,7 @@ async fn on_envelope(
                 };
                 return usb.handle_frame(key, frame.frame.clone()).await;
             }
-            Some(Body::SessionEvent(event)) => usb.handle_session_event(&env, event.kind()),
+            Some(Body::SessionEvent(event)) => usb.handle_session_event(&env, event),
             _ => {}
         }
     }
@@ -421,7 +421,10 @@ async fn ask(
     tracing::info!(session = %session_id, provider = prompt.name(), "asking for consent");
     let blocking = tokio::task::spawn_blocking(move || prompt.ask(&question));
     let answer = tokio::time::timeout(CONSENT_TIMEOUT, blocking).await;
-    let granted = matches!(answer, Ok(Ok(ConsentAnswer::Yes)));
+    let granted = matches!(
+        answer,
+        Ok(Ok(ConsentAnswer::Yes | ConsentAnswer::YesRemember))
+    );
     tracing::info!(session = %session_id, granted, "consent answered");
     let _ = answers.send((session_id, granted.then_some(asked))).await;
 }

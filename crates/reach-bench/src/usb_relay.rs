@@ -191,6 +191,7 @@ pub fn agent_config(url: &str, key: AgentKey) -> AgentConfig {
         audit: None,
         switch: UsbSwitch::new(true),
         acl_problem: None,
+        retention: reach_agent::usb::CLAIM_RETENTION,
     });
     config
 }

@@ -41,6 +41,10 @@ enum Command {
     Users(cmd::ops::OpsArgs<cmd::ops::Users>),
     /// The tenant's audit chain: verify, list.
     Audit(cmd::ops::OpsArgs<cmd::ops::Audit>),
+    /// Run a JSON action file: server, host USB and remote USB steps in order (automation).
+    Run(cmd::run::RunArgs),
+    /// Serve the Model Context Protocol on stdio: Reach's operations as tools for AI agents.
+    Mcp(cmd::mcp::McpArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -58,5 +62,7 @@ fn main() -> anyhow::Result<()> {
         Command::Sessions(a) => cmd::ops::run(cmd::ops::Verb::Sessions(a.verb), &a.common),
         Command::Users(a) => cmd::ops::run(cmd::ops::Verb::Users(a.verb), &a.common),
         Command::Audit(a) => cmd::ops::run(cmd::ops::Verb::Audit(a.verb), &a.common),
+        Command::Run(args) => cmd::run::run(args),
+        Command::Mcp(args) => cmd::mcp::run(args),
     }
 }

@@ -22,9 +22,11 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod actions;
 mod error;
 pub mod login;
 pub mod ops;
+pub mod remote;
 pub mod viewer;
 pub mod ws;
 

@@ -176,7 +176,7 @@ async fn a_prompt_on_open_device_is_opened_only_after_the_person_at_the_machine_
     let mut acl = allow_loopback_only();
     acl.rules[0].prompt_on_open = true;
     let (prompt, control) = reach_agent::consent::ScriptedPrompt::new();
-    let prompt = reach_agent::usb::ConsentOpenPrompt(std::sync::Arc::new(prompt));
+    let prompt = reach_agent::usb::ConsentOpenPrompt::new(std::sync::Arc::new(prompt));
     let (host, options) = usb_host_asking(&acl, true, std::sync::Arc::new(prompt));
     let (machine_id, _agent) = usb_agent(&s, "prompt-1", options).await;
     let session_id = open_usb_session(&s, &s.admin_token, &machine_id, true).await;

@@ -185,3 +185,86 @@ async fn a_usb_frame_naming_another_viewers_claim_is_dropped() {
     let echoed = dev_a.bulk_in(0x81, 64).await.expect("A reads");
     assert_eq!(&echoed[..], b"mine");
 }
+
+/// A write on a claim the host released: it fails as closed, long before the client's 10 s
+/// request timeout.
+async fn fails_as_closed(dev: &reach_usb::client::UsbHandle) {
+    let write = tokio::time::timeout(
+        Duration::from_secs(3),
+        dev.bulk_out(0x02, Bytes::from_static(b"late")),
+    )
+    .await
+    .expect("an answer before the request timeout");
+    assert!(
+        matches!(write, Err(reach_usb::UsbError::Closed(_))),
+        "the claim is closed for the technician too: {write:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_technician_sees_its_claims_closed_when_the_session_ends() {
+    let s = TestServer::start().await;
+    let (host, options) = usb_host(&allow_loopback_only(), true);
+    let (machine_id, _agent) = usb_agent(&s, "end-told-1", options).await;
+    let session_id = open_usb_session(&s, &s.admin_token, &machine_id, true).await;
+    let (_viewer, client) = technician(&s, &s.admin_token, &session_id).await;
+    let dev = client.open(DeviceFilter::default()).await.expect("open");
+    let path = format!("/api/sessions/{session_id}");
+    let (status, body) = s
+        .call(Method::DELETE, &path, Some(&s.admin_token), None)
+        .await;
+    assert!(status < 300, "end session: {status} {body}");
+    fails_as_closed(&dev).await;
+    eventually(RELEASED_WITHIN, "device released", || {
+        !host.loopback.is_open()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_technician_sees_its_claims_closed_when_the_agent_goes_away() {
+    let s = TestServer::start().await;
+    let (host, options) = usb_host(&allow_loopback_only(), true);
+    let (machine_id, agent) = usb_agent(&s, "kill-told-1", options).await;
+    let session_id = open_usb_session(&s, &s.admin_token, &machine_id, true).await;
+    let (_viewer, client) = technician(&s, &s.admin_token, &session_id).await;
+    let dev = client.open(DeviceFilter::default()).await.expect("open");
+    agent.abort();
+    fails_as_closed(&dev).await;
+    eventually(RELEASED_WITHIN, "device released", || {
+        !host.loopback.is_open()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn leaving_closes_the_technicians_claims_too() {
+    let s = TestServer::start().await;
+    let (host, options) = usb_host(&allow_loopback_only(), true);
+    let (machine_id, _agent) = usb_agent(&s, "leave-told-1", options).await;
+    let session_id = open_usb_session(&s, &s.admin_token, &machine_id, true).await;
+    let (viewer, client) = technician(&s, &s.admin_token, &session_id).await;
+    let dev = client.open(DeviceFilter::default()).await.expect("open");
+    viewer.leave().await;
+    fails_as_closed(&dev).await;
+    eventually(RELEASED_WITHIN, "device released", || {
+        !host.loopback.is_open()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_technician_sees_its_claims_closed_when_the_host_switch_goes_off() {
+    let s = TestServer::start().await;
+    let (host, options) = usb_host(&allow_loopback_only(), true);
+    let (machine_id, _agent) = usb_agent(&s, "switch-told-1", options).await;
+    let session_id = open_usb_session(&s, &s.admin_token, &machine_id, true).await;
+    let (_viewer, client) = technician(&s, &s.admin_token, &session_id).await;
+    let dev = client.open(DeviceFilter::default()).await.expect("open");
+    host.switch.set(false);
+    eventually(RELEASED_WITHIN, "device released", || {
+        !host.loopback.is_open()
+    })
+    .await;
+    fails_as_closed(&dev).await;
+}

@@ -424,3 +424,33 @@ fn data_bytes(seen: &[pair::Seen]) -> usize {
         .map(|s| s.payload - 4)
         .sum()
 }
+
+#[test]
+fn a_shutdown_closes_every_claim_and_fails_what_is_pending_without_sending() {
+    let mut p = Pair::new();
+    let claim = p.open();
+    p.auto = false;
+    let rid = p.submit(claim, &bulk_in(8));
+    p.settle();
+    let sent = p.from_client.len();
+    p.client.handle_shutdown(p.now);
+    let events = p.take_events();
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            ClientEvent::Done { request_id, result: Err(UsbError::Closed(reason)), .. }
+                if *request_id == rid && reason == "shutdown"
+        )),
+        "{events:?}"
+    );
+    assert!(events.iter().any(|e| matches!(
+        e,
+        ClientEvent::Closed {
+            reason: ClosedReason::Shutdown,
+            ..
+        }
+    )));
+    assert!(p.client.claim_ids().is_empty());
+    assert!(p.client.poll_transmit().is_none(), "nothing is sent");
+    assert_eq!(p.from_client.len(), sent);
+}

@@ -14,7 +14,7 @@ use crate::proto::DeviceFilter;
 use crate::tools::{self, UsbPaths};
 
 /// One host-local USB operation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum HostOp {
     /// Turns the host's passthrough switch on.
@@ -28,6 +28,7 @@ pub enum HostOp {
     /// Adds a rule (signed on save); `first` puts it before the others.
     UsbAclAdd {
         /// The rule (`vendor_id`, `product_id`, `serial`, `allow`, `prompt_on_open`, …).
+        #[schemars(with = "serde_json::Map<String, Value>")]
         rule: AclRule,
         /// Insert before the existing rules.
         #[serde(default)]
@@ -41,6 +42,7 @@ pub enum HostOp {
     /// Sets the verdict for devices no rule matches.
     UsbAclSetDefault {
         /// `allow` or `deny`.
+        #[schemars(with = "VerdictName")]
         verdict: Verdict,
     },
     /// The ACL file's content (refused when it failed its integrity check).
@@ -48,6 +50,7 @@ pub enum HostOp {
     /// Replaces the ACL with `acl` (signed on save).
     UsbAclImport {
         /// An exported ACL.
+        #[schemars(with = "serde_json::Map<String, Value>")]
         acl: AclFile,
     },
     /// Devices this host would share, through its own host session (no network).
@@ -61,11 +64,21 @@ pub enum HostOp {
     UsbLoopbackOpen {
         /// Which device (empty: the first allowed).
         #[serde(default)]
+        #[schemars(with = "serde_json::Map<String, Value>")]
         filter: DeviceFilter,
         /// `system` (default) or `fake`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         backend: Option<String>,
     },
+}
+
+/// How `Verdict` is written (for the schema).
+#[derive(schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum VerdictName {
+    Allow,
+    Deny,
 }
 
 impl HostOp {

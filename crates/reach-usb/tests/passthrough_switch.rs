@@ -56,3 +56,45 @@ async fn a_host_with_passthrough_off_refuses_list_and_open_and_audits_the_refusa
     assert!(details.iter().all(|d| d["action"] == "error"), "{log}");
     assert!(verify_file(&audit_path).unwrap().ok);
 }
+
+#[tokio::test]
+async fn a_runner_following_the_switch_closes_claims_when_it_goes_off_and_opens_again_when_on() {
+    let backend = FakeBackend::new();
+    let device = backend.add(FakeDevice::loopback());
+    let (host_end, client_end) = memory_pair();
+    let (switch, watching) = tokio::sync::watch::channel(true);
+    let runner = HostRunner::new(
+        HostSession::new(HostConfig::enabled(), Instant::now()),
+        Arc::new(backend),
+        Arc::new(AllowAll),
+        "alice",
+    )
+    .with_switch(watching);
+    tokio::spawn(runner.serve(host_end));
+    let client = UsbClient::connect(client_end).with_timeout(Duration::from_secs(10));
+    let dev = within(client.open(DeviceFilter::default())).await.unwrap();
+    assert!(device.is_open());
+
+    switch.send_replace(false);
+    within(async {
+        while device.is_open() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    let write = within(dev.bulk_out(0x02, bytes::Bytes::from_static(b"x"))).await;
+    assert!(
+        matches!(&write, Err(UsbError::Closed(_))),
+        "the claim is closed and the client told: {write:?}"
+    );
+    let refused = Some(UsbError::Denied(PASSTHROUGH_DISABLED.into()));
+    assert_eq!(
+        within(client.open(DeviceFilter::default())).await.err(),
+        refused
+    );
+
+    switch.send_replace(true);
+    let again = within(client.open(DeviceFilter::default())).await;
+    assert!(again.is_ok(), "opens again once the switch is on");
+    assert!(device.is_open());
+}

@@ -84,3 +84,32 @@ async fn after_the_retention_window_the_claim_is_closed_and_the_device_released(
     assert!(err.is_err(), "resume after the window must fail: {err:?}");
     let _ = dev;
 }
+
+#[tokio::test(start_paused = true)]
+async fn when_no_transport_can_come_back_the_claims_close_at_once_despite_the_window() {
+    let config = HostConfig {
+        retention: Duration::from_secs(30),
+        ..HostConfig::enabled()
+    };
+    let rig = rig_with(Arc::new(AllowAll), config);
+    let _dev = within(rig.client.open(DeviceFilter::default()))
+        .await
+        .unwrap();
+    assert!(rig.device.is_open());
+    let (dead_host_end, dead_client_end) = memory_pair();
+    rig.host_transports.send(dead_host_end).await.unwrap(); // the live connection is replaced
+    drop(dead_client_end); // which drops too
+    drop(rig.host_transports); // and no other will come
+    tokio::time::timeout(Duration::from_secs(1), rig.host_task)
+        .await
+        .expect("the runner ends well within the window")
+        .expect("the runner does not panic");
+    let released = tokio::time::timeout(Duration::from_secs(1), async {
+        while rig.device.is_open() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    released
+        .await
+        .expect("device released without waiting 30 s");
+}

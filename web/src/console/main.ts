@@ -68,7 +68,10 @@ events.on((event) => {
   if (ctx.onEvent) return ctx.onEvent(event);
   if (!LIVE_ROUTES.has(parseHash().route)) return;
   window.clearTimeout(rerender);
-  rerender = window.setTimeout(() => void render(), 300);
+  rerender = window.setTimeout(() => {
+    layout.liveUpdate(); // the technician keeps their place: focus and what they typed stay
+    void render();
+  }, 300);
 });
 
 async function logout(): Promise<void> {
@@ -104,5 +107,9 @@ api.onLoggedOut(() => {
   layout.say("Your sign-in expired or was revoked. Please sign in again.", "error");
   ctx.go("#/login");
 });
-window.addEventListener("hashchange", () => void render());
+window.addEventListener("hashchange", () => {
+  layout.loading();
+  void render();
+});
+layout.loading();
 void ctx.refresh();

@@ -35,14 +35,20 @@ export function field(label: string, input: HTMLInputElement | HTMLSelectElement
 }
 
 /** A table with a caption, header row and body rows. */
-export function table(caption: string, headers: string[], rows: Child[][]): HTMLTableElement {
-  return h(
+export function table(caption: string, headers: string[], rows: Child[][]): HTMLElement {
+  const element = h(
     "table",
     {},
     h("caption", {}, caption),
     h("thead", {}, h("tr", {}, ...headers.map((text) => h("th", { scope: "col" }, text)))),
-    h("tbody", {}, ...rows.map((cells) => h("tr", {}, ...cells.map((cell) => h("td", {}, cell))))),
+    h(
+      "tbody",
+      {},
+      // On a narrow screen each row becomes a card: every cell names its column (data-label).
+      ...rows.map((cells) => h("tr", {}, ...cells.map((cell, i) => h("td", { "data-label": headers[i] || undefined }, cell)))),
+    ),
   );
+  return h("div", { class: "table-wrap" }, element);
 }
 
 /** Formats an RFC 3339 string or epoch milliseconds for display. */

@@ -12,6 +12,10 @@ import { pointerEventOf, wheelEventOf } from "../input/pointer";
 import { TYPE_MAX_CHARS, TYPE_RATE_PER_SEC, keyEventsFor } from "../input/typing";
 import { StreamStats } from "./stats";
 import { RemoteCursor } from "./cursor";
+import { machineName, type Machine } from "../console/names";
+import { TouchControl } from "./touch";
+import { wireKeysField } from "./keys-field";
+import { UsbPanel } from "./usb-panel";
 
 const { AccessMode, VideoCodec, SessionEvent } = reach.v1;
 
@@ -30,12 +34,12 @@ const canvas = byId<HTMLCanvasElement>("screen-canvas");
 const ctx2d = canvas.getContext("2d", { alpha: false });
 const state = byId<HTMLSpanElement>("state");
 const accessBadge = byId<HTMLSpanElement>("access");
-const usbBadge = byId<HTMLSpanElement>("usb");
+const usbBadge = byId<HTMLButtonElement>("usb");
 const overlay = byId<HTMLDivElement>("overlay");
 const overlayText = byId<HTMLParagraphElement>("overlay-text");
 const reconnectButton = byId<HTMLButtonElement>("reconnect");
 const statsView = byId<HTMLSpanElement>("stats");
-const controls = ["cad", "system-keys", "paste", "type-clipboard"].map((id) => byId<HTMLInputElement>(id));
+const controls = ["cad", "system-keys", "paste", "type-clipboard", "keys"].map((id) => byId<HTMLInputElement>(id));
 const clipboardSync = byId<HTMLInputElement>("clipboard-sync");
 const stats = new StreamStats();
 const cursor = new RemoteCursor(byId<HTMLCanvasElement>("cursor"), canvas);
@@ -139,10 +143,13 @@ interface ScreenInfo {
 async function loadScreens(api: ApiClient, sessionId: string): Promise<void> {
   try {
     const session = await api.get<{ machine_id: string }>(`/api/sessions/${encodeURIComponent(sessionId)}`);
-    const machine = await api.get<{ name?: string; capabilities?: { screens?: ScreenInfo[] } }>(
+    const machine = await api.get<Omit<Machine, "capabilities"> & { capabilities?: { screens?: ScreenInfo[] } }>(
       `/api/machines/${encodeURIComponent(session.machine_id)}`,
     );
-    if (machine.name) document.title = `${machine.name} — Reach`;
+    if (machine.name) {
+      document.title = `${machineName(machine)} — Reach`;
+      byId("viewer-heading").textContent = `Remote screen of ${machineName(machine)}`;
+    }
     const screens = machine.capabilities?.screens ?? [];
     screenSelect.replaceChildren(
       ...screens.map((s) => {
@@ -329,7 +336,10 @@ function showUsb(available: boolean, why: string): void {
   usbBadge.textContent = available ? "USB available" : "No USB";
   usbBadge.title = available ? "USB devices of the remote machine may be used in this session" : why;
   usbBadge.className = available ? "badge usb-on" : "badge usb-off";
+  usbPanel.update(available, why);
 }
+
+const usbPanel = new UsbPanel(usbBadge, byId("usb-panel"), new ApiClient(), () => decodeURIComponent(location.hash.replace(/^#/, "")));
 
 function onClose(code: number, reason: string): void {
   keyboard.releaseAll();
@@ -385,6 +395,7 @@ function wireInput(): void {
   let swallowUp = false;
   for (const type of ["pointermove", "pointerdown", "pointerup"] as const) {
     canvas.addEventListener(type, (event) => {
+      if (event.pointerType === "touch") return; // TouchControl (wireTouch) handles fingers
       if (type === "pointerdown" && document.activeElement !== canvas) {
         canvas.focus();
         swallowUp = true;
@@ -439,6 +450,27 @@ function wireInput(): void {
   });
 }
 
+/** Phones and tablets: tap to click, pinch and pan to zoom, a field whose keyboard types remotely. */
+function wireTouch(): void {
+  const at = (clientX: number, clientY: number, buttons: number) =>
+    pointerEventOf(canvas, { clientX, clientY, buttons } as MouseEvent, screenIndex);
+  const touch = new TouchControl(canvas, (x, y, buttons) => {
+    for (const b of [0, buttons, 0]) sendInput({ pointer: at(x, y, b) });
+  }, () => cursor.place());
+  byId("zoom-in").addEventListener("click", () => touch.zoomBy(1.5));
+  byId("zoom-out").addEventListener("click", () => touch.zoomBy(1 / 1.5));
+  byId("fit").addEventListener("click", () => touch.reset());
+  const keysField = byId<HTMLInputElement>("keys");
+  wireKeysField(keysField, (key) => sendInput({ key }), (ch) => (state.textContent = `Cannot type "${ch}" as a key press.`));
+  const more = byId<HTMLButtonElement>("more");
+  more.addEventListener("click", () => {
+    const open = more.getAttribute("aria-expanded") !== "true";
+    more.setAttribute("aria-expanded", String(open));
+    byId("secondary").classList.toggle("open", open);
+  });
+  window.addEventListener("resize", () => touch.apply());
+}
+
 async function join(): Promise<void> {
   const sessionId = decodeURIComponent(location.hash.replace(/^#/, ""));
   const api = new ApiClient();
@@ -462,4 +494,5 @@ async function join(): Promise<void> {
 
 setInterval(() => (statsView.textContent = stats.describe()), 1000);
 wireInput();
+wireTouch();
 void join();

@@ -56,11 +56,14 @@ impl ConsentQuestion {
     }
 }
 
-/// The answer. Anything but [`ConsentAnswer::Yes`] denies.
+/// The answer. Anything but [`ConsentAnswer::Yes`] or [`ConsentAnswer::YesRemember`] denies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConsentAnswer {
     /// Explicit yes.
     Yes,
+    /// Explicit yes, remembered: for a `prompt_on_open` USB device, a signed allow rule for it
+    /// is written to the host's ACL (no question next time). For a session: the same as yes.
+    YesRemember,
     /// Explicit no.
     No,
     /// The prompt could not be shown or was closed.
@@ -90,10 +93,12 @@ impl ConsentPrompt for DenyAll {
     }
 }
 
-/// Reads a typed or written answer: only `y`/`yes`/`allow` (any case) is a yes.
+/// Reads a typed or written answer: only `y`/`yes`/`allow` (any case) is a yes, and
+/// `a`/`always`/`remember` a remembered yes.
 pub(crate) fn parse_answer(text: &str) -> ConsentAnswer {
     match text.trim().to_ascii_lowercase().as_str() {
         "y" | "yes" | "allow" => ConsentAnswer::Yes,
+        "a" | "always" | "remember" => ConsentAnswer::YesRemember,
         _ => ConsentAnswer::No,
     }
 }
@@ -110,6 +115,14 @@ mod tests {
         for no in ["", "n", "no", "sure", "yes please", "1"] {
             assert_eq!(parse_answer(no), ConsentAnswer::No);
         }
+    }
+
+    #[test]
+    fn always_or_remember_is_a_remembered_yes() {
+        for always in ["a", "Always", " remember\n"] {
+            assert_eq!(parse_answer(always), ConsentAnswer::YesRemember);
+        }
+        assert_eq!(parse_answer("always not"), ConsentAnswer::No);
     }
 
     #[test]

@@ -17,8 +17,13 @@ impl TerminalPrompt {
 impl ConsentPrompt for TerminalPrompt {
     fn ask(&self, question: &ConsentQuestion) -> ConsentAnswer {
         let mut err = std::io::stderr().lock();
+        let ask = if question.usb_device.is_some() {
+            "Allow? Type yes to allow once, always to allow and remember this device, anything else denies: "
+        } else {
+            "Allow? Type yes to allow, anything else denies: "
+        };
         let shown = writeln!(err, "\n{}", question.sentence())
-            .and_then(|()| write!(err, "Allow? Type yes to allow, anything else denies: "))
+            .and_then(|()| write!(err, "{ask}"))
             .and_then(|()| err.flush());
         if shown.is_err() {
             return ConsentAnswer::Unavailable;

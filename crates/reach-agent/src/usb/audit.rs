@@ -35,6 +35,7 @@ pub(super) fn note(details: &Value) -> v1::UsbAudit {
         "closed" => Kind::Closed,
         "error" => Kind::Error,
         "resumed" => Kind::Resumed,
+        "prompted" => Kind::Prompted,
         _ => Kind::Unspecified,
     };
     let hex = |field: &str| {

@@ -1,11 +1,14 @@
 //! USB passthrough through live sessions: one `reach_usb` host session per viewer.
 //!
 //! Viewers' `UsbFrame`s (docs/usb-protocol.md) arrive stamped by the server with the session and
-//! viewer they come from. The first frame of a (session, viewer) pair starts a
+//! viewer they come from. The first frames of a (session, viewer) pair start a
 //! [`reach_usb::net::HostRunner`] for it; its frames go back addressed to that viewer only. Every
-//! claim is bound to its pair: the viewer leaving, the session ending, the agent disconnecting or
-//! the host switch going off drops the pair's transport, and a runner without a transport closes
-//! its claims at once ([`CLAIM_RETENTION`] is zero) and releases the devices.
+//! claim is bound to its session and to the user behind the viewer (server-verified). A viewer
+//! whose connection drops keeps its claims for the retention window ([`CLAIM_RETENTION`], 30 s):
+//! the same user rejoining the session resumes them with RESUME (`resume`). A viewer leaving,
+//! being revoked, the window passing, the session ending, the agent disconnecting or the host
+//! switch going off (each host session follows it, telling its viewer CLOSED `shutdown`) closes
+//! the claims at once and releases the devices.
 //!
 //! Outgoing USB frames travel on their own channel, which the connection loop drains before
 //! video, so a control transfer never waits behind a screen update.
@@ -13,11 +16,13 @@
 //! # Layout
 //! - [`UsbOptions`] / [`UsbSwitch`]: what the embedder provides (backend, ACL, audit, switch).
 //! - `service`: the per-viewer runners ([`UsbService`](service::UsbService)).
+//! - `resume`: host sessions parked for a dropped viewer.
 //! - `audit`: local audit records mirrored to the server as `UsbAudit`.
 //! - [`ConsentOpenPrompt`]: `prompt_on_open` rules asked through the consent prompt.
 
 mod audit;
 mod prompt;
+mod resume;
 pub(crate) mod service;
 
 pub use prompt::ConsentOpenPrompt;
@@ -32,9 +37,10 @@ use reach_usb::net::AccessPolicy;
 use reach_usb::tools::UsbPaths;
 use tokio::sync::watch;
 
-/// How long a claim outlives its viewer's transport: not at all. A viewer that leaves, a session
-/// that ends and an agent that disconnects release every claim at once.
-pub const CLAIM_RETENTION: Duration = Duration::ZERO;
+/// How long the claims of a viewer whose connection dropped wait for the same user to rejoin and
+/// RESUME them ([`UsbOptions::retention`]). A viewer that leaves or is revoked, a session that
+/// ends and an agent that disconnects release every claim at once.
+pub const CLAIM_RETENTION: Duration = Duration::from_secs(30);
 
 /// Largest USB frame payload a viewer may send through the relay: its socket takes messages of
 /// at most `VIEWER_MAX_MESSAGE` (64 KiB), and the envelope and frame headers need room too.
@@ -120,6 +126,8 @@ pub struct UsbOptions {
     pub switch: UsbSwitch,
     /// Why the ACL failed its integrity check, if it did (reported to the server's audit log).
     pub acl_problem: Option<String>,
+    /// How long a dropped viewer's claims wait for a RESUME ([`CLAIM_RETENTION`]; zero: never).
+    pub retention: Duration,
 }
 
 impl std::fmt::Debug for UsbOptions {
@@ -159,6 +167,7 @@ impl UsbOptions {
             audit,
             switch: UsbSwitch::new(paths.passthrough().enabled),
             acl_problem,
+            retention: CLAIM_RETENTION,
         }
     }
 

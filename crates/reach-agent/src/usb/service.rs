@@ -1,4 +1,9 @@
 //! The per-viewer USB host sessions of one agent.
+//!
+//! A viewer's first USB frames start a [`HostRunner`] for it, or — when the viewer RESUMEs —
+//! hand the runner its user left behind (see [`super::resume`]). Each runner is fed through
+//! one transport at a time; a viewer that drops parks its runner, which keeps the claims for
+//! the retention window.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,10 +14,16 @@ use reach_proto::codec;
 use reach_proto::v1::{self, Envelope, envelope::Body, session_event::Kind};
 use reach_usb::host::{HostConfig, HostSession};
 use reach_usb::net::{HostRunner, MessageChannel, memory_pair};
+use reach_usb::proto::{Frame, Op};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::{AUDIT_NOTE_QUEUE, CLAIM_RETENTION, RELAY_FRAME_PAYLOAD, USB_OUT_QUEUE, UsbOptions};
+use super::resume::{Owner, Parking, Runner};
+use super::{AUDIT_NOTE_QUEUE, RELAY_FRAME_PAYLOAD, USB_OUT_QUEUE, UsbOptions};
+
+/// Frames a new viewer may send before its USB traffic is routed: HELLO and the message after
+/// it decide between a fresh host session and resuming one (RESUME).
+const UNDECIDED_FRAMES: usize = 4;
 
 /// Who a USB host session belongs to: one viewer of one session.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -28,25 +39,40 @@ impl ViewerKey {
     }
 }
 
-/// One viewer's host session, as seen from the connection loop.
-struct ViewerUsb {
-    /// Frames from the viewer into its host session; dropping it drops the transport, which
-    /// closes every claim of the session.
-    to_host: mpsc::Sender<Bytes>,
-    /// Copies the host session's frames onto the outbound USB queue.
-    forwarder: JoinHandle<()>,
+/// A joined viewer's user and name, as the server stamped them on `VIEWER_JOINED`.
+struct Joined {
+    owner: Owner,
+    technician: String,
 }
 
-impl Drop for ViewerUsb {
+/// Aborts the task on drop.
+struct Forwarder(JoinHandle<()>);
+
+impl Drop for Forwarder {
     fn drop(&mut self) {
-        self.forwarder.abort();
+        self.0.abort();
     }
+}
+
+/// One viewer's transport into its host session, as seen from the connection loop.
+struct ViewerUsb {
+    runner: Runner,
+    /// Frames from the viewer into the host session; dropping it drops the transport (the
+    /// claims wait for a RESUME, or close when the runner is dropped too).
+    to_host: mpsc::Sender<Bytes>,
+    /// Copies the host session's frames onto the outbound USB queue.
+    _forwarder: Forwarder,
 }
 
 /// The agent's USB side: routes viewers' frames to their host sessions.
 pub(crate) struct UsbService {
     options: UsbOptions,
     viewers: HashMap<ViewerKey, ViewerUsb>,
+    /// Who each viewer is, as the server said when it joined.
+    owners: HashMap<ViewerKey, Joined>,
+    /// First frames of viewers whose route is not decided yet.
+    undecided: HashMap<ViewerKey, Vec<Bytes>>,
+    parking: Parking,
     out: mpsc::Sender<Envelope>,
     out_rx: mpsc::Receiver<Envelope>,
     notes: mpsc::Sender<Envelope>,
@@ -59,8 +85,11 @@ impl UsbService {
         let (out, out_rx) = mpsc::channel(USB_OUT_QUEUE);
         let (notes, notes_rx) = mpsc::channel(AUDIT_NOTE_QUEUE);
         Self {
+            parking: Parking::new(options.retention),
             options,
             viewers: HashMap::new(),
+            owners: HashMap::new(),
+            undecided: HashMap::new(),
             out,
             out_rx,
             notes,
@@ -97,83 +126,166 @@ impl UsbService {
         self.options.switch.get()
     }
 
-    /// Passes a viewer's frame to its host session, starting one on its first frame. Waits while
-    /// the session's inbox is full (the session keeps draining it).
+    /// Passes a viewer's frame to its host session. A new viewer's frames wait until HELLO and
+    /// the next message are in: a RESUME takes over the host session its user left (parked or
+    /// still attached to an older connection of the same user), anything else starts a fresh
+    /// one. Waits while the session's inbox is full (the session keeps draining it).
     pub(crate) async fn handle_frame(&mut self, key: ViewerKey, frame: Bytes) {
         if key.session_id.is_empty() || key.viewer_id == 0 {
             return;
         }
-        let to_host = match self.viewers.get(&key) {
-            Some(v) if !v.to_host.is_closed() => v.to_host.clone(),
-            _ => {
-                let viewer = self.start(&key);
-                let tx = viewer.to_host.clone();
-                self.viewers.insert(key, viewer);
-                tx
-            }
+        self.parking.prune(Instant::now());
+        if let Some(v) = self.viewers.get(&key)
+            && !v.to_host.is_closed()
+        {
+            let to_host = v.to_host.clone();
+            let _ = to_host.send(frame).await;
+            return;
+        }
+        self.viewers.remove(&key);
+        let op = Frame::decode(frame.clone()).map(|f| f.op).ok();
+        let buffered = self.undecided.entry(key.clone()).or_default();
+        buffered.push(frame);
+        if op == Some(Op::Hello) && buffered.len() < UNDECIDED_FRAMES {
+            return;
+        }
+        let frames = self.undecided.remove(&key).unwrap_or_default();
+        let runner = match op {
+            Some(Op::Resume) => self.take_runner_of(&key),
+            _ => None,
         };
-        let _ = to_host.send(frame).await;
+        let runner = runner.unwrap_or_else(|| self.start(&key));
+        let to_host = self.attach(key, runner);
+        for frame in frames {
+            let _ = to_host.send(frame).await;
+        }
     }
 
-    fn start(&self, key: &ViewerKey) -> ViewerUsb {
+    /// The host session `key`'s user left in this session (the most recently parked one, else
+    /// one still attached to another connection of the same user).
+    fn take_runner_of(&mut self, key: &ViewerKey) -> Option<Runner> {
+        let owner = self.owners.get(key)?.owner.clone();
+        if let Some(runner) = self.parking.take(&key.session_id, &owner) {
+            tracing::info!(viewer = %key.label(), "USB claims resumed from a dropped connection");
+            return Some(runner);
+        }
+        let older = self
+            .viewers
+            .iter()
+            .find(|(k, v)| k.session_id == key.session_id && v.runner.owner() == Some(&owner))
+            .map(|(k, _)| k.clone())?;
+        tracing::info!(viewer = %key.label(), from = %older.label(), "USB claims moved to a new connection");
+        self.viewers.remove(&older).map(|v| v.runner)
+    }
+
+    /// A fresh host session for `key`.
+    fn start(&self, key: &ViewerKey) -> Runner {
         let config = HostConfig {
             passthrough: self.options.switch.get(),
-            retention: CLAIM_RETENTION,
+            retention: self.options.retention,
             max_frame_payload: RELAY_FRAME_PAYLOAD,
             ..HostConfig::default()
         };
-        let label = key.label();
+        let joined = self.owners.get(key);
+        let technician = joined
+            .map(|j| j.technician.as_str())
+            .filter(|t| !t.is_empty());
+        let label = super::prompt::viewer_label(key.viewer_id, &key.session_id, technician);
         let mut runner = HostRunner::new(
             HostSession::new(config, Instant::now()),
             Arc::clone(&self.options.backend),
             Arc::clone(&self.options.policy),
             &label,
         );
+        runner = runner.with_switch(self.options.switch.subscribe());
         if let Some(audit) = &self.options.audit {
             let mirror = super::audit::mirror(key.clone(), self.notes.clone());
             runner = runner.with_audit(Arc::new(audit.with_mirror(mirror)));
         }
-        let (host_end, agent_end) = memory_pair();
         tracing::info!(viewer = %label, "USB session started");
-        tokio::spawn(runner.serve(host_end));
-        let MessageChannel { tx, rx } = agent_end;
-        ViewerUsb {
-            to_host: tx,
-            forwarder: tokio::spawn(forward(key.clone(), rx, self.out.clone())),
-        }
+        Runner::spawn(runner, joined.map(|j| j.owner.clone()))
     }
 
-    /// Releases claims a session event ends: the viewer's on `VIEWER_LEFT`, every viewer's of
-    /// the session on `ENDED`.
-    pub(crate) fn handle_session_event(&mut self, env: &Envelope, kind: Kind) {
-        match kind {
-            Kind::ViewerLeft => self.viewer_left(&ViewerKey {
-                session_id: env.session_id.clone(),
-                viewer_id: env.viewer_id,
-            }),
+    /// Gives `runner` a new transport for `key`; returns the transport's inbox.
+    fn attach(&mut self, key: ViewerKey, runner: Runner) -> mpsc::Sender<Bytes> {
+        let (host_end, agent_end) = memory_pair();
+        runner.connect(host_end);
+        let MessageChannel { tx, rx } = agent_end;
+        let forwarder = Forwarder(tokio::spawn(forward(key.clone(), rx, self.out.clone())));
+        let viewer = ViewerUsb {
+            runner,
+            to_host: tx.clone(),
+            _forwarder: forwarder,
+        };
+        self.viewers.insert(key, viewer);
+        tx
+    }
+
+    /// Follows session events: who joins (its user), who leaves (`VIEWER_LEFT`: its claims
+    /// are parked when its connection dropped, released otherwise), `ENDED` (every claim of
+    /// the session released).
+    pub(crate) fn handle_session_event(&mut self, env: &Envelope, event: &v1::SessionEvent) {
+        let key = ViewerKey {
+            session_id: env.session_id.clone(),
+            viewer_id: env.viewer_id,
+        };
+        match event.kind() {
+            Kind::ViewerJoined if !event.user_id.is_empty() && key.viewer_id != 0 => {
+                let joined = Joined {
+                    owner: Owner::new(&event.user_id),
+                    technician: event.technician.clone(),
+                };
+                self.owners.insert(key, joined);
+            }
+            Kind::ViewerLeft => self.viewer_left(&key, event.resumable),
             Kind::Ended => self.session_ended(&env.session_id),
             _ => {}
         }
     }
 
-    /// The viewer left: its claims are released.
-    pub(crate) fn viewer_left(&mut self, key: &ViewerKey) {
-        if self.viewers.remove(key).is_some() {
-            tracing::info!(viewer = %key.label(), "viewer left; its USB claims are released");
+    /// The viewer left: its claims are parked for the retention window when its connection
+    /// dropped (`resumable`) and its user is known, else released.
+    pub(crate) fn viewer_left(&mut self, key: &ViewerKey, resumable: bool) {
+        self.undecided.remove(key);
+        let owner = self.owners.remove(key).map(|j| j.owner);
+        let Some(viewer) = self.viewers.remove(key) else {
+            return;
+        };
+        let ViewerUsb { runner, .. } = viewer;
+        match owner {
+            Some(owner) if resumable && runner.owner() == Some(&owner) => {
+                tracing::info!(viewer = %key.label(), "viewer dropped; its USB claims wait for a resume");
+                self.parking
+                    .park(&key.session_id, owner, runner, Instant::now());
+            }
+            _ => tracing::info!(viewer = %key.label(), "viewer left; its USB claims are released"),
         }
     }
 
     /// The session ended: the claims of all its viewers are released.
     pub(crate) fn session_ended(&mut self, session_id: &str) {
         self.viewers.retain(|k, _| k.session_id != session_id);
+        self.owners.retain(|k, _| k.session_id != session_id);
+        self.undecided.retain(|k, _| k.session_id != session_id);
+        self.parking.end_session(session_id);
     }
 
-    /// The connection to the server is gone (or the switch went off): every claim is released.
+    /// The host switch went off: each host session closes its claims itself, telling its viewer
+    /// (CLOSED `shutdown`); nothing waits for a resume any more.
+    pub(crate) fn switch_off(&mut self) {
+        self.parking.clear();
+        self.undecided.clear();
+    }
+
+    /// The connection to the server is gone: every claim is released.
     pub(crate) fn release_all(&mut self) {
-        if !self.viewers.is_empty() {
+        if !self.viewers.is_empty() || !self.parking.is_empty() {
             tracing::info!(viewers = self.viewers.len(), "releasing every USB claim");
         }
         self.viewers.clear();
+        self.owners.clear();
+        self.undecided.clear();
+        self.parking.clear();
     }
 
     /// Reports an ACL that failed its integrity check (once per connection).

@@ -74,7 +74,7 @@ pub(crate) fn run(args: AgentArgs) -> anyhow::Result<()> {
     });
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
-        let usb_prompt = Arc::new(ConsentOpenPrompt(Arc::clone(&config.prompt)));
+        let usb_prompt = Arc::new(ConsentOpenPrompt::new(Arc::clone(&config.prompt)));
         config.usb = Some(usb_options(backend, usb_prompt));
         if let Some(name) = desktop {
             tracing::info!(display = %name, "sharing this display");

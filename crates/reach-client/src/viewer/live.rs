@@ -4,12 +4,20 @@
 //! envelopes) travel on a [`MessageChannel`] that `reach_usb`'s [`UsbClient`] drives; every other
 //! message arrives on [`LiveViewer::recv`]. Outgoing USB frames are written before other messages
 //! and several at a time per flush.
+//!
+//! When the host's claims are gone for good — the session ended, the agent went offline, the server
+//! closed the viewer (revoked, refused), or the viewer left — the client attached to this viewer
+//! ([`LiveViewer::usb_client`], [`LiveViewer::resume_usb`]) is shut down: its claims close
+//! (`shutdown`) and pending transfers fail at once. A dropped connection keeps them for a resume.
+
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use reach_proto::codec;
 use reach_proto::limits::AGENT_MAX_MESSAGE;
 use reach_proto::policy::ViewerAccess;
-use reach_proto::v1::{self, Envelope, envelope::Body};
+use reach_proto::v1::{self, Envelope, envelope::Body, session_event::Kind};
+use reach_usb::UsbError;
 use reach_usb::client::UsbClient;
 use reach_usb::net::{CHANNEL_CAPACITY, MessageChannel};
 use tokio::sync::mpsc;
@@ -42,7 +50,41 @@ pub struct LiveViewer {
     events: mpsc::Receiver<Incoming>,
     outgoing: mpsc::Sender<Outgoing>,
     usb: Option<MessageChannel>,
+    client: UsbSlot,
     task: JoinHandle<()>,
+}
+
+/// The USB client riding this viewer, shut down when the host's claims are gone for good, and
+/// this viewer's USB transport (a client that moved on to another viewer is left alone).
+#[derive(Clone)]
+struct UsbSlot(Arc<Mutex<Option<UsbClient>>>, mpsc::Sender<Bytes>);
+
+impl std::fmt::Debug for UsbSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UsbSlot")
+    }
+}
+
+impl UsbSlot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<UsbClient>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Closes the claims of the client in `slot`, if any (from a task: the client may be waiting
+/// for the socket task that calls this).
+fn shut_down(slot: &UsbSlot) {
+    let client = slot.lock().take();
+    if let Some(client) = client {
+        let transport = slot.1.clone();
+        tokio::spawn(async move { client.shutdown_transport(&transport).await });
+    }
+}
+
+fn attach(slot: &UsbSlot, client: &UsbClient) {
+    *slot.lock() = Some(client.clone());
 }
 
 impl Drop for LiveViewer {
@@ -58,7 +100,9 @@ impl ViewerConnection {
         let (outgoing, outgoing_rx) = mpsc::channel(64);
         let (to_client, client_rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (client_tx, from_client) = mpsc::channel(CHANNEL_CAPACITY);
+        let client = UsbSlot(Arc::default(), client_tx.clone());
         let pump = Pump {
+            client: client.clone(),
             socket: self.socket,
             session_id: self.session_id.clone(),
             events: events_tx,
@@ -76,6 +120,7 @@ impl ViewerConnection {
                 tx: client_tx,
                 rx: client_rx,
             }),
+            client,
             task: tokio::spawn(pump.run()),
         }
     }
@@ -89,7 +134,25 @@ impl LiveViewer {
 
     /// A USB client over this session (once).
     pub fn usb_client(&mut self) -> Option<UsbClient> {
-        self.take_usb_channel().map(UsbClient::connect)
+        let client = self.take_usb_channel().map(UsbClient::connect)?;
+        attach(&self.client, &client);
+        Some(client)
+    }
+
+    /// Moves `client`'s claims onto this viewer's USB channel (once): after the technician's
+    /// previous connection to the same session dropped, this connection — of the same user,
+    /// within the host's retention window — RESUMEs every claim. Transfers pending across the
+    /// drop complete; none is executed twice.
+    ///
+    /// # Errors
+    /// [`UsbError::Closed`] when the channel was taken already; the first claim the host did
+    /// not resume ([`UsbError`] with `resume_rejected`: the window passed, or another user).
+    pub async fn resume_usb(&mut self, client: &UsbClient) -> Result<(), UsbError> {
+        let channel = self
+            .take_usb_channel()
+            .ok_or_else(|| UsbError::Closed("this viewer's USB channel is in use".into()))?;
+        attach(&self.client, client);
+        client.resume(channel).await
     }
 
     /// Sends a message body to the session.
@@ -113,7 +176,23 @@ impl LiveViewer {
         let _ = self.outgoing.send(Outgoing::Leave).await;
         let task = std::mem::replace(&mut self.task, tokio::spawn(async {}));
         let _ = task.await;
+        shut_down(&self.client);
     }
+}
+
+/// Whether the server closed the viewer in a way that released its claims on the host (a
+/// dropped connection, 1006, keeps them for a resume).
+fn server_released(code: u16) -> bool {
+    use reach_proto::close;
+    matches!(
+        code,
+        close::NORMAL
+            | close::REVOKED
+            | close::SESSION_ENDED
+            | close::FORBIDDEN
+            | close::UNAUTHORIZED
+            | close::CONSENT_DENIED
+    )
 }
 
 fn gone() -> ClientError {
@@ -124,6 +203,7 @@ fn gone() -> ClientError {
 }
 
 struct Pump {
+    client: UsbSlot,
     socket: Ws,
     session_id: String,
     events: mpsc::Sender<Incoming>,
@@ -196,12 +276,22 @@ impl Pump {
                 true
             }
             Incoming::Envelope(env) => {
+                if let Some(Body::SessionEvent(event)) = &env.body
+                    && matches!(event.kind(), Kind::Ended | Kind::AgentOffline)
+                {
+                    shut_down(&self.client);
+                }
                 if self.events.try_send(Incoming::Envelope(env)).is_err() {
                     tracing::debug!("viewer event dropped: nobody reads them");
                 }
                 true
             }
             closed @ Incoming::Closed { .. } => {
+                if let Incoming::Closed { code, .. } = &closed
+                    && server_released(*code)
+                {
+                    shut_down(&self.client);
+                }
                 let _ = self.events.try_send(closed);
                 false
             }

@@ -22,6 +22,7 @@ use reach_proto::{close, codec};
 use tokio::sync::mpsc;
 
 use super::budget::ViewerBudget;
+pub use super::notice::ViewerNotice;
 
 /// Something for a socket task to write.
 #[derive(Debug, Clone)]
@@ -61,6 +62,8 @@ pub struct ViewerLink {
     pub rights: CallerRights,
     /// User behind the viewer.
     pub user_id: String,
+    /// The user's name (shown in the host's prompts).
+    pub technician: String,
     /// Video bytes queued for the viewer.
     pub budget: Arc<ViewerBudget>,
 }
@@ -181,6 +184,7 @@ pub fn session_event(session_id: &str, kind: Kind, reason: &str) -> Bytes {
     let body = Body::SessionEvent(v1::SessionEvent {
         kind: kind.into(),
         reason: reason.to_owned(),
+        ..Default::default()
     });
     Bytes::from(codec::encode(&codec::envelope(session_id, body)))
 }
@@ -366,7 +370,8 @@ impl Hub {
         answered: Option<Scope>,
         now: Instant,
     ) -> ConsentChange {
-        let mut inner = self.lock();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
         let Some(s) = inner.sessions.get_mut(session_id) else {
             return ConsentChange::None;
         };
@@ -379,6 +384,20 @@ impl Hub {
             let event = session_event(session_id, Kind::ConsentGranted, "");
             for v in s.viewers.values() {
                 let _ = v.tx.try_send(Outbound::Frame(event.clone()));
+            }
+            // Viewers that joined while consent was pending were not announced to the agent.
+            if let Some(agent) = inner.agents.get(machine_id) {
+                for (id, v) in &s.viewers {
+                    let notice = ViewerNotice {
+                        kind: Kind::ViewerJoined,
+                        access: "",
+                        user_id: &v.user_id,
+                        technician: &v.technician,
+                        resumable: false,
+                    };
+                    let notice = notice.encode(session_id, *id);
+                    let _ = agent.tx.try_send(Outbound::Frame(notice));
+                }
             }
         }
         change
@@ -632,6 +651,7 @@ mod tests {
             tx: vtx,
             rights: CallerRights::ALL,
             user_id: "u".into(),
+            technician: "u".into(),
             budget: Arc::default(),
         };
         let (vid, _) = hub.join_viewer("s", "t", viewer).unwrap();
@@ -650,6 +670,24 @@ mod tests {
         );
         assert!(hub.route_from_viewer("s", vid).unwrap().agent.is_some());
         assert_eq!(hub.route_from_agent("m", 1, "s", 0).len(), 1);
+    }
+
+    #[test]
+    fn granting_consent_announces_the_waiting_viewers_to_the_agent_with_their_user() {
+        let now = Instant::now();
+        let (hub, mut agent, _v, vid) = setup(ConsentState::pending(now, CONSENT_TIMEOUT));
+        assert!(agent.try_recv().is_err(), "nothing before consent");
+        hub.consent_answer("s", "m", true, None, now);
+        let Ok(Outbound::Frame(bytes)) = agent.try_recv() else {
+            panic!("the agent hears of the viewer");
+        };
+        let env = codec::decode_bytes(bytes, usize::MAX).unwrap();
+        assert_eq!((env.session_id.as_str(), env.viewer_id), ("s", vid));
+        let Some(Body::SessionEvent(event)) = env.body else {
+            panic!("a session event");
+        };
+        assert_eq!(event.kind(), Kind::ViewerJoined);
+        assert_eq!((event.user_id.as_str(), event.resumable), ("u", false));
     }
 
     #[test]
@@ -672,6 +710,7 @@ mod tests {
             tx,
             rights: CallerRights::ALL,
             user_id: "x".into(),
+            technician: "x".into(),
             budget: Arc::default(),
         };
         assert_eq!(

@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod console;
+mod departure;
 mod stream;
 mod usb_audit;
 pub mod viewer;

@@ -33,6 +33,7 @@ fn kind_name(kind: Kind) -> Option<&'static str> {
         Kind::Closed => "closed",
         Kind::Error => "error",
         Kind::Resumed => "resumed",
+        Kind::Prompted => "prompted",
         Kind::AclIntegrityFailed => "acl_integrity_failed",
         Kind::Unspecified => return None,
     })

@@ -5,6 +5,7 @@
 //! token; a viewer naming another session in an envelope is closed with 4403. Revocation
 //! (logout, password change, user disabled or downgraded) closes the socket at once.
 
+use super::departure::Ended;
 use super::stream::StreamVerdict;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -36,7 +37,9 @@ use crate::auth::token::{Claims, FormatError, TokenError};
 use crate::auth::tokens;
 use crate::http::ClientIp;
 use crate::relay::budget::{SLOW_VIEWER_DEADLINE, ViewerBudget};
-use crate::relay::hub::{JoinError, Outbound, ViewerIdentity, ViewerLink, session_event};
+use crate::relay::hub::{
+    JoinError, Outbound, ViewerIdentity, ViewerLink, ViewerNotice, session_event,
+};
 use crate::state::{AppState, AuthEvent};
 
 /// Per-viewer flow state.
@@ -69,6 +72,8 @@ struct Joined {
     grant: ViewerGrant,
     viewer_id: u64,
     actor: String,
+    /// The user's name (the agent shows it in its prompts).
+    technician: String,
     budget: Arc<ViewerBudget>,
 }
 
@@ -110,14 +115,15 @@ async fn run(state: AppState, socket: WebSocket, origin_ok: bool, pre_auth: PreA
         Err(r) => return close_with(&mut sink, r.code, r.reason).await,
     };
     pre_auth.done();
-    let mut closing = None;
+    let mut ended = Ended::Left;
     if welcome(&state, &mut sink, &joined).await {
-        closing = serve(&state, &joined, &mut sink, &mut stream, rx, events).await;
+        ended = serve(&state, &joined, &mut sink, &mut stream, rx, events).await;
     }
     state
         .relay
         .leave_viewer(&joined.session_id, joined.viewer_id, Instant::now());
-    notify_agent(&state, &joined, Kind::ViewerLeft).await;
+    notify_agent(&state, &joined, Kind::ViewerLeft, ended.resumable()).await;
+    let closing = ended.refusal();
     super::stream::stop_if_unwatched(&state, &joined.session_id);
     let details = json!({"session_id": joined.session_id, "viewer_id": joined.viewer_id,
         "access": joined.access().as_str()});
@@ -166,11 +172,18 @@ async fn join(
     let Some(rights) = current_rights(state, &claims, minted).await else {
         return Err(Refusal::new(close::REVOKED, "the user may no longer join"));
     };
+    let username = crate::users::get(&state.db, &claims.tenant_id, &claims.user_id)
+        .await
+        .ok()
+        .flatten()
+        .map(|u| u.username);
+    let technician = username.unwrap_or_else(|| claims.user_id.clone());
     let budget = Arc::new(ViewerBudget::default());
     let link = ViewerLink {
         tx,
         rights,
         user_id: claims.user_id.clone(),
+        technician: technician.clone(),
         budget: Arc::clone(&budget),
     };
     let (viewer_id, grant) = state
@@ -181,14 +194,7 @@ async fn join(
             JoinError::Full => Refusal::new(close::POLICY, "the session is full"),
             JoinError::Refused(_) => Refusal::new(close::REVOKED, "the user may no longer join"),
         })?;
-    let actor = crate::users::get(&state.db, &claims.tenant_id, &claims.user_id)
-        .await
-        .ok()
-        .flatten()
-        .map_or_else(
-            || format!("viewer:{}", claims.user_id),
-            |u| format!("viewer:{}", u.username),
-        );
+    let actor = format!("viewer:{technician}");
     if let Some(machine_id) = state.relay.session_machine(&session_id) {
         let identity = ViewerIdentity {
             tenant_id: claims.tenant_id.clone(),
@@ -206,6 +212,7 @@ async fn join(
         grant,
         viewer_id,
         actor,
+        technician,
         budget,
     })
 }
@@ -229,11 +236,16 @@ async fn current_rights(
 }
 
 /// Re-reads the user's rights and re-decides the grant; `false` when the viewer may no
-/// longer watch or lost the access it joined with (a downgraded user loses live sockets).
+/// longer watch or lost the access it joined with (a downgraded user loses live sockets), or
+/// joined with USB and lost the `usb` permission (closing the socket makes the agent release
+/// the viewer's claims at once).
 async fn still_permitted(state: &AppState, j: &Joined) -> bool {
     let Some(rights) = current_rights(state, &j.claims, j.minted).await else {
         return false;
     };
+    if j.grant.usb.is_ok() && !rights.usb {
+        return false;
+    }
     match state
         .relay
         .set_viewer_rights(&j.session_id, j.viewer_id, rights)
@@ -270,22 +282,25 @@ async fn welcome(state: &AppState, sink: &mut Sink, j: &Joined) -> bool {
     let _ = state
         .audit(&j.claims.tenant_id, &j.actor, "viewer_joined", details)
         .await;
-    notify_agent(state, j, Kind::ViewerJoined).await;
+    notify_agent(state, j, Kind::ViewerJoined, false).await;
     true
 }
 
-/// Tells the agent a viewer came or went — through the chokepoint, so only after consent.
-async fn notify_agent(state: &AppState, j: &Joined, kind: Kind) {
+/// Tells the agent a viewer came or went, and who it is — through the chokepoint, so only
+/// after consent. `resumable`: the viewer's connection dropped (see [`Ended`]).
+async fn notify_agent(state: &AppState, j: &Joined, kind: Kind, resumable: bool) {
     let Some(tx) = state.relay.route_to_agent(&j.session_id) else {
         return;
     };
-    let body = Body::SessionEvent(v1::SessionEvent {
-        kind: kind.into(),
-        reason: j.access().as_str().into(),
-    });
-    let mut env = codec::envelope(&j.session_id, body);
-    env.viewer_id = j.viewer_id;
-    let _ = tx.try_send(Outbound::Frame(Bytes::from(codec::encode(&env))));
+    let notice = ViewerNotice {
+        kind,
+        access: j.access().as_str(),
+        user_id: &j.claims.user_id,
+        technician: &j.technician,
+        resumable,
+    }
+    .encode(&j.session_id, j.viewer_id);
+    let _ = tx.try_send(Outbound::Frame(notice));
 }
 
 async fn serve(
@@ -295,7 +310,7 @@ async fn serve(
     stream: &mut Stream,
     mut rx: mpsc::Receiver<Outbound>,
     mut events: broadcast::Receiver<AuthEvent>,
-) -> Option<Refusal> {
+) -> Ended {
     let mut flow = Flow {
         bucket: TokenBucket::new(VIEWER_INPUT_PER_SEC, VIEWER_INPUT_BURST, Instant::now()),
         told_pending: false,
@@ -311,40 +326,45 @@ async fn serve(
             msg = stream.next() => match msg {
                 Some(Ok(Message::Binary(b))) => {
                     if let Err(r) = on_frame(state, j, &mut flow, sink, b).await {
-                        return Some(r);
+                        return Ended::Refused(r);
                     }
                 }
-                Some(Ok(Message::Close(_))) | None => return None,
+                Some(Ok(Message::Close(Some(frame)))) if frame.code == close::NORMAL => {
+                    return Ended::Left;
+                }
+                Some(Ok(Message::Close(_))) | None => return Ended::Dropped,
                 Some(Ok(_)) => {}
+                // A reset connection and an oversized message look alike here: both may
+                // come back (the gate still decides every USB frame of the new connection).
                 Some(Err(_)) => {
-                    return Some(Refusal::new(close::POLICY, "message too large or malformed"));
+                    return Ended::Broken(Refusal::new(close::POLICY, "message too large or malformed"));
                 }
             },
             out = rx.recv() => match out {
                 Some(Outbound::Frame(b)) => {
                     if let Err(end) = write(sink, b, None).await {
-                        return end;
+                        return end.map_or(Ended::Dropped, Ended::Refused);
                     }
                 }
                 Some(Outbound::Video(b)) => video.push_back(b),
-                Some(Outbound::Close(code, reason)) => return Some(Refusal::new(code, reason)),
-                None => return None,
+                Some(Outbound::Close(code, reason)) => return Ended::Refused(Refusal::new(code, reason)),
+                None => return Ended::Left,
             },
             _ = behind_check.tick() => {
                 if j.budget.too_far_behind(Instant::now()) {
-                    return Some(Refusal::new(close::POLICY, TOO_SLOW));
+                    return Ended::Refused(Refusal::new(close::POLICY, TOO_SLOW));
                 }
             }
             ev = events.recv() => {
                 if revoked(state, j, ev).await {
-                    return Some(Refusal::new(close::REVOKED, "viewer token revoked"));
+                    return Ended::Refused(Refusal::new(close::REVOKED, "viewer token revoked"));
                 }
             }
             () = std::future::ready(()), if !video.is_empty() => {
                 if let Some(b) = video.pop_front()
                     && let Err(end) = write(sink, b, Some(&j.budget)).await
                 {
-                    return end;
+                    return end.map_or(Ended::Dropped, Ended::Refused);
                 }
             }
         }

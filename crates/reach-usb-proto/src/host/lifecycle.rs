@@ -108,6 +108,16 @@ impl HostSession {
         self.send_hello();
     }
 
+    /// Closes every claim at once (`shutdown`): no transport can come back to resume them, or
+    /// the host switch went off. A bound claim's viewer gets its in-flight replies (`cancelled`)
+    /// and CLOSED `shutdown`; detached claims close silently.
+    pub fn handle_shutdown(&mut self) {
+        let ids: Vec<u16> = self.claims.keys().copied().collect();
+        for id in ids {
+            self.close_claim(id, ClosedReason::Shutdown);
+        }
+    }
+
     /// Closes claims whose retention window passed.
     pub fn handle_timeout(&mut self, now: Instant) {
         let expired: Vec<u16> = self

@@ -235,6 +235,13 @@ impl HostSession {
             .push(Message::new(Op::Hello, 0, 0, control::to_body(&hello)));
     }
 
+    /// The passthrough switch changed: while off, LIST and OPEN are refused
+    /// ([`PASSTHROUGH_DISABLED`]). Turning it off does not close claims; the driver decides
+    /// ([`HostSession::handle_shutdown`]).
+    pub fn set_passthrough(&mut self, on: bool) {
+        self.config.passthrough = on;
+    }
+
     /// Feeds one transport message.
     pub fn handle_message(&mut self, now: Instant, msg: Bytes) {
         let frame = match Frame::decode(msg) {

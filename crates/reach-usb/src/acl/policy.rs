@@ -18,6 +18,21 @@ pub enum PromptAnswer {
     AllowAndRemember,
     /// Deny.
     Deny,
+    /// Nobody answered in time: denied.
+    NoAnswer,
+}
+
+impl PromptAnswer {
+    /// The answer's name in audit records: `allow_once`, `allow_and_remember`, `deny`,
+    /// `timeout`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow_once",
+            Self::AllowAndRemember => "allow_and_remember",
+            Self::Deny => "deny",
+            Self::NoAnswer => "timeout",
+        }
+    }
 }
 
 /// Asks the host operator whether a technician may open a device.
@@ -91,18 +106,30 @@ impl AccessPolicy for AclPolicy {
     }
 
     fn decide_open<'a>(&'a self, device: &'a DeviceInfo, viewer: &'a str) -> BoxFuture<'a, bool> {
+        Box::pin(async move { self.decide_open_answered(device, viewer).await.0 })
+    }
+
+    fn decide_open_answered<'a>(
+        &'a self,
+        device: &'a DeviceInfo,
+        viewer: &'a str,
+    ) -> BoxFuture<'a, (bool, Option<PromptAnswer>)> {
         Box::pin(async move {
             match self.snapshot().decide(device) {
-                Decision::Allow => true,
-                Decision::Deny => false,
-                Decision::Prompt => match self.prompt.ask(device, viewer).await {
-                    PromptAnswer::Allow => true,
-                    PromptAnswer::AllowAndRemember => {
-                        self.remember(device);
-                        true
-                    }
-                    PromptAnswer::Deny => false,
-                },
+                Decision::Allow => (true, None),
+                Decision::Deny => (false, None),
+                Decision::Prompt => {
+                    let answer = self.prompt.ask(device, viewer).await;
+                    let allowed = match answer {
+                        PromptAnswer::Allow => true,
+                        PromptAnswer::AllowAndRemember => {
+                            self.remember(device);
+                            true
+                        }
+                        PromptAnswer::Deny | PromptAnswer::NoAnswer => false,
+                    };
+                    (allowed, Some(answer))
+                }
             }
         })
     }

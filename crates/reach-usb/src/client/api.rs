@@ -42,6 +42,7 @@ pub(super) enum Command {
     Cancel(u16, u32),
     Close(u16, oneshot::Sender<()>),
     Resume(MessageChannel, Reply<()>),
+    Shutdown(Option<mpsc::Sender<Bytes>>, oneshot::Sender<()>),
 }
 
 /// A connection to a host's USB service.
@@ -106,6 +107,27 @@ impl UsbClient {
             device: opened.device,
             client: self.clone(),
         })
+    }
+
+    /// The host is gone for good (the session ended, the viewer was revoked): drops the
+    /// transport and closes every claim locally (`shutdown`), failing what is pending. Claims
+    /// cannot be resumed afterwards.
+    pub async fn shutdown(&self) {
+        self.shutdown_on(None).await;
+    }
+
+    /// As [`UsbClient::shutdown`], only if this client's latest transport (current, or lost and
+    /// not replaced) sends into `transport` — the host behind another transport that the client
+    /// has since moved away from (RESUME) does not end its claims.
+    pub async fn shutdown_transport(&self, transport: &mpsc::Sender<Bytes>) {
+        self.shutdown_on(Some(transport.clone())).await;
+    }
+
+    async fn shutdown_on(&self, transport: Option<mpsc::Sender<Bytes>>) {
+        let (tx, rx) = oneshot::channel();
+        if self.cmd.send(Command::Shutdown(transport, tx)).is_ok() {
+            let _ = rx.await;
+        }
     }
 
     /// Moves every claim onto a new transport after a drop (RESUME with the stored tokens).

@@ -24,6 +24,8 @@ enum Waiter {
 pub(super) struct Driver {
     session: ClientSession,
     chan: Option<MessageChannel>,
+    /// The outgoing side of the latest transport, kept after it is lost (who may shut us down).
+    last_tx: mpsc::Sender<Bytes>,
     held: Option<Bytes>,
     waiters: HashMap<u32, Waiter>,
     pending_streams: HashMap<u32, (u16, u8, mpsc::Sender<StreamData>)>,
@@ -51,6 +53,7 @@ impl Driver {
         device_events: tokio::sync::broadcast::Sender<DeviceEvent>,
     ) -> Self {
         Self {
+            last_tx: chan.tx.clone(),
             device_events,
             session: ClientSession::new(now()),
             chan: Some(chan),
@@ -177,6 +180,14 @@ impl Driver {
                 }
             }
             Command::Resume(chan, tx) => self.resume(chan, tx),
+            Command::Shutdown(on, tx) => {
+                if on.is_none_or(|on| on.same_channel(&self.last_tx)) {
+                    self.lose_transport();
+                    self.session.handle_shutdown(t);
+                    self.drain_events();
+                }
+                let _ = tx.send(());
+            }
         }
     }
 
@@ -191,6 +202,7 @@ impl Driver {
         if self.chan.is_some() {
             self.session.handle_transport_lost(now());
         }
+        self.last_tx = chan.tx.clone();
         self.chan = Some(chan);
         self.held = None;
         self.session.handle_transport_restored(now());

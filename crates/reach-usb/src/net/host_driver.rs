@@ -14,9 +14,10 @@ use futures_util::StreamExt;
 use futures_util::future::{AbortHandle, Abortable};
 use futures_util::stream::FuturesUnordered;
 use serde_json::json;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::{MessageChannel, pump_out};
+use crate::acl::policy::PromptAnswer;
 use crate::audit::LocalAudit;
 use crate::backend::{BoxFuture, HotplugEvent, UsbBackend, UsbDevice};
 use crate::host::{HostAction, HostEvent, HostSession, OpenRefusal, TransferId};
@@ -28,6 +29,16 @@ pub trait AccessPolicy: Send + Sync + 'static {
     fn visible(&self, device: &DeviceInfo) -> bool;
     /// Whether `viewer` may open the device (may ask the operator).
     fn decide_open<'a>(&'a self, device: &'a DeviceInfo, viewer: &'a str) -> BoxFuture<'a, bool>;
+
+    /// As [`AccessPolicy::decide_open`], with what the host operator answered when the policy
+    /// asked (`None`: nobody was asked). The runner audits the answer.
+    fn decide_open_answered<'a>(
+        &'a self,
+        device: &'a DeviceInfo,
+        viewer: &'a str,
+    ) -> BoxFuture<'a, (bool, Option<PromptAnswer>)> {
+        Box::pin(async move { (self.decide_open(device, viewer).await, None) })
+    }
 }
 
 /// Allows everything: tests and benchmarks only.
@@ -57,6 +68,7 @@ pub struct HostRunner {
     backend: Arc<dyn UsbBackend>,
     policy: Arc<dyn AccessPolicy>,
     audit: Option<Arc<LocalAudit>>,
+    switch: Option<watch::Receiver<bool>>,
     viewer: String,
     devices: HashMap<u16, Arc<dyn UsbDevice>>,
     opened: Option<Arc<dyn UsbDevice>>,
@@ -84,6 +96,7 @@ impl HostRunner {
             backend,
             policy,
             audit: None,
+            switch: None,
             viewer: viewer.to_owned(),
             devices: HashMap::new(),
             opened: None,
@@ -100,6 +113,14 @@ impl HostRunner {
         self
     }
 
+    /// Follows the host's passthrough switch: turning it off closes every claim at once (the
+    /// viewer gets CLOSED `shutdown`, devices are released) and refuses LIST and OPEN until it
+    /// is on again.
+    pub fn with_switch(mut self, switch: watch::Receiver<bool>) -> Self {
+        self.switch = Some(switch);
+        self
+    }
+
     /// Serves one transport until it closes and every claim is gone.
     pub async fn serve(self, channel: MessageChannel) {
         let (tx, rx) = mpsc::channel(1);
@@ -108,8 +129,10 @@ impl HostRunner {
         self.run(rx).await;
     }
 
-    /// Serves transports as they arrive (a later one replaces the current: resume). Returns when
-    /// `transports` is closed, no transport is up and no claim is left; devices are released.
+    /// Serves transports as they arrive (a later one replaces the current: resume). Claims of a
+    /// lost transport wait for the next one for the session's retention window; once
+    /// `transports` is closed and no transport is up, they are closed at once (no transport can
+    /// resume them). Returns then, when no claim and no transfer is left; devices are released.
     pub async fn run(mut self, mut transports: mpsc::Receiver<MessageChannel>) {
         let mut hotplug = self.backend.watch();
         let mut chan: Option<MessageChannel> = None;
@@ -128,12 +151,15 @@ impl HostRunner {
                 self.session.handle_transport_lost(now());
                 continue;
             }
-            if chan.is_none()
-                && !transports_open
-                && self.session.claim_ids().is_empty()
-                && self.running.is_empty()
-            {
-                break;
+            if chan.is_none() && !transports_open {
+                // No transport can come back: nothing is left to resume.
+                if !self.session.claim_ids().is_empty() {
+                    self.session.handle_shutdown();
+                    continue;
+                }
+                if self.running.is_empty() {
+                    break;
+                }
             }
             let deadline = self
                 .session
@@ -158,6 +184,7 @@ impl HostRunner {
                 }
                 t = transports.recv(), if transports_open => Step::Transport(t),
                 Some(event) = recv_hotplug(&mut hotplug) => Step::Hotplug(event),
+                Some(on) = switch_changed(&mut self.switch) => Step::Switch(on),
                 () = super::sleep_until_opt(deadline) => Step::Timeout,
             };
             match step {
@@ -179,6 +206,12 @@ impl HostRunner {
                 }
                 Step::Transport(None) => transports_open = false,
                 Step::Hotplug(event) => self.on_hotplug(event),
+                Step::Switch(on) => {
+                    self.session.set_passthrough(on);
+                    if !on {
+                        self.session.handle_shutdown();
+                    }
+                }
                 Step::Timeout => self.session.handle_timeout(now()),
             }
         }
@@ -392,7 +425,17 @@ async fn open_first_allowed(
         if let Some(a) = audit {
             let _ = a.device_event(viewer, "open", None, device, json!({}));
         }
-        if !policy.decide_open(device, viewer).await {
+        let (allowed, answer) = policy.decide_open_answered(device, viewer).await;
+        if let (Some(a), Some(answer)) = (audit, answer) {
+            let _ = a.device_event(
+                viewer,
+                "prompted",
+                None,
+                device,
+                json!({"reason": answer.as_str()}),
+            );
+        }
+        if !allowed {
             if let Some(a) = audit {
                 let _ = a.device_event(
                     viewer,
@@ -419,7 +462,20 @@ enum Step {
     Sent,
     Transport(Option<MessageChannel>),
     Hotplug(HotplugEvent),
+    Switch(bool),
     Timeout,
+}
+
+/// The switch's next value; pending forever without a switch or once its sender is gone.
+async fn switch_changed(switch: &mut Option<watch::Receiver<bool>>) -> Option<bool> {
+    let Some(rx) = switch else {
+        return std::future::pending().await;
+    };
+    if rx.changed().await.is_err() {
+        *switch = None;
+        return std::future::pending().await;
+    }
+    Some(*rx.borrow_and_update())
 }
 
 pub(crate) async fn recv_opt(rx: Option<&mut mpsc::Receiver<Bytes>>) -> Option<Bytes> {

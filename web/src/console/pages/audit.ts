@@ -41,7 +41,7 @@ export const auditPage: Page = async (ctx, param) => {
     }),
   );
 
-  const filter = h("form", { "aria-label": "Filter audit log" }, field("Event type", type), h("button", { type: "submit" }, "Filter"));
+  const filter = h("form", { class: "inline", "aria-label": "Filter audit log" }, field("Event type", type), h("button", { type: "submit" }, "Filter"));
   filter.addEventListener("submit", (event) => {
     event.preventDefault();
     ctx.go(`#/audit/${new URLSearchParams({ event_type: type.value }).toString()}`);

@@ -1,4 +1,5 @@
 import { h, field, table, when } from "../../ui/dom";
+import { timeAgo } from "../../ui/words";
 import type { ConsoleEvent } from "../../net/console-events";
 import { attempt, type Ctx, type Page } from "../context";
 import { can, listOf } from "../session";
@@ -40,7 +41,7 @@ function handout(ctx: Ctx, code: CreatedCode): HTMLElement {
   copyCommand.addEventListener("click", () => void navigator.clipboard.writeText(command).then(() => ctx.layout.say("Command copied.")));
   return h(
     "div",
-    {},
+    { class: "card" },
     h("p", { class: "code" }, h("output", { id: "support-code" }, code.code), " ", copy),
     h("p", { id: "code-expiry" }, `Valid until ${when(code.expires_at_ms)} · asks for ${accessWords(code.access, code.usb)}.`),
     h("p", {}, "Read it to the person you help. On their computer they run:"),
@@ -62,11 +63,11 @@ function options(ctx: Ctx): { form: HTMLFormElement; read: () => Record<string, 
   const ttl = h("select", { id: "code-ttl" }, ...LIFETIMES.map(([label, secs]) => h("option", { value: String(secs) }, label)));
   const form = h(
     "form",
-    { "aria-label": "New support code" },
+    { class: "card", "aria-label": "New support code" },
     field("Access", access),
     field("Valid for", ttl),
     h("p", {}, h("label", {}, usb, " Also ask for USB devices")),
-    h("button", { type: "submit" }, "Create support code"),
+    h("button", { type: "submit", class: "primary" }, "Create support code"),
   );
   const read = () => ({ access: access.value, usb: usb.checked, ttl_secs: Number(ttl.value) });
   return { form, read };
@@ -86,9 +87,9 @@ async function activeCodes(ctx: Ctx): Promise<HTMLElement> {
         await codesPage(ctx, undefined);
       }),
     );
-    return [c.technician, accessWords(c.access, c.usb), when(c.expires_at_ms), revoke];
+    return [c.technician, accessWords(c.access, c.usb), timeAgo(c.expires_at_ms), revoke];
   });
-  const list = table("Unused codes (the codes themselves are shown only once)", ["Created by", "Asks for", "Valid until", ""], rows);
+  const list = table("Unused codes (the codes themselves are shown only once)", ["Created by", "Asks for", "Expires", "Actions"], rows);
   list.id = "active-codes";
   return list;
 }
@@ -139,7 +140,7 @@ function follow(codeId: string, progress: HTMLElement, refreshList: () => void):
 
 export const codesPage: Page = async (ctx) => {
   const result = h("div", { id: "code-result", "aria-live": "polite" });
-  const progress = h("p", { id: "code-progress", role: "status", "aria-live": "polite" });
+  const progress = h("p", { id: "code-progress", class: "callout", role: "status", "aria-live": "polite" });
   const { form, read } = options(ctx);
   const active = h("div", {}, await activeCodes(ctx));
   const refreshList = () => void activeCodes(ctx).then((list) => active.replaceChildren(list)).catch(() => undefined);

@@ -16,10 +16,10 @@ export const loginPage: Page = async (ctx) => {
   });
   const form = h(
     "form",
-    { "aria-label": "Sign in" },
+    { class: "card", "aria-label": "Sign in" },
     field("User name", username),
     field("Password", password),
-    h("button", { type: "submit" }, "Sign in"),
+    h("button", { type: "submit", class: "primary" }, "Sign in"),
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -46,10 +46,10 @@ export const passwordPage: Page = async (ctx) => {
   const next = h("input", { type: "password", autocomplete: "new-password", required: true, minlength: "8" });
   const form = h(
     "form",
-    { "aria-label": "Change password" },
+    { class: "card", "aria-label": "Change password" },
     field("Current password", old),
     field("New password", next),
-    h("button", { type: "submit" }, "Change password"),
+    h("button", { type: "submit", class: "primary" }, "Change password"),
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();

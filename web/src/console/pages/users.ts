@@ -1,4 +1,5 @@
-import { h, field, table, when } from "../../ui/dom";
+import { h, field, table } from "../../ui/dom";
+import { badge, timeAgo } from "../../ui/words";
 import { attempt, type Ctx, type Page } from "../context";
 import { listOf } from "../session";
 
@@ -35,7 +36,7 @@ function userRow(ctx: Ctx, user: User): (Node | string)[] {
     }),
   );
   const self = ctx.me !== null && ctx.me.user_id === String(user.id);
-  return [user.username, role, user.disabled ? "disabled" : "active", when(user.created_at_ms), self ? "(you)" : remove];
+  return [user.username, role, user.disabled ? badge("disabled", "bad") : badge("active", "good"), timeAgo(user.created_at_ms), self ? "(you)" : remove];
 }
 
 export const usersPage: Page = async (ctx) => {
@@ -45,12 +46,12 @@ export const usersPage: Page = async (ctx) => {
   const role = roleSelect("technician");
   const form = h(
     "form",
-    { "aria-label": "Create user" },
+    { class: "card", "aria-label": "Create user" },
     h("h2", {}, "New user"),
     field("User name", username),
     field("Initial password", password),
     field("Role", role),
-    h("button", { type: "submit" }, "Create user"),
+    h("button", { type: "submit", class: "primary" }, "Create user"),
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -61,5 +62,5 @@ export const usersPage: Page = async (ctx) => {
     });
   });
   const rows = users.map((user) => userRow(ctx, user));
-  ctx.layout.show("Users", table("Users of this tenant", ["Name", "Role", "State", "Created", ""], rows), form);
+  ctx.layout.show("Users", table("Users of this tenant", ["Name", "Role", "State", "Created", "Actions"], rows), form);
 };

@@ -210,6 +210,16 @@ impl ClientSession {
         self.drop_claim(m.claim, reason);
     }
 
+    /// The host is gone for good (the session ended, the viewer was revoked, the host's agent
+    /// went away): control requests fail and every claim closes (`shutdown`), its pending
+    /// requests failing with it. Nothing is sent.
+    pub fn handle_shutdown(&mut self, now: Instant) {
+        self.handle_transport_lost(now);
+        for claim in self.claim_ids() {
+            self.drop_claim(claim, ClosedReason::Shutdown);
+        }
+    }
+
     fn drop_claim(&mut self, claim_id: u16, reason: ClosedReason) {
         let Some(c) = self.claims.remove(&claim_id) else {
             return;

@@ -1,0 +1,83 @@
+//! USB devices of a remote host, through a live session, as data: [`RemoteOp`] is what
+//! `reach usb remote list|open`, action files and MCP ask for.
+
+use reach_usb::proto::{DeviceFilter, Setup};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::ClientError;
+use crate::viewer::{ApiClient, LiveViewer};
+
+/// One operation on a remote host's devices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RemoteOp {
+    /// The devices the remote host shares with you in `session` (its ACL decides).
+    UsbRemoteList {
+        /// Session id (opened with USB).
+        session: String,
+    },
+    /// Claims a remote device, reads its device descriptor, releases it.
+    UsbRemoteOpen {
+        /// Session id.
+        session: String,
+        /// Which device (empty: the first shared one).
+        #[serde(default)]
+        #[schemars(with = "serde_json::Map<String, Value>")]
+        filter: DeviceFilter,
+    },
+}
+
+/// Why a remote operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// Joining the session failed.
+    #[error("joining session {session}: {source}")]
+    Join {
+        /// Which session.
+        session: String,
+        /// Why.
+        source: ClientError,
+    },
+    /// The session carries no USB channel for this viewer.
+    #[error("session {0} has no USB channel for you (opened without USB, or not permitted)")]
+    NoUsb(String),
+    /// The remote host refused or the transfer failed.
+    #[error(transparent)]
+    Usb(#[from] reach_usb::UsbError),
+}
+
+impl RemoteOp {
+    /// Runs it as the user behind `api`; the answer as JSON.
+    ///
+    /// # Errors
+    /// [`RemoteError`].
+    pub async fn run(&self, api: &ApiClient) -> Result<Value, RemoteError> {
+        let session = match self {
+            Self::UsbRemoteList { session } | Self::UsbRemoteOpen { session, .. } => session,
+        };
+        let mut viewer: LiveViewer = api
+            .join(session)
+            .await
+            .map_err(|source| RemoteError::Join {
+                session: session.clone(),
+                source,
+            })?
+            .into_live();
+        let client = viewer
+            .usb_client()
+            .ok_or_else(|| RemoteError::NoUsb(session.clone()))?;
+        let answer = match self {
+            Self::UsbRemoteList { .. } => json!({ "devices": client.list().await? }),
+            Self::UsbRemoteOpen { filter, .. } => {
+                let handle = client.open(filter.clone()).await?;
+                let descriptor = handle.control_in(Setup::get_device_descriptor()).await;
+                let (claim, device) = (handle.claim_id(), handle.device().clone());
+                handle.close().await;
+                json!({"claim_id": claim, "device": device, "device_descriptor": hex::encode(descriptor?)})
+            }
+        };
+        viewer.leave().await;
+        Ok(answer)
+    }
+}

@@ -1,0 +1,93 @@
+// The viewer's USB panel: whether this session may use the remote machine's USB devices, and
+// why not (the server's own sentence). Devices are listed and opened with the `reach usb
+// remote` commands today — the browser does not speak the USB channel — so the panel gives
+// those commands for this session. When the session was opened without USB, it offers to
+// open one with USB.
+
+import type { ApiClient } from "../net/api";
+import { h } from "../ui/dom";
+
+/** The server's sentence for a session opened without USB (reach_proto::access::UsbDenial). */
+const NOT_IN_SESSION = /opened without USB/;
+
+export class UsbPanel {
+  private available = false;
+  private why = "";
+  private username = "";
+
+  constructor(
+    private readonly toggle: HTMLButtonElement,
+    private readonly panel: HTMLElement,
+    private readonly api: ApiClient,
+    private readonly sessionId: () => string,
+  ) {
+    toggle.addEventListener("click", () => this.setOpen(panel.hidden));
+    void api
+      .get<{ username: string }>("/api/me")
+      .then((me) => {
+        this.username = me.username;
+        this.render();
+      })
+      .catch(() => undefined);
+  }
+
+  /** The grant from the server's AuthOk: USB allowed, or the sentence saying why not. */
+  update(available: boolean, why: string): void {
+    this.available = available;
+    this.why = why;
+    this.render();
+  }
+
+  private setOpen(open: boolean): void {
+    this.panel.hidden = !open;
+    this.toggle.setAttribute("aria-expanded", String(open));
+    if (open) this.panel.querySelector<HTMLElement>("h2")?.focus();
+  }
+
+  private render(): void {
+    const id = this.sessionId();
+    const close = h("button", { type: "button", class: "close" }, "Close");
+    close.addEventListener("click", () => {
+      this.setOpen(false);
+      this.toggle.focus();
+    });
+    const status = this.available
+      ? h("p", { class: "callout good" }, "USB may be used in this session. The remote host's access list still decides which devices it shares, and it may ask the person at the machine first.")
+      : h("p", { class: "callout bad" }, `USB is not available: ${this.why || "the server did not say why"}.`);
+    const login = `reach login --server ${location.origin} --user ${this.username || "YOUR_NAME"}`;
+    const text = [login, `reach usb remote list --session ${id}`, `reach usb remote open --session ${id} --vendor-id VID --product-id PID`].join("\n");
+    const copy = h("button", { type: "button" }, "Copy commands");
+    copy.addEventListener("click", () => void navigator.clipboard?.writeText(text).then(() => (copy.textContent = "Copied")).catch(() => undefined));
+    const commands = h(
+      "div",
+      {},
+      h("p", {}, "From your computer, with the reach program:"),
+      h("pre", {}, h("code", { id: "usb-commands" }, text)),
+      copy,
+      h("p", { class: "hint" }, "The browser does not list or open devices itself yet."),
+    );
+    this.panel.replaceChildren(
+      h("div", { class: "panel-head" }, h("h2", { tabindex: "-1" }, "USB devices"), close),
+      status,
+      NOT_IN_SESSION.test(this.why) ? this.reopenButton() : "",
+      this.available ? commands : "",
+    );
+  }
+
+  /** Opens a new session on the same machine with USB asked for, and joins it. */
+  private reopenButton(): HTMLElement {
+    const button = h("button", { type: "button", class: "primary", id: "usb-reopen" }, "Open a session with USB");
+    const problem = h("p", { class: "error", role: "status" });
+    button.addEventListener("click", async () => {
+      try {
+        const session = await this.api.get<{ machine_id: string; access: string }>(`/api/sessions/${encodeURIComponent(this.sessionId())}`);
+        const opened = await this.api.post<{ id: string }>("/api/sessions", { machine_id: session.machine_id, access: session.access, usb: true });
+        location.assign(`${location.pathname}${location.search}#${opened.id}`);
+        location.reload();
+      } catch (error) {
+        problem.textContent = error instanceof Error ? error.message : String(error);
+      }
+    });
+    return h("div", {}, button, problem);
+  }
+}
