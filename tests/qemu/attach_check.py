@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """Data checks for `reach usb attach` inside the QEMU guest (run by attach.sh).
 
-serial ACM GS: 1 MiB ttyACM (vhci side) -> ttyGS0 (gadget side), then 1 MiB back, byte-exact.
-block DEV SUMFILE: 8 MiB written through the block device and read back (page cache dropped);
+serial ACM GS [PREFIX]: 1 MiB ttyACM (vhci side) -> ttyGS0 (gadget side), then 1 MiB back, byte-exact.
+block DEV SUMFILE [PREFIX]: 8 MiB written through the block device and read back (page cache dropped);
   the sha256 goes to SUMFILE so run.sh can compare it with the gadget's backing file.
+fido_responder HIDG: plays a security key on the gadget side: answers one CTAPHID_INIT.
+fido_init HIDRAW: sends CTAPHID_INIT through the hidraw node and checks the answer echoes the nonce.
+Check names start with PREFIX (default `usbip`; session.sh uses `session`).
 Prints `PASS <name> …` or `FAIL <name>: why`; exit status 1 on any failure.
 """
 import hashlib, os, select, sys, threading, time, tty
@@ -43,23 +46,23 @@ def pipe(name, src, dst, data):
     return True, f"{name} {len(data)} bytes byte-exact in {secs:.1f} s ({len(data) / secs / 1024:.0f} KiB/s)"
 
 
-def serial(acm, gs):
+def serial(acm, gs, prefix):
     a, g = open_raw(acm), open_raw(gs)
     ok = True
-    for name, src, dst in [("usbip_serial_to_gadget", a, g), ("usbip_serial_from_gadget", g, a)]:
+    for name, src, dst in [(prefix + "_serial_to_gadget", a, g), (prefix + "_serial_from_gadget", g, a)]:
         passed, msg = pipe(name, src, dst, os.urandom(MIB))
         print(("PASS " if passed else "FAIL ") + msg, flush=True)
         ok &= passed
     return ok
 
 
-def block(dev, sumfile):
+def block(dev, sumfile, prefix):
     data = os.urandom(8 * MIB)
     start = time.monotonic()
     fd = os.open(dev, os.O_RDWR)
     size = os.lseek(fd, 0, os.SEEK_END)
     if size != len(data):
-        print(f"FAIL usbip_block: {dev} has {size} bytes, expected {len(data)}", flush=True)
+        print(f"FAIL {prefix}_block: {dev} has {size} bytes, expected {len(data)}", flush=True)
         return False
     os.lseek(fd, 0, os.SEEK_SET)
     view = memoryview(data)
@@ -82,13 +85,58 @@ def block(dev, sumfile):
     with open(sumfile, "w") as f:
         f.write(want + "\n")
     if want != got:
-        print(f"FAIL usbip_block: read back sha256 {got} != written {want}", flush=True)
+        print(f"FAIL {prefix}_block: read back sha256 {got} != written {want}", flush=True)
         return False
-    print(f"PASS usbip_block 8 MiB written and read back through {dev}, sha256 {want[:16]}… in {secs:.1f} s", flush=True)
+    print(f"PASS {prefix}_block 8 MiB written and read back through {dev}, sha256 {want[:16]}… in {secs:.1f} s", flush=True)
     return True
 
 
+CTAPHID_INIT = 0x86
+BROADCAST = b"\xff\xff\xff\xff"
+
+
+def fido_responder(hidg):
+    fd = os.open(hidg, os.O_RDWR)
+    start = time.monotonic()
+    while time.monotonic() - start < DEADLINE:
+        ready, _, _ = select.select([fd], [], [], 1)
+        if not ready:
+            continue
+        req = os.read(fd, 64)
+        if req[:4] == BROADCAST and req[4] == CTAPHID_INIT:
+            nonce = req[7:15]
+            body = nonce + b"\x01\x02\x03\x04" + bytes([2, 1, 0, 0, 0])
+            reply = BROADCAST + bytes([CTAPHID_INIT, 0, len(body)]) + body
+            os.write(fd, reply.ljust(64, b"\0"))
+            return True
+    print("FAIL session_fido: the responder saw no CTAPHID_INIT", flush=True)
+    return False
+
+
+def fido_init(hidraw):
+    fd = os.open(hidraw, os.O_RDWR)
+    nonce = os.urandom(8)
+    req = BROADCAST + bytes([CTAPHID_INIT, 0, 8]) + nonce
+    start = time.monotonic()
+    os.write(fd, b"\0" + req.ljust(64, b"\0"))  # report number 0, then the 64-byte report
+    ready, _, _ = select.select([fd], [], [], 30)
+    if not ready:
+        print(f"FAIL session_fido: no CTAPHID_INIT answer on {hidraw}", flush=True)
+        return False
+    reply = os.read(fd, 64)
+    ms = (time.monotonic() - start) * 1000
+    if reply[:5] == BROADCAST + bytes([CTAPHID_INIT]) and reply[7:15] == nonce:
+        cid = reply[15:19].hex()
+        print(f"PASS session_fido CTAPHID_INIT round trip through {hidraw} in {ms:.0f} ms: nonce echoed, channel {cid}", flush=True)
+        return True
+    print(f"FAIL session_fido: answer {reply[:20].hex()} does not echo nonce {nonce.hex()}", flush=True)
+    return False
+
+
 if __name__ == "__main__":
-    what = sys.argv[1]
-    ok = serial(sys.argv[2], sys.argv[3]) if what == "serial" else block(sys.argv[2], sys.argv[3])
+    if sys.argv[1] in ("fido_responder", "fido_init"):
+        sys.exit(0 if globals()[sys.argv[1]](sys.argv[2]) else 1)
+    what, prefix = sys.argv[1], (sys.argv[4] if len(sys.argv) > 4 else "usbip")
+    check = serial if what == "serial" else block
+    ok = check(sys.argv[2], sys.argv[3], prefix)
     sys.exit(0 if ok else 1)

@@ -15,9 +15,13 @@ if [ -x /share/reach ]; then
   chroot /host env REACH_CONFIG_DIR=/tmp/share/cfg /tmp/share/reach usb loopback open --vendor-id 0525; echo "REACH_LOOPBACK_RC=$?"
 fi
 if [ -x /share/reach ] && [ -f /share/attach.sh ]; then
+  # For the printer check (session.sh): the gadget function and the consumer driver.
+  for m in usb_f_printer usblp; do [ -f /share/$m.ko ] && insmod /share/$m.ko; done
   echo "--- reach usb attach (vhci-hcd, same kernel, over loopback TCP)"
   ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
   chroot /host sh /tmp/share/attach.sh; echo "ATTACH_CHECKS_RC=$?"
+  echo "--- reach server + agent + reach usb remote/attach --session (guest loopback)"
+  chroot /host sh /tmp/share/session.sh; echo "SESSION_CHECKS_RC=$?"
   # The bytes written through the vhci block device must be in the gadget's backing file.
   if [ -f /share/msc.sha256 ]; then
     got=$(sha256sum /tmp/msc.img | cut -d' ' -f1)

@@ -147,7 +147,10 @@ async fn run_cases(
 }
 
 /// Creates a machine and an agent key as the admin: (machine id, key).
-async fn enroll(api: &ApiClient) -> anyhow::Result<(String, AgentKey)> {
+///
+/// # Errors
+/// When the server refuses.
+pub async fn enroll(api: &ApiClient) -> anyhow::Result<(String, AgentKey)> {
     let machine = api
         .post_json("/api/machines", &json!({"name": "usb-bench"}))
         .await?;
@@ -158,7 +161,11 @@ async fn enroll(api: &ApiClient) -> anyhow::Result<(String, AgentKey)> {
     Ok((id, AgentKey::parse(key["key"].as_str().context("key")?)?))
 }
 
-async fn wait_connected(agent: &mut AgentHandle) -> anyhow::Result<()> {
+/// Waits (bounded) until the agent reports it is connected.
+///
+/// # Errors
+/// When it does not connect within 10 s.
+pub async fn wait_connected(agent: &mut AgentHandle) -> anyhow::Result<()> {
     loop {
         match tokio::time::timeout(Duration::from_secs(10), agent.events.recv()).await {
             Ok(Some(reach_agent::AgentEvent::Connected { .. })) => return Ok(()),
@@ -168,7 +175,9 @@ async fn wait_connected(agent: &mut AgentHandle) -> anyhow::Result<()> {
     }
 }
 
-fn agent_config(url: &str, key: AgentKey) -> AgentConfig {
+/// An agent for `url` with `key` sharing the fake loopback device `0525:a4a0` (passthrough on,
+/// every device allowed).
+pub fn agent_config(url: &str, key: AgentKey) -> AgentConfig {
     let backend = FakeBackend::new();
     backend.add(FakeDevice::loopback());
     let mut config = AgentConfig::new(
@@ -189,7 +198,7 @@ fn agent_config(url: &str, key: AgentKey) -> AgentConfig {
 
 /// Keeps the agent's events drained and, while `video` is 1, sends simulated video frames for
 /// the agent's session. 2 stops the agent.
-fn drive_agent(mut agent: AgentHandle) -> (Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
+pub fn drive_agent(mut agent: AgentHandle) -> (Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
     let video = Arc::new(AtomicU64::new(0));
     let flag = Arc::clone(&video);
     let task = tokio::spawn(async move {

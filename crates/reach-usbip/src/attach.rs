@@ -4,6 +4,7 @@
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -22,8 +23,37 @@ use crate::vhci::{PortStatus, Vhci, VhciError, device_nodes, free_port, speed_of
 pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30 * 24 * 3600);
 /// How long to look for the attached device's nodes in sysfs.
 pub const NODE_WAIT: Duration = Duration::from_secs(15);
+/// How long releasing the claim may take at the end before attach exits anyway.
+pub const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
-/// How to reach the host.
+/// A connection to the host carrying a Reach USB client: TCP ([`Via::connect`]) or a live
+/// session (the technician client joins it; see `reach usb attach --session`).
+pub struct Connection {
+    /// The USB client on this connection.
+    pub client: UsbClient,
+    /// Resolves, with the reason, when the connection is gone for good (the session ended, the
+    /// viewer socket closed, the host's agent went offline). It owns whatever keeps the
+    /// connection open, so that lives exactly as long as the attach.
+    pub lost: Pin<Box<dyn Future<Output = String> + Send>>,
+}
+
+impl Connection {
+    /// A connection whose end the client notices by itself (a TCP stream).
+    pub fn direct(client: UsbClient) -> Self {
+        Self {
+            client,
+            lost: Box::pin(std::future::pending()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").finish_non_exhaustive()
+    }
+}
+
+/// How to reach the host directly (tests and same-machine use; a session is the other way).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Via {
     /// A host serving Reach USB over TCP (`reach usb serve`).
@@ -46,13 +76,13 @@ impl Via {
     ///
     /// # Errors
     /// [`AttachError::Connect`].
-    pub async fn connect(&self) -> Result<UsbClient, AttachError> {
+    pub async fn connect(&self) -> Result<Connection, AttachError> {
         match self {
             Self::Tcp(addr) => {
                 let stream = tokio::net::TcpStream::connect(addr)
                     .await
                     .map_err(|e| AttachError::Connect(addr.clone(), e))?;
-                Ok(UsbClient::connect(stream).with_timeout(TRANSFER_TIMEOUT))
+                Ok(Connection::direct(UsbClient::connect(stream)))
             }
         }
     }
@@ -98,6 +128,9 @@ pub enum AttachError {
     /// Opening failed otherwise.
     #[error("cannot claim the device: {0}")]
     Open(UsbError),
+    /// The connection to the host ended before the device was claimed.
+    #[error("the connection to the host ended: {0}")]
+    Lost(String),
     /// The socket pair could not be created.
     #[error("cannot create the socket pair for vhci: {0}")]
     Socket(std::io::Error),
@@ -121,37 +154,46 @@ pub enum Progress {
     Ended(String),
 }
 
-/// Everything `reach usb attach` needs.
+/// Everything `reach usb attach` needs besides the connection.
 #[derive(Debug, Clone)]
 pub struct AttachRequest {
-    /// The host.
-    pub via: Via,
     /// Which device.
     pub filter: DeviceFilter,
     /// vhci-hcd's sysfs directory.
     pub vhci: Vhci,
 }
 
-/// Claims, attaches and pumps until the port is detached, the claim ends, or `stop` resolves
-/// (then the port is detached first). The claim is released at the end.
+/// Checks vhci, claims the device on `conn`, attaches and pumps until the port is detached,
+/// the claim ends, the connection is lost, or `stop` resolves (then the port is detached first).
+/// The claim is released at the end (bounded by [`CLOSE_WAIT`]).
 ///
 /// # Errors
 /// [`AttachError`] before the device is attached; after that the end is reported through
 /// [`Progress::Ended`].
 pub async fn attach(
     req: AttachRequest,
+    conn: Connection,
     progress: Arc<dyn Fn(Progress) + Send + Sync>,
     stop: impl Future<Output = ()>,
 ) -> Result<PumpEnd, AttachError> {
     req.vhci.check_writable()?;
-    let client = req.via.connect().await?;
-    let handle = client.open(req.filter.clone()).await.map_err(|e| match e {
-        UsbError::Denied(m) => AttachError::Denied(m),
-        other => AttachError::Open(other),
-    })?;
+    let Connection { client, mut lost } = conn;
+    let client = client.with_timeout(TRANSFER_TIMEOUT);
+    let handle = tokio::select! {
+        opened = client.open(req.filter.clone()) => opened.map_err(|e| match e {
+            UsbError::Denied(m) => AttachError::Denied(m),
+            other => AttachError::Open(other),
+        })?,
+        why = &mut lost => return Err(AttachError::Lost(why)),
+    };
     progress(Progress::Claimed(handle.device().clone()));
-    let result = attach_claimed(&req.vhci, &handle, progress.clone(), stop).await;
-    handle.close().await;
+    // `lost` owns the connection (a session's viewer): it must outlive the claim's release.
+    let result = attach_claimed(&req.vhci, &handle, progress.clone(), stop, &mut lost).await;
+    // With the connection lost there is nobody left to release the claim to (the host
+    // releases it by itself).
+    if !matches!(result, Ok(PumpEnd::ConnectionLost(_))) {
+        let _ = tokio::time::timeout(CLOSE_WAIT, handle.close()).await;
+    }
     let end = result?;
     progress(Progress::Ended(end.to_string()));
     Ok(end)
@@ -162,6 +204,7 @@ async fn attach_claimed(
     handle: &UsbHandle,
     progress: Arc<dyn Fn(Progress) + Send + Sync>,
     stop: impl Future<Output = ()>,
+    lost: impl Future<Output = String>,
 ) -> Result<PumpEnd, AttachError> {
     let device = handle.device().clone();
     let (speed, hub) = speed_of(&device.speed);
@@ -188,14 +231,22 @@ async fn attach_claimed(
     let table = EndpointTable::from_device(&device);
     let pumping = pump(handle.clone(), ours, table);
     tokio::pin!(pumping);
+    let detach_then = |why: &str| {
+        // Detaching makes vhci close its end; the pump then ends as Detached.
+        if let Err(e) = vhci.detach(port.port) {
+            tracing::warn!(error = %e, why, "detach");
+        }
+    };
     let end = tokio::select! {
         end = &mut pumping => end,
         () = stop => {
-            // Detaching makes vhci close its end; the pump then ends as Detached.
-            if let Err(e) = vhci.detach(port.port) {
-                tracing::warn!(error = %e, "detach on stop");
-            }
+            detach_then("stop");
             pumping.await
+        }
+        why = lost => {
+            detach_then("connection lost");
+            let _ = tokio::time::timeout(CLOSE_WAIT, pumping).await;
+            PumpEnd::ConnectionLost(why)
         }
     };
     if !matches!(end, PumpEnd::Detached) {

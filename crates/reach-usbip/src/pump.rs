@@ -35,6 +35,10 @@ pub enum PumpEnd {
     /// The Reach claim ended (unplugged on the host, or the connection to the host was lost).
     #[error("the Reach claim ended: {0}")]
     ClaimLost(UsbError),
+    /// The connection carrying the claim is gone for good (the session ended, its viewer
+    /// socket closed, the host's agent went offline); set by `attach`, which watches it.
+    #[error("the connection to the host ended: {0}")]
+    ConnectionLost(String),
 }
 
 enum Job {

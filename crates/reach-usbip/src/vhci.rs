@@ -296,8 +296,8 @@ impl Vhci {
     }
 }
 
-/// Device nodes (`/dev/ttyACM0`, `/dev/sdb`, `/dev/hidraw1`, …) of a USB device's interfaces,
-/// found through sysfs class directories below it.
+/// Device nodes (`/dev/ttyACM0`, `/dev/sdb`, `/dev/hidraw1`, `/dev/usb/lp0`, …) of a USB
+/// device's interfaces, found through sysfs class directories below it.
 pub fn device_nodes(device_dir: &Path) -> Vec<PathBuf> {
     let mut nodes = Vec::new();
     collect_nodes(device_dir, 0, &mut nodes);
@@ -323,12 +323,31 @@ fn collect_nodes(dir: &Path, depth: usize, nodes: &mut Vec<PathBuf>) {
         }
         if CLASSES.contains(&name.as_str()) {
             for node in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
-                nodes.push(Path::new("/dev").join(node.file_name()));
+                nodes.push(Path::new("/dev").join(dev_name(&node.path())));
             }
         } else {
             collect_nodes(&e.path(), depth + 1, nodes);
         }
     }
+}
+
+/// The node's name below `/dev`: `DEVNAME` of its `uevent` (`usb/lp0` for a printer), else the
+/// class device's own name.
+fn dev_name(class_device: &Path) -> PathBuf {
+    let uevent = std::fs::read_to_string(class_device.join("uevent")).unwrap_or_default();
+    uevent
+        .lines()
+        .find_map(|l| l.strip_prefix("DEVNAME="))
+        .filter(|n| !n.is_empty() && !n.split('/').any(|part| part == ".."))
+        .map_or_else(
+            || {
+                class_device
+                    .file_name()
+                    .map(PathBuf::from)
+                    .unwrap_or_default()
+            },
+            PathBuf::from,
+        )
 }
 
 #[cfg(test)]

@@ -88,15 +88,22 @@ fn device_nodes_are_found_below_the_device_and_its_interfaces() {
         "3-1:1.0/tty/ttyACM1",
         "3-1:1.2/0003:1D6B:0104.0002/hidraw/hidraw1",
         "3-1:1.3/host2/target2:0:0/2:0:0:0/block/sdb",
+        "3-1:1.4/usbmisc/lp1",
     ] {
         std::fs::create_dir_all(dev.join(d)).unwrap();
     }
+    // usbmisc nodes live below /dev/usb: the uevent's DEVNAME says so.
+    let lp = dev.join("3-1:1.4/usbmisc/lp1/uevent");
+    std::fs::write(lp, "MAJOR=180\nMINOR=1\nDEVNAME=usb/lp1\n").unwrap();
     let nodes = device_nodes(&dev);
     let names: Vec<_> = nodes
         .iter()
         .map(|p| p.to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, ["/dev/hidraw1", "/dev/sdb", "/dev/ttyACM1"]);
+    assert_eq!(
+        names,
+        ["/dev/hidraw1", "/dev/sdb", "/dev/ttyACM1", "/dev/usb/lp1"]
+    );
 }
 
 #[test]

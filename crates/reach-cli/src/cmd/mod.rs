@@ -11,4 +11,6 @@ pub(crate) mod server;
 mod table;
 pub(crate) mod usb;
 pub(crate) mod usb_attach;
+pub(crate) mod usb_echo;
 pub(crate) mod usb_remote;
+pub(crate) mod usb_session;

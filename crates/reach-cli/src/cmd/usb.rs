@@ -61,7 +61,8 @@ enum UsbCommand {
         #[command(subcommand)]
         what: super::usb_remote::RemoteCommand,
     },
-    /// Use a device shared by a Reach host in this machine's kernel (vhci-hcd; needs root).
+    /// Use a remote machine's device in this machine's kernel through a live session (or a
+    /// `reach usb serve` host), via vhci-hcd; needs root.
     Attach(super::usb_attach::AttachArgs),
     /// Detach a device attached with `reach usb attach`.
     Detach(super::usb_attach::DetachArgs),
@@ -220,7 +221,11 @@ pub(crate) fn run(args: UsbArgs) -> anyhow::Result<()> {
         UsbCommand::Audit {
             what: AuditCommand::Verify { file },
         } => audit_verify(&paths, file, &out),
-        UsbCommand::Attach(a) => rt.block_on(super::usb_attach::attach(a, args.json)),
+        UsbCommand::Attach(a) => rt.block_on(super::usb_attach::attach(
+            a,
+            args.config_dir.as_deref(),
+            args.json,
+        )),
         UsbCommand::Detach(a) => super::usb_attach::detach(a, args.json),
         UsbCommand::Attached => super::usb_attach::attached(args.json),
         UsbCommand::Serve(a) => rt.block_on(super::usb_attach::serve(a, &paths, &args.backend)),

@@ -2,6 +2,7 @@
 //! through vhci-hcd. Thin: parsing and printing only; the work is in `reach_usbip`.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::bail;
@@ -14,10 +15,14 @@ use serde_json::json;
 
 /// Arguments of `reach usb attach`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("host").required(true).args(["session", "via"])))]
 pub(crate) struct AttachArgs {
-    /// The host: tcp://HOST:PORT (a `reach usb serve` listener).
+    /// Session id: the device of that session's machine, with your `reach login`.
+    #[arg(long)]
+    session: Option<String>,
+    /// A host serving USB directly: tcp://HOST:PORT (a `reach usb serve` listener).
     #[arg(long, value_parser = Via::parse)]
-    via: Via,
+    via: Option<Via>,
     /// Which device: VID:PID[:SERIAL], hex ids (e.g. 1d6b:0104).
     #[arg(long, value_parser = attach::parse_device)]
     device: reach_usb::proto::DeviceFilter,
@@ -87,19 +92,44 @@ fn print_progress(json_out: bool) -> Arc<dyn Fn(Progress) + Send + Sync> {
     })
 }
 
-pub(crate) async fn attach(args: AttachArgs, json_out: bool) -> anyhow::Result<()> {
+pub(crate) async fn attach(
+    args: AttachArgs,
+    config_dir: Option<&Path>,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let vhci = Vhci::new(args.vhci_dir);
+    // Before joining a session: a missing vhci-hcd is the first thing to fix.
+    vhci.check_writable()?;
+    let conn = match (args.session, args.via) {
+        (Some(session), _) => {
+            let (viewer, client) = super::usb_session::join(config_dir, &session).await?;
+            super::usb_session::connection(viewer, client)
+        }
+        (None, Some(via)) => via.connect().await?,
+        (None, None) => bail!("give --session ID or --via tcp://HOST:PORT"),
+    };
     let req = AttachRequest {
-        via: args.via,
         filter: args.device,
-        vhci: Vhci::new(args.vhci_dir),
+        vhci,
     };
-    let stop = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let end = attach::attach(req, print_progress(json_out), stop).await?;
+    let end = attach::attach(req, conn, print_progress(json_out), stop_signal()).await?;
     match end {
         PumpEnd::Detached => Ok(()),
         other => bail!("{other}"),
+    }
+}
+
+/// Ctrl+C or SIGTERM: detach and release the claim before exiting.
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => drop(tokio::signal::ctrl_c().await),
     }
 }
 

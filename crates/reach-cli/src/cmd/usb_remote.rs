@@ -7,16 +7,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::Subcommand;
-use reach_client::viewer::LiveViewer;
-use reach_usb::client::UsbClient;
 use reach_usb::proto::DeviceFilter;
 use reach_usb::proto::Setup;
 use reach_usb::proto::control::hex16;
 use serde_json::json;
-
-use super::login::Login;
 
 /// `reach usb remote` subcommands.
 #[derive(Debug, Subcommand)]
@@ -41,6 +36,10 @@ pub(crate) enum RemoteCommand {
         /// Serial.
         #[arg(long)]
         serial: Option<String>,
+        /// Then send this many bytes through the device's bulk loopback (first bulk OUT → first
+        /// bulk IN, e.g. the loopback gadget 0525:a4a0) and check they come back byte-exact.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=super::usb_echo::MAX_ECHO as i64))]
+        echo: Option<u32>,
     },
     /// Measure bulk MB/s and control round trips to a remote device's loopback endpoints
     /// (the demo device `0525:a4a0`: bulk IN source 0x83, bulk OUT sink 0x04).
@@ -61,22 +60,6 @@ fn parse_hex16(text: &str) -> Result<u16, String> {
     hex16::parse(text).ok_or_else(|| format!("{text:?} is not 1-4 hex digits"))
 }
 
-/// Joins `session` with the stored login and starts a USB client over it.
-async fn connect(
-    config_dir: Option<&std::path::Path>,
-    session: &str,
-) -> anyhow::Result<(LiveViewer, UsbClient)> {
-    let login = Login::load(config_dir)?;
-    let mut viewer = login
-        .api()?
-        .join(session)
-        .await
-        .with_context(|| format!("joining session {session}"))?
-        .into_live();
-    let client = viewer.usb_client().context("the session's USB channel")?;
-    Ok((viewer, client))
-}
-
 pub(crate) async fn run(
     config_dir: Option<PathBuf>,
     what: RemoteCommand,
@@ -84,7 +67,8 @@ pub(crate) async fn run(
 ) -> anyhow::Result<()> {
     match what {
         RemoteCommand::List { session } => {
-            let (_viewer, client) = connect(config_dir.as_deref(), &session).await?;
+            let (_viewer, client) =
+                super::usb_session::join(config_dir.as_deref(), &session).await?;
             let devices = client.list().await?;
             if json {
                 println!("{}", json!({"devices": devices}));
@@ -110,8 +94,10 @@ pub(crate) async fn run(
             vendor_id,
             product_id,
             serial,
+            echo,
         } => {
-            let (_viewer, client) = connect(config_dir.as_deref(), &session).await?;
+            let (_viewer, client) =
+                super::usb_session::join(config_dir.as_deref(), &session).await?;
             let filter = DeviceFilter {
                 vendor_id,
                 product_id,
@@ -120,13 +106,19 @@ pub(crate) async fn run(
             };
             let handle = client.open(filter).await?;
             let descriptor = handle.control_in(Setup::get_device_descriptor()).await;
+            let echoed = match (&descriptor, echo) {
+                (Ok(_), Some(bytes)) => Some(super::usb_echo::echo(&handle, bytes as usize).await),
+                _ => None,
+            };
             let (claim, device) = (handle.claim_id(), handle.device().clone());
             handle.close().await;
             let descriptor = hex::encode(descriptor?);
+            let echo_seconds = echoed.transpose()?;
             if json {
                 println!(
                     "{}",
-                    json!({"claim_id": claim, "device": device, "device_descriptor": descriptor})
+                    json!({"claim_id": claim, "device": device, "device_descriptor": descriptor,
+                        "echo_bytes": echo, "echo_seconds": echo_seconds})
                 );
             } else {
                 println!(
@@ -135,6 +127,9 @@ pub(crate) async fn run(
                     device.product_id,
                     device.product.as_deref().unwrap_or("-")
                 );
+                if let (Some(bytes), Some(s)) = (echo, echo_seconds) {
+                    println!("echo: {bytes} bytes back byte-exact in {s:.2} s");
+                }
             }
             Ok(())
         }
@@ -143,7 +138,8 @@ pub(crate) async fn run(
             seconds,
             control_samples,
         } => {
-            let (_viewer, client) = connect(config_dir.as_deref(), &session).await?;
+            let (_viewer, client) =
+                super::usb_session::join(config_dir.as_deref(), &session).await?;
             let client = client.with_timeout(Duration::from_secs(60));
             let handle = client.open(DeviceFilter::default()).await?;
             let seconds = Duration::from_secs_f64(seconds);

@@ -1,0 +1,165 @@
+#!/bin/sh
+# Runs inside the guest's chroot of the host root after attach.sh (see run.sh): a whole Reach on
+# the guest's loopback — `reach server`, `reach agent --usb-backend system` sharing the gadgets,
+# a technician's `reach login` and a managed session with USB (REST) — then
+#   issue 11: `reach usb remote open --session` reads the loopback gadget's descriptor and a
+#             1 MiB echo comes back byte-exact;
+#   issue 12: `reach usb attach --session` puts the composite gadget into this kernel through
+#             vhci-hcd: 1 MiB each way through its ttyACM, 8 MiB through its block device,
+#             detach; a usb_f_printer gadget (in place of the composite for a moment): usblp
+#             binds behind vhci and a job written to /dev/usb/lp* arrives byte-exact at
+#             /dev/g_printer0; a FIDO HID gadget: hidraw behind vhci, CTAPHID_INIT round trip
+#             with a responder on the gadget's hidg; then, mid-transfer, the gadget is unplugged on the host and (after
+#             re-plug) the host's agent is killed: each time attach detaches its vhci port and exits
+#             1, the writer on the ttyACM is not left hanging, no task is in D state.
+# Prints PASS/FAIL lines; exits non-zero on any failure.
+R=/tmp/share/reach; HOST_CFG=/tmp/share/cfg; TECH=/tmp/tech; URL=http://127.0.0.1:8080
+PIDS=""
+stop_all() { for p in $PIDS; do kill "$p" 2>/dev/null; done; }
+fail() { echo "FAIL $1"; stop_all; exit 1; }
+# User processes (kernel threads have no command line) in uninterruptible sleep.
+d_state() { n=0; for f in /proc/[0-9]*; do grep -qs '^State:[[:space:]]*D' $f/status \
+  && [ -n "$(tr -d '\0' < $f/cmdline 2>/dev/null)" ] && n=$((n+1)); done; echo $n; }
+now_ms() { read -r up _ < /proc/uptime; echo "${up%.*}${up#*.}0"; }
+waitfor() { i=0; while ! grep -q "$2" "$1" 2>/dev/null; do i=$((i+1)); [ $i -gt $3 ] && return 1; sleep 0.2; done; }
+t0=$(date +%s)
+for ids in "0525 a4a8" "1d6b 0200"; do set -- $ids
+  REACH_CONFIG_DIR=$HOST_CFG $R usb acl add --vendor-id $1 --product-id $2 > /dev/null || fail "session_setup: acl"; done
+REACH_ADMIN_PASSWORD=qemu-admin-password $R server --listen 127.0.0.1:8080 --data-dir /tmp/srv \
+  > /tmp/server.log 2>&1 & PIDS="$PIDS $!"
+i=0; until REACH_PASSWORD=qemu-admin-password $R login --server $URL --user admin --config-dir $TECH \
+  > /tmp/login.log 2>&1; do i=$((i+1)); [ $i -gt 150 ] && fail "session_setup: login: $(cat /tmp/login.log) $(tail -3 /tmp/server.log)"; sleep 0.2; done
+t1=$(date +%s)
+set -- $(python3 /tmp/share/rest.py $TECH machine qemu-guest) || fail "session_setup: machine"
+MID=$1
+REACH_CONFIG_DIR=$HOST_CFG REACH_AGENT_KEY=$2 REACH_USB_PASSTHROUGH=1 \
+  $R agent --server $URL --usb-backend system > /tmp/agent.log 2>&1 & AGENT=$!; PIDS="$PIDS $AGENT"
+SID=$(python3 /tmp/share/rest.py $TECH session "$MID") || fail "session_setup: $(tail -3 /tmp/agent.log)"
+echo "PASS session_setup server, agent (usbfs) and session $SID with USB up in $(( $(date +%s) - t0 )) s (server + login $((t1 - t0)) s)"
+export REACH_CONFIG_DIR=$TECH
+rc=0
+
+# issue 11: a remote device through the session, descriptor and 1 MiB echo.
+if $R usb remote open --session "$SID" --vendor-id 0525 --product-id a4a0 --echo 1048576 > /tmp/open.log 2>&1; then
+  echo "PASS session_remote_open $(grep -o 'device descriptor: [0-9a-f]*' /tmp/open.log | cut -c1-44)…; $(grep echo: /tmp/open.log)"
+else echo "FAIL session_remote_open: $(cat /tmp/open.log)"; rc=1; fi
+
+# issue 12: attach through the session.
+$R usb attach --session "$SID" --device 1d6b:0104 > /tmp/sattach.log 2>&1 & AP=$!; PIDS="$PIDS $AP"
+waitfor /tmp/sattach.log "nodes:" 300 || fail "session_attach: $(cat /tmp/sattach.log)"
+cat /tmp/sattach.log
+ACM=$(grep "nodes:" /tmp/sattach.log | grep -o '/dev/ttyACM[0-9]*' | head -1)
+i=0; SD=""; while [ -z "$SD" ] && [ $i -lt 150 ]; do
+  SD=$($R usb attached | grep -o '/dev/sd[a-z]*' | head -1); [ -z "$SD" ] && sleep 0.2; i=$((i+1)); done
+PORT=$(grep -o 'attached as vhci port [0-9]*' /tmp/sattach.log | grep -o '[0-9]*$')
+[ -n "$ACM" ] && readlink -f /sys/class/tty/${ACM#/dev/}/device | grep -q vhci_hcd \
+  || fail "session_attach: no ttyACM behind vhci ($ACM)"
+echo "PASS session_attach 1d6b:0104 through session $SID on vhci port $PORT: $ACM $SD"
+python3 /tmp/share/attach_check.py serial "$ACM" /dev/ttyGS0 session || rc=1
+if [ -n "$SD" ]; then python3 /tmp/share/attach_check.py block "$SD" /tmp/share/msc.sha256 session || rc=1
+else echo "FAIL session_block: no block device behind vhci"; rc=1; fi
+$R usb detach "$PORT" > /dev/null || rc=1
+i=0; while kill -0 $AP 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+if kill -0 $AP 2>/dev/null; then echo "FAIL session_detach: attach still running"; kill $AP; rc=1
+else wait $AP; arc=$?
+  [ $arc -eq 0 ] && echo "PASS session_detach attach exited 0: $(tail -1 /tmp/sattach.log)" \
+    || { echo "FAIL session_detach: attach rc=$arc $(tail -1 /tmp/sattach.log)"; rc=1; }
+fi
+# Printer: a usb_f_printer gadget takes dummy_udc.0 from the composite for this check.
+printer() {
+  G=/sys/kernel/config/usb_gadget/g3
+  [ -d /sys/module/usb_f_printer ] && [ -d /sys/module/usblp ] \
+    || { echo "FAIL session_printer: usb_f_printer/usblp not loaded (run.sh loads them from the kit's /tmp/guestk)"; return 1; }
+  echo "" > /sys/kernel/config/usb_gadget/g1/UDC
+  mkdir -p $G/strings/0x409 $G/configs/c.1/strings/0x409 $G/functions/printer.usb0
+  echo 0x0525 > $G/idVendor; echo 0xa4a8 > $G/idProduct; echo 0x0200 > $G/bcdUSB
+  echo PRN0001 > $G/strings/0x409/serialnumber; echo Printer > $G/strings/0x409/product
+  echo "Test Vendor" > $G/strings/0x409/manufacturer; echo prn > $G/configs/c.1/strings/0x409/configuration
+  echo "MFG:Reach;MDL:Test Printer;CLS:PRINTER;CMD:PS;" > $G/functions/printer.usb0/pnp_string
+  [ -e $G/configs/c.1/printer.usb0 ] || ln -s $G/functions/printer.usb0 $G/configs/c.1/
+  echo dummy_udc.0 > $G/UDC
+  i=0; until grep -qs a4a8 /sys/bus/usb/devices/1-1/idProduct; do
+    i=$((i+1)); [ $i -gt 100 ] && { echo "FAIL session_printer: the printer gadget did not enumerate"; return 1; }; sleep 0.2; done
+  $R usb attach --session "$SID" --device 0525:a4a8 > /tmp/pattach.log 2>&1 & PP=$!; PIDS="$PIDS $PP"
+  waitfor /tmp/pattach.log "nodes:" 300 || { echo "FAIL session_printer: attach: $(cat /tmp/pattach.log)"; return 1; }
+  LP=$(grep "nodes:" /tmp/pattach.log | grep -o '/dev/usb/lp[0-9]*' | head -1)
+  [ -n "$LP" ] || { echo "FAIL session_printer: no /dev/usb/lp* behind vhci: $(cat /tmp/pattach.log)"; return 1; }
+  head -c 262144 /dev/urandom > /tmp/job.in
+  timeout 60 head -c 262144 /dev/g_printer0 > /tmp/job.out & RP=$!
+  tp=$(now_ms); timeout 60 cp /tmp/job.in "$LP"; wait $RP
+  ms=$(( $(now_ms) - tp ))
+  PORT=$(grep -o 'attached as vhci port [0-9]*' /tmp/pattach.log | grep -o '[0-9]*$')
+  $R usb detach "$PORT" > /dev/null; wait $PP; prc=$?; PP=""
+  if cmp -s /tmp/job.in /tmp/job.out && [ $prc -eq 0 ]; then
+    echo "PASS session_printer usblp bound to $LP behind vhci; a 256 KiB job arrived byte-exact at /dev/g_printer0 in $ms ms; detached"
+  else echo "FAIL session_printer: job $(stat -c %s /tmp/job.out 2>/dev/null) of 262144 bytes, equal=$(cmp -s /tmp/job.in /tmp/job.out && echo yes), attach rc=$prc"; return 1; fi
+}
+PP=""; printer || rc=1
+[ -n "$PP" ] && kill $PP 2>/dev/null
+echo "" > /sys/kernel/config/usb_gadget/g3/UDC 2>/dev/null
+
+# Security key: a HID gadget with the FIDO report descriptor (usage page 0xF1D0, 64-byte
+# reports) and a responder on its /dev/hidg* that answers CTAPHID_INIT; allowed by an explicit
+# ACL rule (without one, FIDO keys are denied whatever the default: unit-tested in the ACL).
+fido() {
+  G=/sys/kernel/config/usb_gadget/g4; F=$G/functions/hid.fido
+  echo "" > /sys/kernel/config/usb_gadget/g1/UDC 2>/dev/null
+  mkdir -p $G/strings/0x409 $G/configs/c.1/strings/0x409 $F
+  echo 0x1d6b > $G/idVendor; echo 0x0200 > $G/idProduct; echo 0x0200 > $G/bcdUSB
+  echo FIDO0001 > $G/strings/0x409/serialnumber; echo "FIDO test key" > $G/strings/0x409/product
+  echo "Test Vendor" > $G/strings/0x409/manufacturer; echo key > $G/configs/c.1/strings/0x409/configuration
+  echo 0 > $F/protocol; echo 0 > $F/subclass; echo 64 > $F/report_length
+  /usr/bin/printf '\x06\xd0\xf1\x09\x01\xa1\x01\x09\x20\x15\x00\x26\xff\x00\x75\x08\x95\x40\x81\x02\x09\x21\x15\x00\x26\xff\x00\x75\x08\x95\x40\x91\x02\xc0' > $F/report_desc
+  [ -e $G/configs/c.1/hid.fido ] || ln -s $F $G/configs/c.1/
+  echo dummy_udc.0 > $G/UDC
+  i=0; until grep -qs 0200 /sys/bus/usb/devices/1-1/idProduct; do
+    i=$((i+1)); [ $i -gt 100 ] && { echo "FAIL session_fido: the FIDO gadget did not enumerate"; return 1; }; sleep 0.2; done
+  HIDG=/dev/$(grep DEVNAME /sys/dev/char/$(cat $F/dev)/uevent | cut -d= -f2)
+  $R usb attach --session "$SID" --device 1d6b:0200 > /tmp/kattach.log 2>&1 & KP=$!; PIDS="$PIDS $KP"
+  waitfor /tmp/kattach.log "nodes:" 300 || { echo "FAIL session_fido: attach: $(cat /tmp/kattach.log)"; return 1; }
+  HR=$(grep "nodes:" /tmp/kattach.log | grep -o '/dev/hidraw[0-9]*' | head -1)
+  [ -n "$HR" ] || { echo "FAIL session_fido: no hidraw behind vhci: $(cat /tmp/kattach.log)"; return 1; }
+  python3 /tmp/share/attach_check.py fido_responder "$HIDG" & RSP=$!
+  python3 /tmp/share/attach_check.py fido_init "$HR"; frc=$?
+  wait $RSP || frc=1
+  PORT=$(grep -o 'attached as vhci port [0-9]*' /tmp/kattach.log | grep -o '[0-9]*$')
+  $R usb detach "$PORT" > /dev/null; wait $KP || frc=1; KP=""
+  return $frc
+}
+KP=""; fido || rc=1
+[ -n "$KP" ] && kill $KP 2>/dev/null
+echo "" > /sys/kernel/config/usb_gadget/g4/UDC 2>/dev/null
+
+echo dummy_udc.0 > /sys/kernel/config/usb_gadget/g1/UDC
+# The composite is back on dummy_udc.0 once it has enumerated again.
+i=0; until grep -qs 0104 /sys/bus/usb/devices/1-1/idProduct || [ $i -gt 100 ]; do sleep 0.2; i=$((i+1)); done
+
+# Faults while a write to the ttyACM is in flight (nobody reads ttyGS0, so bulk OUT URBs stay
+# pending on the gadget): ACTION happens, then attach must detach its port and exit 1 with
+# EXPECT in its log, the writer must end, and no process may be left in D state.
+fault() { name=$1 action=$2 expect=$3 log=/tmp/$1.log
+  $R usb attach --session "$SID" --device 1d6b:0104 > $log 2>&1 & AP=$!; PIDS="$PIDS $AP"
+  waitfor $log "nodes:" 300 || { echo "FAIL $name: attach: $(cat $log)"; kill $AP; return 1; }
+  ACM=$(grep "nodes:" $log | grep -o '/dev/ttyACM[0-9]*' | head -1)
+  head -c 4194304 /dev/urandom > "$ACM" 2>/dev/null & WP=$!
+  sleep 1
+  eval "$action"; tk=$(now_ms)
+  i=0; while kill -0 $AP 2>/dev/null && [ $i -lt 150 ]; do sleep 0.2; i=$((i+1)); done
+  if kill -0 $AP 2>/dev/null; then
+    echo "FAIL $name: attach still running $(tail -2 $log)"; kill $AP $WP 2>/dev/null; return 1; fi
+  wait $AP; arc=$?; gone_ms=$(( $(now_ms) - tk ))
+  i=0; while kill -0 $WP 2>/dev/null && [ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done
+  used=$($R usb attached | grep -c '^port'); dstate=$(d_state)
+  if [ $arc -ne 0 ] && [ "$used" = 0 ] && ! kill -0 $WP 2>/dev/null && [ "$dstate" = 0 ] \
+    && grep -q "$expect" $log; then
+    echo "PASS $name attach exited $arc within ${gone_ms} ms, vhci port freed, writer ended, no task in D state: $(tail -1 $log)"
+  else echo "FAIL $name: rc=$arc ports in use=$used writer alive=$(kill -0 $WP 2>/dev/null && echo yes) D-state=$dstate: $(tail -2 $log)"
+    kill $WP 2>/dev/null; return 1; fi
+}
+UDC1=/sys/kernel/config/usb_gadget/g1/UDC
+fault session_host_unplug 'echo "" > $UDC1' "the Reach claim ended: no device" || rc=1
+echo dummy_udc.0 > $UDC1
+i=0; until grep -qs 0104 /sys/bus/usb/devices/1-1/idProduct || [ $i -gt 100 ]; do sleep 0.2; i=$((i+1)); done
+fault session_agent_killed 'kill -9 $AGENT' "connection to the host ended: the host.s agent went offline" || rc=1
+stop_all
+exit $rc
