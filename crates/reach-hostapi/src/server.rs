@@ -93,6 +93,7 @@ pub struct RunningApi {
     pub token_path: PathBuf,
     /// The event hub (other parts of the process may publish to it).
     pub hub: EventHub,
+    tls: bool,
     handle: Handle,
     server: JoinHandle<std::io::Result<()>>,
     sources: Vec<JoinHandle<()>>,
@@ -106,6 +107,11 @@ impl RunningApi {
     pub async fn wait(mut self) -> std::io::Result<()> {
         let server = std::mem::replace(&mut self.server, tokio::spawn(async { Ok(()) }));
         server.await.map_err(std::io::Error::other)?
+    }
+
+    /// Whether it serves HTTPS.
+    pub fn tls(&self) -> bool {
+        self.tls
     }
 
     /// Stops accepting and closes connections.
@@ -247,6 +253,7 @@ pub async fn start(config: ApiConfig) -> Result<RunningApi, ApiError> {
         new_token: loaded.created,
         token_path: loaded.path,
         hub,
+        tls: config.tls.is_some(),
         handle,
         server,
         sources,

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 use clap::Args;
 use reach_usb::tools::{self, UsbPaths};
 use reach_usbip::attach::{self, AttachRequest, Progress, Via};
@@ -43,6 +43,11 @@ pub(crate) struct ServeArgs {
     /// Loopback address to listen on.
     #[arg(long, default_value = "127.0.0.1:7300")]
     listen: SocketAddr,
+    /// Serve no USB protocol listener (only the REST API).
+    #[arg(long, conflicts_with = "no_api")]
+    no_listen: bool,
+    #[command(flatten)]
+    api: super::usb_api::ServeApiArgs,
 }
 
 fn print_progress(json_out: bool) -> Arc<dyn Fn(Progress) + Send + Sync> {
@@ -150,8 +155,13 @@ pub(crate) fn attached(json_out: bool) -> anyhow::Result<()> {
 
 pub(crate) async fn serve(args: ServeArgs, paths: &UsbPaths, backend: &str) -> anyhow::Result<()> {
     let backend = tools::backend_named(backend).map_err(anyhow::Error::msg)?;
+    if args.no_listen {
+        let api = super::usb_api::for_serve(&args.api, paths, backend).await?;
+        return Ok(api.context("--no-listen needs the API")?.wait().await?);
+    }
     let listener = reach_usbip::serve::bind(args.listen).await?;
     println!("serving USB on tcp://{}", listener.local_addr()?);
+    let _api = super::usb_api::for_serve(&args.api, paths, Arc::clone(&backend)).await?;
     reach_usbip::serve::serve(listener, paths.clone(), backend).await;
     Ok(())
 }
