@@ -1,6 +1,7 @@
 //! The host USB REST API's flags and start-up for `reach usb serve` and `reach agent
 //! --usb-api`. Thin: the API is `reach_hostapi`.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -52,14 +53,18 @@ fn tls(cert: &Option<PathBuf>, key: &Option<PathBuf>) -> Option<(PathBuf, PathBu
 async fn start(config: ApiConfig) -> anyhow::Result<RunningApi> {
     let api = reach_hostapi::start(config).await?;
     let scheme = if api.tls() { "https" } else { "http" };
-    println!(
+    // Not println!: a reader that only wanted the first line may have closed stdout.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
         "serving the USB API on {scheme}://{} (token in {})",
         api.addr,
         api.token_path.display()
     );
     if let Some(token) = &api.new_token {
-        println!("USB API token (shown once): {token}");
+        let _ = writeln!(out, "USB API token (shown once): {token}");
     }
+    let _ = out.flush();
     Ok(api)
 }
 
@@ -91,7 +96,10 @@ pub(crate) async fn for_serve(
             if !explicit
                 && matches!(e.downcast_ref(), Some(reach_hostapi::ApiError::Listen(..))) =>
         {
-            eprintln!("warning: {e}; serving without the USB API (choose another with --api)");
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: {e}; serving without the USB API (choose another with --api)"
+            );
             Ok(None)
         }
         Err(e) => Err(e),
