@@ -209,7 +209,7 @@ async fn acl_default(State(state): State<AppState>, Body(body): Body<SetDefault>
     responses((status = 200, description = "`{\"devices\": [...]}`", body = Object),
         (status = 409, description = "Passthrough is off or the host refused")))]
 async fn loopback_devices(State(state): State<AppState>) -> Answer {
-    let devices = tools::loopback_list(&state.paths, state.backend.clone())
+    let devices = tools::loopback_list_in(&state.paths, state.backend.clone(), state.audit())
         .await
         .map_err(|e| HttpError::new(StatusCode::CONFLICT, e.to_string()))?;
     Ok(Json(json!({ "devices": devices })))
@@ -248,9 +248,15 @@ async fn loopback_open(State(state): State<AppState>, Body(body): Body<OpenDevic
         .collect();
     let filter: DeviceFilter = serde_json::from_value(Value::Object(map))
         .map_err(|e| HttpError::bad_request(format!("not a device filter: {e}")))?;
-    let report = tools::loopback_open(&state.paths, state.backend.clone(), filter, false)
-        .await
-        .map_err(|e| HttpError::new(StatusCode::CONFLICT, e.to_string()))?;
+    let report = tools::loopback_open_in(
+        &state.paths,
+        state.backend.clone(),
+        filter,
+        false,
+        state.audit(),
+    )
+    .await
+    .map_err(|e| HttpError::new(StatusCode::CONFLICT, e.to_string()))?;
     Ok(Json(json!(report)))
 }
 

@@ -61,6 +61,11 @@ pub(crate) struct AppState {
 }
 
 impl AppState {
+    /// The shared audit chain, if this process holds one.
+    pub(crate) fn audit(&self) -> Option<Arc<LocalAudit>> {
+        self.audit.clone()
+    }
+
     /// Appends `{"action": "api_change", "op": …}` with the op's arguments to the local chain.
     pub(crate) fn audit_change(&self, op: &HostOp) -> Result<(), AuditError> {
         let mut details = serde_json::to_value(op).unwrap_or_default();

@@ -258,3 +258,35 @@ async fn the_switch_devices_and_loopback_work_through_the_api() {
     );
     assert_eq!(host.get("/usb/audit/verify").await.1["ok"], true);
 }
+
+#[tokio::test]
+async fn with_the_agents_audit_chain_api_changes_and_claims_keep_it_intact() {
+    let host = Host::start_with(true).await;
+    let agent = host.audit.clone().unwrap();
+    agent.append("agent", json!({"action": "started"})).unwrap();
+    host.send_json(Method::POST, "/usb/passthrough", json!({"enabled": true}))
+        .await;
+    host.send_json(
+        Method::POST,
+        "/usb/acl/rules",
+        json!({"rule": {"vendor_id": "0525", "allow": true}}),
+    )
+    .await;
+    let (status, opened) = host
+        .send_json(Method::POST, "/usb/loopback/open", json!({}))
+        .await;
+    assert_eq!(status, 200, "{opened}");
+    agent.append("agent", json!({"action": "stopped"})).unwrap();
+    let (_, verify) = host.get("/usb/audit/verify").await;
+    assert_eq!(verify["ok"], true, "{verify}");
+    let tenants: Vec<_> = host
+        .audit_records()
+        .iter()
+        .map(|r| r["tenant"].clone())
+        .collect();
+    assert!(
+        tenants.iter().all(|t| t == "agent"),
+        "one chain: {tenants:?}"
+    );
+    assert!(host.audit_records().len() >= 6);
+}

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use reach_hostapi::{ApiConfig, RunningApi};
+use reach_usb::audit::LocalAudit;
 use reach_usb::backend::fake::{FakeBackend, FakeDevice, FakeHandle};
 use reach_usb::tools::UsbPaths;
 use serde_json::Value;
@@ -22,14 +23,23 @@ pub struct Host {
     pub fake: FakeBackend,
     pub device: FakeHandle,
     pub http: reqwest::Client,
+    /// The chain shared with the API (as an agent shares its own), if any.
+    pub audit: Option<Arc<LocalAudit>>,
 }
 
 impl Host {
     pub async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// `shared_audit`: the API appends to a chain this process holds open (like an agent).
+    pub async fn start_with(shared_audit: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let paths = UsbPaths {
             config_dir: dir.path().to_path_buf(),
         };
+        let audit =
+            shared_audit.then(|| Arc::new(LocalAudit::open(&paths.audit(), "agent").unwrap()));
         let fake = FakeBackend::new();
         let device = fake.add(FakeDevice::loopback());
         let api = reach_hostapi::start(ApiConfig {
@@ -37,7 +47,7 @@ impl Host {
             tls: None,
             paths: paths.clone(),
             backend: Arc::new(fake.clone()),
-            audit: None,
+            audit: audit.clone(),
         })
         .await
         .unwrap();
@@ -50,6 +60,7 @@ impl Host {
             fake,
             device,
             http: reqwest::Client::new(),
+            audit,
         }
     }
 
