@@ -143,3 +143,56 @@ fn serve_refuses_a_non_loopback_api_without_tls() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn the_agent_serves_the_api_with_usb_api_and_keeps_one_audit_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = format!("cak_{}", "ab".repeat(32));
+    // No server listens on port 9: the agent keeps retrying while the API serves.
+    let mut child = reach(dir.path())
+        .args([
+            "agent",
+            "--server",
+            "http://127.0.0.1:9",
+            "--usb-backend",
+            "fake",
+        ])
+        .args(["--usb-api", "127.0.0.1:0"])
+        .env("REACH_AGENT_KEY", &key)
+        .env_remove("DISPLAY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the agent starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let api_line = next_line(&mut lines);
+    let api = api_line
+        .strip_prefix("serving the USB API on ")
+        .and_then(|rest| rest.split(' ').next())
+        .expect(&api_line)
+        .to_owned();
+    let token_line = next_line(&mut lines);
+    let token = token_line
+        .strip_prefix("USB API token (shown once): ")
+        .expect(&token_line)
+        .to_owned();
+    let served = Served {
+        child,
+        _lines: lines,
+        api,
+        token: Some(token.clone()),
+    };
+    let http = reqwest::Client::new();
+    let url = |p: &str| format!("{}{p}", served.api);
+    let rule = http
+        .post(url("/usb/acl/rules"))
+        .bearer_auth(&token)
+        .json(&json!({"rule": {"vendor_id": "0525", "allow": true}}));
+    assert_eq!(call(rule).await.0, 200);
+    let (code, devices) = call(http.get(url("/usb/devices")).bearer_auth(&token)).await;
+    assert_eq!(code, 200);
+    assert_eq!(devices["backend"], "fake", "the agent's backend: {devices}");
+    let (_, verify) = call(http.get(url("/usb/audit/verify")).bearer_auth(&token)).await;
+    assert_eq!(verify["ok"], true, "{verify}");
+    assert_eq!(verify["records"], 1, "{verify}");
+}
