@@ -121,3 +121,47 @@ async fn the_openapi_document_lists_every_endpoint_and_unknown_paths_are_json_40
         .await;
     assert_eq!(status, 405, "{body}");
 }
+
+#[tokio::test]
+async fn a_non_loopback_bind_with_tls_serves_https_and_still_needs_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
+    let api = reach_hostapi::start(ApiConfig {
+        listen: "0.0.0.0:0".parse().unwrap(),
+        tls: Some((cert_path, key_path)),
+        paths: UsbPaths {
+            config_dir: dir.path().join("config"),
+        },
+        backend: Arc::new(FakeBackend::new()),
+        audit: None,
+    })
+    .await
+    .unwrap();
+    assert!(api.tls());
+    let token = api.new_token.clone().unwrap();
+    let root = reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .add_root_certificate(root)
+        .resolve("localhost", ([127, 0, 0, 1], api.addr.port()).into())
+        .build()
+        .unwrap();
+    let url = format!("https://localhost:{}/usb/acl", api.addr.port());
+    let anonymous = client.get(&url).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let answer = client.get(&url).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let plain = reqwest::Client::builder().no_proxy().build().unwrap();
+    let got = plain
+        .get(format!("http://127.0.0.1:{}/usb/acl", api.addr.port()))
+        .bearer_auth(&token)
+        .send()
+        .await;
+    assert!(
+        got.map(|r| r.status() != 200).unwrap_or(true),
+        "no plain HTTP"
+    );
+}
