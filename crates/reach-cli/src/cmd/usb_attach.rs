@@ -161,7 +161,11 @@ pub(crate) async fn serve(args: ServeArgs, paths: &UsbPaths, backend: &str) -> a
     }
     let listener = reach_usbip::serve::bind(args.listen).await?;
     println!("serving USB on tcp://{}", listener.local_addr()?);
-    let _api = super::usb_api::for_serve(&args.api, paths, Arc::clone(&backend)).await?;
-    reach_usbip::serve::serve(listener, paths.clone(), backend).await;
-    Ok(())
+    let usb = tokio::spawn(reach_usbip::serve::serve(
+        listener,
+        paths.clone(),
+        Arc::clone(&backend),
+    ));
+    let _api = super::usb_api::for_serve(&args.api, paths, backend).await?;
+    Ok(usb.await?)
 }
