@@ -213,7 +213,14 @@ pub fn acl_import(paths: &UsbPaths, json: &str) -> Result<AclFile, String> {
 
 /// Runs a host session and a client in-process over memory, with the real passthrough switch,
 /// ACL and audit log (LIST and OPEN are refused while passthrough is off).
-fn loopback(paths: &UsbPaths, backend: Arc<dyn UsbBackend>, assume_yes: bool) -> UsbClient {
+/// `audit`: the chain to append to when this process already holds it open (an agent);
+/// `None` opens the log in `paths`.
+fn loopback(
+    paths: &UsbPaths,
+    backend: Arc<dyn UsbBackend>,
+    assume_yes: bool,
+    audit: Option<Arc<LocalAudit>>,
+) -> UsbClient {
     let answer = if assume_yes {
         PromptAnswer::Allow
     } else {
@@ -240,10 +247,12 @@ fn loopback(paths: &UsbPaths, backend: Arc<dyn UsbBackend>, assume_yes: bool) ->
         Arc::new(policy),
         &viewer,
     );
-    if std::fs::create_dir_all(&paths.config_dir).is_ok()
-        && let Ok(audit) = LocalAudit::open(&paths.audit(), "local")
-    {
-        runner = runner.with_audit(Arc::new(audit));
+    let audit = audit.or_else(|| {
+        std::fs::create_dir_all(&paths.config_dir).ok()?;
+        LocalAudit::open(&paths.audit(), "local").ok().map(Arc::new)
+    });
+    if let Some(audit) = audit {
+        runner = runner.with_audit(audit);
     }
     let (host_end, client_end) = memory_pair();
     tokio::spawn(runner.serve(host_end));
@@ -258,7 +267,19 @@ pub async fn loopback_list(
     paths: &UsbPaths,
     backend: Arc<dyn UsbBackend>,
 ) -> Result<Vec<DeviceInfo>, UsbError> {
-    loopback(paths, backend, false).list().await
+    loopback_list_in(paths, backend, None).await
+}
+
+/// [`loopback_list`] appending to an already open audit chain.
+///
+/// # Errors
+/// [`UsbError`] from the protocol.
+pub async fn loopback_list_in(
+    paths: &UsbPaths,
+    backend: Arc<dyn UsbBackend>,
+    audit: Option<Arc<LocalAudit>>,
+) -> Result<Vec<DeviceInfo>, UsbError> {
+    loopback(paths, backend, false, audit).list().await
 }
 
 /// `reach usb loopback open`.
@@ -286,7 +307,21 @@ pub async fn loopback_open(
     filter: DeviceFilter,
     assume_yes: bool,
 ) -> Result<LoopbackOpenReport, UsbError> {
-    let client = loopback(paths, backend, assume_yes);
+    loopback_open_in(paths, backend, filter, assume_yes, None).await
+}
+
+/// [`loopback_open`] appending to an already open audit chain.
+///
+/// # Errors
+/// [`UsbError::Denied`], [`UsbError::NoDevice`], transfer errors.
+pub async fn loopback_open_in(
+    paths: &UsbPaths,
+    backend: Arc<dyn UsbBackend>,
+    filter: DeviceFilter,
+    assume_yes: bool,
+    audit: Option<Arc<LocalAudit>>,
+) -> Result<LoopbackOpenReport, UsbError> {
+    let client = loopback(paths, backend, assume_yes, audit);
     let handle = client.open(filter).await?;
     let desc = handle.control_in(Setup::get_device_descriptor()).await;
     let (claim_id, device) = (handle.claim_id(), handle.device().clone());

@@ -47,6 +47,8 @@ pub(crate) struct AgentArgs {
     /// tests and demos). Sharing also needs `reach usb enable` and an ACL that allows the device.
     #[arg(long, env = "REACH_USB_BACKEND", default_value = "system")]
     usb_backend: String,
+    #[command(flatten)]
+    usb_api: super::usb_api::AgentApiArgs,
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
@@ -74,9 +76,15 @@ pub(crate) fn run(args: AgentArgs) -> anyhow::Result<()> {
         }
     });
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let result = runtime.block_on(async move {
+    let (usb, _api) = runtime.block_on(async {
         let usb_prompt = Arc::new(ConsentOpenPrompt::new(Arc::clone(&config.prompt)));
-        config.usb = Some(usb_options(backend, usb_prompt));
+        let usb = usb_options(backend, usb_prompt);
+        let audit = usb.audit.clone();
+        let api = super::usb_api::for_agent(&args.usb_api, Arc::clone(&usb.backend), audit).await?;
+        anyhow::Ok((usb, api))
+    })?;
+    config.usb = Some(usb);
+    let result = runtime.block_on(async move {
         if let Some(name) = desktop {
             tracing::info!(display = %name, "sharing this display");
             let options = DesktopOptions {

@@ -10,6 +10,7 @@ pub(crate) mod run;
 pub(crate) mod server;
 mod table;
 pub(crate) mod usb;
+pub(crate) mod usb_api;
 pub(crate) mod usb_attach;
 pub(crate) mod usb_echo;
 pub(crate) mod usb_remote;

@@ -68,7 +68,8 @@ enum UsbCommand {
     Detach(super::usb_attach::DetachArgs),
     /// List devices attached through vhci-hcd.
     Attached,
-    /// Serve this machine's devices over TCP on a loopback address (for `attach --via tcp://`).
+    /// Serve this machine's devices over TCP on a loopback address (for `attach --via tcp://`),
+    /// and the host USB REST API (default 127.0.0.1:9939; token in `usb-api-token`).
     Serve(super::usb_attach::ServeArgs),
     /// The local tamper-evident audit log.
     Audit {

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 use clap::Args;
 use reach_usb::tools::{self, UsbPaths};
 use reach_usbip::attach::{self, AttachRequest, Progress, Via};
@@ -48,6 +48,11 @@ pub(crate) struct ServeArgs {
     /// Loopback address to listen on.
     #[arg(long, default_value = "127.0.0.1:7300")]
     listen: SocketAddr,
+    /// Serve no USB protocol listener (only the REST API).
+    #[arg(long, conflicts_with = "no_api")]
+    no_listen: bool,
+    #[command(flatten)]
+    api: super::usb_api::ServeApiArgs,
 }
 
 fn print_progress(json_out: bool) -> Arc<dyn Fn(Progress) + Send + Sync> {
@@ -180,8 +185,17 @@ pub(crate) fn attached(json_out: bool) -> anyhow::Result<()> {
 
 pub(crate) async fn serve(args: ServeArgs, paths: &UsbPaths, backend: &str) -> anyhow::Result<()> {
     let backend = tools::backend_named(backend).map_err(anyhow::Error::msg)?;
+    if args.no_listen {
+        let api = super::usb_api::for_serve(&args.api, paths, backend).await?;
+        return Ok(api.context("--no-listen needs the API")?.wait().await?);
+    }
     let listener = reach_usbip::serve::bind(args.listen).await?;
     println!("serving USB on tcp://{}", listener.local_addr()?);
-    reach_usbip::serve::serve(listener, paths.clone(), backend).await;
-    Ok(())
+    let usb = tokio::spawn(reach_usbip::serve::serve(
+        listener,
+        paths.clone(),
+        Arc::clone(&backend),
+    ));
+    let _api = super::usb_api::for_serve(&args.api, paths, backend).await?;
+    Ok(usb.await?)
 }

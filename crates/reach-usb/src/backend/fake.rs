@@ -270,6 +270,8 @@ impl FakeHandle {
 #[derive(Clone, Default)]
 pub struct FakeBackend {
     devices: Arc<Mutex<Vec<FakeHandle>>>,
+    /// Subscribers from [`UsbBackend::watch`]: told about devices added later too.
+    watchers: Arc<Mutex<Vec<mpsc::UnboundedSender<HotplugEvent>>>>,
 }
 
 impl FakeBackend {
@@ -278,13 +280,27 @@ impl FakeBackend {
         Self::default()
     }
 
-    /// Adds a device and returns its test handle.
+    /// Adds (plugs in) a device and returns its test handle; watchers see it added.
     pub fn add(&self, device: FakeDevice) -> FakeHandle {
         let handle = device.build();
-        self.devices
+        let mut devices = self
+            .devices
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        devices.push(handle.clone());
+        let mut watchers = self
+            .watchers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        watchers.retain(|w| !w.is_closed());
+        handle
+            .0
+            .watchers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(handle.clone());
+            .extend(watchers.iter().cloned());
+        drop((watchers, devices));
+        handle.emit(HotplugEvent::Added(handle.info()));
         handle
     }
 
@@ -343,6 +359,10 @@ impl UsbBackend for FakeBackend {
             .devices
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.watchers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(tx.clone());
         for d in devices.iter() {
             d.0.watchers
                 .lock()
