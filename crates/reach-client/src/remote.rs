@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::ClientError;
+use reach_usb::client::UsbClient;
+
 use crate::viewer::{ApiClient, LiveViewer};
 
 /// One operation on a remote host's devices.
@@ -39,12 +41,49 @@ pub enum RemoteError {
         /// Why.
         source: ClientError,
     },
-    /// The session carries no USB channel for this viewer.
-    #[error("session {0} has no USB channel for you (opened without USB, or not permitted)")]
-    NoUsb(String),
+    /// USB is not available to this viewer in the session (the server's reason).
+    #[error("USB is not available in session {session}: {reason}")]
+    NoUsb {
+        /// Which session.
+        session: String,
+        /// The server's sentence (`AuthOk.usb_unavailable`).
+        reason: String,
+    },
     /// The remote host refused or the transfer failed.
     #[error(transparent)]
     Usb(#[from] reach_usb::UsbError),
+}
+
+/// Joins `session` as the user behind `api` and starts a USB client over it; a session where
+/// USB is not available to this viewer is refused with the server's reason.
+///
+/// # Errors
+/// [`RemoteError::Join`] or [`RemoteError::NoUsb`].
+pub async fn join_usb(
+    api: &ApiClient,
+    session: &str,
+) -> Result<(LiveViewer, UsbClient), RemoteError> {
+    let joined = api
+        .join(session)
+        .await
+        .map_err(|source| RemoteError::Join {
+            session: session.to_owned(),
+            source,
+        })?;
+    let no_usb = |reason: String| RemoteError::NoUsb {
+        session: session.to_owned(),
+        reason,
+    };
+    if !joined.usb {
+        let reason = joined.usb_unavailable.clone();
+        joined.leave().await;
+        return Err(no_usb(reason));
+    }
+    let mut viewer = joined.into_live();
+    let client = viewer
+        .usb_client()
+        .ok_or_else(|| no_usb("no USB channel".into()))?;
+    Ok((viewer, client))
 }
 
 impl RemoteOp {
@@ -56,17 +95,7 @@ impl RemoteOp {
         let session = match self {
             Self::UsbRemoteList { session } | Self::UsbRemoteOpen { session, .. } => session,
         };
-        let mut viewer: LiveViewer = api
-            .join(session)
-            .await
-            .map_err(|source| RemoteError::Join {
-                session: session.clone(),
-                source,
-            })?
-            .into_live();
-        let client = viewer
-            .usb_client()
-            .ok_or_else(|| RemoteError::NoUsb(session.clone()))?;
+        let (viewer, client) = join_usb(api, session).await?;
         let answer = match self {
             Self::UsbRemoteList { .. } => json!({ "devices": client.list().await? }),
             Self::UsbRemoteOpen { filter, .. } => {

@@ -4,7 +4,6 @@
 
 use std::path::Path;
 
-use anyhow::{Context as _, bail};
 use reach_client::viewer::LiveViewer;
 use reach_client::ws::Incoming;
 use reach_proto::v1::envelope::Body;
@@ -24,19 +23,7 @@ pub(crate) async fn join(
     session: &str,
 ) -> anyhow::Result<(LiveViewer, UsbClient)> {
     let login = Login::load(config_dir)?;
-    let joined = login
-        .api()?
-        .join(session)
-        .await
-        .with_context(|| format!("joining session {session}"))?;
-    if !joined.usb {
-        let why = joined.usb_unavailable.clone();
-        joined.leave().await;
-        bail!("USB is not available in session {session}: {why}");
-    }
-    let mut viewer = joined.into_live();
-    let client = viewer.usb_client().context("the session's USB channel")?;
-    Ok((viewer, client))
+    Ok(reach_client::remote::join_usb(&login.api()?, session).await?)
 }
 
 /// A [`Connection`] for `reach usb attach` that keeps `viewer` joined and reports when the
