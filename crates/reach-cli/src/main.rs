@@ -29,7 +29,7 @@ enum Command {
     Bench(cmd::bench::BenchArgs),
     /// Sign in as a technician and store the login token (for the commands below and `reach usb remote`).
     Login(cmd::login::LoginArgs),
-    /// Machines of your tenant: list, show, create, update.
+    /// Machines of your tenant: list, show, create, update, delete.
     Machines(cmd::ops::OpsArgs<cmd::ops::Machines>),
     /// Agent keys of a machine: issue, list, revoke.
     Keys(cmd::ops::OpsArgs<cmd::ops::Keys>),

@@ -179,6 +179,11 @@ async fn a_newcomer_runs_a_whole_support_flow_from_the_terminal() {
         "done\n"
     );
     wait_online(admin, &id, false).await;
+    assert_eq!(
+        text(&run(admin, &["machines", "delete", &id]).await),
+        "done\n"
+    );
+    assert!(!text(&run(admin, &["machines", "list"]).await).contains("front desk"));
     let verify = json(admin, &["audit", "verify"]).await;
     assert_eq!(verify["ok"], true, "{verify}");
     let audit = text(&run(admin, &["audit", "list", "--event-type", "session_ended"]).await);

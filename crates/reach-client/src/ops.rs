@@ -81,6 +81,12 @@ pub enum Op {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         tags: Option<Vec<String>>,
     },
+    /// `DELETE /api/machines/{id}`: revokes its keys (the agent is disconnected), ends its live
+    /// sessions and removes it.
+    MachinesDelete {
+        /// Machine id.
+        id: String,
+    },
     /// `POST /api/machines/{machine}/keys`: a new agent key (shown once).
     AgentKeyIssue {
         /// Machine id.
@@ -205,6 +211,7 @@ impl Op {
         matches!(
             self,
             Self::AgentKeyRevoke { .. }
+                | Self::MachinesDelete { .. }
                 | Self::SessionEnd { .. }
                 | Self::UsersDelete { .. }
                 | Self::SupportCodeRevoke { .. }
@@ -243,6 +250,7 @@ impl Op {
             Self::MachinesShow { id } => (Method::GET, format!("/api/machines/{}", e(id))),
             Self::MachinesCreate { .. } => (Method::POST, "/api/machines".into()),
             Self::MachinesUpdate { id, .. } => (Method::PATCH, format!("/api/machines/{}", e(id))),
+            Self::MachinesDelete { id } => (Method::DELETE, format!("/api/machines/{}", e(id))),
             Self::AgentKeyIssue { machine } => {
                 (Method::POST, format!("/api/machines/{}/keys", e(machine)))
             }

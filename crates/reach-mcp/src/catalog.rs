@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 /// Ops whose tools need `"confirm": true`: they end, revoke, delete, replace or widen.
 const DESTRUCTIVE: &[&str] = &[
     "session_end",
+    "machines_delete",
     "agent_key_revoke",
     "users_delete",
     "support_code_revoke",

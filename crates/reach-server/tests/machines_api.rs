@@ -137,3 +137,42 @@ async fn technicians_see_machines_but_cannot_manage_them_or_their_keys() {
         "forbidden",
     );
 }
+
+#[tokio::test]
+async fn deleting_a_machine_disconnects_its_agent_ends_its_sessions_and_forgets_it() {
+    let s = TestServer::start().await;
+    let (machine_id, _key, mut agent) = managed_agent(&s, "retired").await;
+    let session_id = open_session(&s, &s.admin_token, &machine_id).await;
+    let mut viewer = join(&s, &s.admin_token, &session_id).await;
+    let path = format!("/api/machines/{machine_id}");
+
+    s.create_user("tech", "tech-password", "technician").await;
+    let tech = s.login_token(None, "tech", "tech-password").await;
+    common::assert_error(
+        &s.call(Method::DELETE, &path, Some(&tech), None).await,
+        403,
+        "forbidden",
+    );
+
+    let (status, _) = s
+        .call(Method::DELETE, &path, Some(&s.admin_token), None)
+        .await;
+    assert_eq!(status, 204);
+    let _ = viewer_closed(&mut viewer).await;
+    agent_disconnected(&mut agent).await;
+    let session = session_as_admin(&s, &session_id).await;
+    assert_eq!(session["end_reason"], "machine_deleted", "{session}");
+    common::assert_error(
+        &s.call(Method::GET, &path, Some(&s.admin_token), None).await,
+        404,
+        "not_found",
+    );
+    common::assert_error(
+        &s.call(Method::DELETE, &path, Some(&s.admin_token), None)
+            .await,
+        404,
+        "not_found",
+    );
+    assert!(audit_types(&s).await.iter().any(|t| t == "machine_deleted"));
+    assert!(!s.state.relay.is_online(&machine_id));
+}

@@ -58,6 +58,11 @@ pub(crate) enum Machines {
         #[arg(long = "tag")]
         tags: Vec<String>,
     },
+    /// Deletes a machine: revokes its keys (its agent is disconnected), ends its live sessions.
+    Delete {
+        /// Machine id.
+        id: String,
+    },
     /// Changes a machine; options not given stay as they are.
     Update {
         /// Machine id.
@@ -235,6 +240,7 @@ impl Machines {
         match self {
             Self::List { q } => Op::MachinesList { q },
             Self::Show { id } => Op::MachinesShow { id },
+            Self::Delete { id } => Op::MachinesDelete { id },
             Self::Create {
                 name,
                 organization,

@@ -6,6 +6,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use reach_proto::close;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
@@ -15,6 +16,8 @@ use utoipa_axum::routes;
 use crate::auth::permissions::Permission;
 use crate::http::error::{Error, ErrorBody, Result};
 use crate::http::extract::{AuthUser, Json};
+use crate::relay::lifecycle;
+use crate::relay::store::credentials;
 use crate::relay::store::machines::{self, Machine, MachineFields};
 use crate::state::AppState;
 
@@ -29,7 +32,7 @@ pub const MAX_TAG_CHARS: usize = 64;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_machines, create_machine))
-        .routes(routes!(get_machine, update_machine))
+        .routes(routes!(get_machine, update_machine, delete_machine))
 }
 
 /// New machine.
@@ -223,4 +226,53 @@ async fn update_machine(
         .await?
         .ok_or(Error::NotFound("machine"))?;
     Ok(Json(with_online(&state, m)))
+}
+
+/// Deletes a machine (permission `manage_machines`): its keys are revoked and its agent
+/// disconnected, its live sessions end (`machine_deleted`), then the machine and its keys are
+/// removed. Session history and the audit log keep its id.
+#[utoipa::path(delete, path = "/api/machines/{id}", tag = "machines", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Machine id")),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn delete_machine(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    auth.require(Permission::ManageMachines)?;
+    machines::get(&state.db, &auth.tenant_id, &id)
+        .await?
+        .ok_or(Error::NotFound("machine"))?;
+    for session_id in state.relay.live_sessions(&auth.tenant_id) {
+        if state.relay.session_machine(&session_id).as_deref() == Some(id.as_str()) {
+            lifecycle::end(
+                &state,
+                &auth.tenant_id,
+                &session_id,
+                &auth.username,
+                "machine_deleted",
+                close::NORMAL,
+            )
+            .await?;
+        }
+    }
+    for key in credentials::list_keys(&state.db, &auth.tenant_id, &id).await? {
+        let ending = state.relay.close_key(&key.id);
+        lifecycle::agent_lost(&state, &auth.tenant_id, ending).await;
+    }
+    let ending = state.relay.close_machine(&id);
+    lifecycle::agent_lost(&state, &auth.tenant_id, ending).await;
+    if !machines::delete(&state.db, &auth.tenant_id, &id).await? {
+        return Err(Error::NotFound("machine"));
+    }
+    state
+        .audit(
+            &auth.tenant_id,
+            &auth.username,
+            "machine_deleted",
+            json!({"machine_id": id}),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

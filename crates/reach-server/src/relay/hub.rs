@@ -310,6 +310,17 @@ impl Hub {
             .map(|s| s.tenant_id.clone())
     }
 
+    /// Closes and unregisters the agent connection of `machine_id` (the machine was deleted);
+    /// returns the sessions that must end.
+    pub fn close_machine(&self, machine_id: &str) -> Vec<(String, ConsentChange)> {
+        let mut inner = self.lock();
+        if let Some(a) = inner.agents.get(machine_id) {
+            let _ =
+                a.tx.try_send(Outbound::Close(close::REVOKED, "machine deleted"));
+        }
+        Self::detach(&mut inner, machine_id)
+    }
+
     /// Closes and unregisters every agent connection authenticated with `key_id` (the
     /// machine is offline when this returns); returns the sessions that must end.
     pub fn close_key(&self, key_id: &str) -> Vec<(String, ConsentChange)> {

@@ -236,3 +236,25 @@ pub fn matches(
         && site.is_none_or(|s| m.site.eq_ignore_ascii_case(s))
         && tag.is_none_or(|t| m.tags.iter().any(|x| x.eq_ignore_ascii_case(t)))
 }
+
+/// Deletes a machine of `tenant_id` and its agent keys (in one transaction); whether it
+/// existed. Session history keeps the machine id.
+///
+/// # Errors
+/// On database failure.
+pub async fn delete(db: &Db, tenant_id: &str, id: &str) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    sqlx::query("DELETE FROM agent_keys WHERE tenant_id = $1 AND machine_id = $2")
+        .bind(tenant_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let gone = sqlx::query("DELETE FROM machines WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    Ok(gone > 0)
+}
