@@ -150,6 +150,11 @@ pub enum Progress {
         /// `/dev/ttyACM0`, `/dev/sdb`, …
         nodes: Vec<PathBuf>,
     },
+    /// The connection to the host dropped (the reason); the claim is being resumed on a new one
+    /// while vhci keeps the port attached.
+    Resuming(String),
+    /// The claim moved onto a new connection; pending transfers complete there.
+    Resumed,
     /// The pump stopped.
     Ended(String),
 }

@@ -84,6 +84,11 @@ fn print_progress(json_out: bool) -> Arc<dyn Fn(Progress) + Send + Sync> {
                     format!("local device {} nodes: {shown}", sysfs.display()),
                 )
             }
+            Progress::Resuming(why) => (
+                json!({"event": "resuming", "reason": why}),
+                format!("connection lost ({why}), resuming…"),
+            ),
+            Progress::Resumed => (json!({"event": "resumed"}), "resumed".to_owned()),
             Progress::Ended(why) => (
                 json!({"event": "ended", "reason": why}),
                 format!("ended: {why}"),
@@ -105,10 +110,12 @@ pub(crate) async fn attach(
     let vhci = Vhci::new(args.vhci_dir);
     // Before joining a session: a missing vhci-hcd is the first thing to fix.
     vhci.check_writable()?;
+    let progress = print_progress(json_out);
     let conn = match (args.session, args.via) {
         (Some(session), _) => {
+            let rejoin = super::usb_session::Rejoin::load(config_dir, &session)?;
             let (viewer, client) = super::usb_session::join(config_dir, &session).await?;
-            super::usb_session::connection(viewer, client)
+            super::usb_session::connection(viewer, client, rejoin, progress.clone())
         }
         (None, Some(via)) => via.connect().await?,
         (None, None) => bail!("give --session ID or --via tcp://HOST:PORT"),
@@ -117,7 +124,7 @@ pub(crate) async fn attach(
         filter: args.device,
         vhci,
     };
-    let end = attach::attach(req, conn, print_progress(json_out), stop_signal()).await?;
+    let end = attach::attach(req, conn, progress, stop_signal()).await?;
     match end {
         PumpEnd::Detached => Ok(()),
         other => bail!("{other}"),

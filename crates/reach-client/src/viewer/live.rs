@@ -182,7 +182,7 @@ impl LiveViewer {
 
 /// Whether the server closed the viewer in a way that released its claims on the host (a
 /// dropped connection, 1006, keeps them for a resume).
-fn server_released(code: u16) -> bool {
+pub fn server_released(code: u16) -> bool {
     use reach_proto::close;
     matches!(
         code,
