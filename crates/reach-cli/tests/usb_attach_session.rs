@@ -240,3 +240,72 @@ async fn urbs_from_vhci_reach_the_remote_device_through_the_session_and_come_bac
     viewer.leave().await;
     world.running.shutdown().await.unwrap();
 }
+
+/// The `usb_passthrough` records of the server's audit log with `action` (bounded wait).
+async fn server_records(world: &World, action: &str, count: usize) -> Vec<Value> {
+    let found = tokio::time::timeout(WAIT, async {
+        loop {
+            let page = world.api.get_json("/api/audit?limit=500").await.unwrap();
+            let items: Vec<Value> = page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| {
+                    r["event_type"] == "usb_passthrough" && r["details"]["action"] == action
+                })
+                .cloned()
+                .collect();
+            if items.len() >= count {
+                return items;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    });
+    found
+        .await
+        .unwrap_or_else(|_| panic!("no {action} record on the server"))
+}
+
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_and_detach_are_audited_on_the_host_and_the_server_with_the_technicians_host_name() {
+    let world = World::start().await;
+    let host = Host::start(&world, Some("0525")).await;
+    let session = world.session(&host.machine_id, true).await;
+    let vhci = fake_vhci();
+    let args = ["--session", &session, "--device", "0525:a4a0"];
+    let out = attach(world.tech_dir.path(), vhci.path(), &args).await;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("detached from vhci port 0"), "{text}");
+
+    let me = this_host();
+    for action in ["attached", "detached"] {
+        let records = server_records(&world, action, 1).await;
+        let r = &records[0];
+        assert_eq!(r["details"]["technician_host"], me.as_str(), "{r}");
+        assert_eq!(r["details"]["vendor_id"], "0525", "{r}");
+        assert_eq!(r["details"]["session_id"], session.as_str(), "{r}");
+        assert!(r["actor"].as_str().unwrap().contains("admin"), "{r}");
+    }
+    // The host's own chain has both, with the same host name.
+    let local = std::fs::read_to_string(host.dir.path().join("usb-audit.jsonl")).unwrap();
+    let local: Vec<Value> = local
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for action in ["attached", "detached"] {
+        let r = local
+            .iter()
+            .find(|r| r["details"]["action"] == action)
+            .unwrap_or_else(|| panic!("no local {action} record"));
+        assert_eq!(r["details"]["technician_host"], me.as_str(), "{r}");
+    }
+    world.running.shutdown().await.unwrap();
+}

@@ -139,8 +139,8 @@ pub enum AttachError {
 /// What happened, for the terminal.
 #[derive(Debug, Clone)]
 pub enum Progress {
-    /// The device is claimed through Reach.
-    Claimed(DeviceInfo),
+    /// The device is claimed through Reach (the claim id on the connection).
+    Claimed(DeviceInfo, u16),
     /// vhci accepted the device on this port.
     Attached(PortStatus),
     /// The kernel enumerated it: its sysfs directory and the device nodes found below it.
@@ -155,6 +155,8 @@ pub enum Progress {
     Resuming(String),
     /// The claim moved onto a new connection; pending transfers complete there.
     Resumed,
+    /// The port was detached (the device left this kernel); the claim is released next.
+    Detached(PortStatus),
     /// The pump stopped.
     Ended(String),
 }
@@ -191,7 +193,10 @@ pub async fn attach(
         })?,
         why = &mut lost => return Err(AttachError::Lost(why)),
     };
-    progress(Progress::Claimed(handle.device().clone()));
+    progress(Progress::Claimed(
+        handle.device().clone(),
+        handle.claim_id(),
+    ));
     // `lost` owns the connection (a session's viewer): it must outlive the claim's release.
     let result = attach_claimed(&req.vhci, &handle, progress.clone(), stop, &mut lost).await;
     // With the connection lost there is nobody left to release the claim to (the host
@@ -259,6 +264,7 @@ async fn attach_claimed(
         let _ = vhci.detach(port.port);
     }
     finished.store(true, Ordering::Relaxed);
+    progress(Progress::Detached(port));
     Ok(end)
 }
 

@@ -11,6 +11,8 @@ use reach_usb::tools::{self, UsbPaths};
 use reach_usbip::attach::{self, AttachRequest, Progress, Via};
 use reach_usbip::pump::PumpEnd;
 use reach_usbip::vhci::Vhci;
+
+use super::usb_session::Notifier;
 use serde_json::json;
 
 /// Arguments of `reach usb attach`.
@@ -58,7 +60,7 @@ pub(crate) struct ServeArgs {
 fn print_progress(json_out: bool) -> Arc<dyn Fn(Progress) + Send + Sync> {
     Arc::new(move |p: Progress| {
         let (value, text) = match &p {
-            Progress::Claimed(d) => (
+            Progress::Claimed(d, _) => (
                 json!({"event": "claimed", "device": d}),
                 format!(
                     "claimed {:04x}:{:04x} {} ({} speed) on the host",
@@ -84,6 +86,10 @@ fn print_progress(json_out: bool) -> Arc<dyn Fn(Progress) + Send + Sync> {
                     format!("local device {} nodes: {shown}", sysfs.display()),
                 )
             }
+            Progress::Detached(port) => (
+                json!({"event": "detached", "port": port.port}),
+                format!("detached from vhci port {}", port.port),
+            ),
             Progress::Resuming(why) => (
                 json!({"event": "resuming", "reason": why}),
                 format!("connection lost ({why}), resuming…"),
@@ -102,6 +108,31 @@ fn print_progress(json_out: bool) -> Arc<dyn Fn(Progress) + Send + Sync> {
     })
 }
 
+/// Also tells the host (its audit) when the device enters and leaves this kernel.
+fn noting(
+    print: Arc<dyn Fn(Progress) + Send + Sync>,
+    notifier: Notifier,
+) -> Arc<dyn Fn(Progress) + Send + Sync> {
+    let claimed = std::sync::Mutex::new(None);
+    Arc::new(move |p: Progress| {
+        let mut claimed = claimed.lock().unwrap_or_else(|e| e.into_inner());
+        match &p {
+            Progress::Claimed(device, claim) => *claimed = Some((device.clone(), *claim)),
+            Progress::Attached(_) | Progress::Detached(_) => {
+                if let Some((device, claim)) = claimed.as_ref() {
+                    let attached = matches!(p, Progress::Attached(_));
+                    if !notifier.note(attached, *claim, device) {
+                        tracing::warn!("the host was not told (no connection)");
+                    }
+                }
+            }
+            _ => {}
+        }
+        drop(claimed);
+        print(p);
+    })
+}
+
 pub(crate) async fn attach(
     args: AttachArgs,
     config_dir: Option<&Path>,
@@ -110,12 +141,14 @@ pub(crate) async fn attach(
     let vhci = Vhci::new(args.vhci_dir);
     // Before joining a session: a missing vhci-hcd is the first thing to fix.
     vhci.check_writable()?;
-    let progress = print_progress(json_out);
+    let mut progress = print_progress(json_out);
     let conn = match (args.session, args.via) {
         (Some(session), _) => {
             let rejoin = super::usb_session::Rejoin::load(config_dir, &session)?;
             let (viewer, client) = super::usb_session::join(config_dir, &session).await?;
-            super::usb_session::connection(viewer, client, rejoin, progress.clone())
+            let notifier = Notifier::default();
+            progress = noting(progress, notifier.clone());
+            super::usb_session::connection(viewer, client, rejoin, progress.clone(), notifier)
         }
         (None, Some(via)) => via.connect().await?,
         (None, None) => bail!("give --session ID or --via tcp://HOST:PORT"),

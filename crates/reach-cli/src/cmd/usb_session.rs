@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use reach_client::ClientError;
-use reach_client::viewer::{ApiClient, LiveViewer, server_released};
+use reach_client::viewer::{ApiClient, LiveViewer, ViewerSender, server_released};
 use reach_client::ws::Incoming;
 use reach_proto::v1::envelope::Body;
 use reach_proto::v1::session_event::Kind;
 use reach_usb::UsbError;
 use reach_usb::client::UsbClient;
+use reach_usb::proto::DeviceInfo;
 use reach_usbip::attach::{Connection, Progress};
 
 use super::login::Login;
@@ -79,6 +80,43 @@ impl Rejoin {
     }
 }
 
+/// Tells the host what attach did with a claim (`UsbAttachNote`), on whichever viewer carries the
+/// claim now (a resume moves it).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Notifier(Arc<std::sync::Mutex<Option<ViewerSender>>>);
+
+impl Notifier {
+    fn set(&self, viewer: &LiveViewer) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(viewer.sender());
+    }
+
+    /// Sends `attached` or `detached` for `claim_id` on `device` with this machine's host
+    /// name; `false` when no viewer took it.
+    pub(crate) fn note(&self, attached: bool, claim_id: u16, device: &DeviceInfo) -> bool {
+        let note = reach_proto::v1::UsbAttachNote {
+            attached,
+            claim_id: u32::from(claim_id),
+            vendor_id: u32::from(device.vendor_id),
+            product_id: u32::from(device.product_id),
+            serial: device.serial.clone().unwrap_or_default(),
+            bus_id: device.bus_id.clone(),
+            host_name: host_name(),
+        };
+        let sender = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        sender.is_some_and(|s| s.try_send(Body::UsbAttachNote(note)))
+    }
+}
+
+/// This machine's host name, as the kernel has it.
+pub(crate) fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
 /// A [`Connection`] for `reach usb attach` that keeps a viewer joined, rejoins and RESUMEs after
 /// a drop (reporting [`Progress::Resuming`] and [`Progress::Resumed`]), and reports when the
 /// session can no longer carry the device.
@@ -87,10 +125,12 @@ pub(crate) fn connection(
     client: UsbClient,
     rejoin: Rejoin,
     progress: Arc<dyn Fn(Progress) + Send + Sync>,
+    notifier: Notifier,
 ) -> Connection {
+    notifier.set(&viewer);
     Connection {
         client: client.clone(),
-        lost: Box::pin(keep(viewer, client, rejoin, progress)),
+        lost: Box::pin(keep(viewer, client, rejoin, progress, notifier)),
     }
 }
 
@@ -99,6 +139,7 @@ async fn keep(
     client: UsbClient,
     rejoin: Rejoin,
     progress: Arc<dyn Fn(Progress) + Send + Sync>,
+    notifier: Notifier,
 ) -> String {
     loop {
         let dropped = match watch(&mut viewer).await {
@@ -109,6 +150,7 @@ async fn keep(
         match resume(&client, &rejoin).await {
             Ok(again) => {
                 viewer = again;
+                notifier.set(&viewer);
                 progress(Progress::Resumed);
             }
             Err(why) => return why,

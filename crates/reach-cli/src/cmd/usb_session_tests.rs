@@ -29,7 +29,16 @@ async fn attach_connection(api: &ApiClient, machine_id: &str) -> (String, Connec
         session: id.clone(),
         window: RESUME_WINDOW,
     };
-    (id, connection(viewer, client, rejoin, Arc::new(|_| {})))
+    (
+        id,
+        connection(
+            viewer,
+            client,
+            rejoin,
+            Arc::new(|_| {}),
+            Notifier::default(),
+        ),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,7 +140,10 @@ impl Outage {
                 other => format!("{other:?}"),
             });
         });
-        (connection(viewer, client, rejoin, progress), rx)
+        (
+            connection(viewer, client, rejoin, progress, Notifier::default()),
+            rx,
+        )
     }
 }
 

@@ -35,6 +35,8 @@ fn kind_name(kind: Kind) -> Option<&'static str> {
         Kind::Resumed => "resumed",
         Kind::Prompted => "prompted",
         Kind::AclIntegrityFailed => "acl_integrity_failed",
+        Kind::Attached => "attached",
+        Kind::Detached => "detached",
         Kind::Unspecified => return None,
     })
 }
@@ -71,6 +73,9 @@ pub(crate) async fn record(
         "claim_id": note.claim_id,
         "reason": note.reason,
     });
+    if matches!(note.kind(), Kind::Attached | Kind::Detached) {
+        details["technician_host"] = json!(note.reason);
+    }
     let actor = if action == "acl_integrity_failed" {
         format!("agent:{}", from.machine_id)
     } else {
