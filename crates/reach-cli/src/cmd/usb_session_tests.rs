@@ -313,3 +313,43 @@ async fn an_attach_that_cannot_rejoin_within_its_window_ends_with_the_reason() {
     assert_eq!(next_event(&mut events).await, "resuming");
     world.running.shutdown().await.unwrap();
 }
+
+/// Polls the session until `check` holds on its `usb_attached` (bounded).
+async fn session_shows(
+    world: &Outage,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let path = format!("/api/sessions/{}", world.session);
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let s = world.api.get_json(&path).await.unwrap();
+            if check(&s["usb_attached"]) {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the session shows it in time")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attached_claim_shows_on_the_session_with_the_technicians_host_until_it_is_detached() {
+    let world = Outage::start(reach_agent::usb::CLAIM_RETENTION).await;
+    let mut viewer = world.api.join(&world.session).await.unwrap().into_live();
+    let client = viewer.usb_client().unwrap();
+    let notifier = Notifier::default();
+    notifier.set(&viewer);
+    let handle = client.open(DeviceFilter::default()).await.unwrap();
+    assert!(notifier.note(true, handle.claim_id(), handle.device()));
+    let s = session_shows(&world, |a| a.as_array().is_some_and(|l| !l.is_empty())).await;
+    let shown = &s["usb_attached"][0];
+    assert_eq!(shown["host"], host_name().as_str(), "{s}");
+    assert_eq!(shown["claim_id"], u64::from(handle.claim_id()), "{s}");
+    assert_eq!(shown["vendor_id"], "0525", "{s}");
+
+    assert!(notifier.note(false, handle.claim_id(), handle.device()));
+    session_shows(&world, |a| a.as_array().is_some_and(Vec::is_empty)).await;
+    viewer.leave().await;
+    world.running.shutdown().await.unwrap();
+}
