@@ -9,6 +9,7 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use reach_usb::tools::{self, UsbPaths};
 use reach_usbip::attach::{self, AttachRequest, Progress, Via};
+use reach_usbip::counters::read_state;
 use reach_usbip::pump::PumpEnd;
 use reach_usbip::vhci::Vhci;
 
@@ -42,6 +43,14 @@ pub(crate) struct DetachArgs {
     /// Detach every attached device.
     #[arg(long, conflicts_with = "port")]
     all: bool,
+}
+
+/// Arguments of `reach usb attached`.
+#[derive(Debug, Args)]
+pub(crate) struct AttachedArgs {
+    /// vhci-hcd's sysfs directory.
+    #[arg(long, default_value = reach_usbip::vhci::DEFAULT_VHCI_DIR, hide = true)]
+    pub(crate) vhci_dir: std::path::PathBuf,
 }
 
 /// Arguments of `reach usb serve`.
@@ -156,6 +165,7 @@ pub(crate) async fn attach(
     let req = AttachRequest {
         filter: args.device,
         vhci,
+        state_dir: Some(state_dir(config_dir)),
     };
     let end = attach::attach(req, conn, progress, stop_signal()).await?;
     match end {
@@ -200,19 +210,56 @@ pub(crate) fn detach(args: DetachArgs, json_out: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) fn attached(json_out: bool) -> anyhow::Result<()> {
-    let list = Vhci::default().attached()?;
+/// Where `reach usb attach` publishes each port's throughput (`port-N.json`).
+fn state_dir(config_dir: Option<&Path>) -> std::path::PathBuf {
+    let dir = config_dir.map_or_else(|| UsbPaths::from_env().config_dir, Path::to_path_buf);
+    dir.join("attached")
+}
+
+pub(crate) fn attached(
+    vhci_dir: std::path::PathBuf,
+    config_dir: Option<&Path>,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let list = Vhci::new(vhci_dir).attached()?;
+    let states = state_dir(config_dir);
+    let with_counts: Vec<_> = list
+        .into_iter()
+        .map(|a| {
+            let state = read_state(&states, a.port.port);
+            (a, state)
+        })
+        .collect();
     if json_out {
+        let list: Vec<_> = with_counts
+            .iter()
+            .map(|(a, state)| {
+                let mut v = json!(a);
+                v["throughput"] = json!(state.as_ref().map(|s| s.throughput));
+                v["attach_pid"] = json!(state.as_ref().map(|s| s.pid));
+                v
+            })
+            .collect();
         println!("{}", json!({"attached": list}));
         return Ok(());
     }
-    if list.is_empty() {
+    if with_counts.is_empty() {
         println!("No devices attached through vhci-hcd.");
     }
-    for a in list {
+    for (a, state) in with_counts {
         let nodes: Vec<String> = a.nodes.iter().map(|n| n.display().to_string()).collect();
+        let counts = state.map_or_else(
+            || "-".to_owned(),
+            |s| {
+                let t = s.throughput;
+                format!(
+                    "out {} B, in {} B, {} transfers",
+                    t.bytes_out, t.bytes_in, t.transfers
+                )
+            },
+        );
         println!(
-            "port {:<3} {:<9} {}  {}  {}",
+            "port {:<3} {:<9} {}  {}  {}  {counts}",
             a.port.port,
             a.port.local_busid,
             a.ids.as_deref().unwrap_or("-"),
