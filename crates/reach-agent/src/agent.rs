@@ -386,6 +386,13 @@ async fn on_envelope(
                 return usb.handle_frame(key, frame.frame.clone()).await;
             }
             Some(Body::SessionEvent(event)) => usb.handle_session_event(&env, event),
+            Some(Body::UsbAttachNote(note)) => {
+                let key = ViewerKey {
+                    session_id: env.session_id.clone(),
+                    viewer_id: env.viewer_id,
+                };
+                return usb.handle_attach_note(key, note);
+            }
             _ => {}
         }
     }

@@ -5,14 +5,19 @@
 //! every byte leaves the other side `one_way` after it arrived, in order, in both directions.
 //! Bandwidth is not limited; the kernel's TCP on each side still sees the real round trip of its
 //! own leg only, so the added delay behaves like a long path between two TCP proxies.
+//!
+//! [`DelayLink::cut`] simulates an outage for tests: open connections are dropped and new ones
+//! closed at once until [`DelayLink::restore`].
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::Instant;
 
 /// Bytes read at a time from either side.
@@ -25,6 +30,14 @@ const IN_FLIGHT: usize = 1024;
 pub struct DelayLink {
     addr: SocketAddr,
     task: JoinHandle<()>,
+    outage: Arc<Outage>,
+}
+
+/// The cut switch and the connections it drops.
+#[derive(Debug, Default)]
+struct Outage {
+    cut: AtomicBool,
+    open: Mutex<Vec<AbortHandle>>,
 }
 
 impl DelayLink {
@@ -35,9 +48,15 @@ impl DelayLink {
     pub async fn start(target: SocketAddr, one_way: Duration) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
+        let outage = Arc::new(Outage::default());
+        let shared = Arc::clone(&outage);
         let task = tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
-                tokio::spawn(async move {
+                if shared.cut.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let conn = tokio::spawn(async move {
                     if let Ok(outbound) = TcpStream::connect(target).await {
                         let _ = inbound.set_nodelay(true);
                         let _ = outbound.set_nodelay(true);
@@ -46,14 +65,32 @@ impl DelayLink {
                         tokio::join!(pipe(ir, ow, one_way), pipe(or, iw, one_way));
                     }
                 });
+                let mut open = shared.open.lock().unwrap_or_else(|e| e.into_inner());
+                open.retain(|c| !c.is_finished());
+                open.push(conn.abort_handle());
             }
         });
-        Ok(Self { addr, task })
+        Ok(Self { addr, task, outage })
     }
 
     /// Where to connect instead of the target.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Starts an outage: drops every open connection (both sides see them close) and closes
+    /// new ones as they arrive, until [`Self::restore`].
+    pub fn cut(&self) {
+        self.outage.cut.store(true, Ordering::SeqCst);
+        let open = std::mem::take(&mut *self.outage.open.lock().unwrap_or_else(|e| e.into_inner()));
+        for conn in open {
+            conn.abort();
+        }
+    }
+
+    /// Ends the outage: new connections are forwarded again.
+    pub fn restore(&self) {
+        self.outage.cut.store(false, Ordering::SeqCst);
     }
 }
 
@@ -70,7 +107,7 @@ where
     W: tokio::io::AsyncWrite + Unpin,
 {
     let (tx, mut rx) = mpsc::channel::<(Instant, Vec<u8>)>(IN_FLIGHT);
-    let reader = tokio::spawn(async move {
+    let _reader = AbortOnDrop(tokio::spawn(async move {
         loop {
             let mut buf = vec![0; CHUNK];
             match from.read(&mut buf).await {
@@ -83,7 +120,7 @@ where
                 }
             }
         }
-    });
+    }));
     while let Some((due, chunk)) = rx.recv().await {
         tokio::time::sleep_until(due).await;
         if to.write_all(&chunk).await.is_err() {
@@ -91,7 +128,16 @@ where
         }
     }
     let _ = to.shutdown().await;
-    reader.abort();
+}
+
+/// Ends the reading task with its copier (also when a cut aborts the copier), so the socket's
+/// read half does not outlive the connection.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 #[cfg(test)]
@@ -132,5 +178,42 @@ mod tests {
             "a round trip takes at least twice the one-way delay: {:?}",
             started.elapsed()
         );
+    }
+
+    #[tokio::test]
+    async fn a_cut_drops_open_connections_and_closes_new_ones_until_restored() {
+        let echo = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = echo.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = echo.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = vec![0; 1024];
+                    while let Ok(n @ 1..) = s.read(&mut buf).await {
+                        let _ = s.write_all(&buf[..n]).await;
+                    }
+                });
+            }
+        });
+        let link = DelayLink::start(target, Duration::ZERO).await.unwrap();
+        let wait = Duration::from_secs(10);
+        let mut open = TcpStream::connect(link.addr()).await.unwrap();
+        open.write_all(b"ping").await.unwrap();
+        let mut back = [0; 4];
+        open.read_exact(&mut back).await.unwrap();
+        link.cut();
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(wait, open.read_to_end(&mut rest)).await;
+        assert!(read.expect("closed in time").is_err() || rest.is_empty());
+        let mut refused = TcpStream::connect(link.addr()).await.unwrap();
+        let n = tokio::time::timeout(wait, refused.read(&mut back)).await;
+        assert!(matches!(n.expect("closed in time"), Ok(0) | Err(_)));
+        link.restore();
+        let mut again = TcpStream::connect(link.addr()).await.unwrap();
+        again.write_all(b"pong").await.unwrap();
+        tokio::time::timeout(wait, again.read_exact(&mut back))
+            .await
+            .expect("echo in time")
+            .unwrap();
+        assert_eq!(&back, b"pong");
     }
 }

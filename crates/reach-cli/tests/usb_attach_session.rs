@@ -12,7 +12,8 @@ use std::process::Output;
 use bytes::Bytes;
 use common::{Host, WAIT, World, reach, run};
 use reach_usb::proto::DeviceFilter;
-use reach_usbip::pump::{PumpEnd, pump};
+use reach_usbip::counters::{AttachState, Counters, Throughput, write_state};
+use reach_usbip::pump::{PumpEnd, pump_counted};
 use reach_usbip::request::EndpointTable;
 use reach_usbip::wire::{CmdSubmit, Direction, Reply, decode_reply};
 use serde_json::Value;
@@ -69,6 +70,9 @@ async fn attach_through_a_session_claims_the_remote_device_hands_it_to_vhci_and_
     let written = std::fs::read_to_string(vhci.path().join("attach")).unwrap();
     let fields: Vec<&str> = written.split(' ').collect();
     assert_eq!((fields[0], fields[3]), ("0", "3"), "{written}");
+    // The port's throughput file went with the device.
+    let state = world.tech_dir.path().join("attached").join("port-0.json");
+    assert!(!state.exists(), "{}", state.display());
 
     // The claim was released: the device opens again in the same session.
     let again = run(reach(world.tech_dir.path()).args([
@@ -195,7 +199,8 @@ async fn urbs_from_vhci_reach_the_remote_device_through_the_session_and_come_bac
     let handle = client.open(DeviceFilter::default()).await.unwrap();
     let table = EndpointTable::from_device(handle.device());
     let (ours, mut vhci) = UnixStream::pair().unwrap();
-    let pumping = tokio::spawn(pump(handle, ours, table));
+    let counters = std::sync::Arc::new(Counters::default());
+    let pumping = tokio::spawn(pump_counted(handle, ours, table, counters.clone()));
 
     // 256 KiB through the fake loopback (bulk OUT 0x02 → bulk IN 0x81), 16 KiB URBs, 8 of each
     // in flight at a time, as usb-serial or usb-storage would queue them.
@@ -232,6 +237,13 @@ async fn urbs_from_vhci_reach_the_remote_device_through_the_session_and_come_bac
     }
     assert_eq!(got.len(), sent.len());
     assert!(got == sent, "the echo differs");
+    let counted = counters.snapshot();
+    let total = sent.len() as u64;
+    assert_eq!(
+        (counted.bytes_out, counted.bytes_in, counted.transfers),
+        (total, total, 32),
+        "throughput counters"
+    );
 
     // vhci closing its end (a detach) ends the pump as Detached.
     drop(vhci);
@@ -239,4 +251,117 @@ async fn urbs_from_vhci_reach_the_remote_device_through_the_session_and_come_bac
     assert!(matches!(end, PumpEnd::Detached), "{end:?}");
     viewer.leave().await;
     world.running.shutdown().await.unwrap();
+}
+
+/// The `usb_passthrough` records of the server's audit log with `action` (bounded wait).
+async fn server_records(world: &World, action: &str, count: usize) -> Vec<Value> {
+    let found = tokio::time::timeout(WAIT, async {
+        loop {
+            let page = world.api.get_json("/api/audit?limit=500").await.unwrap();
+            let items: Vec<Value> = page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| {
+                    r["event_type"] == "usb_passthrough" && r["details"]["action"] == action
+                })
+                .cloned()
+                .collect();
+            if items.len() >= count {
+                return items;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    });
+    found
+        .await
+        .unwrap_or_else(|_| panic!("no {action} record on the server"))
+}
+
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_and_detach_are_audited_on_the_host_and_the_server_with_the_technicians_host_name() {
+    let world = World::start().await;
+    let host = Host::start(&world, Some("0525")).await;
+    let session = world.session(&host.machine_id, true).await;
+    let vhci = fake_vhci();
+    let args = ["--session", &session, "--device", "0525:a4a0"];
+    let out = attach(world.tech_dir.path(), vhci.path(), &args).await;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("detached from vhci port 0"), "{text}");
+
+    let me = this_host();
+    for action in ["attached", "detached"] {
+        let records = server_records(&world, action, 1).await;
+        let r = &records[0];
+        assert_eq!(r["details"]["technician_host"], me.as_str(), "{r}");
+        assert_eq!(r["details"]["vendor_id"], "0525", "{r}");
+        assert_eq!(r["details"]["session_id"], session.as_str(), "{r}");
+        assert!(r["actor"].as_str().unwrap().contains("admin"), "{r}");
+    }
+    // The host's own chain has both, with the same host name.
+    let local = std::fs::read_to_string(host.dir.path().join("usb-audit.jsonl")).unwrap();
+    let local: Vec<Value> = local
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for action in ["attached", "detached"] {
+        let r = local
+            .iter()
+            .find(|r| r["details"]["action"] == action)
+            .unwrap_or_else(|| panic!("no local {action} record"));
+        assert_eq!(r["details"]["technician_host"], me.as_str(), "{r}");
+    }
+    world.running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn attached_lists_each_port_with_the_throughput_its_attach_publishes() {
+    let config = tempfile::tempdir().unwrap();
+    let vhci = tempfile::tempdir().unwrap();
+    let status = "hub port sta spd dev      sockfd local_busid\n\
+         hs  0000 006 003 00010002 000003 3-1\n\
+         hs  0001 004 000 00000000 000000 0-0\n";
+    std::fs::write(vhci.path().join("status"), status).unwrap();
+    let state = AttachState {
+        port: 0,
+        pid: 42,
+        device: "0525:a4a0".into(),
+        throughput: Throughput {
+            bytes_out: 1_048_576,
+            bytes_in: 2048,
+            transfers: 70,
+        },
+    };
+    write_state(&config.path().join("attached"), &state).unwrap();
+    let vhci_dir = vhci.path().to_str().unwrap();
+    let out =
+        run(reach(config.path()).args(["usb", "attached", "--json", "--vhci-dir", vhci_dir])).await;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let first = &v["attached"][0];
+    assert_eq!(first["port"], 0, "{text}");
+    assert_eq!(first["throughput"]["bytes_out"], 1_048_576, "{text}");
+    assert_eq!(first["throughput"]["transfers"], 70, "{text}");
+    assert_eq!(first["attach_pid"], 42, "{text}");
+    assert_eq!(v["attached"].as_array().unwrap().len(), 1, "{text}");
+
+    let out = run(reach(config.path()).args(["usb", "attached", "--vhci-dir", vhci_dir])).await;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("out 1048576 B, in 2048 B, 70 transfers"),
+        "{text}"
+    );
 }

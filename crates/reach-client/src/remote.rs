@@ -63,6 +63,20 @@ pub async fn join_usb(
     api: &ApiClient,
     session: &str,
 ) -> Result<(LiveViewer, UsbClient), RemoteError> {
+    let mut viewer = join_live(api, session).await?;
+    let client = viewer.usb_client().ok_or_else(|| RemoteError::NoUsb {
+        session: session.to_owned(),
+        reason: "no USB channel".into(),
+    })?;
+    Ok((viewer, client))
+}
+
+/// Joins `session` as the user behind `api` when USB is available to them there (a rejoin
+/// that resumes existing claims needs no new client).
+///
+/// # Errors
+/// [`RemoteError::Join`] or [`RemoteError::NoUsb`] with the server's reason.
+pub async fn join_live(api: &ApiClient, session: &str) -> Result<LiveViewer, RemoteError> {
     let joined = api
         .join(session)
         .await
@@ -70,20 +84,15 @@ pub async fn join_usb(
             session: session.to_owned(),
             source,
         })?;
-    let no_usb = |reason: String| RemoteError::NoUsb {
-        session: session.to_owned(),
-        reason,
-    };
     if !joined.usb {
         let reason = joined.usb_unavailable.clone();
         joined.leave().await;
-        return Err(no_usb(reason));
+        return Err(RemoteError::NoUsb {
+            session: session.to_owned(),
+            reason,
+        });
     }
-    let mut viewer = joined.into_live();
-    let client = viewer
-        .usb_client()
-        .ok_or_else(|| no_usb("no USB channel".into()))?;
-    Ok((viewer, client))
+    Ok(joined.into_live())
 }
 
 impl RemoteOp {

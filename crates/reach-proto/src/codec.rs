@@ -98,6 +98,7 @@ pub fn body_name(body: &Body) -> &'static str {
         Body::Clipboard(_) => "clipboard",
         Body::Usb(_) => "usb",
         Body::UsbAudit(_) => "usb_audit",
+        Body::UsbAttachNote(_) => "usb_attach_note",
         Body::Error(_) => "error",
     }
 }

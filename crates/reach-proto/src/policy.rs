@@ -47,6 +47,14 @@ pub fn judge_viewer_message(grant: &ViewerGrant, body: &Body) -> ViewerVerdict {
                 Refuse
             }
         }
+        // Each one becomes an audit record: throttled like input.
+        Body::UsbAttachNote(_) => {
+            if grant.usb.is_ok() {
+                ForwardThrottled
+            } else {
+                Refuse
+            }
+        }
         _ => Drop,
     }
 }
@@ -137,6 +145,19 @@ mod tests {
             judge_viewer_message(&CONTROL_USB, &usb),
             ViewerVerdict::Forward
         );
+    }
+
+    #[test]
+    fn an_attach_note_is_throttled_only_with_usb_and_an_agent_never_sends_one() {
+        let note = Body::UsbAttachNote(v1::UsbAttachNote::default());
+        for refused in [VIEW_ONLY, CONTROL] {
+            assert_eq!(judge_viewer_message(&refused, &note), ViewerVerdict::Refuse);
+        }
+        assert_eq!(
+            judge_viewer_message(&CONTROL_USB, &note),
+            ViewerVerdict::ForwardThrottled
+        );
+        assert_eq!(judge_agent_message(&note), AgentVerdict::Drop);
     }
 
     #[test]

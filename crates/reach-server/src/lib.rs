@@ -44,6 +44,7 @@ pub mod secrets;
 pub mod server;
 pub mod state;
 pub mod tenants;
+pub mod usb_attached;
 pub mod users;
 pub mod ws;
 

@@ -158,6 +158,8 @@ pub struct AppState {
     pub console: broadcast::Sender<crate::console_events::ConsoleEvent>,
     /// Open connections and unauthenticated sockets, per client IP.
     pub connections: Arc<crate::conn::Connections>,
+    /// Claims `reach usb attach` holds in technicians' kernels now, per session.
+    pub usb_attached: Arc<crate::usb_attached::UsbAttached>,
 }
 
 impl AppState {
@@ -200,6 +202,7 @@ impl AppState {
             relay: Arc::default(),
             console: crate::console_events::bus(),
             connections: Arc::default(),
+            usb_attached: Arc::default(),
         };
         let report = bootstrap::run(&state).await?;
         Ok((state, report))

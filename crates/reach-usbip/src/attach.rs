@@ -14,7 +14,8 @@ use reach_usb::client::{UsbClient, UsbHandle};
 use reach_usb::proto::{DeviceFilter, DeviceInfo};
 use thiserror::Error;
 
-use crate::pump::{PumpEnd, pump};
+use crate::counters::{AttachState, Counters, remove_state, write_state};
+use crate::pump::{PumpEnd, pump_counted};
 use crate::request::EndpointTable;
 use crate::vhci::{PortStatus, Vhci, VhciError, device_nodes, free_port, speed_of};
 
@@ -139,8 +140,8 @@ pub enum AttachError {
 /// What happened, for the terminal.
 #[derive(Debug, Clone)]
 pub enum Progress {
-    /// The device is claimed through Reach.
-    Claimed(DeviceInfo),
+    /// The device is claimed through Reach (the claim id on the connection).
+    Claimed(DeviceInfo, u16),
     /// vhci accepted the device on this port.
     Attached(PortStatus),
     /// The kernel enumerated it: its sysfs directory and the device nodes found below it.
@@ -150,6 +151,13 @@ pub enum Progress {
         /// `/dev/ttyACM0`, `/dev/sdb`, …
         nodes: Vec<PathBuf>,
     },
+    /// The connection to the host dropped (the reason); the claim is being resumed on a new one
+    /// while vhci keeps the port attached.
+    Resuming(String),
+    /// The claim moved onto a new connection; pending transfers complete there.
+    Resumed,
+    /// The port was detached (the device left this kernel); the claim is released next.
+    Detached(PortStatus),
     /// The pump stopped.
     Ended(String),
 }
@@ -161,6 +169,8 @@ pub struct AttachRequest {
     pub filter: DeviceFilter,
     /// vhci-hcd's sysfs directory.
     pub vhci: Vhci,
+    /// Where to publish the port's throughput for `reach usb attached` (none: not published).
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Checks vhci, claims the device on `conn`, attaches and pumps until the port is detached,
@@ -186,9 +196,12 @@ pub async fn attach(
         })?,
         why = &mut lost => return Err(AttachError::Lost(why)),
     };
-    progress(Progress::Claimed(handle.device().clone()));
+    progress(Progress::Claimed(
+        handle.device().clone(),
+        handle.claim_id(),
+    ));
     // `lost` owns the connection (a session's viewer): it must outlive the claim's release.
-    let result = attach_claimed(&req.vhci, &handle, progress.clone(), stop, &mut lost).await;
+    let result = attach_claimed(&req, &handle, progress.clone(), stop, &mut lost).await;
     // With the connection lost there is nobody left to release the claim to (the host
     // releases it by itself).
     if !matches!(result, Ok(PumpEnd::ConnectionLost(_))) {
@@ -200,12 +213,13 @@ pub async fn attach(
 }
 
 async fn attach_claimed(
-    vhci: &Vhci,
+    req: &AttachRequest,
     handle: &UsbHandle,
     progress: Arc<dyn Fn(Progress) + Send + Sync>,
     stop: impl Future<Output = ()>,
     lost: impl Future<Output = String>,
 ) -> Result<PumpEnd, AttachError> {
+    let vhci = &req.vhci;
     let device = handle.device().clone();
     let (speed, hub) = speed_of(&device.speed);
     let ports = vhci.status()?;
@@ -229,7 +243,12 @@ async fn attach_claimed(
         move || find_nodes(&vhci, &port, &*progress, &finished)
     });
     let table = EndpointTable::from_device(&device);
-    let pumping = pump(handle.clone(), ours, table);
+    let counters = Arc::new(Counters::default());
+    let _published = req
+        .state_dir
+        .as_ref()
+        .map(|dir| Publisher::start(dir.clone(), port.port, &device, counters.clone()));
+    let pumping = pump_counted(handle.clone(), ours, table, counters);
     tokio::pin!(pumping);
     let detach_then = |why: &str| {
         // Detaching makes vhci close its end; the pump then ends as Detached.
@@ -254,7 +273,50 @@ async fn attach_claimed(
         let _ = vhci.detach(port.port);
     }
     finished.store(true, Ordering::Relaxed);
+    progress(Progress::Detached(port));
     Ok(end)
+}
+
+/// How often the state file is rewritten.
+pub const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+
+/// Rewrites the port's state file while the device is attached; removes it when dropped.
+struct Publisher {
+    dir: PathBuf,
+    port: u32,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Publisher {
+    fn start(dir: PathBuf, port: u32, device: &DeviceInfo, counters: Arc<Counters>) -> Self {
+        let mut state = AttachState {
+            port,
+            pid: std::process::id(),
+            device: format!("{:04x}:{:04x}", device.vendor_id, device.product_id),
+            throughput: counters.snapshot(),
+        };
+        let task = tokio::spawn({
+            let dir = dir.clone();
+            async move {
+                let mut tick = tokio::time::interval(PUBLISH_EVERY);
+                loop {
+                    tick.tick().await;
+                    state.throughput = counters.snapshot();
+                    if let Err(e) = write_state(&dir, &state) {
+                        tracing::warn!(error = %e, "attach state not written");
+                    }
+                }
+            }
+        });
+        Self { dir, port, task }
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        self.task.abort();
+        remove_state(&self.dir, self.port);
+    }
 }
 
 /// The devid vhci reports for the device: `busnum << 16 | claim id` (the remote bus number

@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod attach;
+pub mod counters;
 pub mod errno;
 pub mod pump;
 pub mod request;

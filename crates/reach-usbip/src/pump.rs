@@ -5,6 +5,7 @@
 //! any number are in flight. Completions come back to the loop, which writes the replies.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use reach_usb::UsbError;
 use reach_usb::client::{PendingTransfer, UsbHandle};
@@ -13,6 +14,7 @@ use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::counters::Counters;
 use crate::request::{EndpointTable, Submit};
 use crate::translator::{Completion, Event, Translator};
 use crate::wire::WireError;
@@ -80,6 +82,19 @@ pub async fn pump<S>(handle: UsbHandle, socket: S, endpoints: EndpointTable) -> 
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    pump_counted(handle, socket, endpoints, Arc::default()).await
+}
+
+/// [`pump`], counting every completed transfer in `counters`.
+pub async fn pump_counted<S>(
+    handle: UsbHandle,
+    socket: S,
+    endpoints: EndpointTable,
+    counters: Arc<Counters>,
+) -> PumpEnd
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let (mut rd, mut wr) = tokio::io::split(socket);
     let mut translator = Translator::new(endpoints);
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
@@ -101,6 +116,7 @@ where
             Some(done) = done_rx.recv() => match done {
                 Done::Completed(seqnum, c) => {
                     cancels.remove(&seqnum);
+                    counters.record(&c);
                     translator.handle_completion(seqnum, c);
                 }
                 Done::Lost(e) => {

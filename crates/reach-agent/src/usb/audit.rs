@@ -36,6 +36,8 @@ pub(super) fn note(details: &Value) -> v1::UsbAudit {
         "error" => Kind::Error,
         "resumed" => Kind::Resumed,
         "prompted" => Kind::Prompted,
+        "attached" => Kind::Attached,
+        "detached" => Kind::Detached,
         _ => Kind::Unspecified,
     };
     let hex = |field: &str| {
@@ -46,6 +48,7 @@ pub(super) fn note(details: &Value) -> v1::UsbAudit {
     };
     let text = |field: &str| details[field].as_str().unwrap_or_default().to_owned();
     let reason = match (details["reason"].as_str(), details["code"].as_str()) {
+        _ if matches!(kind, Kind::Attached | Kind::Detached) => text("technician_host"),
         (Some(reason), _) => reason.to_owned(),
         (None, Some(code)) => format!("{code}: {}", text("message")),
         (None, None) => String::new(),
@@ -87,5 +90,15 @@ mod tests {
             "message": "denied by ACL policy", "viewer": "7@s"}));
         assert_eq!(n.kind(), Kind::Error);
         assert_eq!(n.reason, "denied: denied by ACL policy");
+    }
+
+    #[test]
+    fn an_attach_record_carries_the_technicians_host_name() {
+        let n = note(
+            &json!({"action": "detached", "vendor_id": "0525", "product_id": "a4a0",
+            "claim_id": 2, "viewer": "7@s", "technician_host": "tech-laptop"}),
+        );
+        assert_eq!(n.kind(), Kind::Detached);
+        assert_eq!((n.claim_id, n.reason.as_str()), (2, "tech-laptop"));
     }
 }

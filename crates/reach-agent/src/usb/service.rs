@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use reach_proto::codec;
+use reach_proto::rate::TokenBucket;
 use reach_proto::v1::{self, Envelope, envelope::Body, session_event::Kind};
 use reach_usb::host::{HostConfig, HostSession};
 use reach_usb::net::{HostRunner, MessageChannel, memory_pair};
@@ -20,6 +21,13 @@ use tokio::task::JoinHandle;
 
 use super::resume::{Owner, Parking, Runner};
 use super::{AUDIT_NOTE_QUEUE, RELAY_FRAME_PAYLOAD, USB_OUT_QUEUE, UsbOptions};
+
+/// Attach notes recorded per second across viewers (burst [`ATTACH_NOTE_BURST`]).
+const ATTACH_NOTES_PER_SEC: u32 = 5;
+/// Burst of [`ATTACH_NOTES_PER_SEC`].
+const ATTACH_NOTE_BURST: u32 = 20;
+/// Characters kept of each text field of an attach note.
+const NOTE_TEXT_MAX: usize = 255;
 
 /// Frames a new viewer may send before its USB traffic is routed: HELLO and the message after
 /// it decide between a fresh host session and resuming one (RESUME).
@@ -77,6 +85,8 @@ pub(crate) struct UsbService {
     out_rx: mpsc::Receiver<Envelope>,
     notes: mpsc::Sender<Envelope>,
     notes_rx: mpsc::Receiver<Envelope>,
+    /// Bounds the local records technicians' attach notes cause.
+    attach_notes: TokenBucket,
 }
 
 impl UsbService {
@@ -94,6 +104,7 @@ impl UsbService {
             out_rx,
             notes,
             notes_rx,
+            attach_notes: TokenBucket::new(ATTACH_NOTES_PER_SEC, ATTACH_NOTE_BURST, Instant::now()),
         }
     }
 
@@ -275,6 +286,41 @@ impl UsbService {
     pub(crate) fn switch_off(&mut self) {
         self.parking.clear();
         self.undecided.clear();
+    }
+
+    /// Records a technician's `reach usb attach` report (`attached` / `detached` with its host
+    /// name) in the local chain, mirrored to the server as `UsbAudit` KIND_ATTACHED /
+    /// KIND_DETACHED. Only from a viewer with a USB session here; over the rate, dropped.
+    pub(crate) fn handle_attach_note(&mut self, key: ViewerKey, note: &v1::UsbAttachNote) {
+        if !self.viewers.contains_key(&key) {
+            tracing::debug!(viewer = %key.label(), "attach note from a viewer without USB dropped");
+            return;
+        }
+        if !self.attach_notes.try_take(Instant::now()) {
+            tracing::warn!("attach notes over the rate dropped");
+            return;
+        }
+        let clip = |s: &str| s.chars().take(NOTE_TEXT_MAX).collect::<String>();
+        let details = serde_json::json!({
+            "action": if note.attached { "attached" } else { "detached" },
+            "vendor_id": format!("{:04x}", note.vendor_id & 0xffff),
+            "product_id": format!("{:04x}", note.product_id & 0xffff),
+            "serial": clip(&note.serial),
+            "bus_id": clip(&note.bus_id),
+            "viewer": key.label(),
+            "claim_id": note.claim_id & 0xffff,
+            "technician_host": clip(&note.host_name),
+        });
+        let actor = format!("viewer:{}", key.label());
+        let mirror = super::audit::mirror(key, self.notes.clone());
+        match &self.options.audit {
+            Some(audit) => {
+                if let Err(error) = audit.with_mirror(mirror).append(&actor, details) {
+                    tracing::error!(%error, "could not record an attach note locally");
+                }
+            }
+            None => mirror(&actor, &details),
+        }
     }
 
     /// The connection to the server is gone: every claim is released.

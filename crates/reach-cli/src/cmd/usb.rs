@@ -66,8 +66,8 @@ enum UsbCommand {
     Attach(super::usb_attach::AttachArgs),
     /// Detach a device attached with `reach usb attach`.
     Detach(super::usb_attach::DetachArgs),
-    /// List devices attached through vhci-hcd.
-    Attached,
+    /// List devices attached through vhci-hcd, with throughput (bytes each way, transfers).
+    Attached(super::usb_attach::AttachedArgs),
     /// Serve this machine's devices over TCP on a loopback address (for `attach --via tcp://`),
     /// and the host USB REST API (default 127.0.0.1:9939; token in `usb-api-token`).
     Serve(super::usb_attach::ServeArgs),
@@ -228,7 +228,9 @@ pub(crate) fn run(args: UsbArgs) -> anyhow::Result<()> {
             args.json,
         )),
         UsbCommand::Detach(a) => super::usb_attach::detach(a, args.json),
-        UsbCommand::Attached => super::usb_attach::attached(args.json),
+        UsbCommand::Attached(a) => {
+            super::usb_attach::attached(a.vhci_dir, args.config_dir.as_deref(), args.json)
+        }
         UsbCommand::Serve(a) => rt.block_on(super::usb_attach::serve(a, &paths, &args.backend)),
     }
 }

@@ -9,8 +9,11 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use reach_usb::tools::{self, UsbPaths};
 use reach_usbip::attach::{self, AttachRequest, Progress, Via};
+use reach_usbip::counters::read_state;
 use reach_usbip::pump::PumpEnd;
 use reach_usbip::vhci::Vhci;
+
+use super::usb_session::Notifier;
 use serde_json::json;
 
 /// Arguments of `reach usb attach`.
@@ -42,6 +45,14 @@ pub(crate) struct DetachArgs {
     all: bool,
 }
 
+/// Arguments of `reach usb attached`.
+#[derive(Debug, Args)]
+pub(crate) struct AttachedArgs {
+    /// vhci-hcd's sysfs directory.
+    #[arg(long, default_value = reach_usbip::vhci::DEFAULT_VHCI_DIR, hide = true)]
+    pub(crate) vhci_dir: std::path::PathBuf,
+}
+
 /// Arguments of `reach usb serve`.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -58,7 +69,7 @@ pub(crate) struct ServeArgs {
 fn print_progress(json_out: bool) -> Arc<dyn Fn(Progress) + Send + Sync> {
     Arc::new(move |p: Progress| {
         let (value, text) = match &p {
-            Progress::Claimed(d) => (
+            Progress::Claimed(d, _) => (
                 json!({"event": "claimed", "device": d}),
                 format!(
                     "claimed {:04x}:{:04x} {} ({} speed) on the host",
@@ -84,6 +95,15 @@ fn print_progress(json_out: bool) -> Arc<dyn Fn(Progress) + Send + Sync> {
                     format!("local device {} nodes: {shown}", sysfs.display()),
                 )
             }
+            Progress::Detached(port) => (
+                json!({"event": "detached", "port": port.port}),
+                format!("detached from vhci port {}", port.port),
+            ),
+            Progress::Resuming(why) => (
+                json!({"event": "resuming", "reason": why}),
+                format!("connection lost ({why}), resuming…"),
+            ),
+            Progress::Resumed => (json!({"event": "resumed"}), "resumed".to_owned()),
             Progress::Ended(why) => (
                 json!({"event": "ended", "reason": why}),
                 format!("ended: {why}"),
@@ -97,6 +117,31 @@ fn print_progress(json_out: bool) -> Arc<dyn Fn(Progress) + Send + Sync> {
     })
 }
 
+/// Also tells the host (its audit) when the device enters and leaves this kernel.
+fn noting(
+    print: Arc<dyn Fn(Progress) + Send + Sync>,
+    notifier: Notifier,
+) -> Arc<dyn Fn(Progress) + Send + Sync> {
+    let claimed = std::sync::Mutex::new(None);
+    Arc::new(move |p: Progress| {
+        let mut claimed = claimed.lock().unwrap_or_else(|e| e.into_inner());
+        match &p {
+            Progress::Claimed(device, claim) => *claimed = Some((device.clone(), *claim)),
+            Progress::Attached(_) | Progress::Detached(_) => {
+                if let Some((device, claim)) = claimed.as_ref() {
+                    let attached = matches!(p, Progress::Attached(_));
+                    if !notifier.note(attached, *claim, device) {
+                        tracing::warn!("the host was not told (no connection)");
+                    }
+                }
+            }
+            _ => {}
+        }
+        drop(claimed);
+        print(p);
+    })
+}
+
 pub(crate) async fn attach(
     args: AttachArgs,
     config_dir: Option<&Path>,
@@ -105,10 +150,14 @@ pub(crate) async fn attach(
     let vhci = Vhci::new(args.vhci_dir);
     // Before joining a session: a missing vhci-hcd is the first thing to fix.
     vhci.check_writable()?;
+    let mut progress = print_progress(json_out);
     let conn = match (args.session, args.via) {
         (Some(session), _) => {
+            let rejoin = super::usb_session::Rejoin::load(config_dir, &session)?;
             let (viewer, client) = super::usb_session::join(config_dir, &session).await?;
-            super::usb_session::connection(viewer, client)
+            let notifier = Notifier::default();
+            progress = noting(progress, notifier.clone());
+            super::usb_session::connection(viewer, client, rejoin, progress.clone(), notifier)
         }
         (None, Some(via)) => via.connect().await?,
         (None, None) => bail!("give --session ID or --via tcp://HOST:PORT"),
@@ -116,8 +165,9 @@ pub(crate) async fn attach(
     let req = AttachRequest {
         filter: args.device,
         vhci,
+        state_dir: Some(state_dir(config_dir)),
     };
-    let end = attach::attach(req, conn, print_progress(json_out), stop_signal()).await?;
+    let end = attach::attach(req, conn, progress, stop_signal()).await?;
     match end {
         PumpEnd::Detached => Ok(()),
         other => bail!("{other}"),
@@ -160,19 +210,56 @@ pub(crate) fn detach(args: DetachArgs, json_out: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) fn attached(json_out: bool) -> anyhow::Result<()> {
-    let list = Vhci::default().attached()?;
+/// Where `reach usb attach` publishes each port's throughput (`port-N.json`).
+fn state_dir(config_dir: Option<&Path>) -> std::path::PathBuf {
+    let dir = config_dir.map_or_else(|| UsbPaths::from_env().config_dir, Path::to_path_buf);
+    dir.join("attached")
+}
+
+pub(crate) fn attached(
+    vhci_dir: std::path::PathBuf,
+    config_dir: Option<&Path>,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let list = Vhci::new(vhci_dir).attached()?;
+    let states = state_dir(config_dir);
+    let with_counts: Vec<_> = list
+        .into_iter()
+        .map(|a| {
+            let state = read_state(&states, a.port.port);
+            (a, state)
+        })
+        .collect();
     if json_out {
+        let list: Vec<_> = with_counts
+            .iter()
+            .map(|(a, state)| {
+                let mut v = json!(a);
+                v["throughput"] = json!(state.as_ref().map(|s| s.throughput));
+                v["attach_pid"] = json!(state.as_ref().map(|s| s.pid));
+                v
+            })
+            .collect();
         println!("{}", json!({"attached": list}));
         return Ok(());
     }
-    if list.is_empty() {
+    if with_counts.is_empty() {
         println!("No devices attached through vhci-hcd.");
     }
-    for a in list {
+    for (a, state) in with_counts {
         let nodes: Vec<String> = a.nodes.iter().map(|n| n.display().to_string()).collect();
+        let counts = state.map_or_else(
+            || "-".to_owned(),
+            |s| {
+                let t = s.throughput;
+                format!(
+                    "out {} B, in {} B, {} transfers",
+                    t.bytes_out, t.bytes_in, t.transfers
+                )
+            },
+        );
         println!(
-            "port {:<3} {:<9} {}  {}  {}",
+            "port {:<3} {:<9} {}  {}  {}  {counts}",
             a.port.port,
             a.port.local_busid,
             a.ids.as_deref().unwrap_or("-"),

@@ -98,7 +98,9 @@ impl World {
 pub(crate) struct Host {
     pub(crate) machine_id: String,
     _agent: Child,
-    _dir: TempDir,
+    /// The host's config dir (its ACL and local audit chain); not every test binary reads it.
+    #[allow(dead_code)]
+    pub(crate) dir: TempDir,
 }
 
 impl Host {
@@ -155,7 +157,7 @@ impl Host {
         Self {
             machine_id: id,
             _agent: agent,
-            _dir: dir,
+            dir,
         }
     }
 }

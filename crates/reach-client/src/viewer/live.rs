@@ -33,6 +33,7 @@ pub const EVENT_QUEUE: usize = 1024;
 /// USB frames written per flush, at most.
 const USB_BATCH: usize = 64;
 
+#[derive(Debug)]
 enum Outgoing {
     Body(Body),
     Leave,
@@ -126,7 +127,23 @@ impl ViewerConnection {
     }
 }
 
+/// Sends session messages on a [`LiveViewer`]'s socket from elsewhere (cloneable).
+#[derive(Debug, Clone)]
+pub struct ViewerSender(mpsc::Sender<Outgoing>);
+
+impl ViewerSender {
+    /// Queues `body` without waiting; `false` when the queue is full or the socket task ended.
+    pub fn try_send(&self, body: Body) -> bool {
+        self.0.try_send(Outgoing::Body(body)).is_ok()
+    }
+}
+
 impl LiveViewer {
+    /// A sender for this viewer's socket (it stops working when the viewer is dropped).
+    pub fn sender(&self) -> ViewerSender {
+        ViewerSender(self.outgoing.clone())
+    }
+
     /// The session's USB channel (once): give it to [`UsbClient::connect`].
     pub fn take_usb_channel(&mut self) -> Option<MessageChannel> {
         self.usb.take()
@@ -182,7 +199,7 @@ impl LiveViewer {
 
 /// Whether the server closed the viewer in a way that released its claims on the host (a
 /// dropped connection, 1006, keeps them for a resume).
-fn server_released(code: u16) -> bool {
+pub fn server_released(code: u16) -> bool {
     use reach_proto::close;
     matches!(
         code,

@@ -72,6 +72,11 @@ pub struct ViewerToken {
 
 fn with_viewers(state: &AppState, mut s: Session) -> Session {
     s.viewers = state.relay.viewer_count(&s.id);
+    if s.ended_at_ms.is_some() {
+        state.usb_attached.forget(&s.id);
+    } else {
+        s.usb_attached = state.usb_attached.of(&s.id);
+    }
     s
 }
 

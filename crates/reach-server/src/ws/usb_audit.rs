@@ -35,8 +35,29 @@ fn kind_name(kind: Kind) -> Option<&'static str> {
         Kind::Resumed => "resumed",
         Kind::Prompted => "prompted",
         Kind::AclIntegrityFailed => "acl_integrity_failed",
+        Kind::Attached => "attached",
+        Kind::Detached => "detached",
         Kind::Unspecified => return None,
     })
+}
+
+/// Keeps the session's attached claims (shown on the session) in step with the note.
+fn track_attached(state: &AppState, session: &str, user: &str, note: &v1::UsbAudit) {
+    match note.kind() {
+        Kind::Attached => state.usb_attached.attached(
+            session,
+            crate::usb_attached::AttachedClaim {
+                claim_id: note.claim_id,
+                technician: user.to_owned(),
+                host: note.reason.clone(),
+                vendor_id: format!("{:04x}", note.vendor_id & 0xffff),
+                product_id: format!("{:04x}", note.product_id & 0xffff),
+                since_ms: crate::db::now_ms(),
+            },
+        ),
+        Kind::Detached | Kind::Closed => state.usb_attached.released(session, user, note.claim_id),
+        _ => {}
+    }
 }
 
 /// Who reported a note.
@@ -71,6 +92,9 @@ pub(crate) async fn record(
         "claim_id": note.claim_id,
         "reason": note.reason,
     });
+    if matches!(note.kind(), Kind::Attached | Kind::Detached) {
+        details["technician_host"] = json!(note.reason);
+    }
     let actor = if action == "acl_integrity_failed" {
         format!("agent:{}", from.machine_id)
     } else {
@@ -84,6 +108,7 @@ pub(crate) async fn record(
         details["session_id"] = json!(who.session_id);
         details["viewer_id"] = json!(viewer_id);
         details["technician"] = json!(who.user_id);
+        track_attached(state, &who.session_id, &who.user_id, note);
         who.actor
     };
     if let Err(error) = state

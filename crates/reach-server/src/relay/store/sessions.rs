@@ -36,6 +36,8 @@ pub struct Session {
     pub end_reason: Option<String>,
     /// Viewers connected now (on this server instance).
     pub viewers: usize,
+    /// Claims attached to technicians' kernels now (`reach usb attach`; this server instance).
+    pub usb_attached: Vec<crate::usb_attached::AttachedClaim>,
 }
 
 const COLUMNS: &str = "id, machine_id, kind, created_by, technician, access, usb, consent, \
@@ -56,6 +58,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Session, sqlx::Error> {
         ended_at_ms: r.try_get("ended_at")?,
         end_reason: r.try_get("end_reason")?,
         viewers: 0,
+        usb_attached: Vec::new(),
     })
 }
 
