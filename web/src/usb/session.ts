@@ -138,12 +138,12 @@ export class UsbSession {
   }
 
   /** A control transfer: IN when bit 7 of requestType is set (`length` bytes wanted), else OUT `data`. */
-  control(claim: number, setup: Setup, length: number, data = new Uint8Array(), timeoutMs = 0): Promise<TransferReply> {
+  control(claim: number, setup: Setup, length: number, data: Uint8Array = new Uint8Array(), timeoutMs = 0): Promise<TransferReply> {
     return this.transfer(claim, "control", Op.Control, encodeControl(setup, length, data, timeoutMs), data.length);
   }
 
   /** A bulk transfer: IN when bit 7 of `endpoint` is set (`length` bytes wanted), else OUT `data`. */
-  bulk(claim: number, endpoint: number, length: number, data = new Uint8Array(), timeoutMs = 0, clientTimeoutMs = TRANSFER_TIMEOUT_MS): Promise<TransferReply> {
+  bulk(claim: number, endpoint: number, length: number, data: Uint8Array = new Uint8Array(), timeoutMs = 0, clientTimeoutMs = TRANSFER_TIMEOUT_MS): Promise<TransferReply> {
     return this.transfer(claim, "bulk", Op.Bulk, encodeEndpoint(endpoint, length, data, timeoutMs), data.length, clientTimeoutMs);
   }
 
