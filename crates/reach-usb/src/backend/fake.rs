@@ -746,8 +746,15 @@ mod tests {
         assert_eq!(set.status, TransferStatus::Ok);
         let get = dev.clone().transfer(control(0xA1, 0x21, 7, &[])).await;
         assert_eq!(&get.data[..], &coding);
-        let short = dev.clone().transfer(control(0x21, 0x20, 3, &[1, 2, 3])).await;
-        assert_eq!(short.status, TransferStatus::Stall, "a line coding is 7 bytes");
+        let short = dev
+            .clone()
+            .transfer(control(0x21, 0x20, 3, &[1, 2, 3]))
+            .await;
+        assert_eq!(
+            short.status,
+            TransferStatus::Stall,
+            "a line coding is 7 bytes"
+        );
         dev.clone().transfer(bulk(0x02, b"AT\r", 3)).await;
         assert_eq!(&dev.transfer(bulk(0x81, b"", 64)).await.data[..], b"AT\r");
     }
