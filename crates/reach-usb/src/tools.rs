@@ -70,13 +70,15 @@ impl UsbPaths {
     }
 }
 
-/// The backend by name: `system` (default) or `fake` (a demo loopback device `0525:a4a0`).
+/// The backend by name: `system` (default) or `fake` (two demo devices: the loopback device
+/// `0525:a4a0` and a CDC-ACM serial adapter `0525:a4a7` that echoes).
 pub fn backend_named(name: &str) -> Result<Arc<dyn UsbBackend>, String> {
     match name {
         "system" => Ok(crate::backend::system_backend()),
         "fake" => {
             let backend = FakeBackend::new();
             backend.add(FakeDevice::loopback());
+            backend.add(FakeDevice::cdc_acm());
             Ok(Arc::new(backend))
         }
         other => Err(format!("unknown backend {other:?}; use system or fake")),

@@ -281,6 +281,7 @@ function onEnvelope(envelope: Envelope): void {
   if (envelope.authOk) return onAuthOk(envelope.authOk);
   if (envelope.videoFrame) return onVideoPart(envelope.videoFrame);
   if (envelope.sessionEvent) return onSessionEvent(envelope.sessionEvent);
+  if (envelope.usb?.frame) return usbPanel.receive(envelope.usb.frame);
   if (envelope.cursorShape) return cursor.setShape(envelope.cursorShape);
   if (envelope.cursorPosition) return cursor.setPosition(envelope.cursorPosition);
   if (envelope.clipboard?.text) {
@@ -339,10 +340,17 @@ function showUsb(available: boolean, why: string): void {
   usbPanel.update(available, why);
 }
 
-const usbPanel = new UsbPanel(usbBadge, byId("usb-panel"), new ApiClient(), () => decodeURIComponent(location.hash.replace(/^#/, "")));
+const usbPanel = new UsbPanel(
+  usbBadge,
+  byId("usb-panel"),
+  new ApiClient(),
+  () => decodeURIComponent(location.hash.replace(/^#/, "")),
+  (frame) => socket?.send({ usb: { frame } }),
+);
 
 function onClose(code: number, reason: string): void {
   keyboard.releaseAll();
+  usbPanel.disconnected();
   h264.close();
   if (exposed.state === "ended") return;
   // Close codes: crates/reach-proto/src/close.rs.

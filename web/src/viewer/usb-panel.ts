@@ -1,11 +1,12 @@
 // The viewer's USB panel: whether this session may use the remote machine's USB devices, and
-// why not (the server's own sentence). Devices are listed and opened with the `reach usb
-// remote` commands today — the browser does not speak the USB channel — so the panel gives
-// those commands for this session. When the session was opened without USB, it offers to
-// open one with USB.
+// why not (the server's own sentence). When USB is allowed, the browser speaks the USB channel
+// itself over the viewer's socket (UsbDevices: list, open/close, live statistics, a serial
+// terminal for CDC-ACM devices); the `reach usb remote` commands for this session are given
+// too. When the session was opened without USB, it offers to open one with USB.
 
 import type { ApiClient } from "../net/api";
 import { h } from "../ui/dom";
+import { UsbDevices } from "./usb-devices";
 
 /** The server's sentence for a session opened without USB (reach_proto::access::UsbDenial). */
 const NOT_IN_SESSION = /opened without USB/;
@@ -14,12 +15,14 @@ export class UsbPanel {
   private available = false;
   private why = "";
   private username = "";
+  private devices: UsbDevices | null = null;
 
   constructor(
     private readonly toggle: HTMLButtonElement,
     private readonly panel: HTMLElement,
     private readonly api: ApiClient,
     private readonly sessionId: () => string,
+    private readonly sendFrame: (frame: Uint8Array) => void,
   ) {
     toggle.addEventListener("click", () => this.setOpen(panel.hidden));
     void api
@@ -35,6 +38,21 @@ export class UsbPanel {
   update(available: boolean, why: string): void {
     this.available = available;
     this.why = why;
+    // A new grant comes with a new connection: a new USB session over it.
+    this.devices?.stop("reconnected");
+    this.devices = available ? new UsbDevices(this.sendFrame) : null;
+    this.render();
+  }
+
+  /** One USB protocol frame from the remote host. */
+  receive(frame: Uint8Array): void {
+    this.devices?.receive(frame);
+  }
+
+  /** The viewer's connection closed: claims and pending requests end with it. */
+  disconnected(): void {
+    this.devices?.stop("the connection closed");
+    this.devices = null;
     this.render();
   }
 
@@ -61,15 +79,16 @@ export class UsbPanel {
     const commands = h(
       "div",
       {},
-      h("p", {}, "From your computer, with the reach program:"),
+      h("h3", {}, "From your computer"),
+      h("p", {}, "To use a device with local programs (USB/IP), with the reach program:"),
       h("pre", {}, h("code", { id: "usb-commands" }, text)),
       copy,
-      h("p", { class: "hint" }, "The browser does not list or open devices itself yet."),
     );
     this.panel.replaceChildren(
       h("div", { class: "panel-head" }, h("h2", { tabindex: "-1" }, "USB devices"), close),
       status,
       NOT_IN_SESSION.test(this.why) ? this.reopenButton() : "",
+      this.devices?.element ?? "",
       this.available ? commands : "",
     );
   }

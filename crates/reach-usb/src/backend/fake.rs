@@ -5,7 +5,14 @@
 //! - `0x83` bulk IN source (returns the requested length of a counting pattern);
 //! - `0x04` bulk OUT sink (discards);
 //! - `0x85` interrupt IN fed by [`FakeHandle::push_interrupt`] (waits for data);
-//! - control: GET_DESCRIPTOR(device), vendor request 1 stores/returns up to 64 bytes.
+//! - control: GET_DESCRIPTOR(device), vendor request 1 stores/returns up to 64 bytes, and the
+//!   CDC-ACM class requests SET_LINE_CODING (7 bytes, stored), GET_LINE_CODING and
+//!   SET_CONTROL_LINE_STATE.
+//!
+//! [`FakeDevice::cdc_acm`] describes the same endpoints as a USB-serial adapter (`0525:a4a7`,
+//! like the Linux gadget serial in CDC-ACM mode): a communications interface (class 0x02) with
+//! the interrupt endpoint and a data interface (class 0x0a) whose bulk OUT `0x02` is echoed on
+//! bulk IN `0x81`, as a board's console that echoes what is typed.
 //!
 //! A script ([`FakeHandle::script`]) makes the next transfer on an endpoint stall, time out,
 //! babble (overflow), or unplug the device mid-transfer; [`FakeHandle::reenumerate`] unplugs it
@@ -47,6 +54,8 @@ struct State {
     halted: HashSet<u8>,
     script: HashMap<u8, VecDeque<Scripted>>,
     vendor_data: Vec<u8>,
+    /// CDC-ACM line coding (SET_LINE_CODING), 7 bytes; empty until set.
+    line_coding: Vec<u8>,
     opened: bool,
     configuration: u8,
     /// Transfers waiting for data, per endpoint, in submission order (a device's queue).
@@ -156,6 +165,42 @@ impl FakeDevice {
             latency: Duration::ZERO,
             bytes_per_sec: None,
         }
+    }
+
+    /// A CDC-ACM USB-serial adapter, `0525:a4a7`, whose data interface echoes (module docs).
+    pub fn cdc_acm() -> Self {
+        let ep = |address, kind: &str, max_packet_size, interval| EndpointInfo {
+            address,
+            kind: kind.into(),
+            max_packet_size,
+            interval,
+        };
+        let interface = |number, class, subclass, protocol, endpoints| InterfaceInfo {
+            number,
+            alt: 0,
+            class,
+            subclass,
+            protocol,
+            endpoints,
+        };
+        Self::loopback().with_info(|d| {
+            d.bus_id = "fake-2".into();
+            d.port_path = "fake-2".into();
+            d.product_id = 0xa4a7;
+            d.serial = Some("FAKEACM1".into());
+            d.product = Some("Fake serial (CDC-ACM)".into());
+            d.class = 0x02;
+            d.interfaces = vec![
+                interface(0, 0x02, 0x02, 0x01, vec![ep(0x85, "interrupt", 16, 16)]),
+                interface(
+                    1,
+                    0x0a,
+                    0,
+                    0,
+                    vec![ep(0x02, "bulk", 512, 0), ep(0x81, "bulk", 512, 0)],
+                ),
+            ];
+        })
     }
 
     /// Overrides the description (ids, serial, classes, bus id).
@@ -533,6 +578,21 @@ fn run_control(s: &mut State, setup: crate::proto::Setup, req: &TransferRequest)
             d.truncate(usize::from(setup.length));
             ok(d)
         }
+        // CDC-ACM: SET_LINE_CODING, GET_LINE_CODING, SET_CONTROL_LINE_STATE.
+        (0x21, 0x20, _) if req.data.len() == 7 => {
+            s.line_coding = req.data.to_vec();
+            TransferReply {
+                status: TransferStatus::Ok,
+                actual_length: 7,
+                data: Bytes::new(),
+            }
+        }
+        (0xA1, 0x21, _) if !s.line_coding.is_empty() => {
+            let mut d = s.line_coding.clone();
+            d.truncate(usize::from(setup.length));
+            ok(d)
+        }
+        (0x21, 0x22, _) => TransferReply::status(TransferStatus::Ok),
         _ => TransferReply::status(TransferStatus::Stall),
     }
 }
@@ -654,6 +714,49 @@ mod tests {
         let reply = dev.clone().transfer(bulk(0x81, b"", 3)).await;
         assert_eq!(&reply.data[..], b"hel");
         assert_eq!(&dev.transfer(bulk(0x81, b"", 512)).await.data[..], b"lo");
+    }
+
+    #[tokio::test]
+    async fn cdc_acm_device_accepts_line_coding_and_echoes_its_data_interface() {
+        let backend = FakeBackend::new();
+        backend.add(FakeDevice::loopback());
+        backend.add(FakeDevice::cdc_acm());
+        let listed = backend.list().await.unwrap();
+        assert_eq!(listed.len(), 2, "beside the loopback device");
+        let acm = &listed[1];
+        assert_eq!((acm.vendor_id, acm.product_id), (0x0525, 0xa4a7));
+        let classes: Vec<u8> = acm.interfaces.iter().map(|i| i.class).collect();
+        assert_eq!(classes, [0x02, 0x0a]);
+        let dev = backend.open(&acm.bus_id).await.unwrap();
+        let control = |request_type, request, length: u16, data: &[u8]| TransferRequest {
+            kind: TransferKind::Control(Setup {
+                request_type,
+                request,
+                value: 0,
+                index: 0,
+                length,
+            }),
+            flags: Default::default(),
+            timeout_ms: 0,
+            length: u32::from(length),
+            data: Bytes::copy_from_slice(data),
+        };
+        let coding = [0x80, 0x25, 0, 0, 0, 0, 8]; // 9600 8N1
+        let set = dev.clone().transfer(control(0x21, 0x20, 7, &coding)).await;
+        assert_eq!(set.status, TransferStatus::Ok);
+        let get = dev.clone().transfer(control(0xA1, 0x21, 7, &[])).await;
+        assert_eq!(&get.data[..], &coding);
+        let short = dev
+            .clone()
+            .transfer(control(0x21, 0x20, 3, &[1, 2, 3]))
+            .await;
+        assert_eq!(
+            short.status,
+            TransferStatus::Stall,
+            "a line coding is 7 bytes"
+        );
+        dev.clone().transfer(bulk(0x02, b"AT\r", 3)).await;
+        assert_eq!(&dev.transfer(bulk(0x81, b"", 64)).await.data[..], b"AT\r");
     }
 
     #[tokio::test]
