@@ -15,15 +15,16 @@ cargo build -q -p reach-usb --example qemu_guest
 cargo build -q -p reach-cli
 WORK=$(mktemp -d)
 cp target/debug/examples/qemu_guest "$WORK/"
-cp target/debug/reach tests/qemu/attach.sh tests/qemu/attach_check.py tests/qemu/session.sh tests/qemu/rest.py "$WORK/"
+cp target/debug/reach tests/qemu/attach.sh tests/qemu/attach_check.py tests/qemu/session.sh tests/qemu/rest.py \
+  tests/qemu/hotplug.py tests/qemu/bench.py "$WORK/"
 cp tests/qemu/run.sh "$WORK/run.sh"; chmod +x "$WORK/run.sh"
 # The printer check's modules, from the kernel setup.sh extracted (not in the kit's initramfs).
 for ko in gadget/function/usb_f_printer.ko class/usblp.ko; do
   cp /tmp/guestk/lib/modules/*/kernel/drivers/usb/$ko "$WORK/" 2>/dev/null || echo "qemu-usb-test: no $ko in /tmp/guestk"
 done
 LOG="$WORK/guest.log"
-SHARE_ROOT=1 WORK="$WORK" timeout "${TMO:-420}" "$QEMU_KIT/boot.sh" > "$LOG" 2>&1 || true
-grep -aE "^(PASS|FAIL) |GUEST_CHECKS_RC|ATTACH_CHECKS_RC|SESSION_CHECKS_RC|REACH_LOOPBACK_RC|claim [0-9]+ opened|^[0-9]+-[0-9.]+ +[0-9a-f]{4}:|^(claimed|attached as|local device|ended:|port [0-9])" "$LOG" || true
+SHARE_ROOT=1 WORK="$WORK" timeout "${TMO:-600}" "$QEMU_KIT/boot.sh" > "$LOG" 2>&1 || true
+grep -aE "^(PASS|FAIL|BENCH) |GUEST_CHECKS_RC|ATTACH_CHECKS_RC|SESSION_CHECKS_RC|REACH_LOOPBACK_RC|claim [0-9]+ opened|^[0-9]+-[0-9.]+ +[0-9a-f]{4}:|^(claimed|attached as|local device|ended:|port [0-9])" "$LOG" || true
 if grep -aq "GUEST_CHECKS_RC=0" "$LOG" && grep -aq "ATTACH_CHECKS_RC=0" "$LOG" && grep -aq "SESSION_CHECKS_RC=0" "$LOG" && ! grep -aq "^FAIL " "$LOG"; then
   echo "qemu-usb-test: ok"; rm -rf "$WORK"
 elif ! grep -aq "GUEST_CHECKS_RC=" "$LOG"; then
