@@ -2,9 +2,10 @@
 # Real-kernel USB checks for the usbfs backend, inside the QEMU guest of shared/qemu-usb:
 # loopback gadget (descriptor, 1 MiB bulk echo, many in flight), composite gadget (cdc_acm/usbhid
 # detached on open, re-bound on close), hot-unplug (UDC unbound mid-transfer); then `reach usb
-# attach` of the composite gadget through vhci-hcd in the same boot (tests/qemu/attach.sh); then
-# server, agent and technician in the guest: `reach usb remote open --session` and `reach usb attach
-# --session` (tests/qemu/session.sh). ~2-4 minutes.
+# attach` of the composite gadget through vhci-hcd in the same boot and the host API's hotplug
+# events (tests/qemu/attach.sh); then server, agent and technician in the guest: `reach usb remote
+# open --session`, `reach usb attach --session` and the mass-storage benchmark, BENCH lines
+# (tests/qemu/session.sh). ~4-5 minutes.
 # Needs shared/qemu-usb/setup.sh run once; scripts/test.sh runs it when the QEMU kit is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."

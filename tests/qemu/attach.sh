@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs inside the guest's chroot of the host root (see run.sh): `reach usb serve` on loopback
 # shares the composite gadget 1d6b:0104 (usbfs backend); `reach usb attach --via tcp://…` puts
-# it into the same kernel through vhci-hcd; then serial and block data checks, detach.
+# it into the same kernel through vhci-hcd; then serial and block data checks, detach. First,
+# the same serve's host API (issue 15): hotplug events over SSE and Last-Event-ID resume.
 # Prints PASS/FAIL lines; exits non-zero on any failure.
 R=/tmp/share/reach; export REACH_CONFIG_DIR=/tmp/share/cfg
 fail() { echo "FAIL $1"; [ -n "$AP" ] && kill "$AP" 2>/dev/null; [ -n "$SP" ] && kill "$SP" 2>/dev/null; exit 1; }

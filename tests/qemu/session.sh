@@ -5,11 +5,13 @@
 #   issue 11: `reach usb remote open --session` reads the loopback gadget's descriptor and a
 #             1 MiB echo comes back byte-exact;
 #   issue 12: `reach usb attach --session` puts the composite gadget into this kernel through
-#             vhci-hcd: 1 MiB each way through its ttyACM, 8 MiB through its block device,
+#             vhci-hcd: 1 MiB each way through its ttyACM, `stty 115200` on it reaches the
+#             gadget as SET_LINE_CODING (usbmon), 8 MiB through its block device,
 #             detach; a usb_f_printer gadget (in place of the composite for a moment): usblp
 #             binds behind vhci and a job written to /dev/usb/lp* arrives byte-exact at
 #             /dev/g_printer0; a FIDO HID gadget: hidraw behind vhci, CTAPHID_INIT round trip
-#             with a responder on the gadget's hidg; then, mid-transfer, the gadget is unplugged on the host and (after
+#             with a responder on the gadget's hidg; the benchmark (BENCH lines: a 32 MiB
+#             mass-storage gadget locally, through the kernel's usbip, through attach); then, mid-transfer, the gadget is unplugged on the host and (after
 #             re-plug) the host's agent is killed: each time attach detaches its vhci port and exits
 #             1, the writer on the ttyACM is not left hanging, no task is in D state.
 # Prints PASS/FAIL lines; exits non-zero on any failure.
