@@ -16,7 +16,9 @@ cargo build -q -p reach-usb --example qemu_guest
 cargo build -q -p reach-cli
 WORK=$(mktemp -d)
 cp target/debug/examples/qemu_guest "$WORK/"
-cp target/debug/reach tests/qemu/attach.sh tests/qemu/attach_check.py tests/qemu/session.sh tests/qemu/rest.py \
+# REACH_BIN: another build of `reach` for the guest (e.g. target/release/reach for benchmark figures).
+cp "${REACH_BIN:-target/debug/reach}" "$WORK/reach"
+cp tests/qemu/attach.sh tests/qemu/attach_check.py tests/qemu/session.sh tests/qemu/rest.py \
   tests/qemu/hotplug.py tests/qemu/bench.py "$WORK/"
 cp tests/qemu/run.sh "$WORK/run.sh"; chmod +x "$WORK/run.sh"
 # The printer check's modules, from the kernel setup.sh extracted (not in the kit's initramfs).
