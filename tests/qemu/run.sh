@@ -2,8 +2,12 @@
 # Runs inside the guest (copied to the work share as run.sh by scripts/qemu-usb-test.sh).
 # Host binaries run via chroot into the read-only host root; /sys is bound recursively so the
 # gadget's configfs UDC file is reachable for the hot-unplug check.
+# debugfs (usbmon, for the serial line-settings check) before /sys is bound into the chroot;
+# a tmpfs /run for systemd-udevd (the host API's hotplug check).
+mount -t debugfs none /sys/kernel/debug 2>/dev/null
 for m in proc dev; do mount --bind /$m /host/$m; done
 mount --rbind /sys /host/sys
+mount -t tmpfs tmpfs /host/run
 mount -t tmpfs tmpfs /host/tmp; mkdir -p /host/tmp/share; mount --bind /share /host/tmp/share
 echo "--- reach-usb guest checks"
 chroot /host /tmp/share/qemu_guest; echo "GUEST_CHECKS_RC=$?"

@@ -5,11 +5,13 @@
 #   issue 11: `reach usb remote open --session` reads the loopback gadget's descriptor and a
 #             1 MiB echo comes back byte-exact;
 #   issue 12: `reach usb attach --session` puts the composite gadget into this kernel through
-#             vhci-hcd: 1 MiB each way through its ttyACM, 8 MiB through its block device,
+#             vhci-hcd: 1 MiB each way through its ttyACM, `stty 115200` on it reaches the
+#             gadget as SET_LINE_CODING (usbmon), 8 MiB through its block device,
 #             detach; a usb_f_printer gadget (in place of the composite for a moment): usblp
 #             binds behind vhci and a job written to /dev/usb/lp* arrives byte-exact at
 #             /dev/g_printer0; a FIDO HID gadget: hidraw behind vhci, CTAPHID_INIT round trip
-#             with a responder on the gadget's hidg; then, mid-transfer, the gadget is unplugged on the host and (after
+#             with a responder on the gadget's hidg; the benchmark (BENCH lines: a 32 MiB
+#             mass-storage gadget locally, through the kernel's usbip, through attach); then, mid-transfer, the gadget is unplugged on the host and (after
 #             re-plug) the host's agent is killed: each time attach detaches its vhci port and exits
 #             1, the writer on the ttyACM is not left hanging, no task is in D state.
 # Prints PASS/FAIL lines; exits non-zero on any failure.
@@ -23,7 +25,7 @@ d_state() { n=0; for f in /proc/[0-9]*; do grep -qs '^State:[[:space:]]*D' $f/st
 now_ms() { read -r up _ < /proc/uptime; echo "${up%.*}${up#*.}0"; }
 waitfor() { i=0; while ! grep -q "$2" "$1" 2>/dev/null; do i=$((i+1)); [ $i -gt $3 ] && return 1; sleep 0.2; done; }
 t0=$(date +%s)
-for ids in "0525 a4a8" "1d6b 0200"; do set -- $ids
+for ids in "0525 a4a8" "1d6b 0200" "0525 a4a5"; do set -- $ids
   REACH_CONFIG_DIR=$HOST_CFG $R usb acl add --vendor-id $1 --product-id $2 > /dev/null || fail "session_setup: acl"; done
 REACH_ADMIN_PASSWORD=qemu-admin-password $R server --listen 127.0.0.1:8080 --data-dir /tmp/srv \
   > /tmp/server.log 2>&1 & PIDS="$PIDS $!"
@@ -56,6 +58,27 @@ PORT=$(grep -o 'attached as vhci port [0-9]*' /tmp/sattach.log | grep -o '[0-9]*
   || fail "session_attach: no ttyACM behind vhci ($ACM)"
 echo "PASS session_attach 1d6b:0104 through session $SID on vhci port $PORT: $ACM $SD"
 python3 /tmp/share/attach_check.py serial "$ACM" /dev/ttyGS0 session || rc=1
+# Line settings: `stty 115200` on the ttyACM makes cdc_acm send SET_LINE_CODING into vhci; it
+# must reach the gadget through Reach (attach -> server -> agent -> usbfs). f_acm keeps the line
+# coding to itself (ttyGS0's termios does not follow it), so usbmon shows it: the request on the
+# vhci bus, the same request submitted on the gadget's dummy_hcd bus and completed with status 0.
+linecoding() {
+  [ -d /sys/kernel/debug/usb/usbmon ] || { echo "FAIL session_line_coding: no usbmon in debugfs"; return 1; }
+  vbus=$(cat /sys/class/tty/${ACM#/dev/}/device/../busnum); gbus=$(cat /sys/bus/usb/devices/1-1/busnum)
+  cat /sys/kernel/debug/usb/usbmon/${vbus}u > /tmp/mon_v.txt & M1=$!
+  cat /sys/kernel/debug/usb/usbmon/${gbus}u > /tmp/mon_g.txt & M2=$!
+  sleep 0.3
+  stty -F "$ACM" 115200 2>/tmp/stty.err; speed=$(stty -F "$ACM" speed 2>/dev/null)
+  want="s 21 20 0000 0000 0007 7 = 00c20100 000008"   # SET_LINE_CODING: 115200 baud, 1 stop bit, no parity, 8 bits
+  i=0; until grep -q "S Co:$gbus:.*$want" /tmp/mon_g.txt && tag=$(grep "S Co:$gbus:.*$want" /tmp/mon_g.txt | tail -1 | cut -d' ' -f1) \
+    && grep -q "^$tag .* C Co:$gbus:[0-9]*:0 0 7" /tmp/mon_g.txt || [ $i -gt 50 ]; do sleep 0.2; i=$((i+1)); done
+  kill $M1 $M2 2>/dev/null; wait $M1 $M2 2>/dev/null
+  gs=$(stty -F /dev/ttyGS0 speed 2>/dev/null)
+  if grep -q "S Co:$vbus:.*$want" /tmp/mon_v.txt && [ -n "$tag" ] && grep -q "^$tag .* C Co:$gbus:[0-9]*:0 0 7" /tmp/mon_g.txt; then
+    echo "PASS session_line_coding stty 115200 on $ACM (now $speed): SET_LINE_CODING 00c20100 000008 seen on vhci bus $vbus and on the gadget's bus $gbus, completed with status 0 (ttyGS0's own termios stays $gs: f_acm does not mirror it)"
+  else echo "FAIL session_line_coding: vhci bus $vbus: $(grep -c ' s 21 20 ' /tmp/mon_v.txt) SET_LINE_CODING, gadget bus $gbus: $(grep ' 21 20 \|Co:' /tmp/mon_g.txt | tail -2) $(cat /tmp/stty.err)"; return 1; fi
+}
+linecoding || rc=1
 if [ -n "$SD" ]; then python3 /tmp/share/attach_check.py block "$SD" /tmp/share/msc.sha256 session || rc=1
 else echo "FAIL session_block: no block device behind vhci"; rc=1; fi
 $R usb detach "$PORT" > /dev/null || rc=1
@@ -129,6 +152,40 @@ fido() {
 KP=""; fido || rc=1
 [ -n "$KP" ] && kill $KP 2>/dev/null
 echo "" > /sys/kernel/config/usb_gadget/g4/UDC 2>/dev/null
+
+# Issue 12's benchmark: a 32 MiB mass-storage gadget (in place of the composite for a moment),
+# (a) on this kernel's own USB, (b) through the kernel's usbip-host <-> vhci-hcd over loopback TCP,
+# (c) through `reach usb attach --session`. BENCH lines; only a failed measurement fails.
+bench() {
+  G=/sys/kernel/config/usb_gadget/g5; F=$G/functions/mass_storage.bench
+  echo "" > /sys/kernel/config/usb_gadget/g1/UDC 2>/dev/null
+  mkdir -p $G/strings/0x409 $G/configs/c.1/strings/0x409 $F
+  echo 0x0525 > $G/idVendor; echo 0xa4a5 > $G/idProduct; echo 0x0200 > $G/bcdUSB
+  echo BENCH0001 > $G/strings/0x409/serialnumber; echo "Bench disk" > $G/strings/0x409/product
+  echo "Test Vendor" > $G/strings/0x409/manufacturer; echo msc > $G/configs/c.1/strings/0x409/configuration
+  dd if=/dev/zero of=/tmp/bench.img bs=1M count=32 status=none
+  echo /tmp/bench.img > $F/lun.0/file
+  [ -e $G/configs/c.1/mass_storage.bench ] || ln -s $F $G/configs/c.1/
+  echo dummy_udc.0 > $G/UDC
+  export RAND_SECS=3
+  python3 /tmp/share/bench.py local || return 1
+  python3 /tmp/share/bench.py usbip 1-1 || return 1
+  # A fresh enumeration, so the device is back with its ordinary drivers for the agent.
+  echo "" > $G/UDC
+  i=0; while [ -e /sys/bus/usb/devices/1-1 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+  echo dummy_udc.0 > $G/UDC
+  python3 /tmp/share/bench.py waitlocal || return 1
+  $R usb attach --session "$SID" --device 0525:a4a5 > /tmp/battach.log 2>&1 & BP=$!; PIDS="$PIDS $BP"
+  waitfor /tmp/battach.log "nodes:" 300 || { echo "FAIL bench_reach_attach: attach: $(cat /tmp/battach.log)"; return 1; }
+  python3 /tmp/share/bench.py vhci; brc=$?
+  PORT=$(grep -o 'attached as vhci port [0-9]*' /tmp/battach.log | grep -o '[0-9]*$')
+  $R usb detach "$PORT" > /dev/null; wait $BP || brc=1; BP=""
+  return $brc
+}
+tb=$(date +%s); BP=""; bench || rc=1
+[ -n "$BP" ] && kill $BP 2>/dev/null
+echo "" > /sys/kernel/config/usb_gadget/g5/UDC 2>/dev/null; rm -f /tmp/bench.img /tmp/bench.src
+echo "BENCH took $(( $(date +%s) - tb )) s of guest time"
 
 echo dummy_udc.0 > /sys/kernel/config/usb_gadget/g1/UDC
 # The composite is back on dummy_udc.0 once it has enumerated again.

@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Issue 12's benchmark in the QEMU guest: a mass-storage gadget's disk, measured the same way
+on each path. Prints `BENCH <path> …` lines (figures are not judged) or `FAIL bench_<path>: why`.
+
+bench.py local          wait for the gadget's disk on dummy_hcd (this kernel's own USB), measure it
+bench.py usbip BUSID    export BUSID through usbip-host and import it through vhci-hcd over a
+                        loopback TCP socket pair (the kernel's own USB/IP, sysfs only), measure, detach
+bench.py vhci           wait for the disk behind vhci-hcd (`reach usb attach`), measure it
+bench.py waitlocal      wait until the gadget's disk is on dummy_hcd again
+
+Sequential: `dd` of SIZE_MIB (env, default 32) in 1 MiB blocks with oflag=direct, then
+iflag=direct. Random: 4 KiB reads at random aligned offsets with O_DIRECT (a Python loop: the
+guest has no fio) for RAND_SECS (default 5) seconds or 4096 reads, whichever ends first.
+"""
+import glob, mmap, os, random, socket, subprocess, sys, time
+
+SIZE_MIB = int(os.environ.get("SIZE_MIB", "32"))
+RAND_SECS = float(os.environ.get("RAND_SECS", "5"))
+VHCI = "/sys/devices/platform/vhci_hcd.0"
+
+
+def find_disk(bus, timeout=30):
+    """The sd* disk of SIZE_MIB whose sysfs path goes through BUS (dummy_hcd or vhci_hcd)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        for b in glob.glob("/sys/class/block/sd*"):
+            if b[-1].isdigit() or bus not in os.path.realpath(b):
+                continue
+            name = os.path.basename(b)
+            if int(open(b + "/size").read()) * 512 == SIZE_MIB << 20 and os.path.exists("/dev/" + name):
+                return "/dev/" + name
+        time.sleep(0.2)
+    raise TimeoutError(f"no {SIZE_MIB} MiB disk behind {bus}")
+
+
+def dd(args):
+    """MB/s (10^6 bytes) of one dd run, timed around the process."""
+    start = time.monotonic()
+    r = subprocess.run(["dd", "bs=1M", f"count={SIZE_MIB}", "status=none"] + args,
+                       capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        raise RuntimeError(f"dd {' '.join(args)}: {r.stderr.strip()}")
+    return (SIZE_MIB << 20) / (time.monotonic() - start) / 1e6
+
+
+def random_reads(dev):
+    fd = os.open(dev, os.O_RDONLY | os.O_DIRECT)
+    buf, blocks, n = mmap.mmap(-1, 4096), (SIZE_MIB << 20) // 4096, 0
+    rng = random.Random(12)
+    start = time.monotonic()
+    while n < 4096 and time.monotonic() - start < RAND_SECS:
+        if os.preadv(fd, [buf], rng.randrange(blocks) * 4096) != 4096:
+            raise RuntimeError("short 4 KiB read")
+        n += 1
+    secs = time.monotonic() - start
+    os.close(fd)
+    return n / secs, n
+
+
+def measure(name, dev):
+    # Write from a file in tmpfs, so /dev/urandom's cost is not in the figure.
+    src = "/tmp/bench.src"
+    if not os.path.exists(src):
+        with open(src, "wb") as f:
+            f.write(os.urandom(SIZE_MIB << 20))
+    write = dd([f"if={src}", f"of={dev}", "oflag=direct", "conv=fsync"])
+    read = dd([f"if={dev}", "of=/dev/null", "iflag=direct"])
+    iops, n = random_reads(dev)
+    print(f"BENCH {name} {dev}: seq write {write:.1f} MB/s, seq read {read:.1f} MB/s "
+          f"({SIZE_MIB} MiB, 1 MiB blocks, O_DIRECT); 4 KiB random read {iops:.0f} IOPS "
+          f"({n} reads, O_DIRECT, one at a time)", flush=True)
+
+
+def free_hs_port():
+    for line in open(VHCI + "/status").read().splitlines()[1:]:
+        f = line.split()
+        if f[0] == "hs" and f[2] == "004":  # VDEV_ST_NULL: free
+            return int(f[1])
+    raise RuntimeError("no free high-speed vhci port")
+
+
+def usbip(busid):
+    """The kernel's own USB/IP: usbip-host exports BUSID, vhci-hcd imports it over loopback TCP."""
+    d = f"/sys/bus/usb/devices/{busid}"
+    devid = (int(open(d + "/busnum").read()) << 16) | int(open(d + "/devnum").read())
+    open("/sys/bus/usb/drivers/usbip-host/match_busid", "w").write(f"add {busid}")
+    if os.path.exists(d + "/driver"):
+        open(d + "/driver/unbind", "w").write(busid)
+    open("/sys/bus/usb/drivers/usbip-host/bind", "w").write(busid)
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(1)
+    cli = socket.create_connection(ls.getsockname())
+    srv, _ = ls.accept()
+    open(d + "/usbip_sockfd", "w").write(str(srv.fileno()))
+    port = free_hs_port()
+    open(VHCI + "/attach", "w").write(f"{port} {cli.fileno()} {devid} 3")  # 3: USB_SPEED_HIGH
+    try:
+        measure("usbip_kernel", find_disk("vhci_hcd"))
+    finally:
+        open(VHCI + "/detach", "w").write(str(port))
+        end = time.monotonic() + 10
+        while time.monotonic() < end and not any(
+                l.split()[1] == f"{port:04d}" and l.split()[2] == "004" for l in open(VHCI + "/status").read().splitlines()[1:]):
+            time.sleep(0.1)
+        if os.path.exists(d + "/driver"):
+            open("/sys/bus/usb/drivers/usbip-host/unbind", "w").write(busid)
+        open("/sys/bus/usb/drivers/usbip-host/match_busid", "w").write(f"del {busid}")
+
+
+def main():
+    what = sys.argv[1]
+    try:
+        if what == "local":
+            measure("local", find_disk("dummy_hcd"))
+        elif what == "waitlocal":  # the gadget's disk is back on dummy_hcd (usb-storage bound)
+            find_disk("dummy_hcd")
+        elif what == "usbip":
+            usbip(sys.argv[2])
+        else:
+            measure("reach_attach", find_disk("vhci_hcd"))
+    except Exception as e:  # noqa: BLE001 - a failed measurement fails the run
+        print(f"FAIL bench_{what}: {e}", flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
