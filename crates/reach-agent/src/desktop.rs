@@ -36,6 +36,9 @@ pub struct DesktopOptions {
     pub display: Option<String>,
     /// Target H.264 bitrate in bits per second (`0` = the encoder's default).
     pub bitrate_bps: u32,
+    /// Do not show the on-screen indicator while someone is connected (only for tests that
+    /// compare the shared screen pixel for pixel).
+    pub hide_indicator: bool,
 }
 
 /// Commands for a running stream thread.
@@ -78,6 +81,7 @@ pub async fn serve_desktop(
     let indicator = options
         .display
         .as_deref()
+        .filter(|_| !options.hide_indicator)
         .and_then(|d| indicator::Indicator::spawn(d, stop_tx.clone()));
     let mut watchers = indicator::Watchers::default();
     let mut stream: Option<Stream> = None;

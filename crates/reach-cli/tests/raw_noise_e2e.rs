@@ -83,8 +83,10 @@ async fn enroll(url: &str) -> AgentKey {
 async fn run_agent(url: String, key: AgentKey, display: String) {
     let mut config = AgentConfig::new(url, Credential::Key(key), std::sync::Arc::new(DenyAll));
     config.hello.capabilities = Some(desktop::capabilities(Some(&display), false).unwrap());
+    // The on-screen indicator would cover part of the noise the test compares.
     let options = DesktopOptions {
         display: Some(display),
+        hide_indicator: true,
         ..DesktopOptions::default()
     };
     let _ = desktop::serve_desktop(reach_agent::spawn(config), options).await;

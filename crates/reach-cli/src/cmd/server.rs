@@ -130,6 +130,8 @@ pub(crate) fn run(args: ServerArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // Watch SIGTERM before saying we listen: a stop right after start is a clean stop.
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
     let data_dir = config.data_dir.clone();
     let (state, first_start) = AppState::open(config).await?;
     let running = reach_server::server::start(state).await?;
@@ -141,14 +143,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         println!("  password: {}", password.expose());
         println!("This password is shown only once; change it after logging in.");
     }
-    shutdown_signal().await;
+    shutdown_signal(term).await;
     println!("Shutting down…");
     running.shutdown().await?;
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+async fn shutdown_signal(term: std::io::Result<tokio::signal::unix::Signal>) {
+    let mut term = match term {
         Ok(term) => term,
         Err(err) => {
             tracing::warn!(error = %err, "cannot watch SIGTERM; only Ctrl+C stops the server");
