@@ -10,6 +10,7 @@ APT_PACKAGES=(
   xvfb x11-utils x11-apps xdotool xclip  # real X server and X-side observers for media/input/clipboard tests
   chromium chromium-driver     # real headless browser for the web console tests
   firefox-esr                  # the second browser the console and viewer are checked in
+  udev                         # systemd-udevd: the QEMU guest's hotplug check (host USB API events)
 )
 
 missing=()

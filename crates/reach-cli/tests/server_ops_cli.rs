@@ -166,6 +166,32 @@ async fn a_newcomer_runs_a_whole_support_flow_from_the_terminal() {
     assert!(sentence.contains("HTTP 403"), "{sentence}");
     let out = run(watcher.path(), &["users", "create", "x", "--role", "admin"]).await;
     assert!(refused(&out).contains("REACH_NEW_PASSWORD"));
+    let watcher_id = json(admin, &["users", "list"])
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "watcher")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(text(&run(admin, &["users", "list"]).await).contains("watcher"));
+    let out = run(
+        watcher.path(),
+        &["users", "update", &watcher_id, "--role", "admin"],
+    )
+    .await;
+    assert!(
+        refused(&out).contains("HTTP 403"),
+        "a viewer cannot promote itself"
+    );
+    let updated = json(
+        admin,
+        &["users", "update", &watcher_id, "--disabled", "true"],
+    )
+    .await;
+    assert_eq!(updated["disabled"], true, "{updated}");
 
     assert_eq!(
         text(&run(admin, &["sessions", "end", &session_id]).await),
@@ -184,6 +210,11 @@ async fn a_newcomer_runs_a_whole_support_flow_from_the_terminal() {
         "done\n"
     );
     assert!(!text(&run(admin, &["machines", "list"]).await).contains("front desk"));
+    assert_eq!(
+        text(&run(admin, &["users", "delete", &watcher_id]).await),
+        "done\n"
+    );
+    assert!(!text(&run(admin, &["users", "list"]).await).contains("watcher"));
     let verify = json(admin, &["audit", "verify"]).await;
     assert_eq!(verify["ok"], true, "{verify}");
     let audit = text(&run(admin, &["audit", "list", "--event-type", "session_ended"]).await);
