@@ -28,6 +28,38 @@ use crate::ops::{self, Op};
 use crate::remote::RemoteOp;
 use crate::viewer::ApiClient;
 
+/// Ops that end, revoke, delete, replace or widen something that cannot simply be made again:
+/// MCP tools for them need `"confirm": true`.
+pub const DESTRUCTIVE: &[&str] = &[
+    "session_end",
+    "machines_delete",
+    "agent_key_revoke",
+    "users_delete",
+    "support_code_revoke",
+    "usb_acl_set_default",
+    "usb_acl_import",
+    "usb_acl_remove",
+    "usb_passthrough_enable",
+];
+
+/// Ops that only read.
+pub const READ_ONLY: &[&str] = &[
+    "machines_list",
+    "machines_show",
+    "agent_key_list",
+    "support_code_list",
+    "session_list",
+    "users_list",
+    "audit_verify",
+    "audit_list",
+    "usb_passthrough_status",
+    "usb_acl_list",
+    "usb_acl_export",
+    "usb_loopback_list",
+    "usb_remote_list",
+    "wait_for",
+];
+
 /// Waits until something is true, or fails after `timeout_secs`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -73,6 +105,16 @@ impl Action {
                 .unwrap_or_default(),
             Self::WaitFor(_) => "wait_for".into(),
         }
+    }
+
+    /// Whether it ends, revokes, deletes, replaces or widens something ([`DESTRUCTIVE`]).
+    pub fn is_destructive(&self) -> bool {
+        DESTRUCTIVE.contains(&self.name().as_str())
+    }
+
+    /// Whether it only reads ([`READ_ONLY`]).
+    pub fn is_read_only(&self) -> bool {
+        READ_ONLY.contains(&self.name().as_str())
     }
 
     /// Whether it needs a login (server, remote and wait ops).
@@ -597,6 +639,30 @@ mod tests {
         );
         let missing = resolve(&json!("$steps.m.nothing"), &answers).unwrap_err();
         assert!(missing.contains("answered no \"nothing\""), "{missing}");
+    }
+
+    #[test]
+    fn destructive_and_read_only_ops_are_marked_and_are_real_ops() {
+        let end = classify("session_end", &json!({"op": "session_end", "id": "s"})).unwrap();
+        assert!(end.is_destructive() && !end.is_read_only());
+        let list = classify("session_list", &json!({"op": "session_list"})).unwrap();
+        assert!(!list.is_destructive() && list.is_read_only());
+        let verify = classify("audit_verify", &json!({"op": "audit_verify"})).unwrap();
+        assert!(verify.is_read_only());
+        let create =
+            json!({"op": "users_create", "username": "a", "password": "p", "role": "viewer"});
+        assert!(!classify("users_create", &create).unwrap().is_read_only());
+        let schema = schema();
+        let ops = schema["properties"]["steps"]["items"]["oneOf"]
+            .as_array()
+            .unwrap();
+        let names: Vec<&str> = ops
+            .iter()
+            .filter_map(|o| o["properties"]["op"]["const"].as_str())
+            .collect();
+        for name in DESTRUCTIVE.iter().chain(READ_ONLY) {
+            assert!(names.contains(name), "{name} is not an op");
+        }
     }
 
     #[test]

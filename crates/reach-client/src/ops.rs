@@ -205,34 +205,6 @@ impl Op {
             .unwrap_or_default()
     }
 
-    /// Whether it changes or removes something that cannot simply be created again
-    /// (MCP asks for `confirm: true`).
-    pub fn is_destructive(&self) -> bool {
-        matches!(
-            self,
-            Self::AgentKeyRevoke { .. }
-                | Self::MachinesDelete { .. }
-                | Self::SessionEnd { .. }
-                | Self::UsersDelete { .. }
-                | Self::SupportCodeRevoke { .. }
-        )
-    }
-
-    /// Whether it only reads.
-    pub fn is_read_only(&self) -> bool {
-        matches!(
-            self,
-            Self::MachinesList { .. }
-                | Self::MachinesShow { .. }
-                | Self::AgentKeyList { .. }
-                | Self::SupportCodeList
-                | Self::SessionList { .. }
-                | Self::UsersList
-                | Self::AuditVerify
-                | Self::AuditList { .. }
-        )
-    }
-
     /// The REST call it makes. Path segments are percent-encoded.
     pub fn call(&self) -> Call {
         let (method, path) = self.route();
@@ -393,23 +365,7 @@ mod tests {
     }
 
     #[test]
-    fn destructive_and_read_only_ops_are_marked() {
-        assert!(Op::SessionEnd { id: "s".into() }.is_destructive());
-        assert!(
-            !Op::SessionList {
-                include_ended: false
-            }
-            .is_destructive()
-        );
-        assert!(Op::AuditVerify.is_read_only());
-        assert!(
-            !Op::UsersCreate {
-                username: "a".into(),
-                password: "p".into(),
-                role: Role::Viewer
-            }
-            .is_read_only()
-        );
+    fn an_op_is_named_as_in_action_files() {
         assert_eq!(Op::SupportCodeList.name(), "support_code_list");
     }
 

@@ -4,40 +4,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use reach_client::actions;
+use reach_client::actions::{self, DESTRUCTIVE, READ_ONLY};
 use rmcp::model::{Tool, ToolAnnotations};
 use serde_json::{Map, Value, json};
-
-/// Ops whose tools need `"confirm": true`: they end, revoke, delete, replace or widen.
-const DESTRUCTIVE: &[&str] = &[
-    "session_end",
-    "machines_delete",
-    "agent_key_revoke",
-    "users_delete",
-    "support_code_revoke",
-    "usb_acl_set_default",
-    "usb_acl_import",
-    "usb_acl_remove",
-    "usb_passthrough_enable",
-];
-
-/// Ops that only read.
-const READ_ONLY: &[&str] = &[
-    "machines_list",
-    "machines_show",
-    "agent_key_list",
-    "support_code_list",
-    "session_list",
-    "users_list",
-    "audit_verify",
-    "audit_list",
-    "usb_passthrough_status",
-    "usb_acl_list",
-    "usb_acl_export",
-    "usb_loopback_list",
-    "usb_remote_list",
-    "wait_for",
-];
 
 /// One tool.
 #[derive(Debug, Clone)]

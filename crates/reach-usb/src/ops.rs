@@ -90,17 +90,6 @@ impl HostOp {
             .unwrap_or_default()
     }
 
-    /// Whether it only reads.
-    pub fn is_read_only(&self) -> bool {
-        matches!(
-            self,
-            Self::UsbPassthroughStatus
-                | Self::UsbAclList
-                | Self::UsbAclExport
-                | Self::UsbLoopbackList { .. }
-        )
-    }
-
     /// Runs it on this host; the answer as JSON (what `reach usb … --json` prints).
     ///
     /// # Errors
