@@ -99,10 +99,7 @@ impl Action {
         match self {
             Self::Server(op) => op.name(),
             Self::Host(op) => op.name(),
-            Self::Remote(op) => serde_json::to_value(op)
-                .ok()
-                .and_then(|v| v["op"].as_str().map(str::to_owned))
-                .unwrap_or_default(),
+            Self::Remote(op) => ops::op_tag(op),
             Self::WaitFor(_) => "wait_for".into(),
         }
     }
@@ -136,6 +133,9 @@ pub struct Step {
     pub raw: Value,
     /// Whether the step refers to earlier answers (typed only once they are known).
     pub has_variables: bool,
+    /// Whether it needs a login (server, remote and wait steps; assumed for a step whose type
+    /// is known only once its variables are).
+    pub needs_login: bool,
 }
 
 /// A checked action file.
@@ -200,9 +200,7 @@ impl Plan {
 
     /// Whether any step needs a login.
     pub fn needs_login(&self) -> bool {
-        self.steps
-            .iter()
-            .any(|s| classify(&s.op, &placeholder(&s.raw)).map_or(true, |a| a.needs_login()))
+        self.steps.iter().any(|s| s.needs_login)
     }
 }
 
@@ -232,17 +230,18 @@ fn check_step(number: usize, value: &Value, earlier: &[Step]) -> Result<Step, St
             return Err(format!("refers to step {r:?}, which does not come earlier"));
         }
     }
-    match classify(&op, &placeholder(&raw)) {
-        Ok(_) => {}
+    let needs_login = match classify(&op, &placeholder(&raw)) {
+        Ok(action) => action.needs_login(),
         Err(e) if refs.is_empty() || !e.contains("invalid type") => return Err(e),
-        Err(_) => {}
-    }
+        Err(_) => true,
+    };
     Ok(Step {
         number,
         id,
         op,
         raw,
         has_variables: !refs.is_empty(),
+        needs_login,
     })
 }
 
@@ -495,7 +494,7 @@ async fn wait_for(api: &ApiClient, wait: &WaitFor) -> Result<Value, String> {
                 let s = api
                     .request(
                         reqwest::Method::GET,
-                        &format!("/api/sessions/{session}"),
+                        &format!("/api/sessions/{}", ops::segment(session)),
                         None,
                     )
                     .await

@@ -199,10 +199,7 @@ pub struct Call {
 impl Op {
     /// Its name (`machines_list`…), as in action files and MCP tool names.
     pub fn name(&self) -> String {
-        serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v["op"].as_str().map(str::to_owned))
-            .unwrap_or_default()
+        op_tag(self)
     }
 
     /// The REST call it makes. Path segments are percent-encoded.
@@ -303,7 +300,16 @@ pub fn refusal(error: &ClientError) -> String {
     }
 }
 
-fn segment(text: &str) -> String {
+/// The `op` tag a serde-tagged operation is written with (`"machines_list"`…).
+pub(crate) fn op_tag(op: &impl Serialize) -> String {
+    serde_json::to_value(op)
+        .ok()
+        .and_then(|v| v["op"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// `text` as one percent-encoded path segment (it can never walk to another route).
+pub(crate) fn segment(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
