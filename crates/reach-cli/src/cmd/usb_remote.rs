@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Subcommand;
-use reach_usb::proto::DeviceFilter;
+use reach_client::remote::RemoteOp;
 use reach_usb::proto::Setup;
 use reach_usb::proto::control::hex16;
+use reach_usb::proto::{DeviceFilter, DeviceInfo};
 use serde_json::json;
 
 /// `reach usb remote` subcommands.
@@ -67,17 +68,19 @@ pub(crate) async fn run(
 ) -> anyhow::Result<()> {
     match what {
         RemoteCommand::List { session } => {
-            let (_viewer, client) =
-                super::usb_session::join(config_dir.as_deref(), &session).await?;
-            let devices = client.list().await?;
+            let api = super::login::Login::load(config_dir.as_deref())?.api()?;
+            let answer = RemoteOp::UsbRemoteList { session }.run(&api).await?;
             if json {
-                println!("{}", json!({"devices": devices}));
-            } else if devices.is_empty() {
+                println!("{answer}");
+                return Ok(());
+            }
+            let devices: Vec<DeviceInfo> = serde_json::from_value(answer["devices"].clone())?;
+            if devices.is_empty() {
                 println!(
                     "The remote host shares no devices with you (none connected, or all denied by its ACL)."
                 );
             }
-            for d in devices.iter().filter(|_| !json) {
+            for d in &devices {
                 let name = d.product.as_deref().unwrap_or("-");
                 println!(
                     "{:<10} {:04x}:{:04x}  serial {}  {name}",
