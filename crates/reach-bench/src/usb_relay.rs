@@ -82,7 +82,9 @@ pub async fn run(opts: &RelayUsbOptions) -> anyhow::Result<()> {
         run_cases(&handle, label, opts.seconds, opts).await?;
     }
     video_on.store(0, Ordering::Relaxed);
-    drop((handle, viewer));
+    // Release the claim and leave cleanly: a dropped connection keeps its claims for a resume.
+    handle.close().await;
+    viewer.leave().await;
     if !opts.rtt.is_zero() {
         let server = running.addr;
         let link = DelayLink::start(server, opts.rtt / 2).await?;
@@ -92,7 +94,8 @@ pub async fn run(opts: &RelayUsbOptions) -> anyhow::Result<()> {
         bulk(&handle, true, 1024 * 1024, 32, Duration::from_millis(500)).await?;
         let label = format!("none, +{} ms RTT", opts.rtt.as_millis());
         run_cases(&handle, &label, opts.delayed_seconds, opts).await?;
-        drop((handle, viewer));
+        handle.close().await;
+        viewer.leave().await;
     }
     video_on.store(2, Ordering::Relaxed);
     let _ = agent_task.await;
