@@ -9,6 +9,7 @@
 //! - [`errno`]: Reach status ↔ URB status table.
 //! - [`request`]: a URB in Reach terms; the endpoint table.
 //! - [`translator`]: the sans-IO state machine between vhci and a Reach claim.
+//! - [`interrupt`]: interrupt IN URBs served from Reach receive streams (sans-IO).
 //! - [`vhci`]: vhci-hcd's sysfs files (ports, attach, detach, device nodes).
 //! - [`pump`]: the async driver running a translator between vhci's socket and a claim.
 //! - [`attach`]: `reach usb attach` (claim, attach, pump, detach).
@@ -18,6 +19,7 @@
 pub mod attach;
 pub mod counters;
 pub mod errno;
+pub mod interrupt;
 pub mod pump;
 pub mod request;
 pub mod serve;

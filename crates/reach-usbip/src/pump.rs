@@ -3,18 +3,22 @@
 //! Submissions reach the claim in the order the kernel sent them (one submitter task), so
 //! bulk data on an endpoint is never reordered; each transfer then waits in its own task, so
 //! any number are in flight. Completions come back to the loop, which writes the replies.
+//! Interrupt IN URBs are served from receive streams ([`crate::interrupt`]), so HID reports do
+//! not pay a round trip each.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use reach_usb::UsbError;
-use reach_usb::client::{PendingTransfer, UsbHandle};
+use reach_usb::client::{PendingTransfer, StreamReceiver, UsbHandle};
 use reach_usb::proto::{ConfigOp, TransferStatus};
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::counters::Counters;
+use crate::interrupt::{Action, InterruptStreams, STREAM_DEPTH};
 use crate::request::{EndpointTable, Submit};
 use crate::translator::{Completion, Event, Translator};
 use crate::wire::WireError;
@@ -46,11 +50,23 @@ pub enum PumpEnd {
 enum Job {
     Transfer(Submit, oneshot::Receiver<()>),
     Configure(u32, ConfigOp),
+    StreamStart(StreamId, u32),
+    StreamStop(u8),
+}
+
+/// An interrupt IN endpoint and the generation of its stream.
+#[derive(Clone, Copy)]
+struct StreamId {
+    endpoint: u8,
+    generation: u64,
 }
 
 enum Done {
     Completed(u32, Completion),
     Lost(UsbError),
+    StreamStarted(StreamId, bool),
+    Report(StreamId, TransferStatus, Bytes),
+    StreamEnded(StreamId),
 }
 
 /// The Reach status for a client-side error.
@@ -96,13 +112,18 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let (mut rd, mut wr) = tokio::io::split(socket);
-    let mut translator = Translator::new(endpoints);
+    let mut translator = Translator::new(endpoints.clone());
+    let mut streams = InterruptStreams::default();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let (job_tx, job_rx) = mpsc::unbounded_channel();
     tokio::spawn(submitter(handle, job_rx, done_tx));
-    let mut cancels: HashMap<u32, oneshot::Sender<()>> = HashMap::new();
+    let mut jobs = Jobs {
+        tx: job_tx,
+        cancels: HashMap::new(),
+    };
     let mut buf = vec![0u8; READ_CHUNK];
     loop {
+        let mut lost = None;
         tokio::select! {
             n = rd.read(&mut buf) => match n {
                 Ok(0) => return PumpEnd::Detached,
@@ -115,34 +136,40 @@ where
             },
             Some(done) = done_rx.recv() => match done {
                 Done::Completed(seqnum, c) => {
-                    cancels.remove(&seqnum);
+                    jobs.cancels.remove(&seqnum);
                     counters.record(&c);
                     translator.handle_completion(seqnum, c);
                 }
-                Done::Lost(e) => {
-                    // Answer what is answered before stopping; the port is detached next.
-                    while let Some(bytes) = translator.poll_transmit() {
-                        let _ = wr.write_all(&bytes).await;
-                    }
-                    return PumpEnd::ClaimLost(e);
+                // Answer what is answered before stopping; the port is detached next.
+                Done::Lost(e) => lost = Some(e),
+                Done::StreamStarted(id, ok) => streams.started(id.endpoint, id.generation, ok),
+                Done::Report(id, status, data) => {
+                    streams.report(id.endpoint, id.generation, status, data);
                 }
+                Done::StreamEnded(id) => streams.ended(id.endpoint, id.generation),
             },
         }
         while let Some(event) = translator.poll_event() {
             match event {
                 Event::Submit(s) => {
-                    let (tx, rx) = oneshot::channel();
-                    cancels.insert(s.seqnum, tx);
-                    let _ = job_tx.send(Job::Transfer(s, rx));
-                }
-                Event::Configure { seqnum, op } => {
-                    let _ = job_tx.send(Job::Configure(seqnum, op));
-                }
-                Event::Cancel { seqnum } => {
-                    if let Some(tx) = cancels.remove(&seqnum) {
-                        let _ = tx.send(());
+                    if let Some(s) = streams.submit(s) {
+                        jobs.transfer(s);
                     }
                 }
+                Event::Configure { seqnum, op } => {
+                    streams.configured(op, &endpoints);
+                    let _ = jobs.tx.send(Job::Configure(seqnum, op));
+                }
+                Event::Cancel { seqnum } => {
+                    if !streams.cancel(seqnum) {
+                        jobs.cancel(seqnum);
+                    }
+                }
+            }
+        }
+        while let Some(action) = streams.poll_action() {
+            if let Some(e) = jobs.stream_action(action, &mut translator, &counters) {
+                lost = Some(e);
             }
         }
         while let Some(bytes) = translator.poll_transmit() {
@@ -150,6 +177,65 @@ where
                 return PumpEnd::Io(e);
             }
         }
+        if let Some(e) = lost {
+            return PumpEnd::ClaimLost(e);
+        }
+    }
+}
+
+/// The submitter's queue and the cancel switch of every transfer in flight.
+struct Jobs {
+    tx: mpsc::UnboundedSender<Job>,
+    cancels: HashMap<u32, oneshot::Sender<()>>,
+}
+
+impl Jobs {
+    fn transfer(&mut self, s: Submit) {
+        let (tx, rx) = oneshot::channel();
+        self.cancels.insert(s.seqnum, tx);
+        let _ = self.tx.send(Job::Transfer(s, rx));
+    }
+
+    fn cancel(&mut self, seqnum: u32) {
+        if let Some(tx) = self.cancels.remove(&seqnum) {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Performs what the interrupt streams ask; a URB answered "device gone" ends the claim.
+    fn stream_action(
+        &mut self,
+        action: Action,
+        translator: &mut Translator,
+        counters: &Counters,
+    ) -> Option<UsbError> {
+        match action {
+            Action::Start {
+                endpoint,
+                transfer_size,
+                generation,
+            } => {
+                let id = StreamId {
+                    endpoint,
+                    generation,
+                };
+                let _ = self.tx.send(Job::StreamStart(id, transfer_size));
+            }
+            Action::Stop { endpoint } => drop(self.tx.send(Job::StreamStop(endpoint))),
+            Action::Submit(s) => self.transfer(s),
+            Action::Complete(seqnum, c) => {
+                let gone = c.status == TransferStatus::NoDevice;
+                counters.record(&c);
+                translator.handle_completion(seqnum, c);
+                if gone {
+                    return Some(UsbError::NoDevice(
+                        "the device is gone on the host (unplugged, or the claim was closed)"
+                            .into(),
+                    ));
+                }
+            }
+        }
+        None
     }
 }
 
@@ -182,8 +268,33 @@ async fn submitter(
                 let status = result.map_or_else(|e| status_of_error(&e), |()| TransferStatus::Ok);
                 finish(&done, seqnum, Completion::status(status));
             }
+            Job::StreamStart(id, size) => {
+                match handle.stream(id.endpoint, STREAM_DEPTH, size).await {
+                    Ok(reports) => {
+                        let _ = done.send(Done::StreamStarted(id, true));
+                        tokio::spawn(forward_reports(id, reports, done.clone()));
+                    }
+                    Err(_) => drop(done.send(Done::StreamStarted(id, false))),
+                }
+            }
+            // The host may have ended the stream already (a stall); "no such stream" is fine.
+            Job::StreamStop(endpoint) => drop(handle.stop_stream(endpoint).await),
         }
     }
+}
+
+/// Hands a stream's reports to the loop until the stream ends.
+async fn forward_reports(
+    id: StreamId,
+    mut reports: StreamReceiver,
+    done: mpsc::UnboundedSender<Done>,
+) {
+    while let Some(r) = reports.recv().await {
+        if done.send(Done::Report(id, r.status, r.data)).is_err() {
+            return;
+        }
+    }
+    let _ = done.send(Done::StreamEnded(id));
 }
 
 async fn wait_one(

@@ -222,3 +222,68 @@ async fn garbage_from_vhci_ends_the_pump_as_a_protocol_error() {
     let end = timeout(WAIT, task).await.unwrap().unwrap();
     assert!(matches!(end, PumpEnd::Protocol(_)), "{end:?}");
 }
+
+#[tokio::test]
+async fn interrupt_reports_are_read_ahead_by_a_stream_and_answer_later_urbs_in_order() {
+    let (mut vhci, dev, _task) = attached().await;
+    vhci.submit(1, 5, Direction::In, 64, &[]).await;
+    dev.push_interrupt(b"first");
+    let r = vhci.ret_submit().await;
+    assert_eq!((r.seqnum, r.status, &r.data[..]), (1, 0, &b"first"[..]));
+    // No URB is waiting now, yet the host keeps reading: the reports leave the device at once.
+    dev.push_interrupt(b"second");
+    dev.push_interrupt(b"third");
+    let drained = async {
+        while dev.interrupts_pending() > 0 {
+            tokio::task::yield_now().await;
+        }
+    };
+    timeout(WAIT, drained)
+        .await
+        .expect("the stream read the reports ahead");
+    vhci.submit(2, 5, Direction::In, 64, &[]).await;
+    vhci.submit(3, 5, Direction::In, 64, &[]).await;
+    assert_eq!(&vhci.ret_submit().await.data[..], b"second");
+    assert_eq!(&vhci.ret_submit().await.data[..], b"third");
+    // An unlinked waiting interrupt URB is answered at once; the stream serves the next one.
+    vhci.submit(4, 5, Direction::In, 64, &[]).await;
+    vhci.unlink(5, 4).await;
+    let unlinked = Reply::Unlink(RetUnlink {
+        seqnum: 5,
+        status: -104,
+    });
+    assert_eq!(vhci.reply().await, unlinked);
+    vhci.submit(6, 5, Direction::In, 64, &[]).await;
+    dev.push_interrupt(b"fourth");
+    let r = vhci.ret_submit().await;
+    assert_eq!((r.seqnum, &r.data[..]), (6, &b"fourth"[..]));
+}
+
+#[tokio::test]
+async fn a_stalled_interrupt_stream_is_epipe_and_restarts_after_clear_halt() {
+    let (mut vhci, dev, _task) = attached().await;
+    dev.script(0x85, Scripted::Stall);
+    vhci.submit(1, 5, Direction::In, 64, &[]).await;
+    assert_eq!(vhci.ret_submit().await.status, -32);
+    let clear_halt = [0x02, 1, 0, 0, 0x85, 0, 0, 0];
+    vhci.submit_with_setup(2, 0, Direction::Out, 0, clear_halt, &[])
+        .await;
+    assert_eq!(vhci.ret_submit().await.status, 0);
+    vhci.submit(3, 5, Direction::In, 64, &[]).await;
+    dev.push_interrupt(b"again");
+    let r = vhci.ret_submit().await;
+    assert_eq!((r.seqnum, r.status, &r.data[..]), (3, 0, &b"again"[..]));
+}
+
+#[tokio::test]
+async fn an_unplug_under_a_waiting_interrupt_urb_answers_enodev_and_ends_the_pump() {
+    let (mut vhci, dev, task) = attached().await;
+    vhci.submit(1, 5, Direction::In, 64, &[]).await;
+    dev.push_interrupt(b"up");
+    assert_eq!(vhci.ret_submit().await.status, 0);
+    vhci.submit(2, 5, Direction::In, 64, &[]).await;
+    dev.unplug();
+    assert_eq!(vhci.ret_submit().await.status, -19);
+    let end = timeout(WAIT, task).await.unwrap().unwrap();
+    assert!(matches!(end, PumpEnd::ClaimLost(_)), "{end:?}");
+}

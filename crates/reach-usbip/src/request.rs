@@ -21,12 +21,18 @@ pub enum EndpointKind {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EndpointTable {
     kinds: Vec<(u8, EndpointKind)>,
+    /// (interface number, endpoint address) for every alternate setting.
+    interfaces: Vec<(u8, u8)>,
 }
 
 impl EndpointTable {
     /// The endpoints a Reach device description lists.
     pub fn from_device(device: &DeviceInfo) -> Self {
         let mut table = Self::default();
+        for i in &device.interfaces {
+            let pairs = i.endpoints.iter().map(|e| (i.number, e.address));
+            table.interfaces.extend(pairs);
+        }
         for e in device.interfaces.iter().flat_map(|i| i.endpoints.iter()) {
             let kind = match e.kind.as_str() {
                 "bulk" => EndpointKind::Bulk,
@@ -44,6 +50,21 @@ impl EndpointTable {
         self.kinds.retain(|(a, _)| *a != address);
         self.kinds.push((address, kind));
         self
+    }
+
+    /// Records that `endpoint` belongs to `interface`.
+    pub fn with_interface(mut self, interface: u8, endpoint: u8) -> Self {
+        self.interfaces.push((interface, endpoint));
+        self
+    }
+
+    /// The endpoints of an interface (in any of its alternate settings).
+    pub fn interface_endpoints(&self, interface: u8) -> Vec<u8> {
+        self.interfaces
+            .iter()
+            .filter(|(i, _)| *i == interface)
+            .map(|(_, e)| *e)
+            .collect()
     }
 
     /// The type of the endpoint at `address` (bit 7 = IN).

@@ -270,6 +270,11 @@ impl FakeHandle {
         self.0.notify.notify_waiters();
     }
 
+    /// Interrupt IN packets fed with [`Self::push_interrupt`] that no transfer has taken yet.
+    pub fn interrupts_pending(&self) -> usize {
+        lock(&self.0.state).interrupts.len()
+    }
+
     /// Unplugs the device: pending and future transfers return `no_device`.
     pub fn unplug(&self) {
         let info = self.info();
