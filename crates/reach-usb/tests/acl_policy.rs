@@ -296,3 +296,31 @@ async fn hotplug_events_reach_the_client_only_for_devices_the_acl_shows() {
     );
     assert!(events.try_recv().is_err(), "no event for the denied device");
 }
+
+#[tokio::test]
+async fn a_running_host_follows_rules_saved_later_and_a_later_tampered_file_denies_everything() {
+    // Default deny, no rule for the gadget: the open is refused.
+    let s = setup(vec![], PromptAnswer::Deny);
+    let gadget = || DeviceFilter {
+        vendor_id: Some(0x0525),
+        ..Default::default()
+    };
+    let err = within(s.client.open(gadget())).await.err();
+    assert_eq!(err, Some(UsbError::Denied("denied by ACL policy".into())));
+    // `reach usb acl add` (another process) saves a rule: the same running host now allows it.
+    let mut file = store::load(&s.acl_path, &AclOptions::default()).file;
+    file.rules.push(allow_gadget(false));
+    store::save(&s.acl_path, &file, &AclKey::File).unwrap();
+    let handle = within(s.client.open(gadget())).await.unwrap();
+    handle.close().await;
+    // Someone edits the file by hand (the signature no longer matches): nothing opens.
+    let text = std::fs::read_to_string(&s.acl_path)
+        .unwrap()
+        .replace("true", "false ");
+    std::fs::write(&s.acl_path, text).unwrap();
+    assert!(within(s.client.list()).await.unwrap().is_empty());
+    assert!(matches!(
+        within(s.client.open(gadget())).await.err(),
+        Some(UsbError::Denied(_))
+    ));
+}

@@ -1,7 +1,13 @@
 //! The ACL as the host driver's [`AccessPolicy`], with the operator prompt.
+//!
+//! The file is read again whenever it changed on disk (another process — `reach usb acl …`, the
+//! host API — saved it), so a running agent follows the host's ACL without a restart; a changed
+//! file that fails its integrity check denies everything, as at start.
 
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
 
 use super::store::{self, AclKey, AclOptions};
 use super::{AclRule, Decision, UsbAcl};
@@ -56,35 +62,58 @@ impl OpenPrompt for FixedAnswer {
 pub struct AclPolicy {
     path: PathBuf,
     options: AclOptions,
-    acl: Mutex<UsbAcl>,
+    acl: Mutex<Loaded>,
     prompt: Arc<dyn OpenPrompt>,
+}
+
+/// The ACL as read, and which version of the file it was read from.
+struct Loaded {
+    acl: UsbAcl,
+    stamp: Option<FileStamp>,
+}
+
+/// Identifies one version of a file: modification time, size and inode (saves replace the file
+/// by renaming, so the inode changes even within one timestamp tick).
+type FileStamp = (SystemTime, u64, u64);
+
+fn stamp(path: &Path) -> Option<FileStamp> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len(), m.ino()))
 }
 
 impl AclPolicy {
     /// Loads the ACL at `path`.
     pub fn load(path: PathBuf, options: AclOptions, prompt: Arc<dyn OpenPrompt>) -> Self {
+        let stamp = stamp(&path);
         let acl = store::load(&path, &options);
         Self {
             path,
             options,
-            acl: Mutex::new(acl),
+            acl: Mutex::new(Loaded { acl, stamp }),
             prompt,
         }
     }
 
-    /// The current ACL.
+    /// The current ACL (read again first if the file changed since the last read).
     pub fn snapshot(&self) -> UsbAcl {
-        self.acl
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.current().acl.clone()
     }
 
-    fn remember(&self, device: &DeviceInfo) {
-        let mut acl = self
+    fn current(&self) -> MutexGuard<'_, Loaded> {
+        let mut loaded = self
             .acl
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = stamp(&self.path);
+        if now != loaded.stamp {
+            loaded.stamp = now;
+            loaded.acl = store::load(&self.path, &self.options);
+        }
+        loaded
+    }
+
+    fn remember(&self, device: &DeviceInfo) {
+        let mut loaded = self.current();
         let rule = AclRule {
             vendor_id: Some(device.vendor_id),
             product_id: Some(device.product_id),
@@ -93,10 +122,11 @@ impl AclPolicy {
             allow: true,
             ..AclRule::default()
         };
-        acl.file.rules.insert(0, rule);
-        if let Err(e) = store::save(&self.path, &acl.file, &self.options.key) {
+        loaded.acl.file.rules.insert(0, rule);
+        if let Err(e) = store::save(&self.path, &loaded.acl.file, &self.options.key) {
             tracing::error!(error = %e, "could not persist the remembered USB rule");
         }
+        loaded.stamp = stamp(&self.path);
     }
 }
 
