@@ -19,7 +19,7 @@ cp target/debug/examples/qemu_guest "$WORK/"
 # REACH_BIN: another build of `reach` for the guest (e.g. target/release/reach for benchmark figures).
 cp "${REACH_BIN:-target/debug/reach}" "$WORK/reach"
 cp tests/qemu/attach.sh tests/qemu/attach_check.py tests/qemu/session.sh tests/qemu/rest.py \
-  tests/qemu/hotplug.py tests/qemu/bench.py "$WORK/"
+  tests/qemu/hotplug.py tests/qemu/bench.py tests/qemu/cutproxy.py "$WORK/"
 cp tests/qemu/run.sh "$WORK/run.sh"; chmod +x "$WORK/run.sh"
 # The printer check's modules, from the kernel setup.sh extracted (not in the kit's initramfs).
 for ko in gadget/function/usb_f_printer.ko class/usblp.ko; do

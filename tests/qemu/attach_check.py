@@ -6,10 +6,12 @@ block DEV SUMFILE [PREFIX]: 8 MiB written through the block device and read back
   the sha256 goes to SUMFILE so run.sh can compare it with the gadget's backing file.
 fido_responder HIDG: plays a security key on the gadget side: answers one CTAPHID_INIT.
 fido_init HIDRAW: sends CTAPHID_INIT through the hidraw node and checks the answer echoes the nonce.
+drop ACM GS PROXY_PID: 4 MiB ttyACM -> ttyGS0; after the first 256 KiB arrived, SIGUSR1 to the
+  cutproxy.py carrying attach's connection (a 5 s drop); the rest must arrive byte-exact after RESUME.
 Check names start with PREFIX (default `usbip`; session.sh uses `session`).
 Prints `PASS <name> …` or `FAIL <name>: why`; exit status 1 on any failure.
 """
-import hashlib, os, select, sys, threading, time, tty
+import hashlib, os, select, signal, sys, threading, time, tty
 
 MIB = 1024 * 1024
 DEADLINE = 120
@@ -21,8 +23,9 @@ def open_raw(path):
     return fd
 
 
-def pipe(name, src, dst, data):
-    """Writes data to fd src (in a thread) and reads it from fd dst; returns (ok, message)."""
+def pipe(name, src, dst, data, on_progress=None):
+    """Writes data to fd src (in a thread) and reads it from fd dst; returns (ok, message).
+    on_progress(bytes_received) is called after every read."""
     def writer():
         view = memoryview(data)
         while view:
@@ -39,6 +42,8 @@ def pipe(name, src, dst, data):
         ready, _, _ = select.select([dst], [], [], left)
         if ready:
             got += os.read(dst, 65536)
+            if on_progress:
+                on_progress(len(got))
     secs = time.monotonic() - start
     if bytes(got) != data:
         bad = next(i for i in range(len(data)) if got[i] != data[i])
@@ -91,6 +96,28 @@ def block(dev, sumfile, prefix):
     return True
 
 
+def drop(acm, gs, proxy_pid):
+    """A 5 s drop of the technician's connection in the middle of a 4 MiB write."""
+    a, g = open_raw(acm), open_raw(gs)
+    at = []
+
+    def cut_once(received):
+        if not at and received >= 256 * 1024:
+            at.append(received)
+            os.kill(int(proxy_pid), signal.SIGUSR1)
+
+    data = os.urandom(4 * MIB)
+    passed, msg = pipe("session_drop_5s", a, g, data, cut_once)
+    if passed and not at:
+        passed, msg = False, "session_drop_5s: the transfer ended before the cut"
+    if passed and at[0] >= len(data):
+        passed, msg = False, "session_drop_5s: the cut came after the last byte"
+    if passed:
+        msg += f"; the connection was cut for 5 s after {at[0] // 1024} KiB had arrived"
+    print(("PASS " if passed else "FAIL ") + msg, flush=True)
+    return passed
+
+
 CTAPHID_INIT = 0x86
 BROADCAST = b"\xff\xff\xff\xff"
 
@@ -137,6 +164,8 @@ if __name__ == "__main__":
     if sys.argv[1] in ("fido_responder", "fido_init"):
         sys.exit(0 if globals()[sys.argv[1]](sys.argv[2]) else 1)
     what, prefix = sys.argv[1], (sys.argv[4] if len(sys.argv) > 4 else "usbip")
+    if what == "drop":
+        sys.exit(0 if drop(sys.argv[2], sys.argv[3], sys.argv[4]) else 1)
     check = serial if what == "serial" else block
     ok = check(sys.argv[2], sys.argv[3], prefix)
     sys.exit(0 if ok else 1)

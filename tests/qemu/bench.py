@@ -11,6 +11,10 @@ bench.py waitlocal      wait until the gadget's disk is on dummy_hcd again
 Sequential: `dd` of SIZE_MIB (env, default 32) in 1 MiB blocks with oflag=direct, then
 iflag=direct. Random: 4 KiB reads at random aligned offsets with O_DIRECT (a Python loop: the
 guest has no fio) for RAND_SECS (default 5) seconds or 4096 reads, whichever ends first.
+Each sequential run also prints where the (single) CPU went meanwhile: `BENCH cpu …` lines with the
+seconds spent by each `reach` process (server, agent, attach — user + system time of the process) and
+by the kernel outside them (system, irq and softirq time in /proc/stat not charged to those
+processes), from /proc — a coarse profile (10 ms ticks).
 """
 import glob, mmap, os, random, socket, subprocess, sys, time
 
@@ -31,6 +35,42 @@ def find_disk(bus, timeout=30):
                 return "/dev/" + name
         time.sleep(0.2)
     raise TimeoutError(f"no {SIZE_MIB} MiB disk behind {bus}")
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_snapshot():
+    """CPU ticks so far: per `reach` role (server/agent/attach), the kernel's system+irq+softirq,
+    and the total."""
+    snap = {}
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            cmd = open(stat[:-4] + "cmdline", "rb").read().split(b"\0")
+            if not cmd[0].endswith(b"/reach") or len(cmd) < 2:
+                continue
+            role = cmd[1].decode()
+            f = open(stat).read().rsplit(")", 1)[1].split()
+            snap[role] = snap.get(role, 0) + int(f[11]) + int(f[12])  # utime + stime
+            snap[role + "_sys"] = snap.get(role + "_sys", 0) + int(f[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    cpu = [int(x) for x in open("/proc/stat").readline().split()[1:8]]
+    snap["kernel"] = cpu[2] + cpu[5] + cpu[6]  # system + irq + softirq
+    snap["total"] = sum(cpu)
+    snap["idle"] = cpu[3] + cpu[4]
+    return snap
+
+
+def cpu_report(name, phase, before, after):
+    d = {k: (after.get(k, 0) - before.get(k, 0)) / TICK for k in after}
+    roles = [r for r in ("server", "agent", "usb") if r in d]
+    sys_in_reach = sum(d.get(r + "_sys", 0) for r in roles)
+    label = {"server": "reach server", "agent": "reach agent", "usb": "reach usb attach"}
+    parts = [f"{label[r]} {d[r]:.2f} s" for r in roles]
+    parts.append(f"kernel outside reach {max(d['kernel'] - sys_in_reach, 0):.2f} s")
+    busy = d["total"] - d["idle"]
+    print(f"BENCH cpu {name} {phase}: busy {busy:.2f} s of {d['total']:.2f} s; " + ", ".join(parts), flush=True)
 
 
 def dd(args):
@@ -63,8 +103,13 @@ def measure(name, dev):
     if not os.path.exists(src):
         with open(src, "wb") as f:
             f.write(os.urandom(SIZE_MIB << 20))
+    before = cpu_snapshot()
     write = dd([f"if={src}", f"of={dev}", "oflag=direct", "conv=fsync"])
+    middle = cpu_snapshot()
     read = dd([f"if={dev}", "of=/dev/null", "iflag=direct"])
+    after = cpu_snapshot()
+    cpu_report(name, "seq write", before, middle)
+    cpu_report(name, "seq read", middle, after)
     iops, n = random_reads(dev)
     print(f"BENCH {name} {dev}: seq write {write:.1f} MB/s, seq read {read:.1f} MB/s "
           f"({SIZE_MIB} MiB, 1 MiB blocks, O_DIRECT); 4 KiB random read {iops:.0f} IOPS "

@@ -9,8 +9,11 @@
 #             gadget as SET_LINE_CODING (usbmon), 8 MiB through its block device,
 #             detach; a usb_f_printer gadget (in place of the composite for a moment): usblp
 #             binds behind vhci and a job written to /dev/usb/lp* arrives byte-exact at
-#             /dev/g_printer0; a FIDO HID gadget: hidraw behind vhci, CTAPHID_INIT round trip
-#             with a responder on the gadget's hidg; the benchmark (BENCH lines: a 32 MiB
+#             /dev/g_printer0; a FIDO HID gadget: refused while no rule names it even with the
+#             ACL's default at allow, then (a rule added while the agent runs) hidraw behind vhci,
+#             CTAPHID_INIT round trip with a responder on the gadget's hidg; a 5 s drop of the
+#             technician's connection (cutproxy.py) in the middle of a 4 MiB write to the ttyACM:
+#             attach resumes, the port stays, the data arrives byte-exact; the benchmark (BENCH lines: a 32 MiB
 #             mass-storage gadget locally, through the kernel's usbip, through attach); then, mid-transfer, the gadget is unplugged on the host and (after
 #             re-plug) the host's agent is killed: each time attach detaches its vhci port and exits
 #             1, the writer on the ttyACM is not left hanging, no task is in D state.
@@ -25,7 +28,7 @@ d_state() { n=0; for f in /proc/[0-9]*; do grep -qs '^State:[[:space:]]*D' $f/st
 now_ms() { read -r up _ < /proc/uptime; echo "${up%.*}${up#*.}0"; }
 waitfor() { i=0; while ! grep -q "$2" "$1" 2>/dev/null; do i=$((i+1)); [ $i -gt $3 ] && return 1; sleep 0.2; done; }
 t0=$(date +%s)
-for ids in "0525 a4a8" "1d6b 0200" "0525 a4a5"; do set -- $ids
+for ids in "0525 a4a8" "0525 a4a5"; do set -- $ids
   REACH_CONFIG_DIR=$HOST_CFG $R usb acl add --vendor-id $1 --product-id $2 > /dev/null || fail "session_setup: acl"; done
 REACH_ADMIN_PASSWORD=qemu-admin-password $R server --listen 127.0.0.1:8080 --data-dir /tmp/srv \
   > /tmp/server.log 2>&1 & PIDS="$PIDS $!"
@@ -88,6 +91,32 @@ else wait $AP; arc=$?
   [ $arc -eq 0 ] && echo "PASS session_detach attach exited 0: $(tail -1 /tmp/sattach.log)" \
     || { echo "FAIL session_detach: attach rc=$arc $(tail -1 /tmp/sattach.log)"; rc=1; }
 fi
+# The technician's connection drops for 5 s mid-transfer: attach runs through cutproxy.py (a
+# forwarder that resets its sockets and refuses new ones for 5 s on SIGUSR1) with its own login;
+# the kernel must not notice (same vhci port, no USB disconnect) and the data arrives byte-exact.
+drop5s() {
+  python3 /tmp/share/cutproxy.py 8081 8080 5 > /tmp/cutproxy.log 2>&1 & CP=$!; PIDS="$PIDS $CP"
+  T2=/tmp/tech-via-proxy
+  i=0; until REACH_PASSWORD=qemu-admin-password $R login --server http://127.0.0.1:8081 --user admin \
+    --config-dir $T2 > /tmp/login2.log 2>&1; do i=$((i+1))
+    [ $i -gt 50 ] && { echo "FAIL session_drop_5s: login through the proxy: $(cat /tmp/login2.log)"; return 1; }; sleep 0.2; done
+  REACH_CONFIG_DIR=$T2 $R usb attach --session "$SID" --device 1d6b:0104 > /tmp/dattach.log 2>&1 & DP=$!; PIDS="$PIDS $DP"
+  waitfor /tmp/dattach.log "nodes:" 300 || { echo "FAIL session_drop_5s: attach: $(cat /tmp/dattach.log)"; return 1; }
+  DACM=$(grep "nodes:" /tmp/dattach.log | grep -o '/dev/ttyACM[0-9]*' | head -1)
+  DPORT=$(grep -o 'attached as vhci port [0-9]*' /tmp/dattach.log | grep -o '[0-9]*$')
+  disc0=$(dmesg | grep -c "USB disconnect")
+  python3 /tmp/share/attach_check.py drop "$DACM" /dev/ttyGS0 $CP; drc=$?
+  disc1=$(dmesg | grep -c "USB disconnect")
+  alive=$(kill -0 $DP 2>/dev/null && echo yes)
+  still=$($R usb attached | grep -c "^port $DPORT ")
+  $R usb detach "$DPORT" > /dev/null; wait $DP; DP=""
+  kill $CP 2>/dev/null
+  if [ $drc -eq 0 ] && [ "$alive" = yes ] && [ "$disc0" = "$disc1" ] && grep -q "^resumed" /tmp/dattach.log; then
+    echo "PASS session_drop_5s_kernel attach stayed on vhci port $DPORT, no USB disconnect in this kernel: $(grep -m1 'connection lost' /tmp/dattach.log) → resumed"
+  else echo "FAIL session_drop_5s_kernel: check rc=$drc attach alive=$alive port listed=$still disconnects $disc0 -> $disc1: $(tail -3 /tmp/dattach.log) $(cat /tmp/cutproxy.log)"; return 1; fi
+}
+DP=""; drop5s || rc=1
+[ -n "$DP" ] && kill $DP 2>/dev/null
 # Printer: a usb_f_printer gadget takes dummy_udc.0 from the composite for this check.
 printer() {
   G=/sys/kernel/config/usb_gadget/g3
@@ -122,8 +151,9 @@ PP=""; printer || rc=1
 echo "" > /sys/kernel/config/usb_gadget/g3/UDC 2>/dev/null
 
 # Security key: a HID gadget with the FIDO report descriptor (usage page 0xF1D0, 64-byte
-# reports) and a responder on its /dev/hidg* that answers CTAPHID_INIT; allowed by an explicit
-# ACL rule (without one, FIDO keys are denied whatever the default: unit-tested in the ACL).
+# reports) and a responder on its /dev/hidg* that answers CTAPHID_INIT. Without a rule naming
+# it, it is refused even with the ACL's default at allow (FIDO keys need an explicit rule); a
+# rule added while the agent runs lets it through.
 fido() {
   G=/sys/kernel/config/usb_gadget/g4; F=$G/functions/hid.fido
   echo "" > /sys/kernel/config/usb_gadget/g1/UDC 2>/dev/null
@@ -138,6 +168,14 @@ fido() {
   i=0; until grep -qs 0200 /sys/bus/usb/devices/1-1/idProduct; do
     i=$((i+1)); [ $i -gt 100 ] && { echo "FAIL session_fido: the FIDO gadget did not enumerate"; return 1; }; sleep 0.2; done
   HIDG=/dev/$(grep DEVNAME /sys/dev/char/$(cat $F/dev)/uevent | cut -d= -f2)
+  REACH_CONFIG_DIR=$HOST_CFG $R usb acl default allow > /dev/null
+  timeout 60 $R usb attach --session "$SID" --device 1d6b:0200 > /tmp/kdenied.log 2>&1; drc=$?
+  REACH_CONFIG_DIR=$HOST_CFG $R usb acl default deny > /dev/null
+  used=$($R usb attached | grep -c '^port')
+  if [ $drc -ne 0 ] && [ $drc -ne 124 ] && grep -q "host denied the device" /tmp/kdenied.log && [ "$used" = 0 ]; then
+    echo "PASS session_fido_denied_by_default attach refused with the ACL default at allow and no rule: $(tail -1 /tmp/kdenied.log)"
+  else echo "FAIL session_fido_denied_by_default: rc=$drc ports in use=$used: $(cat /tmp/kdenied.log)"; return 1; fi
+  REACH_CONFIG_DIR=$HOST_CFG $R usb acl add --vendor-id 1d6b --product-id 0200 > /dev/null || { echo "FAIL session_fido: acl add"; return 1; }
   $R usb attach --session "$SID" --device 1d6b:0200 > /tmp/kattach.log 2>&1 & KP=$!; PIDS="$PIDS $KP"
   waitfor /tmp/kattach.log "nodes:" 300 || { echo "FAIL session_fido: attach: $(cat /tmp/kattach.log)"; return 1; }
   HR=$(grep "nodes:" /tmp/kattach.log | grep -o '/dev/hidraw[0-9]*' | head -1)
