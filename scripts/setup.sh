@@ -11,6 +11,7 @@ APT_PACKAGES=(
   chromium chromium-driver     # real headless browser for the web console tests
   firefox-esr                  # the second browser the console and viewer are checked in
   udev                         # systemd-udevd: the QEMU guest's hotplug check (host USB API events)
+  postgresql                   # the server suites also run on PostgreSQL (scripts/pg-cluster.sh)
 )
 
 missing=()

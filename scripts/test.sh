@@ -11,6 +11,12 @@ echo "== web typecheck"
 (cd web && npm run --silent typecheck)
 echo "== cargo nextest"
 cargo nextest run --workspace --locked --no-fail-fast
+echo "== server suites again on PostgreSQL (a throwaway cluster on a loopback port)"
+PG_URL=$(bash scripts/pg-cluster.sh start)
+trap 'bash scripts/pg-cluster.sh stop' EXIT
+REACH_TEST_POSTGRES="$PG_URL" cargo nextest run --workspace --locked --no-fail-fast -E 'package(reach-server)'
+bash scripts/pg-cluster.sh stop
+trap - EXIT
 echo "== browser tests (real headless Chromium against the real reach binary)"
 cargo build -p reach-cli --locked
 (cd web && npm test)

@@ -15,6 +15,14 @@ use sqlx::any::AnyPoolOptions;
 /// The database pool every part of the server shares.
 pub type Db = sqlx::AnyPool;
 
+/// Most pooled connections to a SQLite file (one writer at a time; WAL readers beside it).
+pub const SQLITE_MAX_CONNECTIONS: u32 = 8;
+/// Most pooled connections per server instance to PostgreSQL. With N instances the cluster
+/// needs N × this many connections (PostgreSQL's default `max_connections` is 100).
+pub const POSTGRES_MAX_CONNECTIONS: u32 = 20;
+/// How long a request waits for a free pooled connection before it fails (HTTP 500, logged).
+pub const POOL_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Connects to `url` (`sqlite://…` or `postgres://…`).
 ///
 /// # Errors
@@ -23,7 +31,12 @@ pub async fn connect(url: &str) -> Result<Db, sqlx::Error> {
     sqlx::any::install_default_drivers();
     let sqlite = url.starts_with("sqlite:");
     let pool = AnyPoolOptions::new()
-        .max_connections(if sqlite { 8 } else { 20 })
+        .max_connections(if sqlite {
+            SQLITE_MAX_CONNECTIONS
+        } else {
+            POSTGRES_MAX_CONNECTIONS
+        })
+        .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
         .connect(url)
         .await?;
     if sqlite {
