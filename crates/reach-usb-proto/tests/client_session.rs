@@ -454,3 +454,31 @@ fn a_shutdown_closes_every_claim_and_fails_what_is_pending_without_sending() {
     assert!(p.client.poll_transmit().is_none(), "nothing is sent");
     assert_eq!(p.from_client.len(), sent);
 }
+
+#[test]
+fn after_a_drop_hello_and_resume_go_out_before_anything_queued_while_the_link_was_down() {
+    // A relay's host side decides from a new connection's first frames whether it resumes a
+    // parked claim: a CANCEL (or CREDIT) queued during the drop must not go out first.
+    let mut p = Pair::with(HostConfig::enabled(), Duration::from_millis(10));
+    let claim = p.open();
+    p.auto = false;
+    let pending = p.submit(claim, &bulk_in(64));
+    p.settle();
+    p.drop_link();
+    p.client.cancel(claim, pending);
+    let before = p.from_client.len();
+    p.restore_link();
+    let ops: Vec<Op> = p.from_client[before..].iter().map(|s| s.op).collect();
+    assert_eq!(ops[..2], [Op::Hello, Op::Resume], "{ops:?}");
+    assert!(
+        ops.contains(&Op::Cancel),
+        "the cancel still goes out, after the resume: {ops:?}"
+    );
+    let resumed = p.take_events();
+    assert!(
+        resumed
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Resumed { result: Ok(()), .. })),
+        "{resumed:?}"
+    );
+}

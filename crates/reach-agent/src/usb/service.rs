@@ -29,9 +29,9 @@ const ATTACH_NOTE_BURST: u32 = 20;
 /// Characters kept of each text field of an attach note.
 const NOTE_TEXT_MAX: usize = 255;
 
-/// Frames a new viewer may send before its USB traffic is routed: HELLO and the message after
-/// it decide between a fresh host session and resuming one (RESUME).
-const UNDECIDED_FRAMES: usize = 4;
+/// Frames a new viewer may send before its USB traffic is routed: HELLO, CREDIT and CANCEL
+/// wait; the first other message decides between a fresh host session and resuming one (RESUME).
+const UNDECIDED_FRAMES: usize = 16;
 
 /// Who a USB host session belongs to: one viewer of one session.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -137,10 +137,11 @@ impl UsbService {
         self.options.switch.get()
     }
 
-    /// Passes a viewer's frame to its host session. A new viewer's frames wait until HELLO and
-    /// the next message are in: a RESUME takes over the host session its user left (parked or
-    /// still attached to an older connection of the same user), anything else starts a fresh
-    /// one. Waits while the session's inbox is full (the session keeps draining it).
+    /// Passes a viewer's frame to its host session. A new viewer's frames wait while they are
+    /// only HELLO, CREDIT or CANCEL (a client may have queued these while its link was down):
+    /// the first other message decides — a RESUME takes over the host session its user left
+    /// (parked or still attached to an older connection of the same user), anything else starts
+    /// a fresh one. Waits while the session's inbox is full (the session keeps draining it).
     pub(crate) async fn handle_frame(&mut self, key: ViewerKey, frame: Bytes) {
         if key.session_id.is_empty() || key.viewer_id == 0 {
             return;
@@ -157,7 +158,8 @@ impl UsbService {
         let op = Frame::decode(frame.clone()).map(|f| f.op).ok();
         let buffered = self.undecided.entry(key.clone()).or_default();
         buffered.push(frame);
-        if op == Some(Op::Hello) && buffered.len() < UNDECIDED_FRAMES {
+        let undecided = matches!(op, Some(Op::Hello | Op::Credit | Op::Cancel));
+        if undecided && buffered.len() < UNDECIDED_FRAMES {
             return;
         }
         let frames = self.undecided.remove(&key).unwrap_or_default();

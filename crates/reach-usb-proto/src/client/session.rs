@@ -393,6 +393,11 @@ impl ClientSession {
     /// A new transport is up: HELLO, then RESUME for every claim with its pending request ids.
     pub fn handle_transport_restored(&mut self, _now: Instant) {
         self.link = Link::AwaitHello;
+        // HELLO and the RESUMEs first: the host (or a relay's host side) decides from a new
+        // connection's first frames whether it resumes; what was queued while the link was down
+        // (CANCEL, CREDIT) follows them.
+        let mut queued = SendQueue::unmetered();
+        self.control_out.move_into(&mut queued);
         self.send_hello();
         for (claim_id, c) in &mut self.claims {
             let mut pending: Vec<u32> = c.pending.keys().copied().collect();
@@ -405,6 +410,7 @@ impl ClientSession {
             self.control_out
                 .push(Message::new(Op::Resume, *claim_id, 0, body));
         }
+        queued.move_into(&mut self.control_out);
     }
 
     /// Next frame to send.
