@@ -21,13 +21,15 @@ cp "${REACH_BIN:-target/debug/reach}" "$WORK/reach"
 cp tests/qemu/attach.sh tests/qemu/attach_check.py tests/qemu/session.sh tests/qemu/rest.py \
   tests/qemu/hotplug.py tests/qemu/bench.py tests/qemu/cutproxy.py "$WORK/"
 cp tests/qemu/run.sh "$WORK/run.sh"; chmod +x "$WORK/run.sh"
+# PERF=1: sample the benchmark's Reach runs with perf in the guest (PERF lines in the output).
+[ -n "${PERF:-}" ] && touch "$WORK/PERF"
 # The printer check's modules, from the kernel setup.sh extracted (not in the kit's initramfs).
 for ko in gadget/function/usb_f_printer.ko class/usblp.ko; do
   cp /tmp/guestk/lib/modules/*/kernel/drivers/usb/$ko "$WORK/" 2>/dev/null || echo "qemu-usb-test: no $ko in /tmp/guestk"
 done
 LOG="$WORK/guest.log"
 SHARE_ROOT=1 WORK="$WORK" timeout "${TMO:-600}" "$QEMU_KIT/boot.sh" > "$LOG" 2>&1 || true
-grep -aE "^(PASS|FAIL|BENCH) |GUEST_CHECKS_RC|ATTACH_CHECKS_RC|SESSION_CHECKS_RC|REACH_LOOPBACK_RC|claim [0-9]+ opened|^[0-9]+-[0-9.]+ +[0-9a-f]{4}:|^(claimed|attached as|local device|ended:|port [0-9])" "$LOG" || true
+grep -aE "^(PASS|FAIL|BENCH|PERF) |GUEST_CHECKS_RC|ATTACH_CHECKS_RC|SESSION_CHECKS_RC|REACH_LOOPBACK_RC|claim [0-9]+ opened|^[0-9]+-[0-9.]+ +[0-9a-f]{4}:|^(claimed|attached as|local device|ended:|port [0-9])" "$LOG" || true
 if grep -aq "GUEST_CHECKS_RC=0" "$LOG" && grep -aq "ATTACH_CHECKS_RC=0" "$LOG" && grep -aq "SESSION_CHECKS_RC=0" "$LOG" && ! grep -aq "^FAIL " "$LOG"; then
   echo "qemu-usb-test: ok"; rm -rf "$WORK"
 elif ! grep -aq "GUEST_CHECKS_RC=" "$LOG"; then

@@ -14,9 +14,11 @@ guest has no fio) for RAND_SECS (default 5) seconds or 4096 reads, whichever end
 Each sequential run also prints where the (single) CPU went meanwhile: `BENCH cpu …` lines with the
 seconds spent by each `reach` process (server, agent, attach — user + system time of the process) and
 by the kernel outside them (system, irq and softirq time in /proc/stat not charged to those
-processes), from /proc — a coarse profile (10 ms ticks).
+processes), from /proc — a coarse profile (10 ms ticks). With /tmp/share/PERF present
+(`PERF=1 scripts/qemu-usb-test.sh`), the Reach runs are also sampled with `perf record -a` and
+the hottest symbols are printed as `PERF …` lines.
 """
-import glob, mmap, os, random, socket, subprocess, sys, time
+import glob, mmap, os, random, shutil, signal, socket, subprocess, sys, time
 
 SIZE_MIB = int(os.environ.get("SIZE_MIB", "32"))
 RAND_SECS = float(os.environ.get("RAND_SECS", "5"))
@@ -97,17 +99,38 @@ def random_reads(dev):
     return n / secs, n
 
 
+def perf_start(name):
+    if name != "reach_attach" or not os.path.exists("/tmp/share/PERF") or not shutil.which("perf"):
+        return None
+    return subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "499", "-a", "-o", "/tmp/perf.data"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def perf_stop(p):
+    if p is None:
+        return
+    p.send_signal(signal.SIGINT)
+    p.wait()
+    r = subprocess.run(["perf", "report", "-i", "/tmp/perf.data", "--stdio", "--sort", "comm,dso,sym",
+                        "--percent-limit", "0.5"], capture_output=True, text=True)
+    for line in r.stdout.splitlines():
+        if line.strip() and not line.startswith("#"):
+            print("PERF " + line.rstrip()[:160], flush=True)
+
+
 def measure(name, dev):
     # Write from a file in tmpfs, so /dev/urandom's cost is not in the figure.
     src = "/tmp/bench.src"
     if not os.path.exists(src):
         with open(src, "wb") as f:
             f.write(os.urandom(SIZE_MIB << 20))
+    perf = perf_start(name)
     before = cpu_snapshot()
     write = dd([f"if={src}", f"of={dev}", "oflag=direct", "conv=fsync"])
     middle = cpu_snapshot()
     read = dd([f"if={dev}", "of=/dev/null", "iflag=direct"])
     after = cpu_snapshot()
+    perf_stop(perf)
     cpu_report(name, "seq write", before, middle)
     cpu_report(name, "seq read", middle, after)
     iops, n = random_reads(dev)

@@ -1,4 +1,5 @@
-//! First start: create tenant `default` and user `admin` exactly once.
+//! First start: create tenant `default` and user `admin` (role `owner`: the provider, who also
+//! manages tenants) exactly once.
 //!
 //! The latch is the single row of table `bootstrap`, inserted in the same transaction as the
 //! tenant and the admin; its primary key makes a second bootstrap (another instance, a
@@ -51,7 +52,7 @@ pub async fn run(state: &AppState) -> Result<Bootstrap, StartError> {
         other => other?,
     };
     let tenant = tenants::create(&mut *tx, tenants::DEFAULT_TENANT).await?;
-    let admin = users::create(&mut *tx, &tenant.id, ADMIN_USERNAME, &hash, Role::Admin).await?;
+    let admin = users::create(&mut *tx, &tenant.id, ADMIN_USERNAME, &hash, Role::Owner).await?;
     tx.commit().await?;
     state
         .audit(

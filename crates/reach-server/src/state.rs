@@ -97,6 +97,11 @@ pub enum AuthEvent {
         /// The token that stays valid (the one that changed the password).
         keep_jti: Option<String>,
     },
+    /// A tenant was suspended: every socket of it closes.
+    TenantSuspended {
+        /// Tenant id.
+        tenant_id: String,
+    },
     /// A user's role or disabled flag changed, or the user was deleted.
     UserChanged {
         /// Tenant id.

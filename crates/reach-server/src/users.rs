@@ -208,7 +208,8 @@ pub async fn delete(db: &Db, tenant_id: &str, id: &str) -> Result<bool, sqlx::Er
 /// On database failure.
 pub async fn count_active_admins(db: &Db, tenant_id: &str) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT COUNT(*) FROM users WHERE tenant_id = $1 AND role = 'admin' AND disabled = 0",
+        "SELECT COUNT(*) FROM users WHERE tenant_id = $1 AND role IN ('admin', 'owner') \
+         AND disabled = 0",
     )
     .bind(tenant_id)
     .fetch_one(db)

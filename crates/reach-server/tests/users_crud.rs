@@ -111,7 +111,22 @@ async fn an_admin_manages_users_and_every_change_is_audited() {
 #[tokio::test]
 async fn the_last_admin_cannot_be_removed_demoted_or_disabled() {
     let server = TestServer::start().await;
-    let admin = Some(server.admin_token.as_str());
+    // The provider's own account is the owner (protected on its own); a tenant's only admin
+    // is what this rule keeps.
+    let body = json!({"name": "acme", "admin_username": "boss", "admin_password": "boss-password"});
+    let (status, _) = server
+        .call(
+            Method::POST,
+            "/api/tenants",
+            Some(&server.admin_token),
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let boss = server
+        .login_token(Some("acme"), "boss", "boss-password")
+        .await;
+    let admin = Some(boss.as_str());
     let (_, me) = server.call(Method::GET, "/api/me", admin, None).await;
     let path = format!("/api/users/{}", me["user_id"].as_str().unwrap());
     assert_error(

@@ -25,11 +25,13 @@ pub enum Permission {
     ManageUsers,
     /// Read and verify the audit log.
     Audit,
+    /// Create, list, suspend and delete tenants (the provider's `owner` role only).
+    ManageTenants,
 }
 
 impl Permission {
     /// Every permission, in a stable order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::View,
         Self::Control,
         Self::Usb,
@@ -37,6 +39,7 @@ impl Permission {
         Self::ManageMachines,
         Self::ManageUsers,
         Self::Audit,
+        Self::ManageTenants,
     ];
 
     /// The name stored in the database and shown in the API.
@@ -49,6 +52,7 @@ impl Permission {
             Self::ManageMachines => "manage_machines",
             Self::ManageUsers => "manage_users",
             Self::Audit => "audit",
+            Self::ManageTenants => "manage_tenants",
         }
     }
 
@@ -111,7 +115,10 @@ impl FromIterator<Permission> for PermissionSet {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
-    /// Everything.
+    /// The provider: everything an admin has, plus the tenants API. Given by the bootstrap
+    /// only; the users API can neither grant nor change it.
+    Owner,
+    /// Everything within the tenant.
     Admin,
     /// `view`, `control`, `usb`, `support_codes`.
     Technician,
@@ -123,6 +130,7 @@ impl Role {
     /// The name stored in the database.
     pub const fn as_str(self) -> &'static str {
         match self {
+            Self::Owner => "owner",
             Self::Admin => "admin",
             Self::Technician => "technician",
             Self::Viewer => "viewer",
@@ -131,7 +139,7 @@ impl Role {
 
     /// Parses a stored name.
     pub fn from_name(name: &str) -> Option<Self> {
-        [Self::Admin, Self::Technician, Self::Viewer]
+        [Self::Owner, Self::Admin, Self::Technician, Self::Viewer]
             .into_iter()
             .find(|r| r.as_str() == name)
     }

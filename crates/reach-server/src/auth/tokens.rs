@@ -226,6 +226,24 @@ pub async fn revoke_user(
     Ok(())
 }
 
+/// Revokes every token of a tenant (it was suspended); its sockets close on the event.
+///
+/// # Errors
+/// On database failure.
+pub async fn revoke_tenant(state: &AppState, tenant_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE auth_tokens SET revoked_at = $1 WHERE tenant_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(db::now_ms())
+    .bind(tenant_id)
+    .execute(&state.db)
+    .await?;
+    state.publish(AuthEvent::TenantSuspended {
+        tenant_id: tenant_id.to_owned(),
+    });
+    Ok(())
+}
+
 /// Deletes rows of tokens that expired more than a day ago (they fail on `exp` anyway).
 ///
 /// # Errors

@@ -122,6 +122,16 @@ async fn login(
         tracing::info!(%ip, "login failed");
         return Err(BAD_LOGIN);
     };
+    if tenant.suspended() {
+        let details = json!({"username": user.username, "ip": ip.to_string()});
+        state
+            .audit(&tenant.id, "anonymous", "login_refused_suspended", details)
+            .await?;
+        return Err(Error::Unauthorized {
+            code: "tenant_suspended",
+            message: "this organisation is suspended; ask your provider",
+        });
+    }
     backoff.record_success(&account, ip);
     let issued = tokens::issue_login(&state, &tenant.id, &user.id).await?;
     state.metrics.login("ok");

@@ -14,6 +14,7 @@ pub mod machines;
 pub mod sessions;
 pub mod support_codes;
 pub mod system;
+pub mod tenants;
 pub mod uniform;
 pub mod users;
 
@@ -62,6 +63,7 @@ pub fn api(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(system::router())
         .merge(auth::router(state))
         .merge(users::router())
+        .merge(tenants::router())
         .merge(audit::router())
         .merge(machines::router())
         .merge(agent_keys::router())

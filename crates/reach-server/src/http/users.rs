@@ -70,6 +70,7 @@ async fn create_user(
     Json(req): Json<CreateUser>,
 ) -> Result<(StatusCode, Json<User>)> {
     auth.require(Permission::ManageUsers)?;
+    refuse_owner_role(Some(req.role))?;
     users::check_username(&req.username).map_err(|m| Error::bad_request("invalid_username", m))?;
     password::check_policy(&req.password).map_err(|m| Error::bad_request("weak_password", m))?;
     let hash = state
@@ -110,6 +111,29 @@ async fn get_user(
     user.map(Json).ok_or(Error::NotFound("user"))
 }
 
+/// The `owner` role (the provider) is given by the bootstrap only: never granted here.
+fn refuse_owner_role(role: Option<Role>) -> Result<()> {
+    if role == Some(Role::Owner) {
+        return Err(Error::bad_request(
+            "owner_not_assignable",
+            "the owner role belongs to the provider's first account and cannot be given",
+        ));
+    }
+    Ok(())
+}
+
+/// The provider's owner account is not changed or deleted through the users API (its own
+/// password changes through `POST /api/auth/change-password`).
+fn protect_owner(target: &User) -> Result<()> {
+    if target.role == Role::Owner {
+        return Err(Error::Conflict {
+            code: "owner_protected",
+            message: "the provider's owner account cannot be changed or deleted here".into(),
+        });
+    }
+    Ok(())
+}
+
 async fn ensure_not_last_admin(state: &AppState, target: &User, tenant_id: &str) -> Result<()> {
     if target.role == Role::Admin
         && !target.disabled
@@ -140,6 +164,8 @@ async fn update_user(
     let target = users::get(&state.db, &auth.tenant_id, &id)
         .await?
         .ok_or(Error::NotFound("user"))?;
+    refuse_owner_role(req.role)?;
+    protect_owner(&target)?;
     let demoted = req.role.is_some_and(|r| r != Role::Admin) || req.disabled == Some(true);
     if demoted {
         ensure_not_last_admin(&state, &target, &auth.tenant_id).await?;
@@ -203,6 +229,7 @@ async fn delete_user(
             message: "you cannot delete your own account".into(),
         });
     }
+    protect_owner(&target)?;
     ensure_not_last_admin(&state, &target, &auth.tenant_id).await?;
     tokens::revoke_user(&state, &auth.tenant_id, &id, None).await?;
     if !users::delete(&state.db, &auth.tenant_id, &id).await? {

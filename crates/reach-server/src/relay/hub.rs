@@ -313,10 +313,18 @@ impl Hub {
     /// Closes and unregisters the agent connection of `machine_id` (the machine was deleted);
     /// returns the sessions that must end.
     pub fn close_machine(&self, machine_id: &str) -> Vec<(String, ConsentChange)> {
+        self.close_machine_because(machine_id, "machine deleted")
+    }
+
+    /// [`Self::close_machine`] with the close reason the agent is given.
+    pub fn close_machine_because(
+        &self,
+        machine_id: &str,
+        reason: &'static str,
+    ) -> Vec<(String, ConsentChange)> {
         let mut inner = self.lock();
         if let Some(a) = inner.agents.get(machine_id) {
-            let _ =
-                a.tx.try_send(Outbound::Close(close::REVOKED, "machine deleted"));
+            let _ = a.tx.try_send(Outbound::Close(close::REVOKED, reason));
         }
         Self::detach(&mut inner, machine_id)
     }

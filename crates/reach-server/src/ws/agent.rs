@@ -151,6 +151,12 @@ async fn authenticate(state: &AppState, stream: &mut Stream, ip: IpAddr) -> Resu
         Some(Credential::SupportCode(code)) => by_code(state, &code, ip).await?,
         None => return Err(refuse("agent_auth carries no credential")),
     };
+    let suspended = crate::tenants::is_suspended(&state.db, &bound.tenant_id)
+        .await
+        .map_err(|_| Refusal::new(close::GOING_AWAY, "server error"))?;
+    if suspended {
+        return Err(refuse("the organisation is suspended"));
+    }
     let hello = read_first(stream, AUTH_MAX_MESSAGE).await?;
     let Some(Body::AgentHello(hello)) = hello.body else {
         return Err(Refusal::new(

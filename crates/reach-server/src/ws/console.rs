@@ -148,6 +148,7 @@ async fn ends_console(w: &Watch<'_>, ev: Result<AuthEvent, RecvError>) -> bool {
         Ok(AuthEvent::UserChanged { tenant_id, user_id }) => {
             mine(&tenant_id, &user_id) && !still_watching(w.state, w.auth).await
         }
+        Ok(AuthEvent::TenantSuspended { tenant_id }) => tenant_id == c.tenant_id,
         Err(RecvError::Lagged(_)) => {
             AuthUser::from_token(w.state, w.token).await.is_err()
                 || !still_watching(w.state, w.auth).await

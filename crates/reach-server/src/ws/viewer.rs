@@ -414,6 +414,7 @@ async fn revoked(
         Ok(AuthEvent::UserChanged { tenant_id, user_id }) => {
             mine(&user_id, &tenant_id) && !still_permitted(state, j).await
         }
+        Ok(AuthEvent::TenantSuspended { tenant_id }) => tenant_id == c.tenant_id,
         Err(broadcast::error::RecvError::Lagged(_)) => {
             !token_live(state, c).await || !still_permitted(state, j).await
         }

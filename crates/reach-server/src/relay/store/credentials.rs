@@ -296,6 +296,23 @@ pub async fn list_active_codes(db: &Db, tenant_id: &str) -> Result<Vec<CodeRow>,
     rows.iter().map(code_from_row).collect()
 }
 
+/// Expires every unused support code of a tenant (it was suspended); returns how many.
+///
+/// # Errors
+/// On database failure.
+pub async fn expire_codes(db: &Db, tenant_id: &str) -> Result<u64, sqlx::Error> {
+    let now = db::now_ms();
+    let done = sqlx::query(
+        "UPDATE support_codes SET expires_at = $1 WHERE tenant_id = $2 \
+         AND consumed_at IS NULL AND expires_at > $1",
+    )
+    .bind(now)
+    .bind(tenant_id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Revokes an unused code of the tenant (it expires now); `false` when there is no such
 /// redeemable code.
 ///
