@@ -14,6 +14,8 @@ use crate::{audit, auth};
 
 /// How long in-flight requests get to finish at shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long a stopping server waits for its agents and viewers to leave after telling them to.
+pub const DRAIN_WAIT: Duration = Duration::from_secs(2);
 
 /// A running server.
 #[derive(Debug)]
@@ -35,12 +37,30 @@ impl Running {
         format!("{scheme}://{}", self.addr)
     }
 
-    /// Stops accepting, lets requests finish (up to [`SHUTDOWN_GRACE`]), records the audit
-    /// chain heads one last time.
+    /// Drains, stops accepting, lets requests finish (up to [`SHUTDOWN_GRACE`]), records the
+    /// audit chain heads one last time.
+    ///
+    /// Draining: `/readyz` turns 503, every agent and viewer socket is closed with
+    /// `GOING_AWAY` ("reconnect"), and the server waits up to [`DRAIN_WAIT`] for them to go.
     ///
     /// # Errors
     /// When the server task failed.
     pub async fn shutdown(self) -> std::io::Result<()> {
+        self.state
+            .draining
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let told = self
+            .state
+            .relay
+            .drain("the server is restarting; reconnect");
+        let deadline = tokio::time::Instant::now() + DRAIN_WAIT;
+        while self.state.relay.has_sockets() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tracing::info!(
+            sockets = told,
+            "drained: agents and viewers told to reconnect"
+        );
         self.handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
         let served = self
             .serve

@@ -165,6 +165,9 @@ pub struct AppState {
     pub connections: Arc<crate::conn::Connections>,
     /// Claims `reach usb attach` holds in technicians' kernels now, per session.
     pub usb_attached: Arc<crate::usb_attached::UsbAttached>,
+    /// Set when the server started stopping: `/readyz` answers 503 so a load balancer sends
+    /// nobody new here.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
@@ -208,6 +211,7 @@ impl AppState {
             console: crate::console_events::bus(),
             connections: Arc::default(),
             usb_attached: Arc::default(),
+            draining: Arc::default(),
         };
         let report = bootstrap::run(&state).await?;
         Ok((state, report))

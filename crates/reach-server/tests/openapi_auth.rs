@@ -6,10 +6,11 @@ mod common;
 use common::TestServer;
 use reqwest::Method;
 
-const PUBLIC: [(&str, &str); 4] = [
+const PUBLIC: [(&str, &str); 5] = [
     ("post", "/api/auth/login"),
     ("post", "/api/support-codes/validate"),
     ("get", "/healthz"),
+    ("get", "/readyz"),
     ("get", "/openapi.json"),
 ];
 

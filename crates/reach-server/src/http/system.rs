@@ -1,6 +1,7 @@
-//! `GET /healthz`, `GET /metrics`, `GET /openapi.json`.
+//! `GET /healthz`, `GET /readyz`, `GET /metrics`, `GET /openapi.json`.
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::response::IntoResponse;
@@ -19,6 +20,7 @@ use crate::state::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(healthz))
+        .routes(routes!(readyz))
         .routes(routes!(metrics))
 }
 
@@ -35,6 +37,28 @@ pub struct Health {
 async fn healthz(State(state): State<AppState>) -> Result<Json<Health>> {
     sqlx::query("SELECT 1").execute(&state.db).await?;
     Ok(Json(Health { status: "ok" }))
+}
+
+/// Readiness answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ready {
+    /// `ready`, `draining` (the server is stopping) or `database_unreachable`.
+    pub status: &'static str,
+}
+
+/// Readiness for a load balancer (no authentication): 200 when the database answers and the
+/// server is not stopping, else 503 — send new connections elsewhere.
+#[utoipa::path(get, path = "/readyz", tag = "system",
+    responses((status = 200, body = Ready), (status = 503, body = Ready)))]
+async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Ready>) {
+    let unready = |status| (StatusCode::SERVICE_UNAVAILABLE, Json(Ready { status }));
+    if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
+        return unready("draining");
+    }
+    if sqlx::query("SELECT 1").execute(&state.db).await.is_err() {
+        return unready("database_unreachable");
+    }
+    (StatusCode::OK, Json(Ready { status: "ready" }))
 }
 
 /// Prometheus counters. Needs a login token with permission `audit`, or the configured

@@ -360,6 +360,34 @@ impl Hub {
         self.lock().sessions.get(session_id).map(|s| s.consent)
     }
 
+    /// The server is stopping: every agent and viewer socket is told to go (`GOING_AWAY`), so
+    /// agents reconnect with backoff (to another instance behind the same address) and
+    /// viewers rejoin; USB claims wait on the hosts for their resume. Returns how many sockets
+    /// were told.
+    pub fn drain(&self, reason: &'static str) -> usize {
+        let inner = self.lock();
+        let viewers = inner.sessions.values().flat_map(|s| s.viewers.values());
+        let sockets = inner
+            .agents
+            .values()
+            .map(|a| &a.tx)
+            .chain(viewers.map(|v| &v.tx));
+        let mut told = 0;
+        for tx in sockets {
+            told += usize::from(
+                tx.try_send(Outbound::Close(close::GOING_AWAY, reason))
+                    .is_ok(),
+            );
+        }
+        told
+    }
+
+    /// Whether any agent or viewer is still connected.
+    pub fn has_sockets(&self) -> bool {
+        let inner = self.lock();
+        !inner.agents.is_empty() || inner.sessions.values().any(|s| !s.viewers.is_empty())
+    }
+
     /// Live session ids of a tenant.
     pub fn live_sessions(&self, tenant_id: &str) -> Vec<String> {
         let inner = self.lock();
