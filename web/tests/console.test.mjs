@@ -17,16 +17,35 @@ describe("web console", () => {
     await server?.stop();
   });
 
-  test("a wrong password shows an error and keeps the login form", async () => {
+  test("a wrong password shows its error inside the login form, not in a toast far from it", async () => {
     const page = await browser.newPage();
     await page.goto(server.url);
     await page.getByLabel("User name").fill("admin");
     await page.getByLabel("Password").fill("not the password");
     await page.getByRole("button", { name: "Sign in" }).click();
-    await page.locator("#status.error").waitFor();
-    assert.match(await page.locator("#status").innerText(), /invalid|incorrect|wrong/i);
+    const form = page.getByRole("form", { name: "Sign in" });
+    const error = form.getByRole("alert");
+    await error.waitFor();
+    assert.match(await error.innerText(), /invalid|incorrect|wrong/i);
+    assert.equal(await page.locator("#status.error").count(), 0, "no global error toast for a form's error");
     assert.equal(await page.getByRole("heading", { name: "Sign in" }).count(), 1);
     await screenshot(page, "console-login-error");
+    await page.close();
+  });
+
+  test("a refused new user shows the server's sentence inside the Create user form", async () => {
+    const page = await browser.newPage();
+    await logIn(page, server.url, "admin", server.password);
+    await page.getByRole("link", { name: "Users" }).click();
+    const form = page.getByRole("form", { name: "Create user" });
+    await form.getByLabel("User name").fill("admin");
+    await form.getByLabel("Initial password").fill("another long password");
+    await form.getByRole("button", { name: "Create user" }).click();
+    const error = form.getByRole("alert");
+    await error.waitFor();
+    assert.ok((await error.innerText()).length > 0);
+    assert.equal(await page.locator("#status.error").count(), 0, "no global error toast for a form's error");
+    await screenshot(page, "console-users-form-error");
     await page.close();
   });
 
