@@ -13,7 +13,7 @@ use reach_proto::v1::{self, usb_audit::Kind};
 use serde_json::json;
 
 use crate::console_events::{ConsoleEvent, ConsoleEventKind};
-use crate::relay::ViewerIdentity;
+use crate::relay::hub::ViewerIdentity;
 use crate::state::AppState;
 
 /// USB audit notes per second an agent connection may send (burst [`NOTE_BURST`]); more are
