@@ -33,22 +33,6 @@ describe("web console", () => {
     await page.close();
   });
 
-  test("a refused new user shows the server's sentence inside the Create user form", async () => {
-    const page = await browser.newPage();
-    await logIn(page, server.url, "admin", server.password);
-    await page.getByRole("link", { name: "Users" }).click();
-    const form = page.getByRole("form", { name: "Create user" });
-    await form.getByLabel("User name").fill("admin");
-    await form.getByLabel("Initial password").fill("another long password");
-    await form.getByRole("button", { name: "Create user" }).click();
-    const error = form.getByRole("alert");
-    await error.waitFor();
-    assert.ok((await error.innerText()).length > 0);
-    assert.equal(await page.locator("#status.error").count(), 0, "no global error toast for a form's error");
-    await screenshot(page, "console-users-form-error");
-    await page.close();
-  });
-
   test("an admin logs in and sees every console section", async () => {
     const page = await browser.newPage();
     await logIn(page, server.url, "admin", server.password);
@@ -60,14 +44,14 @@ describe("web console", () => {
     await page.close();
   });
 
-  test("a support code is made with a chosen scope and lifetime, listed and revoked; your own user row has no delete button", async () => {
+  test("a support code is made with a chosen scope and lifetime, listed and revoked; your own user row has no delete button; a refused new user's error is inside its form", async () => {
     const page = await browser.newPage();
     await logIn(page, server.url, "admin", server.password);
     await page.getByRole("link", { name: "Support codes" }).click();
-    const form = page.getByRole("form", { name: "New support code" });
-    await form.getByLabel("Access").selectOption("view_only");
-    await form.getByLabel("Valid for").selectOption("3600");
-    await form.getByRole("button", { name: "Create support code" }).click();
+    const codeForm = page.getByRole("form", { name: "New support code" });
+    await codeForm.getByLabel("Access").selectOption("view_only");
+    await codeForm.getByLabel("Valid for").selectOption("3600");
+    await codeForm.getByRole("button", { name: "Create support code" }).click();
     await page.locator("#support-code").waitFor();
     const expiry = await page.locator("#code-expiry").innerText();
     assert.doesNotMatch(expiry, /—/, "the expiry is shown");
@@ -82,6 +66,16 @@ describe("web console", () => {
     await page.getByRole("link", { name: "Users" }).click();
     await page.getByRole("cell", { name: "(you)" }).waitFor();
     assert.equal(await page.getByRole("button", { name: "Delete admin" }).count(), 0);
+    // A name that is taken: the server's sentence shows inside the Create user form.
+    const form = page.getByRole("form", { name: "Create user" });
+    await form.getByLabel("User name").fill("admin");
+    await form.getByLabel("Initial password").fill("another long password");
+    await form.getByRole("button", { name: "Create user" }).click();
+    const error = form.getByRole("alert");
+    await error.waitFor();
+    assert.match(await error.innerText(), /already exists/);
+    assert.equal(await page.locator("#status.error").count(), 0, "no global error toast for a form's error");
+    await screenshot(page, "console-users-form-error");
     await page.close();
   });
 

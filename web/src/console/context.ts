@@ -30,8 +30,9 @@ export async function attempt(ctx: Ctx, action: () => Promise<void>, place?: HTM
     await action();
   } catch (error) {
     const message = error instanceof ApiError ? error.message : String(error);
-    if (place) showFormError(place, message);
-    else ctx.layout.say(message, "error");
+    if (!place) return ctx.layout.say(message, "error");
+    ctx.layout.say(""); // an older toast must not cover the form's own error
+    showFormError(place, message);
   }
 }
 
