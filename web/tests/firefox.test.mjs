@@ -90,6 +90,7 @@ describe("firefox", () => {
 
   /** The viewer of the USB session with its USB panel open and the devices listed. */
   async function usbPanel() {
+    await firefox.goto("about:blank"); // a fresh page even when the viewer is open already
     await firefox.goto(`${url}/viewer.html?codec=raw#${usbSessionId}`);
     await firefox.until("USB granted", `return window.reachViewer && window.reachViewer.usb === "available"`);
     await firefox.click("#usb");
