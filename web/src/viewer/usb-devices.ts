@@ -160,7 +160,7 @@ export class UsbDevices {
       if (view.claim !== claim) continue;
       view.terminal?.stop();
       this.claims.delete(busId);
-      if (reason !== "requested") this.problems.set(busId, `The claim closed (${reason}).`);
+      if (reason !== "requested") this.problems.set(busId, CLOSED_REASONS[reason] ?? `The claim closed (${reason}).`);
     }
     this.render();
   }
@@ -223,6 +223,13 @@ export class UsbDevices {
     );
   }
 }
+
+/** Why a claim closed without being asked to, as a sentence for the technician. */
+const CLOSED_REASONS: Record<string, string> = {
+  unplugged: "The device was unplugged from the remote machine.",
+  shutdown: "The remote machine stopped sharing USB devices (its switch was turned off, or the session ended).",
+  resume_rejected: "The claim could not be resumed after the connection came back (the remote machine had already released it). Open it again.",
+};
 
 /** Why an OPEN failed, as a sentence for the technician. */
 function openProblem(error: unknown, name: string): string {

@@ -53,7 +53,7 @@ function endButton(ctx: Ctx, s: Session, name: string): HTMLElement | string {
       await ctx.api.delete(`/api/sessions/${s.id}`);
       ctx.layout.say(`The session on ${name} ended.`);
       await sessionsPage(ctx, undefined);
-    }, end.parentElement ?? undefined),
+    }, end.closest<HTMLElement>("td") ?? end.parentElement ?? undefined),
   );
   return end;
 }
