@@ -200,10 +200,17 @@ test("after a drop the claim resumes over the new transport: HELLO, RESUME with 
   const stats = session.stats(claim);
   assert.equal(stats.resumes, 1);
   assert.equal(stats.errors, 0);
-  // The next drop uses the rotated token.
+  // The next drop uses the rotated token; a CLOSE asked for while the link was down is sent
+  // again once the claim is back.
   session.detach("dropped again");
+  const closing = session.close(claim);
   session.resume((f) => claims.push(codec.decodeFrame(f)));
   assert.equal(json(claims[1].chunk).token, "bb");
+  for (const f of codec.toFrames(0x03, claim, 0, codec.jsonBody({ claim_id: claim, resume_token: "ee", resumed: true }))) session.receive(f);
+  assert.deepEqual(claims.slice(2).map((f) => [f.op, f.claim]), [[0x08, claim]]);
+  host.reply(0x09, claim, 0, codec.jsonBody({ reason: "requested" }));
+  assert.equal(await closing, "requested");
+  assert.equal(session.stats(claim), null);
 });
 
 test("a reply lost in the drop fails its request once, and a rejected RESUME closes the claim", async () => {

@@ -314,6 +314,8 @@ export class UsbSession {
       this.finishTransfer(p.claim, p.kind, false);
       p.reject(new UsbError("lost", "the reply was lost while the connection was down (the request ran once)"));
     }
+    // A CLOSE asked for around the drop may never have reached the host: ask again.
+    if (state.closing.length > 0) for (const frame of toFrames(Op.Close, opened.claim_id, 0, new Uint8Array())) this.send(frame);
     this.handlers.onResumed?.({ claim: opened.claim_id, ok: true });
     this.flush();
   }
