@@ -5,6 +5,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
+import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { launch, screenshot } from "./support/browser.mjs";
@@ -29,6 +30,38 @@ async function api(url, token, method, path, body) {
   const text = await response.text();
   if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
   return text ? JSON.parse(text) : undefined;
+}
+
+/** A TCP relay to the server on loopback whose connections the test can cut, as a network
+ * failure would: no WebSocket close, the browser sees 1006 and the server a dropped socket. */
+function cuttableProxy(targetPort) {
+  const sockets = new Set();
+  const server = createServer((client) => {
+    const upstream = createConnection(targetPort, "127.0.0.1");
+    sockets.add(client).add(upstream);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    for (const socket of [client, upstream]) {
+      socket.on("error", end);
+      socket.on("close", end);
+    }
+  });
+  return new Promise((ok) =>
+    server.listen(0, "127.0.0.1", () =>
+      ok({
+        url: `http://127.0.0.1:${server.address().port}`,
+        cut: () => [...sockets].forEach((socket) => socket.destroy()),
+        close: () => {
+          server.close();
+          [...sockets].forEach((socket) => socket.destroy());
+        },
+      })));
 }
 
 describe("USB panel", () => {
@@ -60,13 +93,13 @@ describe("USB panel", () => {
     xvfb?.stop();
   });
 
-  async function viewer() {
+  async function viewer(base = url) {
     const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
     await context.addInitScript((t) => {
       if (!localStorage.getItem("reach.login_token")) localStorage.setItem("reach.login_token", t);
     }, token);
     const page = await context.newPage();
-    await page.goto(`${url}/viewer.html?codec=raw#${sessionId}`);
+    await page.goto(`${base}/viewer.html?codec=raw#${sessionId}`);
     await until("USB granted", () => page.evaluate(() => window.reachViewer?.usb === "available").catch(() => false));
     await page.getByRole("button", { name: "USB available" }).click();
     const panel = page.getByRole("complementary", { name: "USB devices" });
@@ -173,6 +206,31 @@ describe("USB panel", () => {
     await panel.getByRole("button", { name: "Close Fake serial (CDC-ACM)" }).click();
     await panel.getByRole("button", { name: "Open Fake serial (CDC-ACM)" }).waitFor();
     await page.context().close();
+  });
+
+  test("an open claim survives a cut network connection (every TCP connection of the page dropped) and works after the automatic reconnect", async () => {
+    const proxy = await cuttableProxy(Number(new URL(url).port));
+    try {
+      const { page, panel } = await viewer(proxy.url);
+      await panel.getByRole("button", { name: "Open Fake serial (CDC-ACM)" }).click();
+      const terminal = panel.getByRole("region", { name: "Serial terminal for Fake serial (CDC-ACM)" });
+      await until("the first line settings", async () => (await terminal.getAttribute("data-line")) === "115200 8N1");
+      const device = panel.locator('li[data-bus-id="fake-2"]');
+      await until("one read waiting on the bulk IN endpoint", async () => (await stat(device, "in-flight")) === "1");
+      proxy.cut();
+      await until("the viewer to see the connection lost", () => page.evaluate(() => window.reachViewer.state === "lost"));
+      await until("the viewer to rejoin by itself", () => page.evaluate(() => window.reachViewer.state === "live"), 20_000);
+      await until("the claim to be resumed", async () => (await stat(device, "resumes")) === "1");
+      const input = terminal.getByLabel("Send to the device");
+      await input.fill("after the cut");
+      await input.press("Enter");
+      await until("the echo over the resumed claim", async () => (await terminal.getByRole("log").innerText()).includes("after the cut"));
+      await panel.getByRole("button", { name: "Close Fake serial (CDC-ACM)" }).click();
+      await panel.getByRole("button", { name: "Open Fake serial (CDC-ACM)" }).waitFor();
+      await page.context().close();
+    } finally {
+      proxy.close();
+    }
   });
 
   test("a claim attached with reach usb attach shows 'attached to <host> by <technician>' live on the session and the device row", async () => {
