@@ -138,4 +138,19 @@ describe("firefox", () => {
     await firefox.click('button[aria-label="Close Fake serial (CDC-ACM)"]');
     await firefox.until("the claim closed", `return document.querySelector('button[aria-label="Open Fake serial (CDC-ACM)"]')`);
   });
+
+  test("an open serial claim is resumed after the viewer's connection drops, and still echoes", async () => {
+    await usbPanel();
+    await firefox.click('button[aria-label="Open Fake serial (CDC-ACM)"]');
+    const terminal = 'section[aria-label="Serial terminal for Fake serial (CDC-ACM)"]';
+    await firefox.until("the first line settings", `const t = document.querySelector('${terminal}'); return t && t.dataset.line === "115200 8N1"`);
+    await until("one read waiting on the bulk IN endpoint", async () => (await stat("fake-2", "in-flight")) === "1");
+    await firefox.execute("window.reachViewer.dropConnection()");
+    await firefox.until("the viewer to rejoin by itself", `return window.reachViewer.state === "live"`, 20_000);
+    await until("the claim to be resumed", async () => (await stat("fake-2", "resumes")) === "1", 20_000);
+    await firefox.type(`${terminal} form input`, "after the drop\uE007");
+    await firefox.until("the echo", `return document.querySelector('${terminal} [role=log]').textContent.includes("after the drop")`);
+    await firefox.click('button[aria-label="Close Fake serial (CDC-ACM)"]');
+    await firefox.until("the claim closed", `return document.querySelector('button[aria-label="Open Fake serial (CDC-ACM)"]')`);
+  });
 });
