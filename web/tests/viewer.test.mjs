@@ -429,7 +429,8 @@ describe("viewer", () => {
     await screenshot(page, "viewer-usb-panel");
     await panel.getByRole("button", { name: "Open a session with USB" }).click();
     await until("the viewer on a new session", () =>
-      page.evaluate((old) => location.hash !== `#${old}` && window.reachViewer?.usb !== "", sessionId).catch(() => false));
+      // The old page changes its hash before it reloads: wait for the new page's own grant.
+      page.evaluate((old) => location.hash !== `#${old}` && window.reachViewer?.usb === "available", sessionId).catch(() => false));
     const usbSession = decodeURIComponent(new URL(page.url()).hash.slice(1));
     const session = await api(url, token, "GET", `/api/sessions/${usbSession}`);
     assert.equal(session.usb, true, "the new session asked for USB");
