@@ -17,14 +17,17 @@ describe("web console", () => {
     await server?.stop();
   });
 
-  test("a wrong password shows an error and keeps the login form", async () => {
+  test("a wrong password shows its error inside the login form, not in a toast far from it", async () => {
     const page = await browser.newPage();
     await page.goto(server.url);
     await page.getByLabel("User name").fill("admin");
     await page.getByLabel("Password").fill("not the password");
     await page.getByRole("button", { name: "Sign in" }).click();
-    await page.locator("#status.error").waitFor();
-    assert.match(await page.locator("#status").innerText(), /invalid|incorrect|wrong/i);
+    const form = page.getByRole("form", { name: "Sign in" });
+    const error = form.getByRole("alert");
+    await error.waitFor();
+    assert.match(await error.innerText(), /invalid|incorrect|wrong/i);
+    assert.equal(await page.locator("#status.error").count(), 0, "no global error toast for a form's error");
     assert.equal(await page.getByRole("heading", { name: "Sign in" }).count(), 1);
     await screenshot(page, "console-login-error");
     await page.close();
@@ -41,14 +44,14 @@ describe("web console", () => {
     await page.close();
   });
 
-  test("a support code is made with a chosen scope and lifetime, listed and revoked; your own user row has no delete button", async () => {
+  test("a support code is made with a chosen scope and lifetime, listed and revoked; your own user row has no delete button; a refused new user's error is inside its form", async () => {
     const page = await browser.newPage();
     await logIn(page, server.url, "admin", server.password);
     await page.getByRole("link", { name: "Support codes" }).click();
-    const form = page.getByRole("form", { name: "New support code" });
-    await form.getByLabel("Access").selectOption("view_only");
-    await form.getByLabel("Valid for").selectOption("3600");
-    await form.getByRole("button", { name: "Create support code" }).click();
+    const codeForm = page.getByRole("form", { name: "New support code" });
+    await codeForm.getByLabel("Access").selectOption("view_only");
+    await codeForm.getByLabel("Valid for").selectOption("3600");
+    await codeForm.getByRole("button", { name: "Create support code" }).click();
     await page.locator("#support-code").waitFor();
     const expiry = await page.locator("#code-expiry").innerText();
     assert.doesNotMatch(expiry, /—/, "the expiry is shown");
@@ -63,6 +66,16 @@ describe("web console", () => {
     await page.getByRole("link", { name: "Users" }).click();
     await page.getByRole("cell", { name: "(you)" }).waitFor();
     assert.equal(await page.getByRole("button", { name: "Delete admin" }).count(), 0);
+    // A name that is taken: the server's sentence shows inside the Create user form.
+    const form = page.getByRole("form", { name: "Create user" });
+    await form.getByLabel("User name").fill("admin");
+    await form.getByLabel("Initial password").fill("another long password");
+    await form.getByRole("button", { name: "Create user" }).click();
+    const error = form.getByRole("alert");
+    await error.waitFor();
+    assert.match(await error.innerText(), /already exists/);
+    assert.equal(await page.locator("#status.error").count(), 0, "no global error toast for a form's error");
+    await screenshot(page, "console-users-form-error");
     await page.close();
   });
 

@@ -78,7 +78,7 @@ test("HELLO is the JSON object the Rust host reads", () => {
   new UsbSession((f) => sent.push(codec.decodeFrame(f)));
   assert.equal(sent.length, 1);
   assert.equal(sent[0].op, 0x10);
-  assert.deepEqual(json(sent[0].chunk), { versions: [2], capabilities: ["multi_in_flight"], window: WINDOW });
+  assert.deepEqual(json(sent[0].chunk), { versions: [2], capabilities: ["multi_in_flight", "resume"], window: WINDOW });
   assert.deepEqual(json(ascii('{"versions":[2],"capabilities":["resume"],"window":1048576}')).versions, [2]);
 });
 
@@ -98,7 +98,7 @@ async function openOne(host) {
   const open = host.sent.at(-1);
   assert.equal(open.op, 0x02);
   assert.deepEqual(json(open.chunk), { filter: { vendor_id: "0525", product_id: "a4a7" } });
-  host.reply(0x03, 0, open.requestId, codec.jsonBody({ claim_id: 4, device: { bus_id: "b", vendor_id: "0525", product_id: "a4a7" } }));
+  host.reply(0x03, 0, open.requestId, codec.jsonBody({ claim_id: 4, device: { bus_id: "b", vendor_id: "0525", product_id: "a4a7" }, resume_token: "aa" }));
   return (await opening).claim_id;
 }
 
@@ -170,6 +170,78 @@ test("a control round trip is measured, a stall counts as an error, and CLOSED f
   assert.equal(await closing, "requested");
   await assert.rejects(waiting, (e) => e.code === "closed");
   await assert.rejects(host.session.bulk(claim, 0x81, 64), (e) => e.code === "unknown_claim");
+});
+
+test("after a drop the claim resumes over the new transport: HELLO, RESUME with the token and pending ids, unknown ids sent again under the same id", async () => {
+  const host = scriptedHost();
+  const claims = [];
+  const session = host.session;
+  const claim = await openOne(host);
+  const read = session.bulk(claim, 0x81, 64);
+  const readId = host.sent.at(-1).requestId;
+  session.detach("dropped");
+  const sentBefore = host.sent.length;
+  const write = session.bulk(claim, 0x02, 0, ascii("hi"));
+  assert.equal(host.sent.length, sentBefore, "nothing goes out while the transport is down");
+  await assert.rejects(session.list(), (e) => e.code === "closed");
+  const again = [];
+  session.resume((f) => again.push(codec.decodeFrame(f)));
+  assert.deepEqual(again.map((f) => f.op), [0x10, 0x0a]);
+  const writeId = readId + 1;
+  assert.deepEqual([again[1].claim, json(again[1].chunk)], [claim, { token: "aa", pending: [readId, writeId] }]);
+  host.reply(0x10, 0, 0, codec.jsonBody({ versions: [2], capabilities: ["resume"], window: 1 << 20 }));
+  host.reply(0x03, claim, 0, codec.jsonBody({ claim_id: claim, device: { bus_id: "b", vendor_id: "0525", product_id: "a4a7" }, resume_token: "bb", resumed: true, unknown: [writeId], lost: [] }));
+  const resent = again.slice(2);
+  assert.deepEqual(resent.map((f) => [f.op, f.requestId]), [[0x05, writeId]], "only the request the host never got is sent again");
+  host.reply(0x05, claim, readId, bytes(0, 0, 0, 0, 0, 1, 0x41));
+  host.reply(0x05, claim, writeId, bytes(0, 0, 0, 0, 0, 2));
+  assert.deepEqual((await read).data, bytes(0x41));
+  assert.equal((await write).actualLength, 2);
+  const stats = session.stats(claim);
+  assert.equal(stats.resumes, 1);
+  assert.equal(stats.errors, 0);
+  // The next drop uses the rotated token; a CLOSE asked for while the link was down is sent
+  // again once the claim is back.
+  session.detach("dropped again");
+  const closing = session.close(claim);
+  session.resume((f) => claims.push(codec.decodeFrame(f)));
+  assert.equal(json(claims[1].chunk).token, "bb");
+  for (const f of codec.toFrames(0x03, claim, 0, codec.jsonBody({ claim_id: claim, resume_token: "ee", resumed: true }))) session.receive(f);
+  assert.deepEqual(claims.slice(2).map((f) => [f.op, f.claim]), [[0x08, claim]]);
+  host.reply(0x09, claim, 0, codec.jsonBody({ reason: "requested" }));
+  assert.equal(await closing, "requested");
+  assert.equal(session.stats(claim), null);
+});
+
+test("a reply lost in the drop fails its request once, and a rejected RESUME closes the claim", async () => {
+  const host = scriptedHost();
+  const resumed = [];
+  const closed = [];
+  const session = new UsbSession((f) => host.sent.push(codec.decodeFrame(f)), {
+    onResumed: (r) => resumed.push(r),
+    onClosed: (claim, reason) => closed.push([claim, reason]),
+  });
+  const reply = (op, claim, requestId, body) => {
+    for (const f of codec.toFrames(op, claim, requestId, body)) session.receive(f);
+  };
+  reply(0x10, 0, 0, codec.jsonBody({ versions: [2], capabilities: [], window: 1 << 20 }));
+  const opening = session.open({ vendor_id: "0525" });
+  reply(0x03, 0, host.sent.at(-1).requestId, codec.jsonBody({ claim_id: 2, device: { bus_id: "b", vendor_id: "0525", product_id: "a4a0" }, resume_token: "cc" }));
+  const claim = (await opening).claim_id;
+  const out = session.bulk(claim, 0x02, 0, ascii("once"));
+  const outId = host.sent.at(-1).requestId;
+  session.detach("dropped");
+  session.resume((f) => host.sent.push(codec.decodeFrame(f)));
+  reply(0x03, claim, 0, codec.jsonBody({ claim_id: claim, device: { bus_id: "b", vendor_id: "0525", product_id: "a4a0" }, resume_token: "dd", resumed: true, unknown: [], lost: [outId] }));
+  await assert.rejects(out, (e) => e.code === "lost");
+  assert.equal(host.sent.filter((f) => f.op === 0x05).length, 1, "a lost request is never sent twice");
+  assert.deepEqual(resumed, [{ claim, ok: true }]);
+  session.detach("dropped");
+  session.resume((f) => host.sent.push(codec.decodeFrame(f)));
+  reply(0xff, claim, 0, codec.jsonBody({ code: "resume_rejected", message: "token expired" }));
+  assert.deepEqual(resumed.at(-1), { claim, ok: false, reason: "token expired" });
+  assert.deepEqual(closed, [[claim, "resume_rejected"]]);
+  assert.equal(session.stats(claim), null);
 });
 
 test("percentiles are taken from the samples", () => {

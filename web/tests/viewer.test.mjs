@@ -211,6 +211,28 @@ describe("viewer", () => {
     await page.close();
   });
 
+  test("the stats line says idle, never 0 fps, from the moment the viewer joins while nothing arrives", async () => {
+    const context = await browser.newContext();
+    // Every text the stats line ever shows, from the first paint on.
+    await context.addInitScript(() => {
+      window.statsSeen = [];
+      document.addEventListener("DOMContentLoaded", () => {
+        const stats = document.getElementById("stats");
+        window.statsSeen.push(stats.textContent);
+        new MutationObserver(() => window.statsSeen.push(stats.textContent)).observe(stats, { childList: true, characterData: true, subtree: true });
+      });
+    });
+    const page = await signedIn(context);
+    await page.goto(`${url}/viewer.html?codec=raw#${sessionId}`);
+    assert.equal(await page.locator("#stats").innerText(), "idle", "before the first stats tick");
+    await until("a first frame", () => page.evaluate(() => window.reachViewer.framesDrawn > 0));
+    await until("the still screen to read as idle", async () => (await page.locator("#stats").innerText()) === "raw · idle");
+    const seen = await page.evaluate(() => window.statsSeen);
+    assert.ok(seen.length >= 2, `stats seen: ${JSON.stringify(seen)}`);
+    assert.ok(seen.every((text) => !/\b0 fps|\b0 kbit/.test(text)), `never "0 fps": ${JSON.stringify(seen)}`);
+    await context.close();
+  });
+
   test("pasting sends the viewer's clipboard to the remote, whose clipboard comes back", async () => {
     const context = await browser.newContext({ permissions: ["clipboard-read", "clipboard-write"] });
     const page = await context.newPage();
@@ -407,7 +429,8 @@ describe("viewer", () => {
     await screenshot(page, "viewer-usb-panel");
     await panel.getByRole("button", { name: "Open a session with USB" }).click();
     await until("the viewer on a new session", () =>
-      page.evaluate((old) => location.hash !== `#${old}` && window.reachViewer?.usb !== "", sessionId).catch(() => false));
+      // The old page changes its hash before it reloads: wait for the new page's own grant.
+      page.evaluate((old) => location.hash !== `#${old}` && window.reachViewer?.usb === "available", sessionId).catch(() => false));
     const usbSession = decodeURIComponent(new URL(page.url()).hash.slice(1));
     const session = await api(url, token, "GET", `/api/sessions/${usbSession}`);
     assert.equal(session.usb, true, "the new session asked for USB");

@@ -28,6 +28,9 @@ pub enum ConsoleEventKind {
     CodeUsed,
     /// A support code was revoked.
     CodeRevoked,
+    /// A session's `usb_attached` list changed (`reach usb attach` attached or detached a
+    /// claim, or an attached claim closed).
+    UsbAttached,
 }
 
 /// One event, for one tenant's consoles.

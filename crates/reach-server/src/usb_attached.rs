@@ -22,6 +22,8 @@ pub struct AttachedClaim {
     pub claim_id: u32,
     /// User id of the technician.
     pub technician: String,
+    /// The technician's user name (what the console shows).
+    pub technician_name: String,
     /// The technician's host name, as it reported it.
     pub host: String,
     /// Device ids (hex).
@@ -86,6 +88,7 @@ mod tests {
         AttachedClaim {
             claim_id: id,
             technician: who.into(),
+            technician_name: who.into(),
             host: "tech-laptop".into(),
             vendor_id: "0525".into(),
             product_id: "a4a0".into(),

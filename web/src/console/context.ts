@@ -20,12 +20,31 @@ export interface Ctx {
 
 export type Page = (ctx: Ctx, param: string | undefined) => Promise<void>;
 
-/** Runs an action, reporting a failure in the status region instead of throwing. */
-export async function attempt(ctx: Ctx, action: () => Promise<void>): Promise<void> {
+/** Runs an action, reporting a failure instead of throwing: inside `place` (the form or
+ * control group the action belongs to) when given, so the error stands next to what caused
+ * it; else in the global status region (events that belong to no form). */
+export async function attempt(ctx: Ctx, action: () => Promise<void>, place?: HTMLElement): Promise<void> {
+  const shown = place?.querySelector<HTMLElement>(":scope > .form-error");
+  if (shown) shown.hidden = true;
   try {
     await action();
   } catch (error) {
     const message = error instanceof ApiError ? error.message : String(error);
-    ctx.layout.say(message, "error");
+    if (!place) return ctx.layout.say(message, "error");
+    ctx.layout.say(""); // an older toast must not cover the form's own error
+    showFormError(place, message);
   }
+}
+
+/** The error line at the end of `place` (made once, then reused): read out at once. */
+function showFormError(place: HTMLElement, message: string): void {
+  let line = place.querySelector<HTMLElement>(":scope > .form-error");
+  if (!line) {
+    line = document.createElement("p");
+    line.className = "form-error";
+    line.setAttribute("role", "alert");
+    place.append(line);
+  }
+  line.textContent = message;
+  line.hidden = false;
 }

@@ -14,7 +14,8 @@ export interface ConsoleEvent {
     | "consent_denied"
     | "session_ended"
     | "code_used"
-    | "code_revoked";
+    | "code_revoked"
+    | "usb_attached";
   machine_id?: string;
   session_id?: string;
   code_id?: string;

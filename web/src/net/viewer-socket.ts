@@ -50,9 +50,11 @@ export class ViewerSocket {
     this.socket.close(1000, "viewer closed");
   }
 
-  /** Closes without telling the handlers anything more (a replaced or dropped connection). */
-  abandon(): void {
+  /** Closes without telling the handlers anything more (a replaced or dropped connection).
+   * 1000 tells the server the viewer left; another code (4000) reads as a dropped connection,
+   * whose USB claims the server keeps for a resume. */
+  abandon(code = 1000, reason = "viewer reconnecting"): void {
     this.abandoned = true;
-    this.socket.close(1000, "viewer reconnecting");
+    this.socket.close(code, reason);
   }
 }

@@ -76,6 +76,23 @@ export function accessWords(access: string | undefined, usb = false): string {
   return usb ? `${base}, USB` : base;
 }
 
+/** A claim a technician attached to their own kernel (`reach usb attach`), as the server keeps it
+ * on the session (`usb_attached`). */
+export interface AttachedClaim {
+  claim_id: number;
+  technician: string;
+  technician_name?: string;
+  host: string;
+  vendor_id: string;
+  product_id: string;
+  since_ms?: number;
+}
+
+/** "attached to <host> by <technician>". */
+export function attachedWords(claim: AttachedClaim): string {
+  return `attached to ${claim.host || "an unnamed computer"} by ${claim.technician_name || "a technician"}`;
+}
+
 /** A small coloured label; the text carries the meaning, the colour only repeats it. */
 export function badge(text: string, tone: "good" | "bad" | "warn" | "muted" | "info" = "muted"): HTMLElement {
   return h("span", { class: `badge ${tone}` }, text);

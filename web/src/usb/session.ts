@@ -1,6 +1,7 @@
 // The client side of the Reach USB protocol over any ordered message transport (the viewer's
-// WebSocket): HELLO, LIST, OPEN/CLOSE, control and bulk transfers with byte credits, and live
-// statistics per claim. Frames go out through `send`; frames in come through `receive`.
+// WebSocket): HELLO, LIST, OPEN/CLOSE, control and bulk transfers with byte credits, RESUME of
+// open claims over a new transport after a drop, and live statistics per claim. Frames go out
+// through `send` (replaced by `resume`); frames in come through `receive`.
 
 import {
   CodecError,
@@ -51,6 +52,12 @@ export interface ClaimStats {
   inFlight: number;
   transfers: number;
   errors: number;
+  /** Times the claim came back over a new connection (RESUME answered `resumed: true`). */
+  resumes: number;
+  /** Bytes sent toward the host not yet granted back by its CREDIT. */
+  creditOut: number;
+  /** Bytes received from the host not yet granted back to it. */
+  creditIn: number;
 }
 
 interface Pending {
@@ -60,6 +67,9 @@ interface Pending {
   timer: ReturnType<typeof setTimeout>;
   sentAt: number;
   kind: "list" | "open" | "control" | "bulk";
+  /** A transfer's frames, kept until its reply: sent again under the same id when the host
+   * says after a RESUME that it never received them. */
+  frames?: Uint8Array[];
 }
 
 interface Claim {
@@ -68,6 +78,19 @@ interface Claim {
   released: number;
   stats: ClaimStats;
   closing: Array<(reason: string) => void>;
+  /** The single-use token for the next RESUME (rotated by every OPENED). */
+  token: string;
+  /** False from a transport drop until the host answered this claim's RESUME. */
+  bound: boolean;
+  /** Request ids listed in the last RESUME. */
+  listed: Set<number>;
+}
+
+export interface Resumed {
+  claim: number;
+  ok: boolean;
+  /** Why not, when `ok` is false. */
+  reason?: string;
 }
 
 export interface SessionHandlers {
@@ -77,6 +100,8 @@ export interface SessionHandlers {
   onDeviceEvent?(event: string, device: Device): void;
   /** An ERROR tied to no pending request. */
   onPeerError?(claim: number, error: PeerError): void;
+  /** A claim's RESUME was answered: back (`ok`), or rejected (the claim is then closed). */
+  onResumed?(result: Resumed): void;
 }
 
 /** Percentile `p` (0…1) of `samples`, or null without samples. */
@@ -87,21 +112,32 @@ export function percentile(samples: readonly number[], p: number): number | null
 }
 
 export class UsbSession {
-  private readonly reassembler = new Reassembler();
   private readonly pending = new Map<number, Pending>();
   private readonly claims = new Map<number, Claim>();
   private nextId = 1;
   private peerWindow = MIN_WINDOW;
   private peerHello: Hello | null = null;
   private dead: Error | null = null;
+  /** Between a transport drop and the next transport: nothing is sent. */
+  private detached = false;
+  private reassembler = new Reassembler();
 
   constructor(
-    private readonly send: (frame: Uint8Array) => void,
+    private send: (frame: Uint8Array) => void,
     private readonly handlers: SessionHandlers = {},
     private readonly now: () => number = () => performance.now(),
   ) {
-    const hello: Hello = { versions: [2], capabilities: ["multi_in_flight"], window: WINDOW };
-    for (const frame of toFrames(Op.Hello, 0, 0, jsonBody(hello))) send(frame);
+    this.sendHello();
+  }
+
+  private sendHello(): void {
+    const hello: Hello = { versions: [2], capabilities: ["multi_in_flight", "resume"], window: WINDOW };
+    for (const frame of toFrames(Op.Hello, 0, 0, jsonBody(hello))) this.send(frame);
+  }
+
+  /** Claims open now. */
+  get claimIds(): number[] {
+    return [...this.claims.keys()];
   }
 
   /** The host's HELLO once it arrived. */
@@ -120,11 +156,47 @@ export class UsbSession {
         credit: this.peerWindow,
         queue: [],
         released: 0,
-        stats: { controlRtts: [], bytesOut: 0, bytesIn: 0, inFlight: 0, transfers: 0, errors: 0 },
+        stats: { controlRtts: [], bytesOut: 0, bytesIn: 0, inFlight: 0, transfers: 0, errors: 0, resumes: 0, creditOut: 0, creditIn: 0 },
         closing: [],
+        token: opened.resume_token ?? "",
+        bound: true,
+        listed: new Set(),
       });
       return opened;
     });
+  }
+
+  /** The transport dropped without the session ending: LIST and OPEN requests fail, claims
+   * and their transfers wait for `resume` (the host keeps them for its retention time). */
+  detach(why: string): void {
+    if (this.dead) return;
+    this.detached = true;
+    this.reassembler = new Reassembler();
+    for (const [id, p] of this.pending) {
+      if (p.kind !== "list" && p.kind !== "open") continue;
+      clearTimeout(p.timer);
+      this.pending.delete(id);
+      p.reject(new UsbError("closed", why));
+    }
+    for (const state of this.claims.values()) {
+      state.bound = false;
+      state.queue = [];
+      state.credit = 0;
+      state.released = 0;
+    }
+  }
+
+  /** A new transport: HELLO, then one RESUME per claim with the request ids still pending
+   * (docs/usb-protocol.md, Resume). Results come through `onResumed`. */
+  resume(send: (frame: Uint8Array) => void): void {
+    this.send = send;
+    this.detached = false;
+    this.sendHello();
+    for (const [claim, state] of this.claims) {
+      const pending = [...this.pending].filter(([, p]) => p.claim === claim && p.frames).map(([id]) => id).sort((a, b) => a - b);
+      state.listed = new Set(pending);
+      for (const frame of toFrames(Op.Resume, claim, 0, jsonBody({ token: state.token, pending }))) this.send(frame);
+    }
   }
 
   /** Sends CLOSE; resolves with the CLOSED reason. */
@@ -148,7 +220,11 @@ export class UsbSession {
   }
 
   stats(claim: number): ClaimStats | null {
-    return this.claims.get(claim)?.stats ?? null;
+    const state = this.claims.get(claim);
+    if (!state) return null;
+    state.stats.creditOut = state.bound ? Math.max(0, this.peerWindow - state.credit) : 0;
+    state.stats.creditIn = state.released;
+    return state.stats;
   }
 
   /** The transport is gone: every pending request fails, claims are forgotten. */
@@ -184,8 +260,9 @@ export class UsbSession {
         case Op.Hello:
           return this.onHello(parseJson<Hello>(body));
         case Op.List:
-        case Op.Opened:
           return this.settle(requestId, parseJson(body));
+        case Op.Opened:
+          return this.onOpened(requestId, parseJson<Opened & { unknown?: number[]; lost?: number[] }>(body));
         case Op.Control:
         case Op.Bulk:
         case Op.Interrupt:
@@ -212,12 +289,40 @@ export class UsbSession {
     this.peerHello = hello;
     const grown = Math.max(MIN_WINDOW, hello.window) - this.peerWindow;
     this.peerWindow = Math.max(MIN_WINDOW, hello.window);
-    for (const state of this.claims.values()) state.credit += grown;
+    for (const state of this.claims.values()) if (state.bound) state.credit += grown;
+    this.flush();
+  }
+
+  private onOpened(requestId: number, opened: Opened & { unknown?: number[]; lost?: number[] }): void {
+    if (!opened.resumed) return this.settle(requestId, opened);
+    const state = this.claims.get(opened.claim_id);
+    if (!state) return;
+    state.token = opened.resume_token ?? "";
+    state.bound = true;
+    state.credit = this.peerWindow;
+    state.stats.resumes += 1;
+    const unknown = new Set(opened.unknown ?? []);
+    const resend = [...this.pending]
+      .filter(([id, p]) => p.claim === opened.claim_id && p.frames && (unknown.has(id) || !state.listed.has(id)))
+      .sort(([a], [b]) => a - b);
+    for (const [, p] of resend) state.queue.push(...(p.frames ?? []));
+    for (const id of opened.lost ?? []) {
+      const p = this.pending.get(id);
+      if (!p || p.claim !== opened.claim_id) continue;
+      this.pending.delete(id);
+      clearTimeout(p.timer);
+      this.finishTransfer(p.claim, p.kind, false);
+      p.reject(new UsbError("lost", "the reply was lost while the connection was down (the request ran once)"));
+    }
+    // A CLOSE asked for around the drop may never have reached the host: ask again.
+    if (state.closing.length > 0) for (const frame of toFrames(Op.Close, opened.claim_id, 0, new Uint8Array())) this.send(frame);
+    this.handlers.onResumed?.({ claim: opened.claim_id, ok: true });
     this.flush();
   }
 
   private request<T>(claim: number, kind: Pending["kind"], op: number, body: Uint8Array, timeoutMs: number): Promise<T> {
     if (this.dead) return Promise.reject(this.dead);
+    if (this.detached) return Promise.reject(new UsbError("closed", "the connection is down; it is being restored"));
     const id = this.nextId++;
     const promise = this.track<T>(id, claim, kind, timeoutMs);
     for (const frame of toFrames(op, claim, id, body)) this.send(frame);
@@ -244,7 +349,11 @@ export class UsbSession {
     state.stats.inFlight += 1;
     state.stats.bytesOut += outBytes;
     const promise = this.track<TransferReply>(id, claim, kind, timeoutMs);
-    state.queue.push(...toFrames(op, claim, id, body));
+    const frames = toFrames(op, claim, id, body);
+    const p = this.pending.get(id);
+    if (p) p.frames = frames;
+    // A detached claim sends nothing: the RESUME's answer asks for what the host never got.
+    if (state.bound) state.queue.push(...frames);
     this.flush();
     return promise;
   }
@@ -256,7 +365,7 @@ export class UsbSession {
       progress = false;
       for (const state of this.claims.values()) {
         const frame = state.queue[0];
-        if (!frame || frame.length - 8 > state.credit) continue;
+        if (this.detached || !state.bound || !frame || frame.length - 8 > state.credit) continue;
         state.queue.shift();
         state.credit -= frame.length - 8;
         this.send(frame);
@@ -277,7 +386,7 @@ export class UsbSession {
     if (state) {
       // The chunk bytes are processed once delivered: grant them back in eighths of the window.
       state.released += body.length;
-      if (state.released >= WINDOW / 8) {
+      if (state.released >= WINDOW / 8 && state.bound && !this.detached) {
         for (const frame of toFrames(Op.Credit, claim, 0, encodeCredit(state.released))) this.send(frame);
         state.released = 0;
       }
@@ -318,8 +427,12 @@ export class UsbSession {
   private onError(claim: number, requestId: number, error: PeerError): void {
     const p = requestId === 0 ? undefined : this.pending.get(requestId);
     if (!p) {
-      const stats = this.claims.get(claim)?.stats;
-      if (stats) stats.errors += 1;
+      const state = this.claims.get(claim);
+      if (state) state.stats.errors += 1;
+      if (error.code === "resume_rejected" && state && !state.bound) {
+        this.handlers.onResumed?.({ claim, ok: false, reason: error.message ?? error.code });
+        return this.onClosedFrame(claim, "resume_rejected");
+      }
       this.handlers.onPeerError?.(claim, error);
       return;
     }

@@ -69,9 +69,10 @@ const exposed = {
   /** Frames that arrived in more than one part and were reassembled. */
   splitFrames: 0,
   watch: null as PixelWatch | null,
-  /** For tests: drop the connection as a network failure would (the session stays live). */
+  /** For tests: drop the connection as a network failure would (the session stays live; the
+   * server sees an abnormal close, as for a dropped connection, and keeps USB claims). */
   dropConnection(): void {
-    socket?.abandon();
+    socket?.abandon(4000, "connection cut");
     onClose(1006, "");
   },
 };
@@ -350,8 +351,10 @@ const usbPanel = new UsbPanel(
 
 function onClose(code: number, reason: string): void {
   keyboard.releaseAll();
-  usbPanel.disconnected();
   h264.close();
+  // The connection, not the session, was lost: try again by ourselves (USB claims wait).
+  const lost = exposed.state !== "ended" && ([1001, 1006, 1011, 1012, 1013, 1014].includes(code) || (code === 4401 && /expired/.test(reason)));
+  usbPanel.disconnected(lost);
   if (exposed.state === "ended") return;
   // Close codes: crates/reach-proto/src/close.rs.
   const messages: Record<number, string> = {
@@ -366,8 +369,6 @@ function onClose(code: number, reason: string): void {
     4410: "Your access was revoked.",
     4430: "The user declined the session.",
   };
-  // The connection, not the session, was lost: try again by ourselves.
-  const lost = [1001, 1006, 1011, 1012, 1013, 1014].includes(code) || (code === 4401 && /expired/.test(reason));
   if (lost) {
     exposed.state = "lost";
     state.textContent = "Connection lost";
@@ -500,7 +501,10 @@ async function join(): Promise<void> {
   void loadScreens(api, sessionId);
 }
 
-setInterval(() => (statsView.textContent = stats.describe()), 1000);
+// "idle" from the start: nothing has arrived before the first frame (never "0 fps").
+const showStats = (): void => void (statsView.textContent = stats.describe());
+showStats();
+setInterval(showStats, 1000);
 wireInput();
 wireTouch();
 void join();

@@ -3,7 +3,7 @@
 // data interface whose bytes are shown as they arrive.
 
 import type { Device } from "../usb/codec";
-import type { UsbSession } from "../usb/session";
+import { UsbError, type UsbSession } from "../usb/session";
 import { field, h } from "../ui/dom";
 
 /** Keeps the terminal's text bounded. */
@@ -115,7 +115,9 @@ export class SerialTerminal {
           this.problem.textContent = `Reading stopped (${reply.status}).`;
           return;
         }
-      } catch {
+      } catch (error) {
+        // A read whose reply was lost while the connection was down ran once: read again.
+        if (error instanceof UsbError && error.code === "lost") continue;
         return; // The claim closed.
       }
     }

@@ -1,5 +1,8 @@
 // Stream statistics for the overlay: frames per second, bitrate and frame age over 1 s windows.
 
+/** Nothing drawn for this long reads as "idle" (a still remote screen, not a stalled stream). */
+const IDLE_AFTER_MS = 1500;
+
 export class StreamStats {
   codec = "—";
   private frames = 0;
@@ -28,9 +31,11 @@ export class StreamStats {
     }
   }
 
-  /** "idle" when nothing changed on the remote screen for a while (it is not stalled). */
+  /** "idle" whenever nothing is arriving: before the first frame, when nothing changed on the
+   * remote screen for a while, and while the last window measured no frame. Never "0 fps". */
   describe(): string {
-    if (this.lastFrameAt !== null && performance.now() - this.lastFrameAt > 1500) return `${this.codec} · idle`;
+    const quiet = this.lastFrameAt === null || performance.now() - this.lastFrameAt > IDLE_AFTER_MS;
+    if (quiet || this.fps < 0.5) return `${this.codec === "—" ? "" : `${this.codec} · `}idle`;
     const age = this.lastAgeMs === null ? "" : ` · ${this.lastAgeMs.toFixed(0)} ms`;
     return `${this.codec} · ${this.fps.toFixed(0)} fps · ${this.kbps.toFixed(0)} kbit/s${age}`;
   }

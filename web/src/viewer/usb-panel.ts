@@ -5,7 +5,9 @@
 // too. When the session was opened without USB, it offers to open one with USB.
 
 import type { ApiClient } from "../net/api";
+import { ConsoleEvents } from "../net/console-events";
 import { h } from "../ui/dom";
+import type { AttachedClaim } from "../ui/words";
 import { UsbDevices } from "./usb-devices";
 
 /** The server's sentence for a session opened without USB (reach_proto::access::UsbDenial). */
@@ -16,6 +18,8 @@ export class UsbPanel {
   private why = "";
   private username = "";
   private devices: UsbDevices | null = null;
+  /** Claims attached to technicians' computers (`reach usb attach`), from the session. */
+  private attached: AttachedClaim[] = [];
 
   constructor(
     private readonly toggle: HTMLButtonElement,
@@ -32,15 +36,38 @@ export class UsbPanel {
         this.render();
       })
       .catch(() => undefined);
+    // The console's push channel says when the session's attached claims change.
+    const events = new ConsoleEvents(() => api.token);
+    events.on((event) => {
+      if (event.kind === "ready" || event.kind === "resync" || (event.kind === "usb_attached" && event.session_id === sessionId())) void this.loadAttached();
+    });
+    events.start();
+  }
+
+  /** Re-reads the session's `usb_attached` list. */
+  private async loadAttached(): Promise<void> {
+    try {
+      const session = await this.api.get<{ usb_attached?: AttachedClaim[] }>(`/api/sessions/${encodeURIComponent(this.sessionId())}`);
+      this.attached = session.usb_attached ?? [];
+      this.devices?.setAttached(this.attached);
+    } catch {
+      // Not allowed to read the session, or it ended: nothing to show.
+    }
   }
 
   /** The grant from the server's AuthOk: USB allowed, or the sentence saying why not. */
   update(available: boolean, why: string): void {
     this.available = available;
     this.why = why;
-    // A new grant comes with a new connection: a new USB session over it.
-    this.devices?.stop("reconnected");
-    this.devices = available ? new UsbDevices(this.sendFrame) : null;
+    // A new grant comes with a new connection: claims kept over a dropped connection resume
+    // over it; otherwise a new USB session starts.
+    if (available && this.devices?.waitingToResume) {
+      this.devices.resume(this.sendFrame);
+    } else {
+      this.devices?.stop("reconnected");
+      this.devices = available ? new UsbDevices(this.sendFrame) : null;
+      this.devices?.setAttached(this.attached);
+    }
     this.render();
   }
 
@@ -49,8 +76,13 @@ export class UsbPanel {
     this.devices?.receive(frame);
   }
 
-  /** The viewer's connection closed: claims and pending requests end with it. */
-  disconnected(): void {
+  /** The viewer's connection closed. When it was lost (the viewer reconnects by itself) the
+   * claims wait for the next connection; otherwise they end with it. */
+  disconnected(lost: boolean): void {
+    if (lost && this.devices) {
+      this.devices.detach("the connection was lost");
+      return;
+    }
     this.devices?.stop("the connection closed");
     this.devices = null;
     this.render();

@@ -12,6 +12,8 @@ use reach_proto::rate::TokenBucket;
 use reach_proto::v1::{self, usb_audit::Kind};
 use serde_json::json;
 
+use crate::console_events::{ConsoleEvent, ConsoleEventKind};
+use crate::relay::hub::ViewerIdentity;
 use crate::state::AppState;
 
 /// USB audit notes per second an agent connection may send (burst [`NOTE_BURST`]); more are
@@ -41,14 +43,22 @@ fn kind_name(kind: Kind) -> Option<&'static str> {
     })
 }
 
-/// Keeps the session's attached claims (shown on the session) in step with the note.
-fn track_attached(state: &AppState, session: &str, user: &str, note: &v1::UsbAudit) {
+/// Keeps the session's attached claims (shown on the session) in step with the note, and
+/// tells the tenant's consoles (`usb_attached`) when the list changed.
+fn track_attached(state: &AppState, who: &ViewerIdentity, note: &v1::UsbAudit) {
+    let (session, user) = (who.session_id.as_str(), who.user_id.as_str());
+    let before = state.usb_attached.of(session);
     match note.kind() {
         Kind::Attached => state.usb_attached.attached(
             session,
             crate::usb_attached::AttachedClaim {
                 claim_id: note.claim_id,
                 technician: user.to_owned(),
+                technician_name: who
+                    .actor
+                    .strip_prefix("viewer:")
+                    .unwrap_or(&who.actor)
+                    .to_owned(),
                 host: note.reason.clone(),
                 vendor_id: format!("{:04x}", note.vendor_id & 0xffff),
                 product_id: format!("{:04x}", note.product_id & 0xffff),
@@ -56,7 +66,12 @@ fn track_attached(state: &AppState, session: &str, user: &str, note: &v1::UsbAud
             },
         ),
         Kind::Detached | Kind::Closed => state.usb_attached.released(session, user, note.claim_id),
-        _ => {}
+        _ => return,
+    }
+    if state.usb_attached.of(session) != before {
+        state.notify(
+            ConsoleEvent::new(&who.tenant_id, ConsoleEventKind::UsbAttached).session(session),
+        );
     }
 }
 
@@ -108,7 +123,7 @@ pub(crate) async fn record(
         details["session_id"] = json!(who.session_id);
         details["viewer_id"] = json!(viewer_id);
         details["technician"] = json!(who.user_id);
-        track_attached(state, &who.session_id, &who.user_id, note);
+        track_attached(state, &who, note);
         who.actor
     };
     if let Err(error) = state

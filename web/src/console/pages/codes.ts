@@ -156,7 +156,7 @@ export const codesPage: Page = async (ctx) => {
       progress.textContent = "Waiting for the customer to connect…";
       ctx.onEvent = follow(code.id, progress, refreshList);
       active.replaceChildren(await activeCodes(ctx));
-    });
+    }, form);
   });
   ctx.layout.show(
     "Support codes",

@@ -35,7 +35,7 @@ export const loginPage: Page = async (ctx) => {
       if (next) return location.assign(next);
       ctx.go("#/machines");
       await ctx.refresh();
-    });
+    }, form);
   });
   ctx.layout.show("Sign in", form);
   username.focus();
@@ -61,7 +61,7 @@ export const passwordPage: Page = async (ctx) => {
       old.value = "";
       next.value = "";
       ctx.layout.say("Password changed. Your other sessions were signed out.");
-    });
+    }, form);
   });
   ctx.layout.show("Change password", form);
 };

@@ -44,14 +44,15 @@ function openSessionButton(ctx: Ctx, machine: Machine): HTMLElement {
   const button = h("button", { type: "button", class: "primary", disabled: !machine.online }, "Open session");
   const usb = h("input", { type: "checkbox", id: "open-usb" });
   const usbChoice = can(ctx.me, "usb") ? h("label", {}, usb, " Also ask for USB devices") : "";
+  const group = h("div", { class: "toolbar", role: "group", "aria-label": "Open a session" }, button, usbChoice);
   button.addEventListener("click", () =>
     attempt(ctx, async () => {
       await ctx.api.post<{ id: string | number }>("/api/sessions", { machine_id: machine.id, ...(usb.checked ? { usb: true } : {}) });
       ctx.go(`#/sessions`);
       ctx.layout.say(`Session on ${machineName(machine)} opened.`);
-    }),
+    }, group),
   );
-  return h("div", { class: "toolbar" }, button, usbChoice);
+  return group;
 }
 
 function metadataForm(ctx: Ctx, machine: Machine): HTMLElement {
@@ -79,7 +80,7 @@ function metadataForm(ctx: Ctx, machine: Machine): HTMLElement {
         tags: tags.value.split(",").map((t) => t.trim()).filter(Boolean),
       });
       ctx.layout.say("Saved.");
-    });
+    }, form);
   });
   return form;
 }

@@ -53,7 +53,7 @@ function newMachineForm(ctx: Ctx): HTMLElement {
     void attempt(ctx, async () => {
       const created = await ctx.api.post<Machine>("/api/machines", { name: name.value });
       ctx.go(`#/machine/${created.id}`);
-    });
+    }, form);
   });
   return form;
 }

@@ -1,5 +1,5 @@
 import { h, table } from "../../ui/dom";
-import { accessWords, badge, consentWords, endWords, kindWords, timeAgo } from "../../ui/words";
+import { accessWords, attachedWords, badge, consentWords, endWords, kindWords, timeAgo, type AttachedClaim } from "../../ui/words";
 import { attempt, type Ctx, type Page } from "../context";
 import { machineName, type Machine } from "../names";
 import { can, listOf } from "../session";
@@ -17,6 +17,20 @@ interface Session {
   created_at_ms?: number;
   ended_at_ms?: number | null;
   end_reason?: string | null;
+  usb_attached?: AttachedClaim[];
+}
+
+/** Access in words, and under it each USB claim attached to a technician's computer. */
+function accessCell(s: Session): HTMLElement {
+  const attached = s.usb_attached ?? [];
+  return h(
+    "div",
+    {},
+    accessWords(s.access, s.usb),
+    attached.length
+      ? h("ul", { class: "attached", "aria-label": "USB devices attached" }, ...attached.map((c) => h("li", {}, `${c.vendor_id}:${c.product_id} ${attachedWords(c)}`)))
+      : "",
+  );
 }
 
 /** Ended sessions shown before "Show all history". */
@@ -39,7 +53,7 @@ function endButton(ctx: Ctx, s: Session, name: string): HTMLElement | string {
       await ctx.api.delete(`/api/sessions/${s.id}`);
       ctx.layout.say(`The session on ${name} ended.`);
       await sessionsPage(ctx, undefined);
-    }),
+    }, end.closest<HTMLElement>("td") ?? end.parentElement ?? undefined),
   );
   return end;
 }
@@ -53,7 +67,7 @@ function openRows(ctx: Ctx, open: Session[], byId: Map<string, Machine>): (Node 
       machine ? nameCell(machine) : name,
       kindWords(s.kind),
       s.technician ?? "—",
-      accessWords(s.access, s.usb),
+      accessCell(s),
       consentWords(s.consent),
       stateOf(s),
       timeAgo(s.created_at_ms),

@@ -59,7 +59,7 @@ export const usersPage: Page = async (ctx) => {
       await ctx.api.post("/api/users", { username: username.value, password: password.value, role: role.value });
       ctx.layout.say(`Created ${username.value}.`);
       await usersPage(ctx, undefined);
-    });
+    }, form);
   });
   const rows = users.map((user) => userRow(ctx, user));
   ctx.layout.show("Users", table("Users of this tenant", ["Name", "Role", "State", "Created", "Actions"], rows), form);
