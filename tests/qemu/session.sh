@@ -113,7 +113,8 @@ drop5s() {
   kill $CP 2>/dev/null
   if [ $drc -eq 0 ] && [ "$alive" = yes ] && [ "$disc0" = "$disc1" ] && grep -q "^resumed" /tmp/dattach.log; then
     echo "PASS session_drop_5s_kernel attach stayed on vhci port $DPORT, no USB disconnect in this kernel: $(grep -m1 'connection lost' /tmp/dattach.log) → resumed"
-  else echo "FAIL session_drop_5s_kernel: check rc=$drc attach alive=$alive port listed=$still disconnects $disc0 -> $disc1: $(tail -3 /tmp/dattach.log) $(cat /tmp/cutproxy.log)"; return 1; fi
+  else echo "FAIL session_drop_5s_kernel: check rc=$drc attach alive=$alive port listed=$still disconnects $disc0 -> $disc1: $(tail -3 /tmp/dattach.log) $(cat /tmp/cutproxy.log)"
+    grep -iE "usb|viewer|resum" /tmp/agent.log | tail -12 | sed 's/^/  agent: /'; grep -iE "viewer|usb" /tmp/server.log | tail -8 | sed 's/^/  server: /'; return 1; fi
 }
 DP=""; drop5s || rc=1
 [ -n "$DP" ] && kill $DP 2>/dev/null

@@ -10,6 +10,7 @@ import { loginPage, passwordPage } from "./pages/login";
 import { machinePage } from "./pages/machine";
 import { machinesPage } from "./pages/machines";
 import { sessionsPage } from "./pages/sessions";
+import { tenantsPage } from "./pages/tenants";
 import { usersPage } from "./pages/users";
 import { can, type Me } from "./session";
 
@@ -21,6 +22,7 @@ const ROUTES: Record<string, Page> = {
   codes: codesPage,
   sessions: sessionsPage,
   users: usersPage,
+  tenants: tenantsPage,
   audit: auditPage,
 };
 
@@ -29,6 +31,7 @@ const NAV: NavItem[] = [
   { href: "#/sessions", label: "Sessions", permission: "view" },
   { href: "#/codes", label: "Support codes", permission: "support_codes" },
   { href: "#/users", label: "Users", permission: "manage_users" },
+  { href: "#/tenants", label: "Tenants", permission: "manage_tenants" },
   { href: "#/audit", label: "Audit log", permission: "audit" },
   { href: "#/password", label: "Change password" },
 ];

@@ -5,11 +5,12 @@ export interface Me {
   username: string;
   role: string;
   tenant?: string;
+  tenant_id?: string;
   permissions: string[];
 }
 
 export function can(me: Me | null, permission: string): boolean {
-  return !!me && (me.role === "admin" || me.permissions.includes(permission));
+  return !!me && me.permissions.includes(permission);
 }
 
 /** Lists arrive either bare or wrapped (`{items: […]}`, `{users: […]}`…); take the array. */

@@ -7,6 +7,8 @@ interface LoginAnswer {
 }
 
 export const loginPage: Page = async (ctx) => {
+  // The tenant: blank for the provider's own (`default`); other tenants' users give its name.
+  const organisation = h("input", { name: "organisation", autocomplete: "organization", placeholder: "default" });
   const username = h("input", { name: "username", autocomplete: "username", required: true });
   const password = h("input", {
     name: "password",
@@ -19,14 +21,17 @@ export const loginPage: Page = async (ctx) => {
     { class: "card", "aria-label": "Sign in" },
     field("User name", username),
     field("Password", password),
+    field("Organisation (leave blank for the default)", organisation),
     h("button", { type: "submit", class: "primary" }, "Sign in"),
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     void attempt(ctx, async () => {
+      const tenant = organisation.value.trim();
       const answer = await ctx.api.post<LoginAnswer>("/api/auth/login", {
         username: username.value,
         password: password.value,
+        ...(tenant ? { tenant } : {}),
       });
       ctx.api.token = answer.token;
       password.value = "";

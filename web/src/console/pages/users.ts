@@ -18,6 +18,12 @@ function roleSelect(current: string): HTMLSelectElement {
 }
 
 function userRow(ctx: Ctx, user: User): (Node | string)[] {
+  const self = ctx.me !== null && ctx.me.user_id === String(user.id);
+  const state = user.disabled ? badge("disabled", "bad") : badge("active", "good");
+  if (user.role === "owner") {
+    // The provider's account: its role is not given or changed here (the server refuses).
+    return [user.username, badge("owner (provider)", "info"), state, timeAgo(user.created_at_ms), self ? "(you)" : "—"];
+  }
   const role = roleSelect(user.role);
   role.setAttribute("aria-label", `Role of ${user.username}`);
   role.addEventListener("change", () =>
@@ -35,8 +41,7 @@ function userRow(ctx: Ctx, user: User): (Node | string)[] {
       await usersPage(ctx, undefined);
     }),
   );
-  const self = ctx.me !== null && ctx.me.user_id === String(user.id);
-  return [user.username, role, user.disabled ? badge("disabled", "bad") : badge("active", "good"), timeAgo(user.created_at_ms), self ? "(you)" : remove];
+  return [user.username, role, state, timeAgo(user.created_at_ms), self ? "(you)" : remove];
 }
 
 export const usersPage: Page = async (ctx) => {
