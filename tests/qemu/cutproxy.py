@@ -2,7 +2,7 @@
 """A TCP forwarder whose connections can be dropped for a while (the technician's network going away).
 
 cutproxy.py LISTEN_PORT TARGET_PORT CUT_SECS: forwards 127.0.0.1:LISTEN_PORT to 127.0.0.1:TARGET_PORT.
-On SIGUSR1 every open connection is reset (RST, as a dead network looks to the peer) and new
+On SIGUSR1 every open connection is shut down and reset (both peers notice at once) and new
 connections are refused by closing them at once, for CUT_SECS seconds; then it forwards again.
 Prints one line when a cut starts and one when it ends.
 """
@@ -13,11 +13,15 @@ cut_until = 0.0
 
 
 def reset(s):
-    try:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        s.close()
-    except OSError:
-        pass
+    # shutdown first: a close() alone leaves the socket alive while a forwarding thread sits in
+    # recv() on it, so the peer would notice nothing until it sent something itself.
+    for step in (lambda: s.shutdown(socket.SHUT_RDWR),
+                 lambda: s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)),
+                 s.close):
+        try:
+            step()
+        except OSError:
+            pass
 
 
 def forward(a, b):
