@@ -37,6 +37,8 @@ pub struct DelayLink {
 #[derive(Debug, Default)]
 struct Outage {
     cut: AtomicBool,
+    /// A silent outage: connections stay open but nothing crosses (bytes are read and dropped).
+    stalled: Arc<AtomicBool>,
     open: Mutex<Vec<AbortHandle>>,
 }
 
@@ -56,13 +58,15 @@ impl DelayLink {
                     drop(inbound);
                     continue;
                 }
+                let stalled = Arc::clone(&shared.stalled);
                 let conn = tokio::spawn(async move {
                     if let Ok(outbound) = TcpStream::connect(target).await {
                         let _ = inbound.set_nodelay(true);
                         let _ = outbound.set_nodelay(true);
                         let (ir, iw) = inbound.into_split();
                         let (or, ow) = outbound.into_split();
-                        tokio::join!(pipe(ir, ow, one_way), pipe(or, iw, one_way));
+                        let back = Arc::clone(&stalled);
+                        tokio::join!(pipe(ir, ow, one_way, stalled), pipe(or, iw, one_way, back));
                     }
                 });
                 let mut open = shared.open.lock().unwrap_or_else(|e| e.into_inner());
@@ -88,9 +92,17 @@ impl DelayLink {
         }
     }
 
-    /// Ends the outage: new connections are forwarded again.
+    /// Starts a silent outage (a path that swallows packets): open connections stay open, but
+    /// nothing crosses in either direction until [`Self::restore`]; neither side is told.
+    pub fn stall(&self) {
+        self.outage.stalled.store(true, Ordering::SeqCst);
+    }
+
+    /// Ends the outage: new connections are forwarded again, and a stalled link carries bytes
+    /// again (those sent during the stall are lost).
     pub fn restore(&self) {
         self.outage.cut.store(false, Ordering::SeqCst);
+        self.outage.stalled.store(false, Ordering::SeqCst);
     }
 }
 
@@ -100,8 +112,9 @@ impl Drop for DelayLink {
     }
 }
 
-/// Copies `from` to `to`, each chunk written `delay` after it was read.
-async fn pipe<R, W>(mut from: R, mut to: W, delay: Duration)
+/// Copies `from` to `to`, each chunk written `delay` after it was read (dropped while
+/// `stalled`).
+async fn pipe<R, W>(mut from: R, mut to: W, delay: Duration, stalled: Arc<AtomicBool>)
 where
     R: tokio::io::AsyncRead + Unpin + Send + 'static,
     W: tokio::io::AsyncWrite + Unpin,
@@ -123,6 +136,9 @@ where
     }));
     while let Some((due, chunk)) = rx.recv().await {
         tokio::time::sleep_until(due).await;
+        if stalled.load(Ordering::SeqCst) {
+            continue;
+        }
         if to.write_all(&chunk).await.is_err() {
             break;
         }

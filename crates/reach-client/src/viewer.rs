@@ -4,7 +4,7 @@
 
 mod live;
 
-pub use live::{EVENT_QUEUE, LiveViewer, ViewerSender, server_released};
+pub use live::{EVENT_QUEUE, KEEPALIVE, LiveViewer, SILENCE, ViewerSender, server_released};
 
 use crate::ClientError;
 use crate::ws::{self, Incoming, Ws};

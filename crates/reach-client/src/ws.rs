@@ -131,6 +131,16 @@ pub async fn send(ws: &mut Ws, envelope: &Envelope) -> Result<(), ClientError> {
         .map_err(|e| ClientError::Connect(e.to_string()))
 }
 
+/// Sends a WebSocket ping (the server answers with a pong).
+///
+/// # Errors
+/// [`ClientError::Connect`] when the socket is broken.
+pub async fn ping(ws: &mut Ws) -> Result<(), ClientError> {
+    ws.send(Message::Ping(Default::default()))
+        .await
+        .map_err(|e| ClientError::Connect(e.to_string()))
+}
+
 /// Queues one envelope without flushing (call [`flush`] after a batch).
 ///
 /// # Errors
@@ -167,10 +177,55 @@ pub async fn send_encoded(ws: &mut Ws, encoded: bytes::Bytes) -> Result<(), Clie
 /// # Errors
 /// [`ClientError::Protocol`] for a message that does not decode.
 pub async fn recv(ws: &mut Ws, max: usize) -> Result<Incoming, ClientError> {
+    recv_heard(ws, max, &Heard::new()).await
+}
+
+/// When a socket last received anything (shared between a receive and a keepalive timer).
+#[derive(Debug)]
+pub struct Heard {
+    start: tokio::time::Instant,
+    ms: std::sync::atomic::AtomicU64,
+}
+
+impl Heard {
+    /// Heard now.
+    pub fn new() -> Self {
+        Self {
+            start: tokio::time::Instant::now(),
+            ms: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Something arrived now.
+    pub fn mark(&self) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.ms.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How long nothing arrived.
+    pub fn silent_for(&self) -> std::time::Duration {
+        let last =
+            std::time::Duration::from_millis(self.ms.load(std::sync::atomic::Ordering::Relaxed));
+        self.start.elapsed().saturating_sub(last)
+    }
+}
+
+impl Default for Heard {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// [`recv`], noting in `heard` when anything at all (a pong too) last arrived.
+///
+/// # Errors
+/// As [`recv`].
+pub async fn recv_heard(ws: &mut Ws, max: usize, heard: &Heard) -> Result<Incoming, ClientError> {
     loop {
         let Some(next) = ws.next().await else {
             return Ok(closed(None));
         };
+        heard.mark();
         match next {
             Ok(Message::Binary(b)) => {
                 return codec::decode_bytes(b, max)

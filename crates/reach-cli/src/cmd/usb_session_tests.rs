@@ -353,3 +353,53 @@ async fn an_attached_claim_shows_on_the_session_with_the_technicians_host_until_
     viewer.leave().await;
     world.running.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_goes_silent_is_noticed_by_its_keepalive_and_the_attach_resumes_after_it()
+{
+    let world = Outage::start(reach_agent::usb::CLAIM_RETENTION).await;
+    let (conn, mut events) = world.attach(RESUME_WINDOW).await;
+    let Connection { client, lost } = conn;
+    let client = client.with_timeout(reach_usbip::attach::TRANSFER_TIMEOUT);
+    let _lost = tokio::spawn(lost);
+    let handle = client.open(DeviceFilter::default()).await.unwrap();
+    let table = EndpointTable::from_device(handle.device());
+    let (ours, mut vhci) = UnixStream::pair().unwrap();
+    let _pumping = tokio::spawn(pump(handle, ours, table));
+
+    // The path starts swallowing packets: no close, no reset — neither side is told. An IN
+    // waits on the echo and an OUT is sent into the void.
+    let ins = [1u32];
+    vhci.write_all(&submit(1, 1, Direction::In, CHUNK, &[]))
+        .await
+        .unwrap();
+    world.link.stall();
+    let data: Vec<u8> = (0..CHUNK).map(|b| (b * 3) as u8).collect();
+    vhci.write_all(&submit(100, 2, Direction::Out, CHUNK, &data))
+        .await
+        .unwrap();
+    // The keepalive notices within SILENCE + KEEPALIVE; then the link works again.
+    let noticed = reach_client::viewer::SILENCE + reach_client::viewer::KEEPALIVE + WAIT;
+    let event = tokio::time::timeout(noticed, events.recv()).await;
+    assert_eq!(
+        event.expect("the silence is noticed").as_deref(),
+        Some("resuming")
+    );
+    world.link.restore();
+    assert_eq!(next_event(&mut events).await, "resumed");
+    let mut buf = Vec::new();
+    let mut echoed = Vec::new();
+    for _ in 0..2 {
+        let Reply::Submit(r) = reply(&mut vhci, &mut buf, &ins).await else {
+            panic!("expected RET_SUBMIT");
+        };
+        assert_eq!(r.status, 0, "seqnum {}", r.seqnum);
+        if r.seqnum == 1 {
+            echoed = r.data.to_vec();
+        }
+    }
+    assert_eq!(
+        echoed, data,
+        "the OUT sent into the silent path ran once, after the resume"
+    );
+}

@@ -9,6 +9,11 @@
 //! closed the viewer (revoked, refused), or the viewer left — the client attached to this viewer
 //! ([`LiveViewer::usb_client`], [`LiveViewer::resume_usb`]) is shut down: its claims close
 //! (`shutdown`) and pending transfers fail at once. A dropped connection keeps them for a resume.
+//!
+//! A connection that goes silent (a network path that swallows packets, so neither side is told)
+//! counts as dropped too: the task pings the server every [`KEEPALIVE`] and ends the connection
+//! as lost (1006) when nothing at all arrived for [`SILENCE`] — well inside a host's 30 s
+//! retention, so the claims can still be resumed on a new connection.
 
 use std::sync::{Arc, Mutex};
 
@@ -22,6 +27,8 @@ use reach_usb::client::UsbClient;
 use reach_usb::net::{CHANNEL_CAPACITY, MessageChannel};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+
+use std::time::Duration;
 
 use super::ViewerConnection;
 use crate::ClientError;
@@ -219,6 +226,11 @@ fn gone() -> ClientError {
     }
 }
 
+/// How often an otherwise quiet viewer connection pings the server.
+pub const KEEPALIVE: Duration = Duration::from_secs(4);
+/// Silence (no message, no pong) after which the connection counts as lost.
+pub const SILENCE: Duration = Duration::from_secs(12);
+
 struct Pump {
     client: UsbSlot,
     socket: Ws,
@@ -242,14 +254,26 @@ impl Pump {
     }
 
     async fn serve(&mut self) -> Result<(), ClientError> {
+        let heard = ws::Heard::new();
+        let mut keepalive = tokio::time::interval(KEEPALIVE);
+        keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 biased;
                 Some(frame) = self.from_client.recv() => self.send_usb(frame).await?,
-                incoming = ws::recv(&mut self.socket, AGENT_MAX_MESSAGE) => {
+                incoming = ws::recv_heard(&mut self.socket, AGENT_MAX_MESSAGE, &heard) => {
                     if !self.deliver(incoming?).await {
                         return Ok(());
                     }
+                }
+                _ = keepalive.tick() => {
+                    if heard.silent_for() >= SILENCE {
+                        return Err(ClientError::Closed {
+                            code: 1006,
+                            reason: format!("the server sent nothing for {} s", SILENCE.as_secs()),
+                        });
+                    }
+                    ws::ping(&mut self.socket).await?;
                 }
                 out = self.outgoing.recv() => match out {
                     Some(Outgoing::Body(body)) => {
