@@ -69,7 +69,8 @@ describe("tenants", () => {
     owner.once("dialog", (dialog) => void dialog.accept());
     await row.getByRole("button", { name: "Delete acme" }).click();
     await owner.getByText("Deleted acme.").waitFor();
-    assert.equal(await owner.getByRole("row", { name: /acme/ }).count(), 0);
+    await owner.getByRole("row", { name: /acme/ }).waitFor({ state: "detached" });
+    assert.equal(await owner.getByRole("row", { name: /default/ }).count(), 1);
     await boss.close();
     await owner.close();
   });
