@@ -44,6 +44,10 @@ pub struct RelayBenchArgs {
     /// Command put before the server, split on spaces (e.g. `valgrind --tool=callgrind`).
     #[arg(long, default_value = "")]
     server_wrapper: String,
+    /// Seconds to keep holding the idle sessions after measuring them (for a memory profiler
+    /// to take its snapshot).
+    #[arg(long, default_value_t = 0)]
+    hold_idle_secs: u64,
 }
 
 const PASSWORD: &str = "bench-admin-password";
@@ -111,7 +115,7 @@ async fn bench(args: RelayBenchArgs) -> anyhow::Result<()> {
         "reach bench relay: `reach server` as a child process; agents, viewers and the direct-TCP baseline in this process; loopback"
     );
     let pair = open_pair(&api, 0).await?;
-    idle(&api, &server, args.idle_sessions).await?;
+    idle(&api, &server, args.idle_sessions, args.hold_idle_secs).await?;
     let pair = throughput(pair, args.big_messages).await?;
     latency(pair, args.rate, args.latency_secs).await?;
     server.stop(Duration::from_secs(60)).await;
@@ -266,7 +270,7 @@ async fn latency(mut pair: Pair, rate: u32, secs: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn idle(api: &Api, server: &ServerProcess, sessions: usize) -> anyhow::Result<()> {
+async fn idle(api: &Api, server: &ServerProcess, sessions: usize, hold: u64) -> anyhow::Result<()> {
     let before = server.rss_kib()?;
     let started = Instant::now();
     let mut held = Vec::with_capacity(sessions);
@@ -288,6 +292,7 @@ async fn idle(api: &Api, server: &ServerProcess, sessions: usize) -> anyhow::Res
         held.len(),
         opened.as_secs_f64(),
     );
+    tokio::time::sleep(Duration::from_secs(hold)).await;
     drop(held);
     Ok(())
 }

@@ -29,6 +29,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use crate::ratelimit::client_key;
+use crate::read_ahead::ReadAhead;
 
 /// Most open connections per client IP (IPv6: per /64), not counting authenticated
 /// WebSockets.
@@ -240,7 +241,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
     }
 }
 
-/// Sets `TCP_NODELAY`, caps connections per IP and wraps each stream in [`Counted`].
+/// Sets `TCP_NODELAY`, caps connections per IP and wraps each stream in [`Counted`] over a
+/// [`ReadAhead`] (small WebSocket reads served from one socket read, no idle read buffer).
 #[derive(Debug, Clone)]
 pub struct CappedAcceptor {
     connections: Arc<Connections>,
@@ -257,7 +259,7 @@ impl CappedAcceptor {
         }
     }
 
-    fn wrap(&self, stream: TcpStream) -> io::Result<Counted<TcpStream>> {
+    fn wrap(&self, stream: TcpStream) -> io::Result<Counted<ReadAhead<TcpStream>>> {
         stream.set_nodelay(true)?;
         let peer = stream.peer_addr()?;
         let slot = if self.exempt.iter().any(|net| net.contains(&peer.ip())) {
@@ -271,7 +273,7 @@ impl CappedAcceptor {
             .lock()
             .insert(peer, Arc::downgrade(&shared));
         Ok(Counted {
-            inner: stream,
+            inner: ReadAhead::new(stream),
             shared,
             peer,
             connections: Arc::clone(&self.connections),
@@ -280,7 +282,7 @@ impl CappedAcceptor {
 }
 
 impl<S> Accept<TcpStream, S> for CappedAcceptor {
-    type Stream = Counted<TcpStream>;
+    type Stream = Counted<ReadAhead<TcpStream>>;
     type Service = S;
     type Future = Ready<io::Result<(Self::Stream, S)>>;
 
