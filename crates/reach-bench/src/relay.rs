@@ -116,8 +116,8 @@ async fn bench(args: RelayBenchArgs) -> anyhow::Result<()> {
     );
     let pair = open_pair(&api, 0).await?;
     idle(&api, &server, args.idle_sessions, args.hold_idle_secs).await?;
-    let pair = throughput(pair, args.big_messages).await?;
-    latency(pair, args.rate, args.latency_secs).await?;
+    let pair = throughput(pair, &server, args.big_messages).await?;
+    latency(pair, &server, args.rate, args.latency_secs).await?;
     server.stop(Duration::from_secs(60)).await;
     Ok(())
 }
@@ -190,10 +190,15 @@ async fn receive_frames(
     Ok(())
 }
 
-async fn throughput(mut pair: Pair, messages: usize) -> anyhow::Result<Pair> {
+async fn throughput(
+    mut pair: Pair,
+    server: &ServerProcess,
+    messages: usize,
+) -> anyhow::Result<Pair> {
     let payload = Bytes::from(vec![0x5au8; MIB]);
     let bytes = Bytes::from(frame(&pair.session_id, &payload, 0));
     let len = bytes.len();
+    let cpu = server.cpu_ticks()?;
     let started = Instant::now();
     let sender = {
         let mut agent = pair.agent;
@@ -207,12 +212,13 @@ async fn throughput(mut pair: Pair, messages: usize) -> anyhow::Result<Pair> {
     receive_frames(&mut pair.viewer, messages, |_| {}).await?;
     let relay = started.elapsed();
     pair.agent = sender.await??;
+    let cpu_ms = server.cpu_ticks()?.saturating_sub(cpu) * 10;
     let direct = direct::throughput(messages, len).await?;
     let mb = (messages * MIB) as f64 / 1_000_000.0;
     let (relay_mbs, direct_mbs) = (mb / relay.as_secs_f64(), mb / direct.as_secs_f64());
     println!(
         "(a) throughput, 1 session, {messages} x 1 MiB agent->viewer: relay {relay_mbs:.1} MB/s \
-         ({:.2} s), direct TCP {direct_mbs:.1} MB/s ({:.2} s), relay/direct {:.2}",
+         ({:.2} s, server CPU {cpu_ms} ms), direct TCP {direct_mbs:.1} MB/s ({:.2} s), relay/direct {:.2}",
         relay.as_secs_f64(),
         direct.as_secs_f64(),
         relay_mbs / direct_mbs
@@ -233,13 +239,19 @@ fn percentiles(samples: &mut [u64]) -> (u64, u64, u64) {
     (pick(0.50), pick(0.99), pick(1.0))
 }
 
-async fn latency(mut pair: Pair, rate: u32, secs: u64) -> anyhow::Result<()> {
+async fn latency(
+    mut pair: Pair,
+    server: &ServerProcess,
+    rate: u32,
+    secs: u64,
+) -> anyhow::Result<()> {
     let total = usize::try_from(u64::from(rate) * secs).unwrap_or(usize::MAX);
     let payload = Bytes::from(vec![1u8; 64]);
     let origin = Instant::now();
     let session_id = pair.session_id.clone();
     let len = frame(&session_id, &payload, u64::MAX).len();
     let mut agent = pair.agent;
+    let cpu = server.cpu_ticks()?;
     let sender = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1) / rate);
         for _ in 0..total {
@@ -257,13 +269,15 @@ async fn latency(mut pair: Pair, rate: u32, secs: u64) -> anyhow::Result<()> {
     })
     .await?;
     sender.await??;
+    let cpu_us = server.cpu_ticks()?.saturating_sub(cpu) * 10_000;
+    let per_message = cpu_us / u64::try_from(total.max(1)).unwrap_or(1);
     let (r50, r99, rmax) = percentiles(&mut samples);
     let mut direct = direct::latency(total, rate, len).await?;
     let (d50, d99, dmax) = percentiles(&mut direct);
     println!(
         "(b) latency, {total} x 64 B video frames ({len} B messages) agent->viewer at {rate} msg/s: \
          relay p50 {r50} us, p99 {r99} us, max {rmax} us; direct TCP p50 {d50} us, p99 {d99} us, \
-         max {dmax} us; added p50 {} us, p99 {} us",
+         max {dmax} us; added p50 {} us, p99 {} us; server CPU {per_message} us per message",
         i128::from(r50) - i128::from(d50),
         i128::from(r99) - i128::from(d99),
     );

@@ -93,6 +93,25 @@ impl ServerProcess {
             .with_context(|| format!("no VmRSS in {path}"))
     }
 
+    /// CPU time the child has used so far (user + system), from `/proc/<pid>/stat`, in
+    /// clock ticks of 10 ms.
+    ///
+    /// # Errors
+    /// `/proc/<pid>/stat` cannot be read or parsed.
+    pub fn cpu_ticks(&self) -> anyhow::Result<u64> {
+        let path = format!("/proc/{}/stat", self.child.id());
+        let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+        // Fields after the command name (which may hold spaces) start at `) `.
+        let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or_default();
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let tick = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
+        // utime and stime are fields 14 and 15 of stat(5); 12 and 13 after the name.
+        tick(11)
+            .zip(tick(12))
+            .map(|(user, system)| user + system)
+            .with_context(|| format!("no CPU times in {path}"))
+    }
+
     /// Asks the server to stop (SIGTERM) and waits for it, so a profiler wrapper writes its
     /// output; kills it after `grace`.
     pub async fn stop(mut self, grace: Duration) {
