@@ -1,16 +1,18 @@
-//! A read-ahead buffer that exists only while it holds bytes.
+//! A read-ahead buffer that exists only while bytes flow.
 //!
 //! An idle relay session holds two WebSockets, and a WebSocket codec that reads in large
 //! chunks keeps a large, zero-filled read buffer for as long as the socket lives (it was 16 KiB
 //! per socket, most of an idle session's memory). With [`ReadAhead`] below it, the codec is
 //! given a small read buffer ([`crate::ws::READ_BUFFER`]) and each of its small reads is
-//! served from one large read of the socket ([`READ_AHEAD`] bytes) into a buffer allocated for
-//! that read and freed as soon as it is drained — or at once when the socket had nothing to
-//! read. Reads of at least [`DIRECT_READ`] bytes (HTTP parsing) go straight to the socket.
-//! So a burst costs one system call per [`READ_AHEAD`] bytes, and a socket waiting for its
-//! next message holds no read buffer at all.
+//! served from one large read of the socket ([`READ_AHEAD`] bytes). A socket that has held
+//! nothing is read through a stack buffer first, so polling an idle socket allocates nothing;
+//! once bytes arrive they move to a heap buffer that is reused while the burst lasts and freed
+//! the first time the socket has nothing more to read. Reads of at least [`DIRECT_READ`]
+//! bytes (HTTP parsing) go straight to the socket. So a burst costs one system call per
+//! [`READ_AHEAD`] bytes, and a socket waiting for its next message holds no read buffer.
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -27,8 +29,12 @@ pub const DIRECT_READ: usize = 8 * 1024;
 #[derive(Debug)]
 pub struct ReadAhead<S> {
     inner: S,
-    /// Bytes read from `inner` and not yet handed out; no allocation while idle.
+    /// Bytes read from `inner` and not yet handed out; its capacity is kept while a burst
+    /// lasts and freed when the socket has nothing to read.
     ahead: BytesMut,
+    /// `ahead` has its allocation from this burst (a drained `BytesMut` may report no
+    /// capacity yet get it back without allocating).
+    bursting: bool,
 }
 
 impl<S> ReadAhead<S> {
@@ -37,6 +43,7 @@ impl<S> ReadAhead<S> {
         Self {
             inner,
             ahead: BytesMut::new(),
+            bursting: false,
         }
     }
 
@@ -45,30 +52,40 @@ impl<S> ReadAhead<S> {
         &self.inner
     }
 
-    /// Bytes of read-ahead memory held now (0 while idle).
+    /// Bytes of read-ahead memory held now (0 once the socket had nothing to read).
     pub fn held(&self) -> usize {
         self.ahead.capacity()
     }
 
-    /// Hands out buffered bytes; frees the buffer once it is drained.
+    /// Hands out buffered bytes (the buffer is kept for the rest of the burst).
     fn take_into(&mut self, buf: &mut ReadBuf<'_>) {
         let n = self.ahead.len().min(buf.remaining());
         buf.put_slice(self.ahead.get(..n).unwrap_or_default());
         self.ahead.advance(n);
-        if self.ahead.is_empty() {
-            self.ahead = BytesMut::new();
-        }
     }
 }
 
 impl<S: AsyncRead + Unpin> ReadAhead<S> {
-    /// One read of the socket into a fresh [`READ_AHEAD`]-byte buffer (not zero-filled),
-    /// kept only when it brought bytes.
+    /// One read of the socket of up to [`READ_AHEAD`] bytes: into the buffer kept from this
+    /// burst (freed when the socket turns out to be empty), or, when none is kept, into the
+    /// stack and then into a fresh buffer only if bytes came.
     fn fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut fresh = BytesMut::with_capacity(READ_AHEAD);
-        let polled = tokio_util::io::poll_read_buf(Pin::new(&mut self.inner), cx, &mut fresh);
-        if !fresh.is_empty() {
-            self.ahead = fresh;
+        if !self.bursting {
+            let mut probe = [MaybeUninit::<u8>::uninit(); READ_AHEAD];
+            let mut target = ReadBuf::uninit(&mut probe);
+            let polled = Pin::new(&mut self.inner).poll_read(cx, &mut target);
+            if !target.filled().is_empty() {
+                self.ahead.reserve(READ_AHEAD);
+                self.ahead.extend_from_slice(target.filled());
+                self.bursting = true;
+            }
+            return polled;
+        }
+        self.ahead.reserve(READ_AHEAD);
+        let polled = tokio_util::io::poll_read_buf(Pin::new(&mut self.inner), cx, &mut self.ahead);
+        if self.ahead.is_empty() && !matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.ahead = BytesMut::new();
+            self.bursting = false;
         }
         polled.map_ok(drop)
     }
@@ -193,14 +210,38 @@ mod tests {
     }
 
     #[test]
-    fn a_drained_or_idle_stream_holds_no_buffer() {
+    fn a_stream_frees_its_buffer_once_the_socket_has_nothing_to_read() {
         let mut stream = socket(100);
         assert_eq!(read(&mut stream, 60), Poll::Ready((0..60).collect()));
         assert!(stream.held() > 0, "40 bytes still buffered");
         assert_eq!(read(&mut stream, 60), Poll::Ready((60..100).collect()));
-        assert_eq!(stream.held(), 0);
         assert_eq!(read(&mut stream, 60), Poll::Pending);
         assert_eq!(stream.held(), 0, "nothing kept while waiting");
+    }
+
+    #[test]
+    fn polling_an_idle_socket_allocates_nothing() {
+        let mut stream = socket(0);
+        assert_eq!(read(&mut stream, 60), Poll::Pending);
+        assert_eq!(read(&mut stream, 60), Poll::Pending);
+        assert_eq!(stream.held(), 0);
+        assert_eq!(stream.get_ref().asked, vec![READ_AHEAD, READ_AHEAD]);
+    }
+
+    #[test]
+    fn a_burst_reuses_its_buffer_until_the_socket_is_drained() {
+        let mut stream = socket(3 * READ_AHEAD);
+        let mut got = 0;
+        while got < 3 * READ_AHEAD {
+            let Poll::Ready(chunk) = read(&mut stream, 2048) else {
+                panic!("bytes are there");
+            };
+            got += chunk.len();
+            assert!(stream.held() <= 2 * READ_AHEAD, "one buffer, reused");
+        }
+        assert_eq!(stream.get_ref().asked.len(), 3);
+        assert_eq!(read(&mut stream, 2048), Poll::Pending);
+        assert_eq!(stream.held(), 0);
     }
 
     #[test]
