@@ -348,4 +348,34 @@ mod tests {
         assert!(counts.acquire(A).is_some());
         assert!(!shared.over_budget());
     }
+
+    #[tokio::test]
+    async fn a_read_budget_holds_through_the_read_ahead() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        let acceptor = CappedAcceptor::new(Arc::default(), Vec::new());
+        let mut stream = acceptor.wrap(accepted).unwrap();
+        stream.shared.limit_reads(8 * 1024);
+        let writing = tokio::spawn(async move {
+            let _ = client.write_all(&[7u8; 100 * 1024]).await;
+            client
+        });
+        let mut chunk = [0u8; 1024];
+        let mut read = 0;
+        let refused = loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) => break false,
+                Ok(n) => read += n,
+                Err(_) => break true,
+            }
+        };
+        assert!(refused, "reading past the budget fails");
+        assert!(read <= 9 * 1024, "read {read} bytes, budget 8 KiB");
+        drop(stream);
+        let _ = writing.await;
+    }
 }
