@@ -41,7 +41,8 @@ pub struct RelayBenchArgs {
     /// The `reach` binary to run as the server [default: this executable].
     #[arg(long)]
     server_binary: Option<std::path::PathBuf>,
-    /// Command put before the server, split on spaces (e.g. `valgrind --tool=callgrind`).
+    /// Command put before the server, split on spaces (e.g. `valgrind --tool=callgrind`); a
+    /// wrapper that forks (heaptrack, perf) makes the RSS and CPU figures its own.
     #[arg(long, default_value = "")]
     server_wrapper: String,
     /// Seconds to keep holding the idle sessions after measuring them (for a memory profiler
