@@ -6,11 +6,13 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod direct;
 pub mod latency;
 pub mod link;
 pub mod local;
 pub mod media;
 pub mod motion;
 pub mod relay;
+pub mod server_process;
 pub mod usb;
 pub mod usb_relay;

@@ -1,10 +1,12 @@
-//! `reach bench relay`: the relay measured with in-process agents and viewers over loopback
-//! WebSockets through a real server (this process, fresh SQLite database in a temp dir).
+//! `reach bench relay`: the relay measured as its own process (`reach server` as a child on a
+//! loopback port with a fresh SQLite database), with the bench's agents and viewers connecting
+//! over WebSockets through the real REST calls and socket authentication.
 //!
-//! Prints (a) single-session agent→viewer throughput for 1 MiB messages, (b) agent→viewer
-//! latency percentiles for small messages at a fixed rate, (c) idle sessions held and the
-//! process memory per session. Server and clients share the machine's cores and memory, so
-//! throughput is a lower bound and memory an upper bound for the server alone.
+//! Prints (c) idle sessions held and the server's resident memory per session (the child's
+//! `VmRSS`, so client ends are not counted), (a) single-session agent→viewer throughput for
+//! 1 MiB messages and (b) agent→viewer latency percentiles for small messages at a fixed rate;
+//! (a) and (b) with the same messages over one direct loopback TCP connection beside them
+//! ([`crate::direct`]) and the difference.
 
 use std::time::{Duration, Instant};
 
@@ -16,7 +18,9 @@ use reach_client::ws::{self, Incoming, Ws};
 use reach_proto::codec;
 use reach_proto::limits::AGENT_MAX_MESSAGE;
 use reach_proto::v1::{self, agent_auth::Credential, envelope::Body};
-use reach_server::{AppState, Config};
+
+use crate::direct;
+use crate::server_process::ServerProcess;
 use serde_json::{Value, json};
 
 /// Arguments of `reach bench relay`.
@@ -34,6 +38,17 @@ pub struct RelayBenchArgs {
     /// Idle sessions (agent + session + viewer each) to open and hold.
     #[arg(long, default_value_t = 1000)]
     idle_sessions: usize,
+    /// The `reach` binary to run as the server [default: this executable].
+    #[arg(long)]
+    server_binary: Option<std::path::PathBuf>,
+    /// Command put before the server, split on spaces (e.g. `valgrind --tool=callgrind`); a
+    /// wrapper that forks (heaptrack, perf) makes the RSS and CPU figures its own.
+    #[arg(long, default_value = "")]
+    server_wrapper: String,
+    /// Seconds to keep holding the idle sessions after measuring them (for a memory profiler
+    /// to take its snapshot).
+    #[arg(long, default_value_t = 0)]
+    hold_idle_secs: u64,
 }
 
 const PASSWORD: &str = "bench-admin-password";
@@ -80,24 +95,31 @@ pub fn run(args: RelayBenchArgs) -> anyhow::Result<()> {
 }
 
 async fn bench(args: RelayBenchArgs) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir().context("temporary data directory")?;
-    let mut config = Config::for_tests(dir.path());
-    config.admin_password = Some(PASSWORD.to_owned().into());
-    let (state, _) = AppState::open(config).await?;
-    let running = reach_server::server::start(state.clone()).await?;
-    let url = running.url();
+    let binary = match args.server_binary {
+        Some(path) => path,
+        None => std::env::current_exe().context("locating the reach binary")?,
+    };
+    let wrapper: Vec<String> = args
+        .server_wrapper
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let server = ServerProcess::start(binary, &wrapper, PASSWORD).await?;
+    let url = server.url().to_owned();
     let mut client = ApiClient::new(&url)?;
     client.login("admin", PASSWORD).await?;
     let http = reqwest::Client::builder().no_proxy().build()?;
     let token = client.token().unwrap_or_default().to_owned();
     let api = Api { url, http, token };
 
-    println!("reach bench relay: in-process server, agents and viewers on loopback");
+    println!(
+        "reach bench relay: `reach server` as a child process; agents, viewers and the direct-TCP baseline in this process; loopback"
+    );
     let pair = open_pair(&api, 0).await?;
-    let pair = throughput(pair, args.big_messages).await?;
-    latency(pair, args.rate, args.latency_secs).await?;
-    idle(&api, &state, args.idle_sessions).await?;
-    running.shutdown().await?;
+    idle(&api, &server, args.idle_sessions, args.hold_idle_secs).await?;
+    let pair = throughput(pair, &server, args.big_messages).await?;
+    latency(pair, &server, args.rate, args.latency_secs).await?;
+    server.stop(Duration::from_secs(60)).await;
     Ok(())
 }
 
@@ -169,9 +191,15 @@ async fn receive_frames(
     Ok(())
 }
 
-async fn throughput(mut pair: Pair, messages: usize) -> anyhow::Result<Pair> {
+async fn throughput(
+    mut pair: Pair,
+    server: &ServerProcess,
+    messages: usize,
+) -> anyhow::Result<Pair> {
     let payload = Bytes::from(vec![0x5au8; MIB]);
     let bytes = Bytes::from(frame(&pair.session_id, &payload, 0));
+    let len = bytes.len();
+    let cpu = server.cpu_ticks()?;
     let started = Instant::now();
     let sender = {
         let mut agent = pair.agent;
@@ -183,24 +211,48 @@ async fn throughput(mut pair: Pair, messages: usize) -> anyhow::Result<Pair> {
         })
     };
     receive_frames(&mut pair.viewer, messages, |_| {}).await?;
-    let elapsed = started.elapsed();
+    let relay = started.elapsed();
     pair.agent = sender.await??;
+    let cpu_ms = server.cpu_ticks()?.saturating_sub(cpu) * 10;
+    let direct = direct::throughput(messages, len).await?;
     let mb = (messages * MIB) as f64 / 1_000_000.0;
+    let (relay_mbs, direct_mbs) = (mb / relay.as_secs_f64(), mb / direct.as_secs_f64());
     println!(
-        "(a) throughput, 1 session, {messages} x 1 MiB agent->viewer: {:.1} MB/s ({:.1} messages/s, {:.2} s)",
-        mb / elapsed.as_secs_f64(),
-        messages as f64 / elapsed.as_secs_f64(),
-        elapsed.as_secs_f64()
+        "(a) throughput, 1 session, {messages} x 1 MiB agent->viewer: relay {relay_mbs:.1} MB/s \
+         ({:.2} s, server CPU {cpu_ms} ms), direct TCP {direct_mbs:.1} MB/s ({:.2} s), relay/direct {:.2}",
+        relay.as_secs_f64(),
+        direct.as_secs_f64(),
+        relay_mbs / direct_mbs
     );
     Ok(pair)
 }
 
-async fn latency(mut pair: Pair, rate: u32, secs: u64) -> anyhow::Result<()> {
+/// p50, p99 and max of sorted samples.
+fn percentiles(samples: &mut [u64]) -> (u64, u64, u64) {
+    samples.sort_unstable();
+    let pick = |q: f64| {
+        let last = samples.len().saturating_sub(1);
+        samples
+            .get((last as f64 * q) as usize)
+            .copied()
+            .unwrap_or(0)
+    };
+    (pick(0.50), pick(0.99), pick(1.0))
+}
+
+async fn latency(
+    mut pair: Pair,
+    server: &ServerProcess,
+    rate: u32,
+    secs: u64,
+) -> anyhow::Result<()> {
     let total = usize::try_from(u64::from(rate) * secs).unwrap_or(usize::MAX);
     let payload = Bytes::from(vec![1u8; 64]);
     let origin = Instant::now();
     let session_id = pair.session_id.clone();
+    let len = frame(&session_id, &payload, u64::MAX).len();
     let mut agent = pair.agent;
+    let cpu = server.cpu_ticks()?;
     let sender = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1) / rate);
         for _ in 0..total {
@@ -218,25 +270,23 @@ async fn latency(mut pair: Pair, rate: u32, secs: u64) -> anyhow::Result<()> {
     })
     .await?;
     sender.await??;
-    samples.sort_unstable();
-    let pick = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
+    let cpu_us = server.cpu_ticks()?.saturating_sub(cpu) * 10_000;
+    let per_message = cpu_us / u64::try_from(total.max(1)).unwrap_or(1);
+    let (r50, r99, rmax) = percentiles(&mut samples);
+    let mut direct = direct::latency(total, rate, len).await?;
+    let (d50, d99, dmax) = percentiles(&mut direct);
     println!(
-        "(b) latency, {total} x 64 B agent->server->viewer at {rate} msg/s: p50 {} us, p99 {} us, max {} us",
-        pick(0.50),
-        pick(0.99),
-        samples.last().copied().unwrap_or(0)
+        "(b) latency, {total} x 64 B video frames ({len} B messages) agent->viewer at {rate} msg/s: \
+         relay p50 {r50} us, p99 {r99} us, max {rmax} us; direct TCP p50 {d50} us, p99 {d99} us, \
+         max {dmax} us; added p50 {} us, p99 {} us; server CPU {per_message} us per message",
+        i128::from(r50) - i128::from(d50),
+        i128::from(r99) - i128::from(d99),
     );
     Ok(())
 }
 
-fn rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-async fn idle(api: &Api, state: &AppState, sessions: usize) -> anyhow::Result<()> {
-    let before = rss_kib().unwrap_or(0);
+async fn idle(api: &Api, server: &ServerProcess, sessions: usize, hold: u64) -> anyhow::Result<()> {
+    let before = server.rss_kib()?;
     let started = Instant::now();
     let mut held = Vec::with_capacity(sessions);
     for n in 0..sessions {
@@ -246,17 +296,18 @@ async fn idle(api: &Api, state: &AppState, sessions: usize) -> anyhow::Result<()
                 .with_context(|| format!("idle session {n}"))?,
         );
     }
-    let after = rss_kib().unwrap_or(0);
-    let (agents, live, viewers) = state.relay.counts();
+    let opened = started.elapsed();
+    // Let the server finish what each join started (audit rows, agent notices).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = server.rss_kib()?;
     let per = (after.saturating_sub(before)) as f64 / sessions.max(1) as f64;
     println!(
-        "(c) idle: held {sessions} sessions ({agents} agents, {live} sessions, {viewers} viewers live), \
-         opened in {:.1} s; process RSS {} -> {} KiB = {per:.1} KiB per session \
-         (server + both in-process client ends)",
-        started.elapsed().as_secs_f64(),
-        before,
-        after
+        "(c) idle: held {} sessions (agent + session + viewer each), opened in {:.1} s; \
+         server RSS {before} -> {after} KiB = {per:.1} KiB per session (server process only)",
+        held.len(),
+        opened.as_secs_f64(),
     );
+    tokio::time::sleep(Duration::from_secs(hold)).await;
     drop(held);
     Ok(())
 }

@@ -29,6 +29,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use crate::ratelimit::client_key;
+use crate::read_ahead::ReadAhead;
 
 /// Most open connections per client IP (IPv6: per /64), not counting authenticated
 /// WebSockets.
@@ -240,7 +241,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
     }
 }
 
-/// Sets `TCP_NODELAY`, caps connections per IP and wraps each stream in [`Counted`].
+/// Sets `TCP_NODELAY`, caps connections per IP and wraps each stream in [`Counted`] over a
+/// [`ReadAhead`] (small WebSocket reads served from one socket read, no idle read buffer).
 #[derive(Debug, Clone)]
 pub struct CappedAcceptor {
     connections: Arc<Connections>,
@@ -257,7 +259,7 @@ impl CappedAcceptor {
         }
     }
 
-    fn wrap(&self, stream: TcpStream) -> io::Result<Counted<TcpStream>> {
+    fn wrap(&self, stream: TcpStream) -> io::Result<Counted<ReadAhead<TcpStream>>> {
         stream.set_nodelay(true)?;
         let peer = stream.peer_addr()?;
         let slot = if self.exempt.iter().any(|net| net.contains(&peer.ip())) {
@@ -271,7 +273,7 @@ impl CappedAcceptor {
             .lock()
             .insert(peer, Arc::downgrade(&shared));
         Ok(Counted {
-            inner: stream,
+            inner: ReadAhead::new(stream),
             shared,
             peer,
             connections: Arc::clone(&self.connections),
@@ -280,7 +282,7 @@ impl CappedAcceptor {
 }
 
 impl<S> Accept<TcpStream, S> for CappedAcceptor {
-    type Stream = Counted<TcpStream>;
+    type Stream = Counted<ReadAhead<TcpStream>>;
     type Service = S;
     type Future = Ready<io::Result<(Self::Stream, S)>>;
 
@@ -345,5 +347,35 @@ mod tests {
         assert_eq!(counts.held(A), 0);
         assert!(counts.acquire(A).is_some());
         assert!(!shared.over_budget());
+    }
+
+    #[tokio::test]
+    async fn a_read_budget_holds_through_the_read_ahead() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        let acceptor = CappedAcceptor::new(Arc::default(), Vec::new());
+        let mut stream = acceptor.wrap(accepted).unwrap();
+        stream.shared.limit_reads(8 * 1024);
+        let writing = tokio::spawn(async move {
+            let _ = client.write_all(&[7u8; 100 * 1024]).await;
+            client
+        });
+        let mut chunk = [0u8; 1024];
+        let mut read = 0;
+        let refused = loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) => break false,
+                Ok(n) => read += n,
+                Err(_) => break true,
+            }
+        };
+        assert!(refused, "reading past the budget fails");
+        assert!(read <= 9 * 1024, "read {read} bytes, budget 8 KiB");
+        drop(stream);
+        let _ = writing.await;
     }
 }

@@ -39,6 +39,7 @@ pub mod http;
 pub mod login_backoff;
 pub mod metrics;
 pub mod ratelimit;
+pub mod read_ahead;
 pub mod relay;
 pub mod secrets;
 pub mod server;

@@ -84,7 +84,9 @@ async fn run(state: AppState, socket: WebSocket, ip: IpAddr, origin_ok: bool, pr
     if !origin_ok {
         return close_with(&mut sink, close::BAD_ORIGIN, "origin not allowed").await;
     }
-    let bound = match authenticate(&state, &mut stream, ip).await {
+    // The cold steps are boxed: the task keeps its largest state for its whole life, and an
+    // idle session should not pay for the authentication's database futures.
+    let bound = match Box::pin(authenticate(&state, &mut stream, ip)).await {
         Ok(b) => b,
         Err(r) => return close_with(&mut sink, r.code, r.reason).await,
     };
@@ -109,7 +111,7 @@ async fn run(state: AppState, socket: WebSocket, ip: IpAddr, origin_ok: bool, pr
             .machine(&bound.machine_id),
     );
     let session_id = match &bound.code {
-        Some(code) => open_attended(&state, &bound, code).await,
+        Some(code) => Box::pin(open_attended(&state, &bound, code)).await,
         None => Ok(String::new()),
     };
     let span = tracing::info_span!("agent", machine = %bound.machine_id, conn = conn_id);
@@ -126,7 +128,7 @@ async fn run(state: AppState, socket: WebSocket, ip: IpAddr, origin_ok: bool, pr
             close_with(&mut sink, close::GOING_AWAY, "server error").await;
         }
     }
-    disconnected(&state, &bound, conn_id).await;
+    Box::pin(disconnected(&state, &bound, conn_id)).await;
 }
 
 async fn send_auth_ok(sink: &mut Sink, machine_id: &str, session_id: &str) -> bool {
@@ -317,10 +319,10 @@ async fn on_frame(
                     tenant_id: &bound.tenant_id,
                     machine_id: &bound.machine_id,
                 };
-                usb_audit::record(state, &from, notes, env.viewer_id, note).await;
+                Box::pin(usb_audit::record(state, &from, notes, env.viewer_id, note)).await;
                 return Ok(());
             }
-            for_server(state, bound, conn_id, &env.session_id, body).await;
+            Box::pin(for_server(state, bound, conn_id, &env.session_id, body)).await;
             Ok(())
         }
         AgentVerdict::ToViewers => {

@@ -43,9 +43,11 @@ pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Messages queued per socket.
 pub const SOCKET_QUEUE: usize = 64;
 
-/// Read buffer per socket: idle sessions hold two sockets, so keep it small (large
-/// frames are read in several chunks).
-pub const READ_BUFFER: usize = 16 * 1024;
+/// The WebSocket codec's read buffer per socket (it is zero-filled on the first read and
+/// kept for the socket's life, and an idle session holds two sockets). Its small reads are
+/// served from one large socket read by [`crate::read_ahead::ReadAhead`], so bursts still
+/// cost one system call per 64 KiB.
+pub const READ_BUFFER: usize = 2 * 1024;
 
 pub(crate) type Sink = SplitSink<WebSocket, Message>;
 pub(crate) type Stream = SplitStream<WebSocket>;

@@ -37,7 +37,7 @@ pub(crate) async fn judge(
 ) -> StreamVerdict {
     match body {
         Body::StartStream(start) => {
-            let supports_h264 = machine_supports_h264(state, tenant_id, session_id).await;
+            let supports_h264 = Box::pin(machine_supports_h264(state, tenant_id, session_id)).await;
             let codec = select_video_codec(supports_h264, start.codec());
             start.set_codec(codec);
             start.max_fps = match start.max_fps {

@@ -110,21 +110,28 @@ async fn run(state: AppState, socket: WebSocket, origin_ok: bool, pre_auth: PreA
     }
     let events = state.events.subscribe();
     let (tx, rx) = mpsc::channel(SOCKET_QUEUE);
-    let joined = match join(&state, &mut stream, tx).await {
+    // The cold steps are boxed: the task keeps its largest state for its whole life, and an
+    // idle session should not pay for the join's database futures.
+    let joined = match Box::pin(join(&state, &mut stream, tx)).await {
         Ok(j) => j,
         Err(r) => return close_with(&mut sink, r.code, r.reason).await,
     };
     pre_auth.done();
     let mut ended = Ended::Left;
-    if welcome(&state, &mut sink, &joined).await {
+    if Box::pin(welcome(&state, &mut sink, &joined)).await {
         ended = serve(&state, &joined, &mut sink, &mut stream, rx, events).await;
     }
+    Box::pin(left(&state, &mut sink, &joined, ended)).await;
+}
+
+/// The viewer left: the hub, the agent and the audit log hear of it, then the socket closes.
+async fn left(state: &AppState, sink: &mut Sink, joined: &Joined, ended: Ended) {
     state
         .relay
         .leave_viewer(&joined.session_id, joined.viewer_id, Instant::now());
-    notify_agent(&state, &joined, Kind::ViewerLeft, ended.resumable()).await;
+    notify_agent(state, joined, Kind::ViewerLeft, ended.resumable()).await;
     let closing = ended.refusal();
-    super::stream::stop_if_unwatched(&state, &joined.session_id);
+    super::stream::stop_if_unwatched(state, &joined.session_id);
     let details = json!({"session_id": joined.session_id, "viewer_id": joined.viewer_id,
         "access": joined.access().as_str()});
     let _ = state
@@ -137,7 +144,7 @@ async fn run(state: AppState, socket: WebSocket, origin_ok: bool, pre_auth: PreA
         .await;
     // Closed last, so whoever sees the close also sees the leave recorded.
     if let Some(r) = closing {
-        close_with(&mut sink, r.code, r.reason).await;
+        close_with(sink, r.code, r.reason).await;
     }
 }
 
@@ -356,7 +363,7 @@ async fn serve(
                 }
             }
             ev = events.recv() => {
-                if revoked(state, j, ev).await {
+                if Box::pin(revoked(state, j, ev)).await {
                     return Ended::Refused(Refusal::new(close::REVOKED, "viewer token revoked"));
                 }
             }

@@ -15,7 +15,8 @@ pub(crate) struct BenchArgs {
 enum BenchCommand {
     /// REST API: authenticated GET /api/me throughput and p50/p99 latency on loopback.
     Api(api::ApiBenchArgs),
-    /// Relay: 1 MiB throughput, small-message latency at a fixed rate, idle sessions held.
+    /// Relay (`reach server` as a child process): 1 MiB throughput, small-message latency at a
+    /// fixed rate and server memory per idle session, beside direct TCP from the same run.
     Relay(relay::RelayBenchArgs),
     /// Screen capture + video encoding: fps, CPU per frame and bytes/s (raw and H.264).
     Media(media::MediaBenchArgs),
