@@ -74,7 +74,14 @@ async fn a_session_nobody_watches_ends_by_itself_as_idle() {
     .await
     .expect("the idle session ends");
     assert_eq!(ended["end_reason"], "idle");
-    assert!(audit_types(&s).await.contains(&"session_ended".to_owned()));
+    // The row is written first (whoever sees the end sees it ended), the audit record next.
+    tokio::time::timeout(WAIT, async {
+        while !audit_types(&s).await.contains(&"session_ended".to_owned()) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the end is audited");
 }
 
 #[tokio::test]
