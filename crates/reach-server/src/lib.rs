@@ -36,6 +36,7 @@ pub mod conn;
 pub mod console_events;
 pub mod db;
 pub mod http;
+pub mod instances;
 pub mod login_backoff;
 pub mod metrics;
 pub mod ratelimit;

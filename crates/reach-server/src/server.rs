@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 
 use crate::conn::CappedAcceptor;
 use crate::state::{AppState, StartError};
-use crate::{audit, auth};
+use crate::{audit, auth, instances};
 
 /// How long in-flight requests get to finish at shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -67,6 +67,9 @@ impl Running {
             .await
             .unwrap_or_else(|e| Err(std::io::Error::other(e)));
         self.background.abort();
+        if let Err(err) = instances::retire(&self.state.db, &self.state.instance_id).await {
+            tracing::warn!(error = %err, "could not retire this instance");
+        }
         if let Err(err) = checkpoint(&self.state).await {
             tracing::warn!(error = %format!("{err:#}"), "could not record audit heads at shutdown");
         }
@@ -121,9 +124,13 @@ pub async fn start(state: AppState) -> Result<Running, StartError> {
         };
         return Err(StartError::Listen(err));
     };
-    let (tasks, reaper) = (state.clone(), state.clone());
+    let (tasks, reaper, keeper) = (state.clone(), state.clone(), state.clone());
     let background = tokio::spawn(async move {
-        tokio::join!(background_tasks(tasks), reap_idle_sessions(reaper));
+        tokio::join!(
+            background_tasks(tasks),
+            reap_idle_sessions(reaper),
+            keep_instance(keeper)
+        );
     });
     tracing::info!(%addr, tls, "listening");
     Ok(Running {
@@ -161,6 +168,25 @@ async fn reap_idle_sessions(state: AppState) {
     loop {
         ticker.tick().await;
         crate::relay::lifecycle::end_idle(&state, idle).await;
+    }
+}
+
+/// Records every [`instances::HEARTBEAT`] that this instance is alive, and ends the sessions
+/// of instances sharing the database that went silent.
+async fn keep_instance(state: AppState) {
+    let mut ticker = tokio::time::interval(instances::HEARTBEAT);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Err(err) = instances::beat(&state.db, &state.instance_id).await {
+            tracing::warn!(error = %err, "could not record that this instance is alive");
+            continue;
+        }
+        match instances::end_orphaned_sessions(&state.db, &state.instance_id, "server_lost").await {
+            Ok(0) => {}
+            Ok(ended) => tracing::info!(ended, "ended sessions of a server instance that is gone"),
+            Err(err) => tracing::warn!(error = %err, "could not sweep gone instances"),
+        }
     }
 }
 

@@ -168,6 +168,8 @@ pub struct AppState {
     /// Set when the server started stopping: `/readyz` answers 503 so a load balancer sends
     /// nobody new here.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// This run's id among the instances sharing the database ([`crate::instances`]).
+    pub instance_id: Arc<str>,
 }
 
 impl AppState {
@@ -183,11 +185,17 @@ impl AppState {
         }
         let db = db::connect(&config.database_url()).await?;
         db::migrate(&db).await?;
-        // Nothing is live after a (re)start: sessions a previous run left open end now, so none
-        // stays half-open. (Several instances sharing one database will need ownership here.)
-        let ended = crate::relay::store::sessions::end_all_open(&db).await?;
+        // Sessions of instances that are gone (a previous run of this one included) end now, so
+        // none stays half-open; those of live instances sharing the database are left alone.
+        let instance_id: Arc<str> = db::new_id("ins").into();
+        crate::instances::register(&db, &instance_id).await?;
+        let ended =
+            crate::instances::end_orphaned_sessions(&db, &instance_id, "server_restart").await?;
         if ended > 0 {
-            tracing::info!(ended, "ended sessions left open by the previous run");
+            tracing::info!(
+                ended,
+                "ended sessions left open by an instance that is gone"
+            );
         }
         let secret = ServerSecret::load(
             &config.data_dir,
@@ -212,6 +220,7 @@ impl AppState {
             connections: Arc::default(),
             usb_attached: Arc::default(),
             draining: Arc::default(),
+            instance_id,
         };
         let report = bootstrap::run(&state).await?;
         Ok((state, report))

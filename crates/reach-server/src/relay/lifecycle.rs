@@ -57,6 +57,7 @@ pub async fn open(state: &AppState, o: &Opening<'_>) -> Result<String, sqlx::Err
         access: o.scope.access,
         usb: o.scope.usb,
         consent: consent.as_str(),
+        instance_id: &state.instance_id,
     };
     let id = sessions::insert(&state.db, &row).await?;
     state.relay.open_session(

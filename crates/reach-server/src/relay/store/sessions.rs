@@ -91,6 +91,8 @@ pub struct NewSession<'a> {
     pub usb: bool,
     /// Initial consent state name.
     pub consent: &'a str,
+    /// The server instance that holds its live state ([`crate::instances`]).
+    pub instance_id: &'a str,
 }
 
 /// Inserts a session and returns its id.
@@ -101,7 +103,8 @@ pub async fn insert(db: &Db, s: &NewSession<'_>) -> Result<String, sqlx::Error> 
     let id = db::new_id("ses");
     sqlx::query(
         "INSERT INTO sessions (id, tenant_id, machine_id, kind, created_by, technician, access, \
-         usb, consent, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         usb, consent, created_at, instance_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&id)
     .bind(s.tenant_id)
@@ -113,6 +116,7 @@ pub async fn insert(db: &Db, s: &NewSession<'_>) -> Result<String, sqlx::Error> 
     .bind(i64::from(s.usb))
     .bind(s.consent)
     .bind(db::now_ms())
+    .bind(s.instance_id)
     .execute(db)
     .await?;
     Ok(id)
@@ -209,19 +213,4 @@ pub async fn end(db: &Db, id: &str, reason: &str) -> Result<bool, sqlx::Error> {
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
-}
-
-/// Ends every session left open by a previous run of the server (nothing is live after a
-/// restart).
-///
-/// # Errors
-/// On database failure.
-pub async fn end_all_open(db: &Db) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE sessions SET ended_at = $1, end_reason = 'server_restart' WHERE ended_at IS NULL",
-    )
-    .bind(db::now_ms())
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected())
 }
