@@ -91,6 +91,9 @@ pub struct Config {
     /// Public URL of the server (`https://reach.example.com`); browser WebSockets must come
     /// from this origin. Unset: the origin must match the request's `Host`.
     pub public_url: Option<String>,
+    /// NATS server (`nats://127.0.0.1:4222`) that several instances on one PostgreSQL database
+    /// share as their message bus. Unset: this instance works alone.
+    pub nats_url: Option<String>,
 }
 
 impl Default for Config {
@@ -112,6 +115,7 @@ impl Default for Config {
             admin_password: None,
             metrics_token: None,
             public_url: None,
+            nats_url: None,
         }
     }
 }
@@ -133,6 +137,7 @@ pub struct ConfigOverrides {
     pub admin_password: Option<SecretString>,
     pub metrics_token: Option<SecretString>,
     pub public_url: Option<String>,
+    pub nats_url: Option<String>,
 }
 
 impl Config {
@@ -184,7 +189,8 @@ impl Config {
             token_secret,
             admin_password,
             metrics_token,
-            public_url
+            public_url,
+            nats_url
         );
     }
 

@@ -3,11 +3,11 @@
 //! used or revoked. Published by the relay and the REST handlers, delivered per tenant over
 //! `/ws/console` ([`crate::ws::console`]).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 /// Kinds of console event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsoleEventKind {
     /// A machine's agent connected.
@@ -34,7 +34,7 @@ pub enum ConsoleEventKind {
 }
 
 /// One event, for one tenant's consoles.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConsoleEvent {
     /// Tenant whose consoles receive it (never sent).
     #[serde(skip)]

@@ -21,7 +21,8 @@ pub const HEARTBEAT: Duration = Duration::from_secs(2);
 /// Silence after which an instance counts as gone.
 pub const EXPIRY: Duration = Duration::from_secs(10);
 
-fn expiry_ms() -> i64 {
+/// [`EXPIRY`] in milliseconds.
+pub fn expiry_ms() -> i64 {
     i64::try_from(EXPIRY.as_millis()).unwrap_or(i64::MAX)
 }
 

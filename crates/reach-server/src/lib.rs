@@ -30,7 +30,9 @@
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
+pub mod bus;
 pub mod client_ip;
+pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod console_events;

@@ -53,8 +53,12 @@ impl Running {
             .state
             .relay
             .drain("the server is restarting; reconnect");
+        if let Some(bus) = &self.state.bus {
+            bus.drain();
+        }
+        let edges = || self.state.bus.as_ref().is_some_and(|b| b.has_edges());
         let deadline = tokio::time::Instant::now() + DRAIN_WAIT;
-        while self.state.relay.has_sockets() && tokio::time::Instant::now() < deadline {
+        while (self.state.relay.has_sockets() || edges()) && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         tracing::info!(
@@ -181,6 +185,12 @@ async fn keep_instance(state: AppState) {
         if let Err(err) = instances::beat(&state.db, &state.instance_id).await {
             tracing::warn!(error = %err, "could not record that this instance is alive");
             continue;
+        }
+        if let Some(bus) = &state.bus {
+            match crate::cluster::live_instances(&state).await {
+                Ok(live) => bus.set_live(live),
+                Err(err) => tracing::warn!(error = %err, "could not read the live instances"),
+            }
         }
         match instances::end_orphaned_sessions(&state.db, &state.instance_id, "server_lost").await {
             Ok(0) => {}

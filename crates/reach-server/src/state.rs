@@ -41,6 +41,9 @@ pub enum StartError {
     /// TLS files could not be loaded, or the socket could not be bound.
     #[error("cannot listen: {0}")]
     Listen(std::io::Error),
+    /// The NATS bus could not be reached.
+    #[error(transparent)]
+    Bus(#[from] crate::bus::BusError),
 }
 
 /// Creates the data directory with mode 0700 (it holds the secret and password hashes);
@@ -80,7 +83,8 @@ fn create_private_file(path: &std::path::Path) -> Result<(), StartError> {
 }
 
 /// Events other parts of the server react to (e.g. WebSockets closing on revocation).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum AuthEvent {
     /// A token and every token it minted were revoked.
@@ -170,6 +174,8 @@ pub struct AppState {
     pub draining: Arc<std::sync::atomic::AtomicBool>,
     /// This run's id among the instances sharing the database ([`crate::instances`]).
     pub instance_id: Arc<str>,
+    /// The bus shared with the other instances (`--nats-url`), if any ([`crate::bus`]).
+    pub bus: Option<Arc<crate::bus::Bus>>,
 }
 
 impl AppState {
@@ -202,6 +208,12 @@ impl AppState {
             config.token_secret.as_ref().map(|s| s.expose()),
         )?;
         let passwords = Passwords::new(config.password_hash_cost)?;
+        let bus = match &config.nats_url {
+            Some(url) => Some(Arc::new(
+                crate::bus::Bus::connect(url, Arc::clone(&instance_id)).await?,
+            )),
+            None => None,
+        };
         let (events, _) = broadcast::channel(256);
         let state = Self {
             db,
@@ -221,18 +233,41 @@ impl AppState {
             usb_attached: Arc::default(),
             draining: Arc::default(),
             instance_id,
+            bus,
         };
+        if let Some(bus) = &state.bus {
+            crate::bus::listen(&state, bus).await.map_err(|e| {
+                StartError::Bus(crate::bus::BusError::new(
+                    state.config.nats_url.as_deref().unwrap_or_default(),
+                    &e.to_string(),
+                ))
+            })?;
+            bus.set_live(crate::cluster::live_instances(&state).await?);
+        }
         let report = bootstrap::run(&state).await?;
         Ok((state, report))
     }
 
     /// Broadcasts an event; nobody listening is fine.
+    /// With a bus, every other instance hears it too.
     pub fn publish(&self, event: AuthEvent) {
+        if let Some(bus) = &self.bus {
+            bus.broadcast(crate::bus::Broadcast::Auth {
+                event: event.clone(),
+            });
+        }
         let _ = self.events.send(event);
     }
 
     /// Tells the tenant's consoles; nobody listening is fine.
+    /// With a bus, their consoles on every other instance too.
     pub fn notify(&self, event: crate::console_events::ConsoleEvent) {
+        if let Some(bus) = &self.bus {
+            bus.broadcast(crate::bus::Broadcast::Console {
+                tenant_id: event.tenant_id.clone(),
+                event: event.clone(),
+            });
+        }
         let _ = self.console.send(event);
     }
 

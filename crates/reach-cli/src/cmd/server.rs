@@ -68,6 +68,11 @@ struct ServerOptions {
     /// End live sessions nobody has watched for this many seconds; 0 = never [default: 900].
     #[arg(long, env = "REACH_SESSION_IDLE_SECS")]
     session_idle_secs: Option<u64>,
+    /// NATS server shared by several instances on one PostgreSQL database
+    /// (e.g. nats://127.0.0.1:4222): sessions, revocations and presence cross instances through
+    /// it [default: none; this instance works alone].
+    #[arg(long, env = "REACH_NATS_URL")]
+    nats_url: Option<String>,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "REACH_LOG_JSON")]
     log_json: bool,
@@ -100,6 +105,7 @@ impl ServerOptions {
             viewer_token_ttl_secs: self.viewer_token_ttl_secs,
             session_idle_secs: self.session_idle_secs,
             public_url: self.public_url,
+            nats_url: self.nats_url,
             token_secret: secret_env("REACH_TOKEN_SECRET"),
             admin_password: secret_env("REACH_ADMIN_PASSWORD"),
             metrics_token: secret_env("REACH_METRICS_TOKEN"),

@@ -99,8 +99,7 @@ async fn revoke_key(
     if !credentials::revoke_key(&state.db, &auth.tenant_id, &id, &key_id).await? {
         return Err(Error::NotFound("key"));
     }
-    let ending = state.relay.close_key(&key_id);
-    crate::relay::lifecycle::agent_lost(&state, &auth.tenant_id, ending).await;
+    crate::cluster::close_key(&state, &auth.tenant_id, &key_id).await;
     let details = json!({"machine_id": id, "key_id": key_id});
     state
         .audit(&auth.tenant_id, &auth.username, "key_revoked", details)

@@ -14,6 +14,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::permissions::Permission;
+use crate::bus::AgentClose;
+use crate::cluster;
 use crate::http::error::{Error, ErrorBody, Result};
 use crate::http::extract::{AuthUser, Json};
 use crate::relay::lifecycle;
@@ -111,9 +113,12 @@ fn check_fields(f: &MachineFields) -> Result<()> {
     Ok(())
 }
 
-fn with_online(state: &AppState, mut m: Machine) -> Machine {
-    m.online = state.relay.is_online(&m.id);
-    m
+/// With `online` set from every instance (the agent may be connected to another).
+async fn with_online(state: &AppState, mut m: Machine) -> Result<Machine> {
+    m.online = cluster::online(state, std::slice::from_ref(&m.id))
+        .await?
+        .contains(&m.id);
+    Ok(m)
 }
 
 /// Machines of the caller's tenant, filtered.
@@ -129,9 +134,14 @@ async fn list_machines(
     auth.require(Permission::View)?;
     let Query(q) = query?;
     let all = machines::list(&state.db, &auth.tenant_id).await?;
+    let ids: Vec<String> = all.iter().map(|m| m.id.clone()).collect();
+    let on = cluster::online(&state, &ids).await?;
     let found = all
         .into_iter()
-        .map(|m| with_online(&state, m))
+        .map(|mut m| {
+            m.online = on.contains(&m.id);
+            m
+        })
         .filter(|m| {
             machines::matches(
                 m,
@@ -186,7 +196,7 @@ async fn get_machine(
     let m = machines::get(&state.db, &auth.tenant_id, &id)
         .await?
         .ok_or(Error::NotFound("machine"))?;
-    Ok(Json(with_online(&state, m)))
+    Ok(Json(with_online(&state, m).await?))
 }
 
 /// Edits name, organization, site, tags or consent policy (permission `manage_machines`).
@@ -225,7 +235,7 @@ async fn update_machine(
     let m = machines::get(&state.db, &auth.tenant_id, &id)
         .await?
         .ok_or(Error::NotFound("machine"))?;
-    Ok(Json(with_online(&state, m)))
+    Ok(Json(with_online(&state, m).await?))
 }
 
 /// Deletes a machine (permission `manage_machines`): its keys are revoked and its agent
@@ -244,25 +254,21 @@ async fn delete_machine(
     machines::get(&state.db, &auth.tenant_id, &id)
         .await?
         .ok_or(Error::NotFound("machine"))?;
-    for session_id in state.relay.live_sessions(&auth.tenant_id) {
-        if state.relay.session_machine(&session_id).as_deref() == Some(id.as_str()) {
-            lifecycle::end(
-                &state,
-                &auth.tenant_id,
-                &session_id,
-                &auth.username,
-                "machine_deleted",
-                close::NORMAL,
-            )
-            .await?;
-        }
+    for session_id in cluster::open_sessions(&state, &auth.tenant_id, Some(&id)).await? {
+        lifecycle::end(
+            &state,
+            &auth.tenant_id,
+            &session_id,
+            &auth.username,
+            "machine_deleted",
+            close::NORMAL,
+        )
+        .await?;
     }
     for key in credentials::list_keys(&state.db, &auth.tenant_id, &id).await? {
-        let ending = state.relay.close_key(&key.id);
-        lifecycle::agent_lost(&state, &auth.tenant_id, ending).await;
+        cluster::close_key(&state, &auth.tenant_id, &key.id).await;
     }
-    let ending = state.relay.close_machine(&id);
-    lifecycle::agent_lost(&state, &auth.tenant_id, ending).await;
+    cluster::close_machine(&state, &auth.tenant_id, &id, AgentClose::Revoked).await;
     if !machines::delete(&state.db, &auth.tenant_id, &id).await? {
         return Err(Error::NotFound("machine"));
     }

@@ -15,6 +15,7 @@ use utoipa_axum::routes;
 
 use crate::auth::permissions::Permission;
 use crate::auth::tokens;
+use crate::cluster::{self, OpenError};
 use crate::http::access::{requested_scope, token_grant};
 use crate::http::error::{Error, ErrorBody, Result};
 use crate::http::extract::{AuthUser, Json};
@@ -70,6 +71,13 @@ pub struct ViewerToken {
     pub expires_at_ms: i64,
 }
 
+fn offline() -> Error {
+    Error::Conflict {
+        code: "machine_offline",
+        message: "the machine's agent is not connected".into(),
+    }
+}
+
 fn with_viewers(state: &AppState, mut s: Session) -> Session {
     s.viewers = state.relay.viewer_count(&s.id);
     if s.ended_at_ms.is_some() {
@@ -96,17 +104,15 @@ async fn create_session(
     let machine = machines::get(&state.db, &auth.tenant_id, &body.machine_id)
         .await?
         .ok_or(Error::NotFound("machine"))?;
-    if !state.relay.is_online(&machine.id) {
-        return Err(Error::Conflict {
-            code: "machine_offline",
-            message: "the machine's agent is not connected".into(),
-        });
+    if cluster::machine_home(&state, &machine.id).await?.is_none() {
+        return Err(offline());
     }
     let same = (scope.access, scope.usb);
     let open = sessions::find_open(&state.db, &auth.tenant_id, &machine.id, &auth.user_id, same);
-    if let Some(existing) = open
-        .await?
-        .filter(|s| state.relay.session_access(&s.id).is_some())
+    if let Some(existing) = open.await?
+        && cluster::session_access(&state, &auth.tenant_id, &existing.id)
+            .await
+            .is_some()
     {
         return Ok((StatusCode::OK, Json(with_viewers(&state, existing))));
     }
@@ -119,7 +125,18 @@ async fn create_session(
         scope,
         consent_required: machine.require_consent,
     };
-    let id = lifecycle::open(&state, &opening).await?;
+    let id = match cluster::open_session(&state, &opening).await {
+        Ok(id) => id,
+        Err(OpenError::Database(e)) => return Err(e.into()),
+        Err(OpenError::Offline) => return Err(offline()),
+        Err(OpenError::Elsewhere(message)) => {
+            tracing::warn!(%message, "another instance did not open the session");
+            return Err(Error::Conflict {
+                code: "machine_offline",
+                message: "the server holding the machine's agent did not open the session".into(),
+            });
+        }
+    };
     let s = sessions::get(&state.db, &auth.tenant_id, &id)
         .await?
         .ok_or(Error::NotFound("session"))?;
@@ -208,11 +225,10 @@ async fn mint_viewer_token(
     let s = sessions::get(&state.db, &auth.tenant_id, &id)
         .await?
         .ok_or(Error::NotFound("session"))?;
-    let live = s
-        .ended_at_ms
-        .is_none()
-        .then(|| state.relay.session_access(&id))
-        .flatten();
+    let live = match s.ended_at_ms {
+        None => cluster::session_access(&state, &auth.tenant_id, &id).await,
+        Some(_) => None,
+    };
     let Some((scope, consent)) = live else {
         return Err(Error::Conflict {
             code: "session_ended",

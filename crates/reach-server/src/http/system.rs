@@ -42,12 +42,13 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<Health>> {
 /// Readiness answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Ready {
-    /// `ready`, `draining` (the server is stopping) or `database_unreachable`.
+    /// `ready`, `draining` (the server is stopping), `database_unreachable` or
+    /// `bus_unreachable` (the NATS bus shared with other instances is down).
     pub status: &'static str,
 }
 
-/// Readiness for a load balancer (no authentication): 200 when the database answers and the
-/// server is not stopping, else 503 — send new connections elsewhere.
+/// Readiness for a load balancer (no authentication): 200 when the database (and the bus,
+/// if configured) answers and the server is not stopping, else 503 — send new connections elsewhere.
 #[utoipa::path(get, path = "/readyz", tag = "system",
     responses((status = 200, body = Ready), (status = 503, body = Ready)))]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Ready>) {
@@ -57,6 +58,9 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Ready>) {
     }
     if sqlx::query("SELECT 1").execute(&state.db).await.is_err() {
         return unready("database_unreachable");
+    }
+    if state.bus.as_ref().is_some_and(|b| !b.reachable()) {
+        return unready("bus_unreachable");
     }
     (StatusCode::OK, Json(Ready { status: "ready" }))
 }

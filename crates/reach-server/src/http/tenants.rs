@@ -231,7 +231,7 @@ async fn update_tenant(
 async fn shut_out(state: &AppState, auth: &AuthUser, tenant_id: &str) -> Result<()> {
     tokens::revoke_tenant(state, tenant_id).await?;
     store::credentials::expire_codes(&state.db, tenant_id).await?;
-    for session_id in state.relay.live_sessions(tenant_id) {
+    for session_id in crate::cluster::open_sessions(state, tenant_id, None).await? {
         let reason = "tenant_suspended";
         lifecycle::end(
             state,
@@ -244,10 +244,8 @@ async fn shut_out(state: &AppState, auth: &AuthUser, tenant_id: &str) -> Result<
         .await?;
     }
     for machine in store::machines::list(&state.db, tenant_id).await? {
-        let ending = state
-            .relay
-            .close_machine_because(&machine.id, "the organisation is suspended");
-        lifecycle::agent_lost(state, tenant_id, ending).await;
+        let why = crate::bus::AgentClose::TenantSuspended;
+        crate::cluster::close_machine(state, tenant_id, &machine.id, why).await;
     }
     Ok(())
 }

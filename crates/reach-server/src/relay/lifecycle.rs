@@ -196,7 +196,7 @@ pub async fn end(
     // The row first, so whoever sees the socket close also sees the session ended; the hub
     // is cleared even when the database fails.
     let ended = sessions::end(&state.db, session_id, reason).await;
-    state.relay.end_session(session_id, reason, close_code);
+    crate::cluster::session_ended(state, session_id, reason, close_code);
     if ended? {
         let details = json!({"session_id": session_id, "reason": reason});
         state

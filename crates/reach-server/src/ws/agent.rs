@@ -100,7 +100,9 @@ async fn run(state: AppState, socket: WebSocket, ip: IpAddr, origin_ok: bool, pr
         usb: bound.usb,
         tx,
     };
-    if let Some(old) = state.relay.register_agent(&bound.machine_id, link) {
+    let replaced = state.relay.register_agent(&bound.machine_id, link);
+    crate::cluster::agent_here(&state, &bound.machine_id, conn_id).await;
+    if let Some(old) = replaced {
         let _ = old.tx.try_send(Outbound::Close(
             close::REPLACED,
             "replaced by a new connection",
@@ -480,6 +482,7 @@ fn answered_scope(r: &v1::ConsentResponse) -> Option<Scope> {
 async fn disconnected(state: &AppState, bound: &Bound, conn_id: u64) {
     let _ = machines::touch(&state.db, &bound.machine_id).await;
     let ending = state.relay.agent_gone(&bound.machine_id, conn_id);
+    crate::cluster::agent_gone(state, &bound.machine_id, conn_id).await;
     if !state.relay.is_online(&bound.machine_id) {
         state.notify(
             ConsoleEvent::new(&bound.tenant_id, ConsoleEventKind::MachineOffline)

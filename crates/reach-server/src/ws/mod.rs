@@ -51,6 +51,13 @@ pub const READ_BUFFER: usize = 2 * 1024;
 
 pub(crate) type Sink = SplitSink<WebSocket, Message>;
 pub(crate) type Stream = SplitStream<WebSocket>;
+/// A viewer's socket as its task writes it: the WebSocket, or a tunnel from another instance
+/// ([`crate::bus::tunnel`]).
+pub(crate) type BoxSink =
+    std::pin::Pin<Box<dyn futures_util::Sink<Message, Error = axum::Error> + Send>>;
+/// A viewer's socket as its task reads it.
+pub(crate) type BoxStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Message, axum::Error>> + Send>>;
 
 /// The WebSocket routes (not part of the OpenAPI document).
 pub fn router() -> OpenApiRouter<AppState> {
@@ -181,7 +188,10 @@ pub(crate) fn too_many_sockets(state: &AppState, socket: &'static str) -> axum::
 
 /// Closes with a code and reason, ignoring a broken socket; gives up after
 /// [`CLOSE_TIMEOUT`] when the peer does not read.
-pub(crate) async fn close_with(sink: &mut Sink, code: u16, reason: &str) {
+pub(crate) async fn close_with<S>(sink: &mut S, code: u16, reason: &str)
+where
+    S: futures_util::Sink<Message> + Unpin,
+{
     let frame = CloseFrame {
         code,
         reason: reason.into(),
@@ -194,7 +204,10 @@ pub(crate) async fn close_with(sink: &mut Sink, code: u16, reason: &str) {
 }
 
 /// Reads the next binary message as an envelope within the authentication timeout.
-pub(crate) async fn read_first(stream: &mut Stream, max: usize) -> Result<Envelope, Refusal> {
+pub(crate) async fn read_first<S>(stream: &mut S, max: usize) -> Result<Envelope, Refusal>
+where
+    S: futures_util::Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
     let next = tokio::time::timeout(AUTH_TIMEOUT, async {
         loop {
             match stream.next().await {

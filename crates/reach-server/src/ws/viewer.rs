@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -31,7 +31,8 @@ use serde_json::json;
 use tokio::sync::{broadcast, mpsc};
 
 use super::{
-    FORWARD_TIMEOUT, PreAuth, Refusal, SOCKET_QUEUE, Sink, Stream, close_with, read_first,
+    BoxSink as Sink, BoxStream as Stream, FORWARD_TIMEOUT, PreAuth, Refusal, SOCKET_QUEUE,
+    close_with, read_first,
 };
 use crate::auth::token::{Claims, FormatError, TokenError};
 use crate::auth::tokens;
@@ -100,23 +101,55 @@ pub(crate) async fn upgrade(
     ws.max_message_size(VIEWER_MAX_MESSAGE)
         .max_frame_size(VIEWER_MAX_MESSAGE)
         .read_buffer_size(super::READ_BUFFER)
-        .on_upgrade(move |socket| run(state, socket, origin_ok, pre_auth))
+        .on_upgrade(move |socket| {
+            let (sink, stream) = socket.split();
+            run(state, Box::pin(sink), Box::pin(stream), origin_ok, Some(pre_auth))
+        })
 }
 
-async fn run(state: AppState, socket: WebSocket, origin_ok: bool, pre_auth: PreAuth) {
-    let (mut sink, mut stream) = socket.split();
+/// Serves a viewer that connected to another instance, here where its session is held
+/// ([`crate::bus::tunnel`]); the edge already checked its origin and counted its socket.
+pub(crate) async fn serve_tunneled(state: AppState, sink: Sink, stream: Stream) {
+    run(state, sink, stream, true, None).await;
+}
+
+async fn run(
+    state: AppState,
+    mut sink: Sink,
+    mut stream: Stream,
+    origin_ok: bool,
+    pre_auth: Option<PreAuth>,
+) {
     if !origin_ok {
         return close_with(&mut sink, close::BAD_ORIGIN, "origin not allowed").await;
+    }
+    let first = match read_first(&mut stream, AUTH_MAX_MESSAGE).await {
+        Ok(first) => first,
+        Err(r) => return close_with(&mut sink, r.code, r.reason).await,
+    };
+    // Held elsewhere: served there, through a tunnel (never for a tunneled viewer, which
+    // arrives without a pre-auth slot and is always served where it lands).
+    if pre_auth.is_some()
+        && let Some(bus) = &state.bus
+        && let Some((home, session_id)) = crate::cluster::viewer_home(&state, &first).await
+    {
+        let bytes = Bytes::from(codec::encode(&first));
+        return crate::bus::tunnel::serve_edge(
+            bus, &home, &session_id, bytes, sink, stream, pre_auth,
+        )
+        .await;
     }
     let events = state.events.subscribe();
     let (tx, rx) = mpsc::channel(SOCKET_QUEUE);
     // The cold steps are boxed: the task keeps its largest state for its whole life, and an
     // idle session should not pay for the join's database futures.
-    let joined = match Box::pin(join(&state, &mut stream, tx)).await {
+    let joined = match Box::pin(join(&state, first, tx)).await {
         Ok(j) => j,
         Err(r) => return close_with(&mut sink, r.code, r.reason).await,
     };
-    pre_auth.done();
+    if let Some(pre_auth) = pre_auth {
+        pre_auth.done();
+    }
     let mut ended = Ended::Left;
     if Box::pin(welcome(&state, &mut sink, &joined)).await {
         ended = serve(&state, &joined, &mut sink, &mut stream, rx, events).await;
@@ -161,10 +194,9 @@ fn refusal_for(err: &TokenError) -> Refusal {
 
 async fn join(
     state: &AppState,
-    stream: &mut Stream,
+    first: v1::Envelope,
     tx: mpsc::Sender<Outbound>,
 ) -> Result<Joined, Refusal> {
-    let first = read_first(stream, AUTH_MAX_MESSAGE).await?;
     let Some(Body::ViewerAuth(auth)) = first.body else {
         return Err(Refusal::new(
             close::UNAUTHORIZED,
