@@ -10,15 +10,15 @@
 use std::collections::HashSet;
 
 use reach_proto::access::{Consent, Scope};
-use reach_proto::v1::envelope::Body;
 use reach_proto::v1::Envelope;
+use reach_proto::v1::envelope::Body;
 
-use reach_proto::token::Purpose;
 use crate::bus::rpc::{self, Answer, Call};
 use crate::bus::{AgentClose, Broadcast};
 use crate::db;
 use crate::relay::lifecycle::{self, Opening};
 use crate::state::AppState;
+use reach_proto::token::Purpose;
 
 /// Where something lives.
 #[derive(Debug, Clone, PartialEq, Eq)]

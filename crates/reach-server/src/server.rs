@@ -58,7 +58,8 @@ impl Running {
         }
         let edges = || self.state.bus.as_ref().is_some_and(|b| b.has_edges());
         let deadline = tokio::time::Instant::now() + DRAIN_WAIT;
-        while (self.state.relay.has_sockets() || edges()) && tokio::time::Instant::now() < deadline {
+        while (self.state.relay.has_sockets() || edges()) && tokio::time::Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         tracing::info!(

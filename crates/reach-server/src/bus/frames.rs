@@ -251,7 +251,10 @@ mod tests {
         let Piece::Data { last, bytes } = decode(&pieces(b"ok")[0]).unwrap() else {
             panic!("data");
         };
-        assert_eq!(r.push(last, bytes).unwrap(), Some(Bytes::from_static(b"ok")));
+        assert_eq!(
+            r.push(last, bytes).unwrap(),
+            Some(Bytes::from_static(b"ok"))
+        );
     }
 
     #[test]

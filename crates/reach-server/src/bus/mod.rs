@@ -19,8 +19,8 @@ pub mod rpc;
 pub mod tunnel;
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -262,7 +262,9 @@ impl Bus {
             return;
         };
         if self.outbox.try_send(Bytes::from(json)).is_err() {
-            tracing::warn!("the bus is not keeping up; a broadcast to the other instances was dropped");
+            tracing::warn!(
+                "the bus is not keeping up; a broadcast to the other instances was dropped"
+            );
         }
     }
 }

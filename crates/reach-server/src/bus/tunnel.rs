@@ -19,9 +19,9 @@ use reach_proto::limits::{AGENT_MAX_MESSAGE, AUTH_MAX_MESSAGE, VIEWER_MAX_MESSAG
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
+use super::Bus;
 use super::frames::{self, Acks, Credit, Piece, Reassembly};
 use super::rpc::{self, Answer, Call};
-use super::Bus;
 use crate::relay::budget::SLOW_VIEWER_DEADLINE;
 use crate::state::AppState;
 use crate::ws::{BoxSink, BoxStream, PreAuth, close_with};
@@ -90,7 +90,12 @@ async fn drained(draining: &mut watch::Receiver<bool>) {
 
 async fn publish_all(bus: &Bus, subject: &str, message: &[u8]) -> bool {
     for piece in frames::pieces(message) {
-        if bus.client().publish(subject.to_owned(), piece).await.is_err() {
+        if bus
+            .client()
+            .publish(subject.to_owned(), piece)
+            .await
+            .is_err()
+        {
             return false;
         }
     }
@@ -123,8 +128,20 @@ pub(super) async fn serve_home(state: &AppState, bus: &Arc<Bus>, o: Opening) -> 
     let (in_tx, in_rx) = mpsc::channel::<Result<Message, axum::Error>>(HOME_QUEUE);
     let (out_tx, out_rx) = mpsc::channel::<Message>(HOME_QUEUE);
     let _ = in_tx.try_send(Ok(Message::Binary(first.into())));
-    tokio::spawn(home_up(Arc::clone(bus), up, in_tx, s.up_ack, o.edge.clone()));
-    tokio::spawn(home_down(Arc::clone(bus), out_rx, down_acks, s.down, o.edge));
+    tokio::spawn(home_up(
+        Arc::clone(bus),
+        up,
+        in_tx,
+        s.up_ack,
+        o.edge.clone(),
+    ));
+    tokio::spawn(home_down(
+        Arc::clone(bus),
+        out_rx,
+        down_acks,
+        s.down,
+        o.edge,
+    ));
     let sink: BoxSink = Box::pin(futures_util::sink::unfold(
         out_tx,
         |tx, msg: Message| async move {
@@ -137,7 +154,11 @@ pub(super) async fn serve_home(state: &AppState, bus: &Arc<Bus>, o: Opening) -> 
     let stream: BoxStream = Box::pin(futures_util::stream::unfold(in_rx, |mut rx| async move {
         rx.recv().await.map(|m| (m, rx))
     }));
-    tokio::spawn(crate::ws::viewer::serve_tunneled(state.clone(), sink, stream));
+    tokio::spawn(crate::ws::viewer::serve_tunneled(
+        state.clone(),
+        sink,
+        stream,
+    ));
     Answer::TunnelOpen
 }
 
@@ -374,9 +395,8 @@ async fn from_viewer(
             ok
         }
         Some(Ok(Message::Close(frame))) => {
-            let (code, reason) = frame.map_or((DROPPED, String::new()), |f| {
-                (f.code, f.reason.to_string())
-            });
+            let (code, reason) =
+                frame.map_or((DROPPED, String::new()), |f| (f.code, f.reason.to_string()));
             publish(bus, up, frames::close_piece(code, &reason)).await;
             false
         }

@@ -103,7 +103,13 @@ pub(crate) async fn upgrade(
         .read_buffer_size(super::READ_BUFFER)
         .on_upgrade(move |socket| {
             let (sink, stream) = socket.split();
-            run(state, Box::pin(sink), Box::pin(stream), origin_ok, Some(pre_auth))
+            run(
+                state,
+                Box::pin(sink),
+                Box::pin(stream),
+                origin_ok,
+                Some(pre_auth),
+            )
         })
 }
 
@@ -135,7 +141,13 @@ async fn run(
     {
         let bytes = Bytes::from(codec::encode(&first));
         return crate::bus::tunnel::serve_edge(
-            bus, &home, &session_id, bytes, sink, stream, pre_auth,
+            bus,
+            &home,
+            &session_id,
+            bytes,
+            sink,
+            stream,
+            pre_auth,
         )
         .await;
     }
