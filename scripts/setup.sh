@@ -12,6 +12,7 @@ APT_PACKAGES=(
   firefox-esr                  # the second browser the console and viewer are checked in
   udev                         # systemd-udevd: the QEMU guest's hotplug check (host USB API events)
   postgresql                   # the server suites also run on PostgreSQL (scripts/pg-cluster.sh)
+  nats-server                  # the bus several server instances share (cluster tests)
 )
 
 missing=()

@@ -13,6 +13,7 @@ pub mod local;
 pub mod media;
 pub mod motion;
 pub mod relay;
+mod relay_cross;
 pub mod server_process;
 pub mod usb;
 pub mod usb_relay;

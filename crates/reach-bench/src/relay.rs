@@ -49,16 +49,24 @@ pub struct RelayBenchArgs {
     /// to take its snapshot).
     #[arg(long, default_value_t = 0)]
     hold_idle_secs: u64,
+    /// Also measure across two instances: a second `reach server` on the first one's database,
+    /// both on a `nats-server` started for the bench; the agent on the first, the viewer on
+    /// the second. Prints (a) and (b) same-instance and cross-instance with their ratio.
+    #[arg(long)]
+    cross_instance: bool,
+    /// The `nats-server` binary for --cross-instance (Debian package `nats-server`).
+    #[arg(long, default_value = "/usr/sbin/nats-server")]
+    nats_server: std::path::PathBuf,
 }
 
-const PASSWORD: &str = "bench-admin-password";
+pub(crate) const PASSWORD: &str = "bench-admin-password";
 const MIB: usize = 1024 * 1024;
 
 /// The REST side of the bench.
-struct Api {
-    url: String,
-    http: reqwest::Client,
-    token: String,
+pub(crate) struct Api {
+    pub(crate) url: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) token: String,
 }
 
 impl Api {
@@ -80,7 +88,7 @@ impl Api {
 }
 
 /// One agent, one session, one viewer.
-struct Pair {
+pub(crate) struct Pair {
     agent: Ws,
     session_id: String,
     viewer: ViewerConnection,
@@ -104,6 +112,15 @@ async fn bench(args: RelayBenchArgs) -> anyhow::Result<()> {
         .split_whitespace()
         .map(str::to_owned)
         .collect();
+    if args.cross_instance {
+        let figures = crate::relay_cross::Figures {
+            messages: args.big_messages,
+            rate: args.rate,
+            secs: args.latency_secs,
+        };
+        crate::relay_cross::bench(&args.nats_server, binary, &wrapper, &figures).await?;
+        return Ok(());
+    }
     let server = ServerProcess::start(binary, &wrapper, PASSWORD).await?;
     let url = server.url().to_owned();
     let mut client = ApiClient::new(&url)?;
@@ -115,15 +132,16 @@ async fn bench(args: RelayBenchArgs) -> anyhow::Result<()> {
     println!(
         "reach bench relay: `reach server` as a child process; agents, viewers and the direct-TCP baseline in this process; loopback"
     );
-    let pair = open_pair(&api, 0).await?;
+    let pair = open_pair(&api, 0, &api.url).await?;
     idle(&api, &server, args.idle_sessions, args.hold_idle_secs).await?;
-    let pair = throughput(pair, &server, args.big_messages).await?;
+    let (pair, _) = throughput(pair, &server, args.big_messages).await?;
     latency(pair, &server, args.rate, args.latency_secs).await?;
     server.stop(Duration::from_secs(60)).await;
     Ok(())
 }
 
-async fn open_pair(api: &Api, n: usize) -> anyhow::Result<Pair> {
+/// Opens a machine, its agent and a session through `api`, and a viewer through `viewer_url`.
+pub(crate) async fn open_pair(api: &Api, n: usize, viewer_url: &str) -> anyhow::Result<Pair> {
     let machine = api
         .post("/api/machines", json!({"name": format!("bench-{n}")}))
         .await?;
@@ -147,7 +165,7 @@ async fn open_pair(api: &Api, n: usize) -> anyhow::Result<Pair> {
         .post("/api/sessions", json!({"machine_id": machine_id}))
         .await?;
     let session_id = session["id"].as_str().context("session id")?.to_owned();
-    let viewer = ApiClient::new(&api.url)?
+    let viewer = ApiClient::new(viewer_url)?
         .with_token(api.token.clone())
         .join(&session_id)
         .await?;
@@ -191,11 +209,12 @@ async fn receive_frames(
     Ok(())
 }
 
-async fn throughput(
+/// (a): prints the figures; returns the pair and the relay's MB/s.
+pub(crate) async fn throughput(
     mut pair: Pair,
     server: &ServerProcess,
     messages: usize,
-) -> anyhow::Result<Pair> {
+) -> anyhow::Result<(Pair, f64)> {
     let payload = Bytes::from(vec![0x5au8; MIB]);
     let bytes = Bytes::from(frame(&pair.session_id, &payload, 0));
     let len = bytes.len();
@@ -224,7 +243,7 @@ async fn throughput(
         direct.as_secs_f64(),
         relay_mbs / direct_mbs
     );
-    Ok(pair)
+    Ok((pair, relay_mbs))
 }
 
 /// p50, p99 and max of sorted samples.
@@ -240,12 +259,13 @@ fn percentiles(samples: &mut [u64]) -> (u64, u64, u64) {
     (pick(0.50), pick(0.99), pick(1.0))
 }
 
-async fn latency(
+/// (b): prints the figures; returns the relay's p50 and p99 in µs.
+pub(crate) async fn latency(
     mut pair: Pair,
     server: &ServerProcess,
     rate: u32,
     secs: u64,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<(u64, u64)> {
     let total = usize::try_from(u64::from(rate) * secs).unwrap_or(usize::MAX);
     let payload = Bytes::from(vec![1u8; 64]);
     let origin = Instant::now();
@@ -282,7 +302,7 @@ async fn latency(
         i128::from(r50) - i128::from(d50),
         i128::from(r99) - i128::from(d99),
     );
-    Ok(())
+    Ok((r50, r99))
 }
 
 async fn idle(api: &Api, server: &ServerProcess, sessions: usize, hold: u64) -> anyhow::Result<()> {
@@ -291,7 +311,7 @@ async fn idle(api: &Api, server: &ServerProcess, sessions: usize, hold: u64) -> 
     let mut held = Vec::with_capacity(sessions);
     for n in 0..sessions {
         held.push(
-            open_pair(api, n + 1)
+            open_pair(api, n + 1, &api.url)
                 .await
                 .with_context(|| format!("idle session {n}"))?,
         );

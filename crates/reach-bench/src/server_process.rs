@@ -15,12 +15,21 @@ const LISTENING: &str = "Reach server listening on ";
 /// How long the child may take to say it listens (a profiler wrapper makes it slow).
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// More for the child: arguments after `server …` and environment variables.
+#[derive(Debug, Default, Clone)]
+pub struct Extra {
+    /// Arguments.
+    pub args: Vec<String>,
+    /// Environment.
+    pub env: Vec<(String, String)>,
+}
+
 /// A running `reach server` child; killed when dropped.
 #[derive(Debug)]
 pub struct ServerProcess {
     child: Child,
     url: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl ServerProcess {
@@ -34,6 +43,19 @@ impl ServerProcess {
         wrapper: &[String],
         admin_password: &str,
     ) -> anyhow::Result<Self> {
+        Self::start_with(binary, wrapper, admin_password, &Extra::default()).await
+    }
+
+    /// [`Self::start`] with more arguments and environment (a shared database, a bus).
+    ///
+    /// # Errors
+    /// As [`Self::start`].
+    pub async fn start_with(
+        binary: PathBuf,
+        wrapper: &[String],
+        admin_password: &str,
+        extra: &Extra,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("temporary data directory")?;
         let mut command = match wrapper.split_first() {
             Some((program, args)) => {
@@ -46,6 +68,8 @@ impl ServerProcess {
         command
             .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir.path())
+            .args(&extra.args)
+            .envs(extra.env.iter().map(|(k, v)| (k, v)))
             .env("REACH_ADMIN_PASSWORD", admin_password)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -67,11 +91,12 @@ impl ServerProcess {
                 bail!("the server did not report its address within {START_TIMEOUT:?}");
             }
         };
-        Ok(Self {
-            child,
-            url,
-            _dir: dir,
-        })
+        Ok(Self { child, url, dir })
+    }
+
+    /// Its data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     /// `http://127.0.0.1:<port>`.

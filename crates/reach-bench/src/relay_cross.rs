@@ -1,0 +1,118 @@
+//! `reach bench relay --cross-instance`: the same (a) throughput and (b) latency measured with
+//! the agent and the viewer on one instance, then with the agent on one instance and the viewer
+//! on another, the two sharing a database and a `nats-server` (the viewer is relayed through
+//! the bus). Both instances are `reach server` child processes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use reach_client::viewer::ApiClient;
+
+use crate::relay::{Api, PASSWORD, latency, open_pair, throughput};
+use crate::server_process::{Extra, ServerProcess};
+
+/// What to send.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Figures {
+    /// 1 MiB messages for (a).
+    pub messages: usize,
+    /// Small messages per second for (b).
+    pub rate: u32,
+    /// Seconds of (b).
+    pub secs: u64,
+}
+
+const SECRET: &str = "bench: one token secret shared by both instances";
+
+/// A `nats-server` child on a free loopback port; killed when dropped.
+struct Nats(Child, String);
+
+impl Nats {
+    fn start(binary: &Path) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let child = Command::new(binary)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {} (apt install nats-server)", binary.display()))?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                bail!("nats-server did not start");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(Self(child, format!("nats://127.0.0.1:{port}")))
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn login(url: &str) -> anyhow::Result<Api> {
+    let mut client = ApiClient::new(url)?;
+    client.login("admin", PASSWORD).await?;
+    Ok(Api {
+        url: url.to_owned(),
+        http: reqwest::Client::builder().no_proxy().build()?,
+        token: client.token().unwrap_or_default().to_owned(),
+    })
+}
+
+/// Runs the comparison.
+pub(crate) async fn bench(
+    nats_binary: &Path,
+    binary: PathBuf,
+    wrapper: &[String],
+    f: &Figures,
+) -> anyhow::Result<()> {
+    let nats = Nats::start(nats_binary)?;
+    let env = vec![("REACH_TOKEN_SECRET".to_owned(), SECRET.to_owned())];
+    let bus = vec!["--nats-url".to_owned(), nats.1.clone()];
+    let a = ServerProcess::start_with(
+        binary.clone(),
+        wrapper,
+        PASSWORD,
+        &Extra {
+            args: bus.clone(),
+            env: env.clone(),
+        },
+    )
+    .await?;
+    let database = format!("sqlite://{}", a.data_dir().join("reach.db").display());
+    let mut args = bus;
+    args.extend(["--database-url".to_owned(), database]);
+    let b = ServerProcess::start_with(binary, wrapper, PASSWORD, &Extra { args, env }).await?;
+    let api = login(a.url()).await?;
+    println!(
+        "reach bench relay --cross-instance: two `reach server` children on one SQLite database and \
+         one nats-server; agent on A; viewer on A (same instance), then on B (through the bus)"
+    );
+    println!("same instance (agent and viewer on A):");
+    let pair = open_pair(&api, 0, a.url()).await?;
+    let (pair, same_mbs) = throughput(pair, &a, f.messages).await?;
+    let (_, same_p99) = latency(pair, &a, f.rate, f.secs).await?;
+    println!("cross instance (agent on A, viewer on B; CPU figures are A's):");
+    let pair = open_pair(&api, 1, b.url()).await?;
+    let (pair, cross_mbs) = throughput(pair, &a, f.messages).await?;
+    let (_, cross_p99) = latency(pair, &a, f.rate, f.secs).await?;
+    println!(
+        "cross/same throughput {:.2} ({cross_mbs:.1} / {same_mbs:.1} MB/s); added p99 {} us \
+         ({cross_p99} vs {same_p99} us)",
+        cross_mbs / same_mbs,
+        i128::from(cross_p99) - i128::from(same_p99),
+    );
+    a.stop(Duration::from_secs(10)).await;
+    b.stop(Duration::from_secs(10)).await;
+    drop(nats);
+    Ok(())
+}
