@@ -27,13 +27,17 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn server(port: u16, data: &Path, database: &str, bus: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_reach"))
-        .args(["server", "--listen", &format!("127.0.0.1:{port}")])
+/// `reach server` on `port`; on `database`, else the SQLite file in its data directory.
+fn server(port: u16, data: &Path, database: Option<&str>, bus: &str) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_reach"));
+    cmd.args(["server", "--listen", &format!("127.0.0.1:{port}")])
         .arg("--data-dir")
         .arg(data)
-        .args(["--database-url", database, "--nats-url", bus])
-        .env("REACH_TOKEN_SECRET", SECRET)
+        .args(["--nats-url", bus]);
+    if let Some(database) = database {
+        cmd.args(["--database-url", database]);
+    }
+    cmd.env("REACH_TOKEN_SECRET", SECRET)
         .env("REACH_ADMIN_PASSWORD", PASSWORD)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -178,12 +182,12 @@ fn agent(server: &str, key: &str) -> Child {
 async fn killing_an_instance_moves_its_agents_and_leaves_the_other_instances_sessions_alone() {
     let bus = nats::Nats::start();
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let database = format!("sqlite://{}", dir_a.path().join("shared.db").display());
+    let database = format!("sqlite://{}", dir_a.path().join("reach.db").display());
     let (port_a, port_b, port_front) = (free_port(), free_port(), free_port());
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let mut a = server(port_a, dir_a.path(), &database, &bus.url);
+    let mut a = server(port_a, dir_a.path(), None, &bus.url);
     ready(&client, port_a).await;
-    let _b = server(port_b, dir_b.path(), &database, &bus.url);
+    let _b = server(port_b, dir_b.path(), Some(&database), &bus.url);
     ready(&client, port_b).await;
     front(port_front, vec![port_a, port_b]);
     let (api_a, api_b) = (
@@ -216,6 +220,14 @@ async fn killing_an_instance_moves_its_agents_and_leaves_the_other_instances_ses
     assert_eq!(status, 201, "{on_b}");
     let on_b = on_b["id"].as_str().unwrap().to_owned();
 
+    // A viewer on B watching A's session: relayed through the bus to A.
+    let mut viewer = reach_client::viewer::ApiClient::new(&api_b.base)
+        .unwrap()
+        .with_token(api_b.token.clone())
+        .join(&on_a)
+        .await
+        .expect("the viewer joins through B");
+
     a.start_kill().expect("SIGKILL");
     let _ = a.wait().await;
     // Back through B when B holds it: a session opened there now is held by B itself.
@@ -233,6 +245,23 @@ async fn killing_an_instance_moves_its_agents_and_leaves_the_other_instances_ses
     .await
     .expect("the moved agent is back online through B");
     eprintln!("agent back through B after {:?}", start.elapsed());
+    // The viewer is told to rejoin once B sees A gone.
+    let closed = tokio::time::timeout(WAIT, async {
+        loop {
+            match viewer.recv().await {
+                Ok(reach_client::ws::Incoming::Closed { code, reason }) => return (code, reason),
+                Ok(_) => {}
+                Err(e) => panic!("viewer error: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("the viewer relayed for A is closed");
+    assert_eq!(closed.0, 1001, "{closed:?}");
+    eprintln!(
+        "viewer closed {:?} after the kill: {closed:?}",
+        start.elapsed()
+    );
     let lost = api_b
         .until(
             "A's session ends as server_lost",
@@ -247,7 +276,7 @@ async fn killing_an_instance_moves_its_agents_and_leaves_the_other_instances_ses
     );
 
     // A comes back: it ends none of B's sessions.
-    let _a = server(port_a, dir_a.path(), &database, &bus.url);
+    let _a = server(port_a, dir_a.path(), None, &bus.url);
     ready(&client, port_a).await;
     let api_a = Api::login(&client, port_a).await;
     assert!(api_a.session(&on_b).await["ended_at_ms"].is_null());
