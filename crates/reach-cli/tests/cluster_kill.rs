@@ -68,7 +68,7 @@ async fn ready(client: &reqwest::Client, port: u16) {
 
 /// A TCP front on `port`: each connection goes to the first backend that accepts it.
 fn front(port: u16, backends: Vec<u16>) {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("front binds");
+    let listener = TcpListener::bind(("127.0.0.1", port)).expect("front binds");
     listener.set_nonblocking(true).expect("nonblocking");
     let listener = tokio::net::TcpListener::from_std(listener).expect("front listens");
     tokio::spawn(async move {

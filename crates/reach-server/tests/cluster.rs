@@ -2,6 +2,8 @@
 //! viewer on another share a session; revocations, key revokes, session ends and tenant
 //! suspensions reach sockets on every instance; support codes stay single-use across them.
 
+#[path = "common/cluster.rs"]
+mod cluster;
 mod common;
 #[path = "common/nats.rs"]
 mod nats;
@@ -21,41 +23,8 @@ use reach_proto::{close, codec};
 use reqwest::Method;
 use serde_json::json;
 
-use common::TestServer;
-use nats::Nats;
+use cluster::{WITHIN, cluster};
 use relay::*;
-
-const SECRET: &str = "one token secret shared by every instance of this cluster";
-/// What the issue asks: revocations reach every instance's sockets within a second.
-const WITHIN: Duration = Duration::from_secs(1);
-
-/// `n` instances on one database (SQLite file, or PostgreSQL in the CI pass) and one bus.
-async fn cluster(n: usize) -> (Nats, Vec<TestServer>) {
-    let bus = Nats::start();
-    let url = bus.url.clone();
-    let first = TestServer::start_with(|c| {
-        c.token_secret = Some(SECRET.to_owned().into());
-        c.nats_url = Some(url.clone());
-    })
-    .await;
-    let db = first
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}", first.data_dir().join("reach.db").display()));
-    let mut all = vec![first];
-    for _ in 1..n {
-        let (db, url) = (db.clone(), url.clone());
-        all.push(
-            TestServer::start_with(move |c| {
-                c.database_url = Some(db);
-                c.token_secret = Some(SECRET.to_owned().into());
-                c.nats_url = Some(url);
-            })
-            .await,
-        );
-    }
-    (bus, all)
-}
 
 fn big_frame(session_id: &str, len: usize) -> v1::Envelope {
     codec::envelope(
@@ -151,10 +120,7 @@ async fn a_viewer_token_for_a_session_on_a_is_checked_there_and_a_bad_one_is_ref
     assert_eq!(status, 204);
     let url = format!("{}/ws/viewer", b.url.replacen("http", "ws", 1));
     let mut ws = agent_ws::connect(&url, AGENT_MAX_MESSAGE).await.unwrap();
-    let auth = Body::ViewerAuth(v1::ViewerAuth {
-        token,
-        ..Default::default()
-    });
+    let auth = Body::ViewerAuth(v1::ViewerAuth { token });
     agent_ws::send(&mut ws, &codec::envelope("", auth))
         .await
         .unwrap();
