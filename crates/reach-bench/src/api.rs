@@ -1,9 +1,13 @@
-//! `reach bench api`: authenticated `GET /api/me` throughput and latency on loopback.
+//! `reach bench api`: authenticated `GET /api/me` and login throughput and latency on loopback.
 //!
 //! Starts a server in this process on an ephemeral loopback port with a fresh SQLite database
-//! in a temporary directory, logs in, then runs N concurrent clients (one keep-alive
-//! connection each) and prints requests per second and latency percentiles. Server and
-//! clients share the machine's cores, so the figures are a lower bound for the server alone.
+//! in a temporary directory (or the empty database `--database-url` names, e.g. PostgreSQL),
+//! logs in, then runs N concurrent clients (one keep-alive connection each) and prints
+//! requests per second and latency percentiles; then the same for logins, each client logging
+//! in from its own loopback addresses so the per-IP login limit (8 per minute) is not what is
+//! measured. Passwords are hashed with the cheap test cost, so logins measure the database
+//! and token path, not Argon2. Server and clients share the machine's cores, so the figures
+//! are a lower bound for the server alone.
 
 use std::time::{Duration, Instant};
 
@@ -23,6 +27,12 @@ pub struct ApiBenchArgs {
     /// Unmeasured warm-up requests per client.
     #[arg(long, default_value_t = 50)]
     warmup: usize,
+    /// Logins per client (each from a fresh loopback address every 8).
+    #[arg(long, default_value_t = 64)]
+    logins: usize,
+    /// An empty database to use instead of a fresh SQLite file (e.g. postgres://…/bench).
+    #[arg(long)]
+    database_url: Option<String>,
 }
 
 const PASSWORD: &str = "bench-admin-password";
@@ -39,6 +49,7 @@ async fn bench(args: ApiBenchArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("temporary data directory")?;
     let mut config = Config::for_tests(dir.path());
     config.admin_password = Some(PASSWORD.to_owned().into());
+    config.database_url.clone_from(&args.database_url);
     let (state, _) = AppState::open(config).await?;
     let running = reach_server::server::start(state).await?;
     let url = running.url();
@@ -59,8 +70,62 @@ async fn bench(args: ApiBenchArgs) -> anyhow::Result<()> {
         latencies.extend(samples);
     }
     let elapsed = started.elapsed();
-    running.shutdown().await?;
     report(&args, &mut latencies, elapsed);
+    let mut logins = Vec::with_capacity(args.clients * args.logins);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..args.clients)
+        .map(|c| {
+            let url = url.clone();
+            let count = args.logins;
+            tokio::spawn(async move { login_client(&url, c, count).await })
+        })
+        .collect();
+    for task in tasks {
+        logins.extend(task.await.context("login task")??);
+    }
+    let elapsed = started.elapsed();
+    logins.sort_unstable();
+    #[allow(clippy::cast_precision_loss)]
+    let rate = logins.len() as f64 / elapsed.as_secs_f64();
+    println!(
+        "  logins:      {} in {:.2} s = {rate:.0} logins/s, p50 {:.2} ms, p99 {:.2} ms",
+        logins.len(),
+        elapsed.as_secs_f64(),
+        percentile(&logins, 50.0),
+        percentile(&logins, 99.0),
+    );
+    running.shutdown().await?;
+    Ok(())
+}
+
+/// Client `c` logs in `count` times, from a new loopback address every 8 logins.
+async fn login_client(url: &str, c: usize, count: usize) -> anyhow::Result<Vec<Duration>> {
+    let mut samples = Vec::with_capacity(count);
+    for i in 0..count {
+        let n = u32::try_from(c * 1024 + i / 8).unwrap_or(u32::MAX);
+        let [_, x, y, z] = (0x7f00_0000 | (n + 256)).to_be_bytes();
+        let local = std::net::IpAddr::from([127, x, y, z]);
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .local_address(local)
+            .build()?;
+        let sent = Instant::now();
+        login_from(&client, url).await?;
+        samples.push(sent.elapsed());
+    }
+    Ok(samples)
+}
+
+async fn login_from(client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
+    let response = client
+        .post(format!("{url}/api/auth/login"))
+        .json(&serde_json::json!({"username": "admin", "password": PASSWORD}))
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        bail!("login failed: {}", response.status());
+    }
+    response.bytes().await?;
     Ok(())
 }
 
@@ -132,7 +197,14 @@ fn report(args: &ApiBenchArgs, latencies: &mut [Duration], elapsed: Duration) {
     let warmups = args.clients * args.warmup;
     #[allow(clippy::cast_precision_loss)]
     let rate = (total + warmups as f64) / elapsed.as_secs_f64();
-    println!("reach bench api: authenticated GET /api/me on loopback (SQLite, in-process server)");
+    let db = if args.database_url.is_some() {
+        "the given database"
+    } else {
+        "SQLite"
+    };
+    println!(
+        "reach bench api: authenticated GET /api/me and logins on loopback ({db}, in-process server)"
+    );
     println!("  clients:     {}", args.clients);
     println!(
         "  requests:    {} measured (+{warmups} warm-up)",

@@ -36,6 +36,7 @@
 
 pub mod access;
 pub mod agent_key;
+pub mod bus;
 pub mod close;
 pub mod codec;
 pub mod consent;

@@ -9,12 +9,11 @@
 //!   ([`rpc`]).
 //! - **Tunnels** (`reach.v.<session>.<tunnel>.…`): a viewer connected to one instance is
 //!   served by the instance holding its session; its messages cross in order, chunked and
-//!   under credit ([`frames`], [`tunnel`]).
+//!   under credit ([`reach_proto::bus`], [`tunnel`]).
 //!
 //! Which instances are alive comes from the shared database ([`crate::instances`]); it is
 //! refreshed every heartbeat into [`Bus::live`].
 
-pub mod frames;
 pub mod rpc;
 pub mod tunnel;
 

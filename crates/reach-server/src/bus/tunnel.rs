@@ -4,7 +4,7 @@
 //!
 //! Subjects, per session and tunnel: `reach.v.<session>.<tunnel>.up` (viewer → home) and
 //! `.down` (home → viewer), each with an `.ack` subject carrying credit back
-//! ([`super::frames`]). Either side ends the tunnel when the other instance stops being live.
+//! ([`reach_proto::bus`]). Either side ends the tunnel when the other instance stops being live.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -20,11 +20,11 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
 use super::Bus;
-use super::frames::{self, Acks, Credit, Piece, Reassembly};
 use super::rpc::{self, Answer, Call};
 use crate::relay::budget::SLOW_VIEWER_DEADLINE;
 use crate::state::AppState;
 use crate::ws::{BoxSink, BoxStream, PreAuth, close_with};
+use reach_proto::bus::{self as frames, Acks, Credit, Piece, Reassembly};
 
 /// How often a receiver acknowledges what it handed on while traffic is light.
 const ACK_IDLE: Duration = Duration::from_millis(50);

@@ -1,4 +1,5 @@
-//! How one socket's messages ride the bus (sans-IO): pieces, reassembly and credit.
+//! How one socket's messages ride the bus between server instances (sans-IO): pieces,
+//! reassembly and credit. The server's tunnels (`reach_server::bus::tunnel`) use it.
 //!
 //! A tunnel carries a viewer's WebSocket messages between the instance it connected to and
 //! the instance that holds its session. Each direction is a pair of subjects: data and acks.

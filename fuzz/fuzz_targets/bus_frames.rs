@@ -1,0 +1,29 @@
+//! Bus pieces between server instances: decoding, reassembly and acknowledgements must never
+//! panic and never hold more than their bound, whatever the bytes.
+#![no_main]
+
+use bytes::Bytes;
+use libfuzzer_sys::fuzz_target;
+use reach_proto::bus::{Credit, Piece, Reassembly, decode, decode_ack};
+
+const MAX: usize = 64 * 1024;
+
+fuzz_target!(|data: &[u8]| {
+    let mut whole = Reassembly::new(MAX);
+    let mut credit = Credit::default();
+    // One input carries many payloads, split at 0xFE.
+    for part in data.split(|b| *b == 0xFE) {
+        if let Some(total) = decode_ack(part) {
+            credit.acked(total);
+        }
+        credit.sent(part.len());
+        match decode(&Bytes::copy_from_slice(part)) {
+            Ok(Piece::Data { last, bytes }) => {
+                if let Ok(Some(message)) = whole.push(last, bytes) {
+                    assert!(message.len() <= MAX);
+                }
+            }
+            Ok(Piece::Close { .. }) | Err(_) => {}
+        }
+    }
+});
