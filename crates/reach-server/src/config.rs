@@ -215,6 +215,11 @@ impl Config {
         if !(1024..=16 * 1024 * 1024).contains(&self.max_body_bytes) {
             return bad("max_body_bytes must be between 1024 and 16777216");
         }
+        if let Some(url) = &self.nats_url
+            && !["nats://", "tls://"].iter().any(|s| url.starts_with(s))
+        {
+            return bad("nats_url must start with nats:// or tls://");
+        }
         Ok(())
     }
 

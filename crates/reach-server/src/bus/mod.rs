@@ -46,12 +46,23 @@ pub struct BusError {
 }
 
 impl BusError {
-    /// The bus at `url` failed with `message`.
+    /// The bus at `url` failed with `message` (credentials in the URL are not kept).
     pub fn new(url: &str, message: &str) -> Self {
         Self {
-            url: url.to_owned(),
+            url: without_credentials(url),
             message: message.to_owned(),
         }
+    }
+}
+
+/// `url` with any `user:password@` replaced by `***@`, for messages and logs.
+pub fn without_credentials(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((_, host)) => format!("{scheme}://***@{host}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
     }
 }
 
@@ -118,6 +129,46 @@ pub enum Broadcast {
     },
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_a_bus_url_never_reach_a_message() {
+        let err = BusError::new("nats://reach:s3cret@nats.internal:4222", "refused");
+        let shown = err.to_string();
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("reach:"),
+            "{shown}"
+        );
+        assert!(shown.contains("nats://***@nats.internal:4222"), "{shown}");
+        assert_eq!(without_credentials("nats://h:1"), "nats://h:1");
+    }
+
+    #[test]
+    fn broadcasts_read_back_as_written() {
+        let env = Envelope {
+            from: "ins_a".into(),
+            what: Broadcast::CloseMachine {
+                tenant_id: "t".into(),
+                machine_id: "m".into(),
+                why: AgentClose::TenantSuspended,
+            },
+        };
+        let json = serde_json::to_string(&env).unwrap();
+        let back: Envelope = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.from, "ins_a");
+        assert!(matches!(
+            back.what,
+            Broadcast::CloseMachine {
+                why: AgentClose::TenantSuspended,
+                ..
+            }
+        ));
+        assert!(serde_json::from_str::<Envelope>("{\"from\":\"x\",\"kind\":\"nope\"}").is_err());
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Envelope {
     from: String,
@@ -159,10 +210,7 @@ impl Bus {
             .subscription_capacity(1024)
             .connect(url)
             .await
-            .map_err(|e| BusError {
-                url: url.to_owned(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| BusError::new(url, &e.to_string()))?;
         let (outbox, outgoing) = mpsc::channel(OUTBOX);
         let mut live = HashSet::new();
         live.insert(instance_id.to_string());
