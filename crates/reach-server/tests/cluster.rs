@@ -348,3 +348,29 @@ async fn fifty_agents_racing_one_code_across_three_instances_give_exactly_one_wi
         .unwrap();
     assert_eq!(sessions, 20, "one attended session per code");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draining_b_tells_a_viewer_it_relays_for_a_to_reconnect_and_a_keeps_the_session() {
+    let (_bus, mut servers) = cluster(2).await;
+    let b = servers.pop().unwrap();
+    let a = &servers[0];
+    let (machine, _, mut agent) = managed_agent(a, "on-a").await;
+    let session = open_session(a, &a.admin_token, &machine).await;
+    let mut viewer = join(&b, &b.admin_token, &session).await;
+    viewer.send(key("KeyD")).await.unwrap();
+    agent_input(&mut agent).await;
+
+    let _dir = b.stop().await;
+    let (code, _) = viewer_closed(&mut viewer).await;
+    assert_eq!(code, close::GOING_AWAY);
+    // The viewer rejoins through A; the session never ended.
+    let mut again = join(a, &a.admin_token, &session).await;
+    again.send(key("KeyE")).await.unwrap();
+    loop {
+        // Stream control (the old viewer's leave stops the stream) may come first.
+        if let Some(Body::Key(k)) = agent_input(&mut agent).await.body {
+            assert_eq!(k.code, "KeyE");
+            break;
+        }
+    }
+}
