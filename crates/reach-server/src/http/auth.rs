@@ -14,6 +14,7 @@ use utoipa_axum::routes;
 use crate::auth::password;
 use crate::auth::permissions::Permission;
 use crate::auth::tokens;
+use crate::counters::{self, Refused};
 use crate::http::error::{Error, ErrorBody, Result};
 use crate::http::extract::{AuthUser, ClientIp, Json};
 use crate::http::limit;
@@ -84,14 +85,27 @@ async fn login(
     let tenant_name = req.tenant.as_deref().unwrap_or(tenants::DEFAULT_TENANT);
     let account = login_backoff::account_key(tenant_name, &req.username);
     let backoff = &state.limits.login_backoff;
-    let admitted = backoff
-        .admit(&account, ip, Instant::now())
-        .map_err(|retry| {
-            state.metrics.rate_limited("login_account_ip");
-            Error::RateLimited {
-                retry_after_secs: retry.as_header_secs(),
-            }
-        })?;
+    let held = |retry: crate::ratelimit::RetryAfter| {
+        state.metrics.rate_limited("login_account_ip");
+        Error::RateLimited {
+            retry_after_secs: retry.as_header_secs(),
+        }
+    };
+    // The process's own pair backoff is a fast first gate; the shared counter decides.
+    let admitted = backoff.admit(&account, ip, Instant::now()).map_err(held)?;
+    let pair = counters::pair_subject(&account, ip);
+    let shared = counters::reserve(
+        &state.db,
+        counters::KIND_LOGIN_PAIR,
+        &pair,
+        &counters::LOGIN_PAIR_BACKOFF,
+    )
+    .await;
+    match shared {
+        Ok(_) => {}
+        Err(Refused::Held(retry)) => return Err(held(retry)),
+        Err(Refused::Database(err)) => return Err(err.into()),
+    }
     if !admitted.wait.is_zero() {
         state.metrics.rate_limited("login_account_slowed");
         tokio::time::sleep(admitted.wait).await;
@@ -133,6 +147,7 @@ async fn login(
         });
     }
     backoff.record_success(&account, ip);
+    counters::clear(&state.db, counters::KIND_LOGIN_PAIR, &pair).await?;
     let issued = tokens::issue_login(&state, &tenant.id, &user.id).await?;
     state.metrics.login("ok");
     let details = json!({"user_id": user.id, "ip": ip.to_string(), "jti": issued.claims.jti});

@@ -1,0 +1,516 @@
+//! Rate-limit, lockout and backoff counters shared through the database by every server
+//! instance (table `rate_counters`), so N instances do not multiply an attacker's guesses.
+//!
+//! A counter is a row keyed by `(kind, subject)` — e.g. kind `support_code_lockout`, subject
+//! a client IP ([`ip_subject`]). Each attempt is counted by one atomic statement
+//! (`INSERT … ON CONFLICT … DO UPDATE … RETURNING`, the same SQL on SQLite and PostgreSQL)
+//! *before* the attempt is evaluated, and that statement's returned row decides: parallel
+//! attempts on any instance are serialised by the row, so none can slip past. Two shapes:
+//! - [`Window`]: at most `limit` attempts per fixed window that starts at the first attempt
+//!   (refused attempts are not counted).
+//! - [`Escalation`]: the first `free - 1` attempts are free; the attempt that makes `free` and
+//!   every later admitted one holds the subject back for `base`, then twice as long each time,
+//!   at most `cap`; a subject quiet for `keep` (or whose hold ended, with `base == cap`) starts
+//!   over. [`SUPPORT_CODE_LOCKOUT`] and [`LOGIN_PAIR_BACKOFF`] are escalations; [`clear`]
+//!   forgets a subject after a success.
+//!
+//! Times are the instances' wall clocks in milliseconds (keep them synchronised). Expired rows
+//! are deleted at most once a minute per instance ([`PRUNE_EVERY`]). A database error refuses
+//! the attempt (fail closed). [`Window::step`] and [`Escalation::step`] are the pure models of
+//! the SQL below, and a test checks the database against them.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use sqlx::Row as _;
+
+use crate::db::{self, Db};
+use crate::ratelimit::{RetryAfter, client_key};
+
+/// How often one instance deletes expired counters.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// 10 consecutive wrong support codes per client IP (validate and agent socket alike): 15
+/// minutes out.
+pub const SUPPORT_CODE_LOCKOUT: Escalation = Escalation {
+    free: 10,
+    base: Duration::from_secs(15 * 60),
+    cap: Duration::from_secs(15 * 60),
+    keep: Duration::from_secs(15 * 60),
+};
+
+/// Per account and client IP: 3 free wrong passwords, then 1 s, 2 s, 4 s … at most 15
+/// minutes between attempts; forgotten after a quiet day or a success.
+pub const LOGIN_PAIR_BACKOFF: Escalation = Escalation {
+    free: crate::login_backoff::PAIR_FREE_FAILURES,
+    base: crate::login_backoff::PAIR_BASE_DELAY,
+    cap: crate::login_backoff::PAIR_MAX_DELAY,
+    keep: Duration::from_secs(24 * 3600),
+};
+
+/// Kind of [`SUPPORT_CODE_LOCKOUT`] counters.
+pub const KIND_SUPPORT_CODE: &str = "support_code_lockout";
+/// Kind of [`LOGIN_PAIR_BACKOFF`] counters.
+pub const KIND_LOGIN_PAIR: &str = "login_pair";
+
+/// Why an attempt was not admitted.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// The subject is over its limit or held back; retry after this long.
+    #[error("held back; retry later")]
+    Held(RetryAfter),
+    /// The shared counter could not be updated: the attempt is refused (fail closed).
+    #[error("database error while counting an attempt")]
+    Database(#[from] sqlx::Error),
+}
+
+/// A counter row as the database holds it (times in ms since the Unix epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counter {
+    /// Attempts counted.
+    pub hits: i64,
+    /// Attempts are refused until then (0: not held).
+    pub held_until: i64,
+    /// The row is forgotten then.
+    pub expires_at: i64,
+    /// Whether the last attempt was admitted.
+    pub admitted: bool,
+}
+
+/// An admitted attempt of an [`Escalation`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub struct Admitted {
+    /// Attempts counted so far, this one included.
+    pub attempts: i64,
+    /// This attempt started a hold (for the support-code lockout: it used the last try).
+    pub started_hold: bool,
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn retry_at(until: i64, now: i64) -> RetryAfter {
+    let left = u64::try_from(until.saturating_sub(now)).unwrap_or(0).max(1);
+    RetryAfter(Duration::from_millis(left))
+}
+
+/// The subject a client IP is counted under (IPv4 address, or IPv6 /64).
+pub fn ip_subject(ip: IpAddr) -> String {
+    client_key(ip).to_string()
+}
+
+/// The subject of an account (see [`crate::login_backoff::account_key`]) from a client IP.
+pub fn pair_subject(account: &str, ip: IpAddr) -> String {
+    format!("{}\n{account}", client_key(ip))
+}
+
+/// At most `limit` attempts per fixed `window` (starting at the first attempt).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// Attempts admitted per window (at least 1).
+    pub limit: u32,
+    /// The window.
+    pub window: Duration,
+}
+
+impl Window {
+    /// The row after one attempt at `now` (the model of the SQL in [`hit`]).
+    pub fn step(self, old: Option<Counter>, now: i64) -> Counter {
+        let limit = i64::from(self.limit.max(1));
+        match old {
+            Some(c) if c.expires_at > now => Counter {
+                hits: if c.hits < limit { c.hits + 1 } else { c.hits },
+                held_until: c.held_until,
+                expires_at: c.expires_at,
+                admitted: c.hits < limit,
+            },
+            _ => Counter {
+                hits: 1,
+                held_until: 0,
+                expires_at: now.saturating_add(ms(self.window)),
+                admitted: true,
+            },
+        }
+    }
+
+    /// Admits or refuses by the row the attempt produced.
+    ///
+    /// # Errors
+    /// [`RetryAfter`] until the window ends.
+    pub fn decide(row: Counter, now: i64) -> Result<(), RetryAfter> {
+        if row.admitted {
+            Ok(())
+        } else {
+            Err(retry_at(row.expires_at, now))
+        }
+    }
+}
+
+/// Escalating holds after `free` attempts (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Escalation {
+    /// The admitted attempt with this number starts holding the subject back (at least 1).
+    pub free: u32,
+    /// The first hold; it doubles with every further attempt.
+    pub base: Duration,
+    /// The longest hold.
+    pub cap: Duration,
+    /// A subject without attempts (and not held) this long starts over (at least `cap`).
+    pub keep: Duration,
+}
+
+impl Escalation {
+    /// The smallest shift `s` with `base << s >= cap`: attempts that far past `free` hold for
+    /// `cap`.
+    pub fn shift_cap(&self) -> u32 {
+        let (base, cap) = (ms(self.base).max(1), ms(self.cap));
+        (0..62)
+            .find(|&s| base.saturating_mul(1i64 << s) >= cap)
+            .unwrap_or(62)
+    }
+
+    /// The hold (ms) after admitted attempt number `n`.
+    pub fn hold_ms(&self, n: i64) -> i64 {
+        let over = n - i64::from(self.free.max(1));
+        if over < 0 {
+            0
+        } else if over >= i64::from(self.shift_cap()) {
+            ms(self.cap)
+        } else {
+            ms(self.base) << over
+        }
+    }
+
+    /// `held_until` after admitted attempt number `n` at `now`: 0 when it starts no hold (a
+    /// concurrent attempt counted with a slightly older clock reading must not see a hold).
+    pub fn held_until(&self, n: i64, now: i64) -> i64 {
+        match self.hold_ms(n) {
+            0 => 0,
+            hold => now.saturating_add(hold),
+        }
+    }
+
+    fn keep_ms(&self) -> i64 {
+        ms(self.keep.max(self.cap))
+    }
+
+    /// The row after one attempt at `now` (the model of the SQL in [`reserve`]).
+    pub fn step(&self, old: Option<Counter>, now: i64) -> Counter {
+        match old {
+            Some(c) if c.expires_at > now && c.held_until > now => Counter {
+                admitted: false,
+                ..c
+            },
+            Some(c) if c.expires_at > now => Counter {
+                hits: c.hits + 1,
+                held_until: self.held_until(c.hits + 1, now),
+                expires_at: now.saturating_add(self.keep_ms()),
+                admitted: true,
+            },
+            _ => Counter {
+                hits: 1,
+                held_until: self.held_until(1, now),
+                expires_at: now.saturating_add(self.keep_ms()),
+                admitted: true,
+            },
+        }
+    }
+
+    /// Admits or refuses by the row the attempt produced.
+    ///
+    /// # Errors
+    /// [`RetryAfter`] until the hold ends.
+    pub fn decide(row: Counter, now: i64) -> Result<Admitted, RetryAfter> {
+        if row.admitted {
+            Ok(Admitted {
+                attempts: row.hits,
+                started_hold: row.held_until > now,
+            })
+        } else {
+            Err(retry_at(row.held_until, now))
+        }
+    }
+}
+
+const HIT_SQL: &str = "INSERT INTO rate_counters \
+     (kind, subject, hits, held_until, expires_at, admitted) VALUES ($1, $2, 1, 0, $3 + $5, 1) \
+     ON CONFLICT (kind, subject) DO UPDATE SET \
+     hits = CASE WHEN rate_counters.expires_at <= $3 THEN 1 \
+       WHEN rate_counters.hits < $4 THEN rate_counters.hits + 1 ELSE rate_counters.hits END, \
+     admitted = CASE WHEN rate_counters.expires_at <= $3 OR rate_counters.hits < $4 \
+       THEN 1 ELSE 0 END, \
+     held_until = CASE WHEN rate_counters.expires_at <= $3 THEN 0 \
+       ELSE rate_counters.held_until END, \
+     expires_at = CASE WHEN rate_counters.expires_at <= $3 THEN $3 + $5 \
+       ELSE rate_counters.expires_at END \
+     RETURNING hits, held_until, expires_at, admitted";
+
+// $4 free, $5 base, $6 cap, $7 shift cap, $8 keep, $9 `held_until` after a first attempt.
+// "Live": not expired; "held": live and held. The hold after attempt n = old hits + 1 is
+// 0 below `free`, `cap` from `free + shift cap` on, else `base << (n - free)`.
+const RESERVE_SQL: &str = "INSERT INTO rate_counters \
+     (kind, subject, hits, held_until, expires_at, admitted) \
+     VALUES ($1, $2, 1, $9, $3 + $8, 1) \
+     ON CONFLICT (kind, subject) DO UPDATE SET \
+     hits = CASE WHEN rate_counters.expires_at <= $3 THEN 1 \
+       WHEN rate_counters.held_until > $3 THEN rate_counters.hits \
+       ELSE rate_counters.hits + 1 END, \
+     admitted = CASE WHEN rate_counters.expires_at <= $3 OR rate_counters.held_until <= $3 \
+       THEN 1 ELSE 0 END, \
+     held_until = CASE WHEN rate_counters.expires_at <= $3 THEN $9 \
+       WHEN rate_counters.held_until > $3 THEN rate_counters.held_until \
+       WHEN rate_counters.hits + 1 < $4 THEN 0 \
+       WHEN rate_counters.hits + 1 - $4 >= $7 THEN $3 + $6 \
+       ELSE $3 + ($5 << CAST(rate_counters.hits + 1 - $4 AS INTEGER)) END, \
+     expires_at = CASE WHEN rate_counters.expires_at > $3 AND rate_counters.held_until > $3 \
+       THEN rate_counters.expires_at ELSE $3 + $8 END \
+     RETURNING hits, held_until, expires_at, admitted";
+
+fn counter(row: &sqlx::any::AnyRow) -> Result<Counter, sqlx::Error> {
+    Ok(Counter {
+        hits: row.try_get("hits")?,
+        held_until: row.try_get("held_until")?,
+        expires_at: row.try_get("expires_at")?,
+        admitted: row.try_get::<i64, _>("admitted")? != 0,
+    })
+}
+
+/// Counts one attempt of `subject` against the shared `window` of `kind` at `now` (ms) and
+/// returns the resulting row.
+///
+/// # Errors
+/// On database failure.
+pub async fn hit_at(
+    db: &Db,
+    kind: &str,
+    subject: &str,
+    window: Window,
+    now: i64,
+) -> Result<Counter, sqlx::Error> {
+    let row = sqlx::query(HIT_SQL)
+        .bind(kind)
+        .bind(subject)
+        .bind(now)
+        .bind(i64::from(window.limit.max(1)))
+        .bind(ms(window.window))
+        .fetch_one(db)
+        .await?;
+    counter(&row)
+}
+
+/// Counts one attempt of `subject` against the shared `window` of `kind`, now.
+///
+/// # Errors
+/// [`Refused::Held`] over the limit; [`Refused::Database`] when it cannot be counted.
+pub async fn hit(db: &Db, kind: &str, subject: &str, window: Window) -> Result<(), Refused> {
+    let now = db::now_ms();
+    prune_now_and_then(db, now);
+    let row = hit_at(db, kind, subject, window, now).await?;
+    Window::decide(row, now).map_err(Refused::Held)
+}
+
+/// Counts one attempt of `subject` against the shared escalation `e` of `kind` at `now`
+/// (ms) and returns the resulting row.
+///
+/// # Errors
+/// On database failure.
+pub async fn reserve_at(
+    db: &Db,
+    kind: &str,
+    subject: &str,
+    e: &Escalation,
+    now: i64,
+) -> Result<Counter, sqlx::Error> {
+    let row = sqlx::query(RESERVE_SQL)
+        .bind(kind)
+        .bind(subject)
+        .bind(now)
+        .bind(i64::from(e.free.max(1)))
+        .bind(ms(e.base))
+        .bind(ms(e.cap))
+        .bind(i64::from(e.shift_cap()))
+        .bind(e.keep_ms())
+        .bind(e.held_until(1, now))
+        .fetch_one(db)
+        .await?;
+    counter(&row)
+}
+
+/// Reserves one attempt of `subject` under the shared escalation `e` of `kind`, now: it
+/// counts before the caller evaluates it.
+///
+/// # Errors
+/// [`Refused::Held`] while held back; [`Refused::Database`] when it cannot be counted.
+pub async fn reserve(
+    db: &Db,
+    kind: &str,
+    subject: &str,
+    e: &Escalation,
+) -> Result<Admitted, Refused> {
+    let now = db::now_ms();
+    prune_now_and_then(db, now);
+    let row = reserve_at(db, kind, subject, e, now).await?;
+    Escalation::decide(row, now).map_err(Refused::Held)
+}
+
+/// Forgets `subject`'s counter of `kind` (after a success).
+///
+/// # Errors
+/// On database failure.
+pub async fn clear(db: &Db, kind: &str, subject: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM rate_counters WHERE kind = $1 AND subject = $2")
+        .bind(kind)
+        .bind(subject)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Deletes every counter that expired by `now` (ms); returns how many.
+///
+/// # Errors
+/// On database failure.
+pub async fn prune(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM rate_counters WHERE expires_at <= $1")
+        .bind(now)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+static LAST_PRUNE: AtomicI64 = AtomicI64::new(0);
+
+/// Starts a [`prune`] in the background when this process has not pruned for
+/// [`PRUNE_EVERY`].
+fn prune_now_and_then(db: &Db, now: i64) {
+    let last = LAST_PRUNE.load(Ordering::Relaxed);
+    if now.saturating_sub(last) < ms(PRUNE_EVERY)
+        || LAST_PRUNE
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        return;
+    }
+    let db = db.clone();
+    tokio::spawn(async move {
+        if let Err(err) = prune(&db, now).await {
+            tracing::warn!(error = %err, "could not prune expired rate counters");
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const W: Window = Window {
+        limit: 3,
+        window: Duration::from_secs(60),
+    };
+
+    fn run_window(times: &[i64]) -> Vec<bool> {
+        let mut row = None;
+        times
+            .iter()
+            .map(|&t| {
+                let next = W.step(row, t);
+                row = Some(next);
+                Window::decide(next, t).is_ok()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_window_admits_its_limit_then_refuses_until_it_ends() {
+        assert_eq!(
+            run_window(&[0, 1, 2, 3, 59_999, 60_000, 60_001]),
+            [true, true, true, false, false, true, true]
+        );
+        let mut row = None;
+        for t in [0, 0, 0, 10_000] {
+            row = Some(W.step(row, t));
+        }
+        let row = row.unwrap();
+        assert_eq!(row.hits, 3, "refused attempts are not counted");
+        assert_eq!(
+            Window::decide(row, 10_000).unwrap_err().as_header_secs(),
+            50
+        );
+    }
+
+    #[test]
+    fn the_lockout_holds_after_the_tenth_attempt_for_fifteen_minutes_then_starts_over() {
+        let e = SUPPORT_CODE_LOCKOUT;
+        let mut row = None;
+        for n in 1..=10 {
+            let next = e.step(row, 1000);
+            row = Some(next);
+            let admitted = Escalation::decide(next, 1000).unwrap();
+            assert_eq!(admitted.attempts, n);
+            assert_eq!(admitted.started_hold, n == 10);
+        }
+        let held = e.step(row, 2000);
+        assert_eq!(
+            Escalation::decide(held, 2000).unwrap_err().as_header_secs(),
+            899
+        );
+        let later = 1000 + ms(e.cap);
+        let fresh = Escalation::decide(e.step(Some(held), later), later).unwrap();
+        assert_eq!(fresh.attempts, 1);
+    }
+
+    #[test]
+    fn quiet_subjects_start_over() {
+        let e = SUPPORT_CODE_LOCKOUT;
+        let row = e.step(Some(e.step(None, 0)), 1);
+        assert_eq!(row.hits, 2);
+        assert_eq!(e.step(Some(row), 1 + ms(e.keep)).hits, 1);
+    }
+
+    #[test]
+    fn the_login_backoff_doubles_from_one_second_to_fifteen_minutes() {
+        let e = LOGIN_PAIR_BACKOFF;
+        assert_eq!(e.shift_cap(), 10);
+        let holds: Vec<i64> = (1..=14).map(|n| e.hold_ms(n)).collect();
+        assert_eq!(
+            holds,
+            [
+                0, 0, 1000, 2000, 4000, 8000, 16_000, 32_000, 64_000, 128_000, 256_000, 512_000,
+                900_000, 900_000
+            ]
+        );
+        assert_eq!(e.hold_ms(i64::from(u32::MAX)), 900_000);
+        assert_eq!(SUPPORT_CODE_LOCKOUT.shift_cap(), 0);
+        assert_eq!(SUPPORT_CODE_LOCKOUT.hold_ms(9), 0);
+        assert_eq!(SUPPORT_CODE_LOCKOUT.hold_ms(10), 900_000);
+    }
+
+    #[test]
+    fn a_held_attempt_is_refused_and_not_counted() {
+        let e = LOGIN_PAIR_BACKOFF;
+        let mut row = None;
+        for _ in 0..3 {
+            row = Some(e.step(row, 0));
+        }
+        let refused = e.step(row, 500);
+        assert!(!refused.admitted);
+        assert_eq!(refused.hits, 3);
+        assert_eq!(
+            Escalation::decide(refused, 500).unwrap_err(),
+            RetryAfter(Duration::from_millis(500))
+        );
+        let next = Escalation::decide(e.step(Some(refused), 1000), 1000).unwrap();
+        assert_eq!(next.attempts, 4);
+    }
+
+    #[test]
+    fn subjects_keep_ips_and_accounts_apart() {
+        let v6a: IpAddr = "2001:db8::1".parse().unwrap();
+        let v6b: IpAddr = "2001:db8::2".parse().unwrap();
+        assert_eq!(ip_subject(v6a), ip_subject(v6b));
+        assert_eq!(pair_subject("t\nu", v6a), "2001:db8::\nt\nu");
+    }
+}
