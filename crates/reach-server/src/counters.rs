@@ -49,6 +49,16 @@ pub const LOGIN_PAIR_BACKOFF: Escalation = Escalation {
     keep: Duration::from_secs(24 * 3600),
 };
 
+/// Wrong passwords per account (all IPs, all instances) in a fixed window: the account
+/// slowdown of [`crate::login_backoff`] starts past
+/// [`crate::login_backoff::ACCOUNT_FREE_FAILURES`] of them (the count is not capped).
+pub const ACCOUNT_FAILURES: Window = Window {
+    limit: u32::MAX,
+    window: crate::login_backoff::ACCOUNT_WINDOW,
+};
+
+/// Kind of [`ACCOUNT_FAILURES`] counters (subject: the account key).
+pub const KIND_LOGIN_ACCOUNT: &str = "login_account_failures";
 /// Kind of [`SUPPORT_CODE_LOCKOUT`] counters.
 pub const KIND_SUPPORT_CODE: &str = "support_code_lockout";
 /// Kind of [`LOGIN_PAIR_BACKOFF`] counters.
@@ -354,6 +364,22 @@ pub async fn reserve(
     prune_now_and_then(db, now);
     let row = reserve_at(db, kind, subject, e, now).await?;
     Escalation::decide(row, now).map_err(Refused::Held)
+}
+
+/// The attempts `subject` has counted under `kind` and that have not expired.
+///
+/// # Errors
+/// On database failure.
+pub async fn current(db: &Db, kind: &str, subject: &str) -> Result<i64, sqlx::Error> {
+    let hits = sqlx::query_scalar(
+        "SELECT hits FROM rate_counters WHERE kind = $1 AND subject = $2 AND expires_at > $3",
+    )
+    .bind(kind)
+    .bind(subject)
+    .bind(db::now_ms())
+    .fetch_optional(db)
+    .await?;
+    Ok(hits.unwrap_or(0))
 }
 
 /// Forgets `subject`'s counter of `kind` (after a success).

@@ -1,7 +1,7 @@
 //! Rate-limit, lockout and backoff counters are shared by every instance on one database
 //! (issue 16): 30 wrong support codes from one IP spread over 3 instances get at most 10
-//! evaluated and lock that IP out on all of them; the per-IP login limit and the per-account
-//! backoff hold across instances; the database counts exactly like the pure model; a counter
+//! evaluated and lock that IP out on all of them; the per-IP login limit, the per-account
+//! backoff and the account slowdown hold across instances; the database counts exactly like the pure model; a counter
 //! that cannot be updated refuses the attempt.
 
 mod common;
@@ -176,6 +176,53 @@ async fn the_account_backoff_holds_across_three_instances_and_a_success_anywhere
     assert_eq!(
         status, 401,
         "the success on another instance cleared the backoff"
+    );
+}
+
+#[tokio::test]
+async fn wrong_passwords_counted_on_all_instances_slow_the_account_on_each() {
+    let servers = three_instances().await;
+    let wrong = json!({"username": "admin", "password": "wrong"});
+    // 21 wrong passwords, 7 on each instance, 3 per address (below the pair backoff).
+    for i in 0..21 {
+        let guesser = client_from(&format!("127.0.1.{}", 10 + i / 3));
+        let (status, _) =
+            post_from(&servers[i % 3], &guesser, "/api/auth/login", wrong.clone()).await;
+        assert_eq!(status, 401);
+    }
+    let slowed = |s: &TestServer| {
+        let url = format!("{}/metrics", s.url);
+        let (client, token) = (s.client.clone(), s.admin_token.clone());
+        async move {
+            let text = client
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            text.lines().any(|l| {
+                l.starts_with("reach_rate_limited_total{limiter=\"login_account_slowed\"}")
+            })
+        }
+    };
+    assert!(!slowed(&servers[2]).await);
+    // The instance saw only 7 itself: the shared count puts the account under the slowdown.
+    for ip in ["127.0.1.30", "127.0.1.31"] {
+        let (status, _) = post_from(
+            &servers[2],
+            &client_from(ip),
+            "/api/auth/login",
+            wrong.clone(),
+        )
+        .await;
+        assert_eq!(status, 401, "slowed, then evaluated");
+    }
+    assert!(
+        slowed(&servers[2]).await,
+        "the second attempt waited its turn"
     );
 }
 

@@ -92,7 +92,11 @@ async fn login(
         }
     };
     // The process's own pair backoff is a fast first gate; the shared counter decides.
-    let admitted = backoff.admit(&account, ip, Instant::now()).map_err(held)?;
+    let failures = counters::current(&state.db, counters::KIND_LOGIN_ACCOUNT, &account).await?;
+    let failures = usize::try_from(failures).unwrap_or(usize::MAX);
+    let admitted = backoff
+        .admit_seen(&account, ip, failures, Instant::now())
+        .map_err(held)?;
     let pair = counters::pair_subject(&account, ip);
     let shared = counters::reserve(
         &state.db,
@@ -125,6 +129,13 @@ async fn login(
         .filter(|u| password_ok && !u.disabled);
     let (Some(tenant), Some(user)) = (tenant.clone(), user) else {
         backoff.record_failure(&account, Instant::now());
+        let window = counters::ACCOUNT_FAILURES;
+        counters::hit(&state.db, counters::KIND_LOGIN_ACCOUNT, &account, window)
+            .await
+            .map_err(|refused| match refused {
+                Refused::Held(_) => BAD_LOGIN,
+                Refused::Database(err) => err.into(),
+            })?;
         state.metrics.login("failed");
         if let Some(t) = &tenant {
             let name: String = req.username.chars().take(64).collect();
