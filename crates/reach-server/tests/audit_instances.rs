@@ -2,7 +2,8 @@
 //! instances in this process and four writer processes append at once; afterwards the
 //! chain is one gap-free line that verifies on every instance, every instance's checkpoint
 //! records a valid head, and a tampered row is still reported at its id by all of them. An
-//! append waits while another instance holds the tenant's append lock in the database.
+//! append waits while another instance holds the tenant's append lock in the database, and
+//! instances sharing a data directory keep one valid head mirror.
 
 mod common;
 
@@ -240,4 +241,34 @@ async fn an_append_waits_while_another_instance_holds_the_append_lock() {
         .unwrap();
     assert_eq!(assert_one_line(&s, &tenant).await, seq);
     assert_eq!(s.audit_verdict().await["ok"], true);
+}
+
+// Several worker threads, so the instances' mirror writes really overlap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn checkpoints_of_instances_sharing_a_data_directory_keep_one_valid_mirror() {
+    let servers: Vec<Arc<TestServer>> = three_instances().await.into_iter().map(Arc::new).collect();
+    let mirror = servers[0].data_dir().join(audit::HEAD_MIRROR_FILE);
+    let mut tasks = Vec::new();
+    for s in servers.iter().cycle().take(3 * 15) {
+        let (s, mirror) = (s.clone(), mirror.clone());
+        tasks.push(tokio::spawn(async move {
+            s.create_user(&db::new_id("u"), "a-long-enough-password", "viewer")
+                .await;
+            audit::checkpoint(&s.state.db, &s.state.audit_keys, &mirror).await
+        }));
+    }
+    for task in tasks {
+        task.await
+            .unwrap()
+            .expect("every checkpoint writes the mirror");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(servers[0].data_dir())
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let verdict = servers[0].audit_verdict().await;
+    assert_eq!(verdict["ok"], true, "{verdict}");
+    assert!(verdict["head"]["id"].as_i64().unwrap() > 0, "{verdict}");
 }
