@@ -11,6 +11,7 @@
 //! - [`audit`]: the hash-chained audit log (scheme from `reach-audit`).
 //! - [`users`], [`tenants`]: storage. [`db`]: pool, migrations, portable-SQL helpers.
 //! - [`login_backoff`]: per-account login backoff that slows, never locks.
+//! - [`counters`]: rate-limit, lockout and backoff counters shared by every instance.
 //! - [`ratelimit`], [`client_ip`], [`metrics`], [`secrets`]: small pure building blocks.
 //! - [`conn`]: per-IP connection caps and the pre-authentication read budget.
 //! - [`server`]: binding (plain or TLS), background tasks, graceful shutdown.
@@ -36,6 +37,7 @@ pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod console_events;
+pub mod counters;
 pub mod db;
 pub mod http;
 pub mod instances;

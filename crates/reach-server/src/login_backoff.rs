@@ -13,6 +13,13 @@
 //!   [`ACCOUNT_SPACING`] apart by waiting before the password is checked, but never longer
 //!   than [`ACCOUNT_MAX_WAIT`]: the account is slowed, never locked.
 //!
+//! This state is per process. With several instances the deciding counts are shared through
+//! the database ([`crate::counters`]): the pair backoff is
+//! [`crate::counters::LOGIN_PAIR_BACKOFF`] (this process's pair map is a fast first gate), and
+//! the account's wrong passwords are counted by every instance
+//! ([`crate::counters::ACCOUNT_FAILURES`], passed to [`LoginBackoff::admit_seen`]); the 0.5 s
+//! spacing itself is kept per process.
+//!
 //! Memory is bounded ([`crate::ratelimit::MAX_KEYS`] entries per map); when full and nothing
 //! can be pruned, new pairs are not tracked (the per-IP limit still applies), so a flood of
 //! names cannot turn the limit into a lockout.
@@ -89,9 +96,25 @@ impl LoginBackoff {
     /// # Errors
     /// [`RetryAfter`] while the pair is backing off.
     pub fn admit(&self, account: &str, ip: IpAddr, now: Instant) -> Result<Admitted, RetryAfter> {
+        self.admit_seen(account, ip, 0, now)
+    }
+
+    /// [`LoginBackoff::admit`], with `shared_failures` wrong passwords for the account in the
+    /// last [`ACCOUNT_WINDOW`] counted by every instance (see [`crate::counters`]): the
+    /// slowdown starts when either count passes [`ACCOUNT_FREE_FAILURES`].
+    ///
+    /// # Errors
+    /// [`RetryAfter`] while the pair is backing off.
+    pub fn admit_seen(
+        &self,
+        account: &str,
+        ip: IpAddr,
+        shared_failures: usize,
+        now: Instant,
+    ) -> Result<Admitted, RetryAfter> {
         self.reserve_pair(account, ip, now)?;
         Ok(Admitted {
-            wait: self.account_wait(account, now),
+            wait: self.account_wait(account, shared_failures, now),
         })
     }
 
@@ -119,8 +142,12 @@ impl LoginBackoff {
         Ok(())
     }
 
-    fn account_wait(&self, account: &str, now: Instant) -> Duration {
+    fn account_wait(&self, account: &str, shared_failures: usize, now: Instant) -> Duration {
         let mut accounts = lock(&self.accounts);
+        let attacked = shared_failures > ACCOUNT_FREE_FAILURES;
+        if attacked && !accounts.contains_key(account) && accounts.len() < MAX_KEYS {
+            accounts.insert(account.to_owned(), Account::default());
+        }
         let Some(state) = accounts.get_mut(account) else {
             return Duration::ZERO;
         };
@@ -131,7 +158,7 @@ impl LoginBackoff {
         {
             state.failures.pop_front();
         }
-        if state.failures.len() <= ACCOUNT_FREE_FAILURES {
+        if state.failures.len().max(shared_failures) <= ACCOUNT_FREE_FAILURES {
             state.next_slot = None;
             return Duration::ZERO;
         }
@@ -231,6 +258,25 @@ mod tests {
         assert!(waits.iter().all(|w| *w <= ACCOUNT_MAX_WAIT));
         let later = t0 + ACCOUNT_WINDOW;
         assert_eq!(b.admit("acct", A, later).unwrap().wait, Duration::ZERO);
+    }
+
+    #[test]
+    fn failures_counted_by_other_instances_slow_the_account_here_too() {
+        let b = LoginBackoff::default();
+        let t0 = Instant::now();
+        assert_eq!(
+            b.admit_seen("acct", A, ACCOUNT_FREE_FAILURES, t0)
+                .unwrap()
+                .wait,
+            Duration::ZERO
+        );
+        let first = b
+            .admit_seen("acct", B, ACCOUNT_FREE_FAILURES + 1, t0)
+            .unwrap();
+        let second = b
+            .admit_seen("acct", B, ACCOUNT_FREE_FAILURES + 1, t0)
+            .unwrap();
+        assert_eq!((first.wait, second.wait), (Duration::ZERO, ACCOUNT_SPACING));
     }
 
     #[test]

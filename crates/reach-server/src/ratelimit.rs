@@ -6,7 +6,8 @@
 //! host usually owns a whole /64.
 //!
 //! The HTTP middleware that applies a limiter to a route lives in [`crate::http::limit`].
-//! State is per process: with several server instances each enforces its own counters.
+//! State is per process: these are a fast first gate in front of the counters every instance
+//! shares through the database ([`crate::counters`]), which make the limiting decision.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -58,6 +59,16 @@ impl RateLimiter {
             window,
             hits: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Events allowed per window.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// The window.
+    pub fn window(&self) -> Duration {
+        self.window
     }
 
     /// Counts one event for `ip` at `now`, or refuses it (refused events are not counted).

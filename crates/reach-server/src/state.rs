@@ -115,7 +115,8 @@ pub enum AuthEvent {
     },
 }
 
-/// Per-IP limiters, one per route class.
+/// Per-IP limiters, one per route class: this process's fast first gate. The decision is the
+/// shared count in the database ([`crate::counters`]), so N instances allow no more than one.
 #[derive(Debug)]
 pub struct RateLimits {
     /// `POST /api/auth/login`: 8 per minute.
@@ -124,9 +125,11 @@ pub struct RateLimits {
     pub change_password: RateLimiter,
     /// `POST /api/support-codes/validate`: 15 per minute.
     pub support_code_validate: RateLimiter,
-    /// 10 consecutive wrong support codes (validate or agent socket): 15 minutes out.
+    /// 10 consecutive wrong support codes (validate or agent socket): 15 minutes out (first
+    /// gate; the shared counter decides).
     pub support_code_lockout: crate::ratelimit::Lockout,
-    /// Per-account login backoff (account+IP pair) and account slowdown.
+    /// Per-account login backoff (account+IP pair) and account slowdown (first gate; the
+    /// shared counters decide, the slowdown's spacing is per process).
     pub login_backoff: crate::login_backoff::LoginBackoff,
 }
 

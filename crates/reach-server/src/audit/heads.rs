@@ -244,16 +244,21 @@ pub async fn checkpoint(db: &Db, keys: &AuditKeys, mirror: &Path) -> anyhow::Res
     Ok(())
 }
 
-/// Writes a file atomically (temporary file, then rename) with mode 0600.
+/// Writes a file atomically (a temporary file of this writer's own, then rename) with mode
+/// 0600; instances sharing a data directory never write into each other's temporary file.
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    let _ = std::fs::remove_file(&tmp);
+    let tmp = path.with_extension(format!("json.{}.tmp", db::new_id("w")));
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }

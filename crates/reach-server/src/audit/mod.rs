@@ -4,9 +4,13 @@
 //! predecessor's hash and its own, computed with [`reach_audit::AuditRecord`] and keyed with
 //! the chain key derived from the server secret (`k1:` hashes), so whoever can only write
 //! the database cannot recompute the chain after editing a row. Rows are only
-//! inserted. Appends are safe under concurrent writers, also across server instances: a
-//! writer reads the newest row and inserts `seq + 1`; the primary key `(tenant_id, seq)` makes
-//! a racing second insert fail, and the loser retries on the new head.
+//! inserted. Appends are serialised across every server instance on the database: a writer
+//! reads the newest row and inserts `seq + 1` inside one transaction that first takes the
+//! tenant's append lock in the database (PostgreSQL: `pg_advisory_xact_lock`; SQLite:
+//! `BEGIN IMMEDIATE`, the database's write lock), so no two writers build on the same head.
+//! Within a process a mutex queues appends before they reach the database. The primary key
+//! `(tenant_id, seq)` remains the last line: a racing second insert fails and retries on the
+//! new head.
 //!
 //! Truncation (deleting the newest rows) is detected through heads recorded periodically by
 //! [`checkpoint`] into `audit_heads` and into a mirror file in the data directory, both
@@ -23,8 +27,8 @@ use std::path::Path;
 
 use reach_audit::{AuditRecord, ChainHead, GENESIS_HASH};
 use serde::Serialize;
-use sqlx::Row as _;
 use sqlx::any::AnyRow;
+use sqlx::{Any, AnyConnection, Connection as _, Row as _, Transaction};
 use utoipa::ToSchema;
 
 use crate::db::{self, Db};
@@ -54,7 +58,9 @@ pub async fn record(
     let actor: String = actor.chars().take(MAX_ACTOR_CHARS).collect();
     let _guard = APPEND_LOCK.lock().await;
     for _ in 0..MAX_APPEND_ATTEMPTS {
-        let (last_seq, last_hash) = last(db, tenant_id).await?;
+        let mut conn = db.acquire().await?;
+        let mut tx = begin_append(&mut conn, tenant_id).await?;
+        let (last_seq, last_hash) = last(&mut *tx, tenant_id).await?;
         let record = AuditRecord::new(
             last_seq + 1,
             db::now_ms(),
@@ -65,8 +71,11 @@ pub async fn record(
             last_hash,
         )
         .keyed(chain_key);
-        match insert(db, &record).await {
-            Ok(()) => return Ok(record.id),
+        match insert(&mut *tx, &record).await {
+            Ok(()) => {
+                tx.commit().await?;
+                return Ok(record.id);
+            }
             Err(err) if db::is_unique_violation(&err) => continue,
             Err(err) => return Err(err),
         }
@@ -76,7 +85,37 @@ pub async fn record(
     ))
 }
 
-pub(crate) async fn last(db: &Db, tenant_id: &str) -> Result<(i64, String), sqlx::Error> {
+/// Begins an append transaction holding `tenant_id`'s append lock in the database until it
+/// ends: on SQLite the write lock (`BEGIN IMMEDIATE`, waiting up to the busy timeout), on
+/// PostgreSQL a transaction-scoped advisory lock keyed by the tenant.
+async fn begin_append<'c>(
+    conn: &'c mut AnyConnection,
+    tenant_id: &str,
+) -> Result<Transaction<'c, Any>, sqlx::Error> {
+    if conn.backend_name() == "SQLite" {
+        return conn.begin_with("BEGIN IMMEDIATE").await;
+    }
+    let mut tx = conn.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(append_lock_key(tenant_id))
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
+/// The PostgreSQL advisory lock key of a tenant's chain (64 bits of a hash of its id).
+pub fn append_lock_key(tenant_id: &str) -> i64 {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("reach-audit-append\n{tenant_id}"));
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
+}
+
+pub(crate) async fn last<'e>(
+    db: impl sqlx::Executor<'e, Database = Any>,
+    tenant_id: &str,
+) -> Result<(i64, String), sqlx::Error> {
     let row = sqlx::query(
         "SELECT seq, hash FROM audit_log WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1",
     )
@@ -89,7 +128,10 @@ pub(crate) async fn last(db: &Db, tenant_id: &str) -> Result<(i64, String), sqlx
     }
 }
 
-async fn insert(db: &Db, r: &AuditRecord) -> Result<(), sqlx::Error> {
+async fn insert<'e>(
+    db: impl sqlx::Executor<'e, Database = Any>,
+    r: &AuditRecord,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO audit_log \
          (tenant_id, seq, ts_ms, actor, event_type, details, prev_hash, hash) \

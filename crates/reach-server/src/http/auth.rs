@@ -1,7 +1,8 @@
 //! `POST /api/auth/login`, `POST /api/auth/logout`, `POST /api/auth/change-password`,
 //! `GET /api/me`.
 
-use std::time::Instant;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -14,9 +15,11 @@ use utoipa_axum::routes;
 use crate::auth::password;
 use crate::auth::permissions::Permission;
 use crate::auth::tokens;
+use crate::counters::{self, Refused};
 use crate::http::error::{Error, ErrorBody, Result};
 use crate::http::extract::{AuthUser, ClientIp, Json};
 use crate::http::limit;
+use crate::ratelimit::RetryAfter;
 use crate::state::AppState;
 use crate::{login_backoff, tenants, users};
 
@@ -84,17 +87,10 @@ async fn login(
     let tenant_name = req.tenant.as_deref().unwrap_or(tenants::DEFAULT_TENANT);
     let account = login_backoff::account_key(tenant_name, &req.username);
     let backoff = &state.limits.login_backoff;
-    let admitted = backoff
-        .admit(&account, ip, Instant::now())
-        .map_err(|retry| {
-            state.metrics.rate_limited("login_account_ip");
-            Error::RateLimited {
-                retry_after_secs: retry.as_header_secs(),
-            }
-        })?;
-    if !admitted.wait.is_zero() {
+    let wait = admit_login(&state, &account, ip).await?;
+    if !wait.is_zero() {
         state.metrics.rate_limited("login_account_slowed");
-        tokio::time::sleep(admitted.wait).await;
+        tokio::time::sleep(wait).await;
     }
     let tenant = tenants::find_by_name(&state.db, tenant_name).await?;
     let found = match &tenant {
@@ -111,6 +107,7 @@ async fn login(
         .filter(|u| password_ok && !u.disabled);
     let (Some(tenant), Some(user)) = (tenant.clone(), user) else {
         backoff.record_failure(&account, Instant::now());
+        count_failure(&state, &account).await?;
         state.metrics.login("failed");
         if let Some(t) = &tenant {
             let name: String = req.username.chars().take(64).collect();
@@ -133,6 +130,8 @@ async fn login(
         });
     }
     backoff.record_success(&account, ip);
+    let pair = counters::pair_subject(&account, ip);
+    counters::clear(&state.db, counters::KIND_LOGIN_PAIR, &pair).await?;
     let issued = tokens::issue_login(&state, &tenant.id, &user.id).await?;
     state.metrics.login("ok");
     let details = json!({"user_id": user.id, "ip": ip.to_string(), "jti": issued.claims.jti});
@@ -145,6 +144,42 @@ async fn login(
         expires_at: issued.claims.exp,
         user,
     }))
+}
+
+/// Admits one login attempt for `account` from `ip`, counting it before the password is
+/// checked: the process's own backoff is a fast first gate, the counters every instance
+/// shares decide (pair backoff; the account's wrong passwords for the slowdown). Returns how
+/// long to wait before checking the password (the account slowdown).
+async fn admit_login(state: &AppState, account: &str, ip: IpAddr) -> Result<Duration> {
+    let held = |retry: RetryAfter| {
+        state.metrics.rate_limited("login_account_ip");
+        Error::RateLimited {
+            retry_after_secs: retry.as_header_secs(),
+        }
+    };
+    let failures = counters::current(&state.db, counters::KIND_LOGIN_ACCOUNT, account).await?;
+    let failures = usize::try_from(failures).unwrap_or(usize::MAX);
+    let admitted = state
+        .limits
+        .login_backoff
+        .admit_seen(account, ip, failures, Instant::now())
+        .map_err(held)?;
+    let pair = counters::pair_subject(account, ip);
+    let shared = counters::LOGIN_PAIR_BACKOFF;
+    match counters::reserve(&state.db, counters::KIND_LOGIN_PAIR, &pair, &shared).await {
+        Ok(_) => Ok(admitted.wait),
+        Err(Refused::Held(retry)) => Err(held(retry)),
+        Err(Refused::Database(err)) => Err(err.into()),
+    }
+}
+
+/// Counts a wrong password for `account` in the counter every instance shares.
+async fn count_failure(state: &AppState, account: &str) -> Result<()> {
+    let window = counters::ACCOUNT_FAILURES;
+    match counters::hit(&state.db, counters::KIND_LOGIN_ACCOUNT, account, window).await {
+        Ok(()) | Err(Refused::Held(_)) => Ok(()),
+        Err(Refused::Database(err)) => Err(err.into()),
+    }
 }
 
 /// Revokes the presented login token and every viewer token it minted.

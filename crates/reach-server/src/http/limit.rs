@@ -4,7 +4,11 @@
 //! let login = limit::per_ip(OpenApiRouter::new().routes(routes!(login)), state, "login",
 //!     |s| &s.limits.login);
 //! ```
-//! Refusals are 429 with `Retry-After` and are counted in `/metrics`.
+//! The process's own [`RateLimiter`] is a fast first gate; the decision is the counter every
+//! instance shares through the database ([`crate::counters::hit`], kind = the layer's name),
+//! so N instances admit no more than one would. Refusals are 429 with `Retry-After` and are
+//! counted in `/metrics`; when the shared counter cannot be updated the request is refused
+//! (500).
 
 use std::time::Instant;
 
@@ -13,6 +17,7 @@ use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse as _, Response};
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::counters::{self, Refused};
 use crate::http::error::Error;
 use crate::http::extract::ClientIp;
 use crate::ratelimit::RateLimiter;
@@ -51,7 +56,23 @@ async fn check(State(limit): State<Limit>, request: Request, next: Next) -> Resp
         Ok(ClientIp(ip)) => ip,
         Err(err) => return err.into_response(),
     };
-    if let Err(retry) = (limit.pick)(&limit.state).check(ip, Instant::now()) {
+    let limiter = (limit.pick)(&limit.state);
+    let refused = match limiter.check(ip, Instant::now()) {
+        Err(retry) => Some(retry),
+        Ok(()) => {
+            let window = counters::Window {
+                limit: u32::try_from(limiter.limit()).unwrap_or(u32::MAX),
+                window: limiter.window(),
+            };
+            let subject = counters::ip_subject(ip);
+            match counters::hit(&limit.state.db, limit.name, &subject, window).await {
+                Ok(()) => None,
+                Err(Refused::Held(retry)) => Some(retry),
+                Err(Refused::Database(err)) => return Error::from(err).into_response(),
+            }
+        }
+    };
+    if let Some(retry) = refused {
         limit.state.metrics.rate_limited(limit.name);
         tracing::info!(limiter = limit.name, %ip, "rate limited");
         return Error::RateLimited {

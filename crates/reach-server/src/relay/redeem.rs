@@ -1,11 +1,15 @@
 //! The one support-code redemption, used by `POST /api/support-codes/validate` (preview) and
 //! by `/ws/agent` (consume).
 //!
-//! Brute force is bounded per client IP by [`crate::state::RateLimits::support_code_lockout`]
-//! (10 wrong codes, 15 minutes out), shared by both surfaces. The attempt is reserved —
-//! counted as a failure — before anything is awaited, and cleared when the code turns out
-//! good, so parallel guesses cannot slip past the check while earlier ones are still being
-//! looked up: at most 10 guesses per IP are evaluated per lockout, however many race.
+//! Brute force is bounded per client IP by [`crate::counters::SUPPORT_CODE_LOCKOUT`] (10 wrong
+//! codes, 15 minutes out), shared by both surfaces and by every server instance on the
+//! database. The attempt is reserved — counted as a failure in the shared counter — before the
+//! code is looked up, and cleared when the code turns out good, so parallel guesses on any
+//! instance cannot slip past the check while earlier ones are still being looked up: at most
+//! 10 guesses per IP are evaluated per lockout, however many race and on however many
+//! instances. The process's own [`crate::state::RateLimits::support_code_lockout`] is a fast
+//! first gate in front of it (it refuses without a database round trip once this process saw
+//! the IP's 10 tries). A database error refuses the attempt.
 
 use std::net::IpAddr;
 use std::time::Instant;
@@ -13,6 +17,7 @@ use std::time::Instant;
 use reach_proto::support_code::SupportCode;
 use serde_json::json;
 
+use crate::counters::{self, Refused};
 use crate::ratelimit::RetryAfter;
 use crate::relay::store::credentials::{self, CodeRow};
 use crate::state::AppState;
@@ -61,9 +66,21 @@ pub async fn redeem(
     how: Redemption,
 ) -> Result<CodeRow, RedeemError> {
     let lockout = &state.limits.support_code_lockout;
-    let reservation = lockout
+    let _first_gate = lockout
         .reserve(ip, Instant::now())
         .map_err(RedeemError::LockedOut)?;
+    let subject = counters::ip_subject(ip);
+    let reservation = counters::reserve(
+        &state.db,
+        counters::KIND_SUPPORT_CODE,
+        &subject,
+        &counters::SUPPORT_CODE_LOCKOUT,
+    )
+    .await
+    .map_err(|refused| match refused {
+        Refused::Held(retry) => RedeemError::LockedOut(retry),
+        Refused::Database(err) => RedeemError::Database(err),
+    })?;
     let found = match SupportCode::parse(typed) {
         Ok(code) => {
             let hash = credentials::code_hash(&code);
@@ -77,10 +94,16 @@ pub async fn redeem(
     match found {
         Some(row) => {
             lockout.record_success(ip);
+            // The code is good (and maybe consumed): a failed clear only leaves tries counted.
+            if let Err(err) =
+                counters::clear(&state.db, counters::KIND_SUPPORT_CODE, &subject).await
+            {
+                tracing::warn!(error = %err, "could not clear a support code lockout counter");
+            }
             Ok(row)
         }
         None => {
-            if reservation.started_lockout {
+            if reservation.started_hold {
                 audit_lockout(state, ip, how.surface()).await;
             }
             Err(RedeemError::Unknown)
