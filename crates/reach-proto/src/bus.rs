@@ -2,27 +2,61 @@
 //! reassembly and credit. The server's tunnels (`reach_server::bus::tunnel`) use it.
 //!
 //! A tunnel carries a viewer's WebSocket messages between the instance it connected to and
-//! the instance that holds its session. Each direction is a pair of subjects: data and acks.
-//! - A message larger than [`CHUNK`] is cut into pieces (`MORE` … `LAST`); one publisher per
-//!   direction and NATS's per-connection ordering keep them in order.
+//! the instance that holds its session. Each direction has a data subject family and an ack
+//! subject.
+//! - What a payload is travels in the last token of its subject ([`Kind`]: `l` the last piece
+//!   of a message, `m` more follows, `c` the socket closes), so a piece is a slice of the
+//!   message, never a copy. A message larger than the chunk size (the bus's payload limit) is
+//!   cut into pieces; one publisher per direction and NATS's per-connection ordering keep them
+//!   in order.
 //! - The sender may have at most [`WINDOW`] bytes unacknowledged; the receiver acknowledges
 //!   what it has handed on (to the socket or to the session) every [`ACK_EVERY`] bytes. A slow
 //!   viewer therefore holds the sender back instead of growing a queue anywhere.
 
 use bytes::{BufMut as _, Bytes, BytesMut};
 
-/// Largest piece of a message on the bus (NATS's default payload limit is 1 MiB).
-pub const CHUNK: usize = 256 * 1024;
+/// Smallest chunk used, whatever the bus says its payload limit is.
+pub const MIN_CHUNK: usize = 64 * 1024;
+/// Largest chunk used (a bus configured for bigger payloads still gets pieces this size).
+pub const MAX_CHUNK: usize = 8 * 1024 * 1024;
 /// Bytes a sender may have in flight, unacknowledged, per direction.
 pub const WINDOW: u64 = 4 * 1024 * 1024;
 /// The receiver acknowledges after this many bytes.
 pub const ACK_EVERY: u64 = 128 * 1024;
 
-const LAST: u8 = 0;
-const MORE: u8 = 1;
-const CLOSE: u8 = 2;
+/// What a payload is (the last token of its subject).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The last (or only) piece of a message.
+    Last,
+    /// A piece with more of its message following.
+    More,
+    /// The socket closes: a big-endian code and a UTF-8 reason.
+    Close,
+}
 
-/// One decoded data-subject payload.
+impl Kind {
+    /// The subject token.
+    pub const fn token(self) -> &'static str {
+        match self {
+            Self::Last => "l",
+            Self::More => "m",
+            Self::Close => "c",
+        }
+    }
+
+    /// Reads a subject token.
+    pub fn from_token(token: &str) -> Option<Self> {
+        match token {
+            "l" => Some(Self::Last),
+            "m" => Some(Self::More),
+            "c" => Some(Self::Close),
+            _ => None,
+        }
+    }
+}
+
+/// One decoded data payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Piece {
     /// Part of a message; `last` ends it.
@@ -44,7 +78,7 @@ pub enum Piece {
 /// A payload that is not a piece.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PieceError {
-    /// Empty, unknown tag, or a close without its code.
+    /// Unknown kind, or a close without its code.
     #[error("malformed bus piece")]
     Malformed,
     /// The reassembled message would pass its limit.
@@ -52,52 +86,59 @@ pub enum PieceError {
     TooLarge(usize),
 }
 
-/// Cuts one message into payloads of at most [`CHUNK`] bytes plus a tag byte.
-pub fn pieces(message: &[u8]) -> Vec<Bytes> {
-    if message.is_empty() {
-        return vec![Bytes::from_static(&[LAST])];
-    }
-    let count = message.len().div_ceil(CHUNK);
-    message
-        .chunks(CHUNK)
-        .enumerate()
-        .map(|(i, part)| {
-            let mut b = BytesMut::with_capacity(part.len() + 1);
-            b.put_u8(if i + 1 == count { LAST } else { MORE });
-            b.put_slice(part);
-            b.freeze()
-        })
-        .collect()
+/// The chunk size for a bus whose payload limit is `max_payload`.
+pub fn chunk_for(max_payload: usize) -> usize {
+    max_payload.clamp(MIN_CHUNK, MAX_CHUNK)
 }
 
-/// The payload that closes the socket.
-pub fn close_piece(code: u16, reason: &str) -> Bytes {
-    let mut b = BytesMut::with_capacity(3 + reason.len());
-    b.put_u8(CLOSE);
+/// Cuts one message into pieces of at most `chunk` bytes: slices of it, not copies.
+pub fn pieces(message: &Bytes, chunk: usize) -> Vec<(Kind, Bytes)> {
+    let chunk = chunk.max(1);
+    if message.len() <= chunk {
+        return vec![(Kind::Last, message.clone())];
+    }
+    let mut out = Vec::with_capacity(message.len().div_ceil(chunk));
+    let mut at = 0;
+    while at < message.len() {
+        let end = (at + chunk).min(message.len());
+        let kind = if end == message.len() {
+            Kind::Last
+        } else {
+            Kind::More
+        };
+        out.push((kind, message.slice(at..end)));
+        at = end;
+    }
+    out
+}
+
+/// The payload of a [`Kind::Close`].
+pub fn close_payload(code: u16, reason: &str) -> Bytes {
+    let mut b = BytesMut::with_capacity(2 + reason.len());
     b.put_u16(code);
     b.put_slice(reason.as_bytes());
     b.freeze()
 }
 
-/// Decodes one data-subject payload.
+/// Decodes one data payload of `kind`.
 ///
 /// # Errors
 /// [`PieceError::Malformed`].
-pub fn decode(payload: &Bytes) -> Result<Piece, PieceError> {
-    match payload.first() {
-        Some(&LAST) => Ok(Piece::Data {
+pub fn decode(kind: Kind, payload: Bytes) -> Result<Piece, PieceError> {
+    match kind {
+        Kind::Last => Ok(Piece::Data {
             last: true,
-            bytes: payload.slice(1..),
+            bytes: payload,
         }),
-        Some(&MORE) => Ok(Piece::Data {
+        Kind::More => Ok(Piece::Data {
             last: false,
-            bytes: payload.slice(1..),
+            bytes: payload,
         }),
-        Some(&CLOSE) if payload.len() >= 3 => Ok(Piece::Close {
-            code: u16::from_be_bytes([payload[1], payload[2]]),
-            reason: String::from_utf8_lossy(&payload[3..]).into_owned(),
+        Kind::Close if payload.len() >= 2 => Ok(Piece::Close {
+            code: u16::from_be_bytes([payload[0], payload[1]]),
+            reason: String::from_utf8_lossy(&payload[2..]).into_owned(),
         }),
-        _ => Err(PieceError::Malformed),
+        Kind::Close => Err(PieceError::Malformed),
     }
 }
 
@@ -204,11 +245,11 @@ pub fn decode_ack(payload: &[u8]) -> Option<u64> {
 mod tests {
     use super::*;
 
-    fn reassemble(payloads: &[Bytes], max: usize) -> Result<Vec<Bytes>, PieceError> {
+    fn reassemble(payloads: &[(Kind, Bytes)], max: usize) -> Result<Vec<Bytes>, PieceError> {
         let mut r = Reassembly::new(max);
         let mut out = Vec::new();
-        for p in payloads {
-            match decode(p)? {
+        for (kind, p) in payloads {
+            match decode(*kind, p.clone())? {
                 Piece::Data { last, bytes } => out.extend(r.push(last, bytes)?),
                 Piece::Close { .. } => {}
             }
@@ -217,43 +258,56 @@ mod tests {
     }
 
     #[test]
-    fn a_large_message_is_cut_into_pieces_and_joined_back_in_order() {
-        let message: Vec<u8> = (0..CHUNK * 2 + 17).map(|i| (i % 251) as u8).collect();
-        let payloads = pieces(&message);
-        assert_eq!(payloads.len(), 3);
-        assert!(payloads.iter().all(|p| p.len() <= CHUNK + 1));
-        let mut all = payloads.clone();
-        all.extend(pieces(b"next"));
-        let out = reassemble(&all, 4 * CHUNK).unwrap();
-        assert_eq!(out, vec![Bytes::from(message), Bytes::from_static(b"next")]);
+    fn a_large_message_is_cut_into_slices_and_joined_back_in_order() {
+        let chunk = MIN_CHUNK;
+        let message: Bytes = (0..chunk * 2 + 17).map(|i| (i % 251) as u8).collect();
+        let mut all = pieces(&message, chunk);
+        assert_eq!(
+            all.iter().map(|(k, b)| (*k, b.len())).collect::<Vec<_>>(),
+            vec![(Kind::More, chunk), (Kind::More, chunk), (Kind::Last, 17)]
+        );
+        assert_eq!(
+            all[1].1.as_ptr(),
+            message[chunk..].as_ptr(),
+            "a slice, not a copy"
+        );
+        all.extend(pieces(&Bytes::from_static(b"next"), chunk));
+        let out = reassemble(&all, 4 * chunk).unwrap();
+        assert_eq!(out, vec![message, Bytes::from_static(b"next")]);
     }
 
     #[test]
-    fn small_and_empty_messages_are_one_piece() {
-        assert_eq!(pieces(b"abc").len(), 1);
-        let out = reassemble(&[pieces(b"").remove(0), pieces(b"x").remove(0)], 10).unwrap();
-        assert_eq!(out, vec![Bytes::new(), Bytes::from_static(b"x")]);
+    fn small_and_empty_messages_are_one_piece_passed_through() {
+        let m = Bytes::from_static(b"abc");
+        let p = pieces(&m, MIN_CHUNK);
+        assert_eq!(p, vec![(Kind::Last, m.clone())]);
+        let out = reassemble(&[pieces(&Bytes::new(), 8)[0].clone(), p[0].clone()], 10).unwrap();
+        assert_eq!(out, vec![Bytes::new(), m]);
+    }
+
+    #[test]
+    fn the_chunk_follows_the_bus_limit_within_bounds() {
+        assert_eq!(chunk_for(1024 * 1024), 1024 * 1024);
+        assert_eq!(chunk_for(10), MIN_CHUNK);
+        assert_eq!(chunk_for(usize::MAX), MAX_CHUNK);
     }
 
     #[test]
     fn a_message_over_the_limit_is_refused_and_the_next_one_still_passes() {
-        let big = vec![7u8; CHUNK + 10];
-        let mut r = Reassembly::new(CHUNK);
+        let big: Bytes = vec![7u8; 3 * 1024].into();
+        let mut r = Reassembly::new(1024);
         let mut err = None;
-        for p in pieces(&big) {
-            let Piece::Data { last, bytes } = decode(&p).unwrap() else {
+        for (kind, p) in pieces(&big, 512) {
+            let Piece::Data { last, bytes } = decode(kind, p).unwrap() else {
                 panic!("data");
             };
             if let Err(e) = r.push(last, bytes) {
                 err = Some(e);
             }
         }
-        assert_eq!(err, Some(PieceError::TooLarge(CHUNK)));
-        let Piece::Data { last, bytes } = decode(&pieces(b"ok")[0]).unwrap() else {
-            panic!("data");
-        };
+        assert_eq!(err, Some(PieceError::TooLarge(1024)));
         assert_eq!(
-            r.push(last, bytes).unwrap(),
+            r.push(true, Bytes::from_static(b"ok")).unwrap(),
             Some(Bytes::from_static(b"ok"))
         );
     }
@@ -261,18 +315,20 @@ mod tests {
     #[test]
     fn close_pieces_carry_code_and_reason_and_junk_is_malformed() {
         assert_eq!(
-            decode(&close_piece(4403, "forbidden")).unwrap(),
+            decode(Kind::Close, close_payload(4403, "forbidden")).unwrap(),
             Piece::Close {
                 code: 4403,
                 reason: "forbidden".into()
             }
         );
-        for junk in [&b""[..], &[9, 1][..], &[CLOSE, 1][..]] {
-            assert_eq!(
-                decode(&Bytes::copy_from_slice(junk)),
-                Err(PieceError::Malformed)
-            );
+        assert_eq!(
+            decode(Kind::Close, Bytes::from_static(&[1])),
+            Err(PieceError::Malformed)
+        );
+        for k in [Kind::Last, Kind::More, Kind::Close] {
+            assert_eq!(Kind::from_token(k.token()), Some(k));
         }
+        assert_eq!(Kind::from_token("ack"), None);
     }
 
     #[test]

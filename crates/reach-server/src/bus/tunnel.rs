@@ -2,9 +2,9 @@
 //! holding its session (the home), which runs the whole viewer — authentication, the one
 //! access rule, rate limits, audit — as if the viewer had connected there.
 //!
-//! Subjects, per session and tunnel: `reach.v.<session>.<tunnel>.up` (viewer → home) and
-//! `.down` (home → viewer), each with an `.ack` subject carrying credit back
-//! ([`reach_proto::bus`]). Either side ends the tunnel when the other instance stops being live.
+//! Subjects, per session and tunnel: `reach.v.<session>.<tunnel>.u.<kind>` (viewer → home)
+//! and `.d.<kind>` (home → viewer), with `.uack` and `.dack` carrying credit back
+//! ([`reach_proto::bus`]: the kind token says what a payload is, so pieces are slices). Either side ends the tunnel when the other instance stops being live.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -24,7 +24,7 @@ use super::rpc::{self, Answer, Call};
 use crate::relay::budget::SLOW_VIEWER_DEADLINE;
 use crate::state::AppState;
 use crate::ws::{BoxSink, BoxStream, PreAuth, close_with};
-use reach_proto::bus::{self as frames, Acks, Credit, Piece, Reassembly};
+use reach_proto::bus::{self as frames, Acks, Credit, Kind, Piece, Reassembly};
 
 /// How often a receiver acknowledges what it handed on while traffic is light.
 const ACK_IDLE: Duration = Duration::from_millis(50);
@@ -57,11 +57,32 @@ struct Subjects {
 fn subjects(session: &str, tunnel: &str) -> Subjects {
     let base = format!("reach.v.{session}.{tunnel}");
     Subjects {
-        up: format!("{base}.up"),
-        up_ack: format!("{base}.up.ack"),
-        down: format!("{base}.down"),
-        down_ack: format!("{base}.down.ack"),
+        up: format!("{base}.u"),
+        up_ack: format!("{base}.uack"),
+        down: format!("{base}.d"),
+        down_ack: format!("{base}.dack"),
     }
+}
+
+/// Every kind of payload under a data prefix.
+fn all_kinds(prefix: &str) -> String {
+    format!("{prefix}.*")
+}
+
+/// Decodes a data payload from its subject's last token.
+fn piece_of(msg: async_nats::Message) -> Result<Piece, frames::PieceError> {
+    let kind = msg
+        .subject
+        .rsplit('.')
+        .next()
+        .and_then(Kind::from_token)
+        .ok_or(frames::PieceError::Malformed)?;
+    frames::decode(kind, msg.payload)
+}
+
+/// The chunk size for this bus.
+fn chunk(bus: &Bus) -> usize {
+    frames::chunk_for(bus.client().server_info().max_payload)
 }
 
 /// Whether `instance` is still live; waits for a change otherwise.
@@ -88,18 +109,21 @@ async fn drained(draining: &mut watch::Receiver<bool>) {
     }
 }
 
-async fn publish_all(bus: &Bus, subject: &str, message: &[u8]) -> bool {
-    for piece in frames::pieces(message) {
-        if bus
-            .client()
-            .publish(subject.to_owned(), piece)
-            .await
-            .is_err()
-        {
+/// Publishes one message under a data prefix, cut into slices of at most `chunk`.
+async fn publish_all(bus: &Bus, prefix: &str, message: &Bytes, chunk: usize) -> bool {
+    for (kind, piece) in frames::pieces(message, chunk) {
+        let subject = format!("{prefix}.{}", kind.token());
+        if bus.client().publish(subject, piece).await.is_err() {
             return false;
         }
     }
     true
+}
+
+/// Publishes a close under a data prefix.
+async fn publish_close(bus: &Bus, prefix: &str, code: u16, reason: &str) {
+    let subject = format!("{prefix}.{}", Kind::Close.token());
+    publish(bus, &subject, frames::close_payload(code, reason)).await;
 }
 
 async fn publish(bus: &Bus, subject: &str, payload: Bytes) {
@@ -120,7 +144,7 @@ pub(super) async fn serve_home(state: &AppState, bus: &Arc<Bus>, o: Opening) -> 
     bus.saw(&o.edge);
     let s = subjects(&o.session_id, &o.tunnel_id);
     let (Ok(up), Ok(down_acks)) = (
-        bus.client().subscribe(s.up.clone()).await,
+        bus.client().subscribe(all_kinds(&s.up)).await,
         bus.client().subscribe(s.down_ack.clone()).await,
     ) else {
         return failed("could not subscribe");
@@ -179,7 +203,7 @@ async fn home_up(
         tokio::select! {
             msg = up.next() => {
                 let Some(msg) = msg else { break };
-                let item = match frames::decode(&msg.payload) {
+                let item = match piece_of(msg) {
                     Ok(Piece::Data { last, bytes }) => match whole.push(last, bytes) {
                         Ok(Some(full)) => Ok(Message::Binary(full)),
                         Ok(None) => continue,
@@ -225,6 +249,7 @@ async fn home_down(
 ) {
     let mut live = bus.live();
     let mut credit = Credit::default();
+    let chunk = chunk(&bus);
     loop {
         tokio::select! {
             biased;
@@ -234,7 +259,7 @@ async fn home_down(
             },
             msg = out_rx.recv(), if credit.open() => match msg {
                 Some(Message::Binary(b)) => {
-                    if !publish_all(&bus, &subject, &b).await {
+                    if !publish_all(&bus, &subject, &b, chunk).await {
                         break;
                     }
                     credit.sent(b.len());
@@ -243,12 +268,12 @@ async fn home_down(
                     let (code, reason) = frame.map_or((close::NORMAL, String::new()), |f| {
                         (f.code, f.reason.to_string())
                     });
-                    publish(&bus, &subject, frames::close_piece(code, &reason)).await;
+                    publish_close(&bus, &subject, code, &reason).await;
                     break;
                 }
                 Some(_) => {}
                 None => {
-                    publish(&bus, &subject, frames::close_piece(close::NORMAL, "")).await;
+                    publish_close(&bus, &subject, close::NORMAL, "").await;
                     break;
                 }
             },
@@ -262,6 +287,7 @@ struct Edge {
     whole: Reassembly,
     acks: Acks,
     credit: Credit,
+    chunk: usize,
     pre_auth: Option<PreAuth>,
 }
 
@@ -279,7 +305,7 @@ pub(crate) async fn serve_edge(
     let tunnel_id = crate::db::new_id("tun");
     let s = subjects(session_id, &tunnel_id);
     let (Ok(mut down), Ok(mut up_acks)) = (
-        bus.client().subscribe(s.down.clone()).await,
+        bus.client().subscribe(all_kinds(&s.down)).await,
         bus.client().subscribe(s.up_ack.clone()).await,
     ) else {
         return close_with(&mut sink, close::GOING_AWAY, UNREACHABLE).await;
@@ -301,6 +327,7 @@ pub(crate) async fn serve_edge(
         whole: Reassembly::new(AGENT_MAX_MESSAGE),
         acks: Acks::default(),
         credit: Credit::default(),
+        chunk: chunk(bus),
         pre_auth,
     };
     let mut live = bus.live();
@@ -313,7 +340,7 @@ pub(crate) async fn serve_edge(
                 let Some(msg) = msg else {
                     return close_with(&mut sink, close::GOING_AWAY, UNREACHABLE).await;
                 };
-                if let Some((code, reason)) = to_viewer(bus, &s, &mut edge, &mut sink, &msg.payload).await {
+                if let Some((code, reason)) = to_viewer(bus, &s, &mut edge, &mut sink, msg).await {
                     return close_with(&mut sink, code, &reason).await;
                 }
             }
@@ -323,7 +350,7 @@ pub(crate) async fn serve_edge(
                 }
             }
             msg = stream.next(), if edge.credit.open() => {
-                if !from_viewer(bus, &s.up, &mut edge.credit, msg).await {
+                if !from_viewer(bus, &s.up, &mut edge, msg).await {
                     return;
                 }
             }
@@ -336,7 +363,7 @@ pub(crate) async fn serve_edge(
                 return close_with(&mut sink, close::GOING_AWAY, HOME_LOST).await;
             }
             () = drained(&mut draining) => {
-                publish(bus, &s.up, frames::close_piece(close::GOING_AWAY, "")).await;
+                publish_close(bus, &s.up, close::GOING_AWAY, "").await;
                 return close_with(&mut sink, close::GOING_AWAY, DRAINING).await;
             }
         }
@@ -354,9 +381,9 @@ async fn to_viewer(
     s: &Subjects,
     edge: &mut Edge,
     sink: &mut BoxSink,
-    payload: &Bytes,
+    msg: async_nats::Message,
 ) -> Option<(u16, String)> {
-    let (last, bytes) = match frames::decode(payload) {
+    let (last, bytes) = match piece_of(msg) {
         Ok(Piece::Data { last, bytes }) => (last, bytes),
         Ok(Piece::Close { code, reason }) => return Some((code, reason)),
         Err(_) => return Some((close::GOING_AWAY, UNREACHABLE.into())),
@@ -372,7 +399,7 @@ async fn to_viewer(
     let len = full.len();
     let sent = tokio::time::timeout(SLOW_VIEWER_DEADLINE, sink.send(Message::Binary(full))).await;
     if !matches!(sent, Ok(Ok(()))) {
-        publish(bus, &s.up, frames::close_piece(DROPPED, "")).await;
+        publish_close(bus, &s.up, DROPPED, "").await;
         return Some((close::POLICY, "the viewer fell too far behind".into()));
     }
     if let Some(total) = edge.acks.handed_on(len) {
@@ -385,24 +412,24 @@ async fn to_viewer(
 async fn from_viewer(
     bus: &Bus,
     up: &str,
-    credit: &mut Credit,
+    edge: &mut Edge,
     msg: Option<Result<Message, axum::Error>>,
 ) -> bool {
     match msg {
         Some(Ok(Message::Binary(b))) => {
-            let ok = publish_all(bus, up, &b).await;
-            credit.sent(b.len());
+            let ok = publish_all(bus, up, &b, edge.chunk).await;
+            edge.credit.sent(b.len());
             ok
         }
         Some(Ok(Message::Close(frame))) => {
             let (code, reason) =
                 frame.map_or((DROPPED, String::new()), |f| (f.code, f.reason.to_string()));
-            publish(bus, up, frames::close_piece(code, &reason)).await;
+            publish_close(bus, up, code, &reason).await;
             false
         }
         Some(Ok(_)) => true,
         Some(Err(_)) | None => {
-            publish(bus, up, frames::close_piece(DROPPED, "")).await;
+            publish_close(bus, up, DROPPED, "").await;
             false
         }
     }
