@@ -57,6 +57,10 @@ pub struct RelayBenchArgs {
     /// The `nats-server` binary for --cross-instance (Debian package `nats-server`).
     #[arg(long, default_value = "/usr/sbin/nats-server")]
     nats_server: std::path::PathBuf,
+    /// The NATS server's payload limit for --cross-instance, in bytes (its default is 1 MiB;
+    /// docs/deploy.md suggests 8 MiB so a video frame is one piece).
+    #[arg(long, default_value_t = 8 * 1024 * 1024)]
+    nats_max_payload: usize,
 }
 
 pub(crate) const PASSWORD: &str = "bench-admin-password";
@@ -117,6 +121,7 @@ async fn bench(args: RelayBenchArgs) -> anyhow::Result<()> {
             messages: args.big_messages,
             rate: args.rate,
             secs: args.latency_secs,
+            max_payload: args.nats_max_payload,
         };
         crate::relay_cross::bench(&args.nats_server, binary, &wrapper, &figures).await?;
         return Ok(());

@@ -22,19 +22,26 @@ pub(crate) struct Figures {
     pub rate: u32,
     /// Seconds of (b).
     pub secs: u64,
+    /// The NATS server's payload limit.
+    pub max_payload: usize,
 }
 
 const SECRET: &str = "bench: one token secret shared by both instances";
 
 /// A `nats-server` child on a free loopback port; killed when dropped.
-struct Nats(Child, String);
+struct Nats(Child, String, tempfile::TempDir);
 
 impl Nats {
-    fn start(binary: &Path) -> anyhow::Result<Self> {
+    fn start(binary: &Path, max_payload: usize) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
+        let dir = tempfile::tempdir()?;
+        let config = dir.path().join("nats.conf");
+        std::fs::write(&config, format!("max_payload: {max_payload}\n"))?;
         let child = Command::new(binary)
+            .arg("-c")
+            .arg(&config)
             .args(["-a", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -47,7 +54,7 @@ impl Nats {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Ok(Self(child, format!("nats://127.0.0.1:{port}")))
+        Ok(Self(child, format!("nats://127.0.0.1:{port}"), dir))
     }
 }
 
@@ -75,7 +82,7 @@ pub(crate) async fn bench(
     wrapper: &[String],
     f: &Figures,
 ) -> anyhow::Result<()> {
-    let nats = Nats::start(nats_binary)?;
+    let nats = Nats::start(nats_binary, f.max_payload)?;
     let env = vec![("REACH_TOKEN_SECRET".to_owned(), SECRET.to_owned())];
     let bus = vec!["--nats-url".to_owned(), nats.1.clone()];
     let a = ServerProcess::start_with(
@@ -95,7 +102,9 @@ pub(crate) async fn bench(
     let api = login(a.url()).await?;
     println!(
         "reach bench relay --cross-instance: two `reach server` children on one SQLite database and \
-         one nats-server; agent on A; viewer on A (same instance), then on B (through the bus)"
+         one nats-server (max_payload {} bytes); agent on A; viewer on A (same instance), then \
+         on B (through the bus)",
+        f.max_payload
     );
     println!("same instance (agent and viewer on A):");
     let pair = open_pair(&api, 0, a.url()).await?;
@@ -103,7 +112,14 @@ pub(crate) async fn bench(
     let (_, same_p99) = latency(pair, &a, f.rate, f.secs).await?;
     println!("cross instance (agent on A, viewer on B; CPU figures are A's):");
     let pair = open_pair(&api, 1, b.url()).await?;
+    let ticks = |p: u32| crate::server_process::cpu_ticks_of(p).unwrap_or(0);
+    let (b0, n0) = (ticks(b.pid()), ticks(nats.0.id()));
     let (pair, cross_mbs) = throughput(pair, &a, f.messages).await?;
+    println!(
+        "    during (a): B used {} ms of CPU, nats-server {} ms",
+        ticks(b.pid()).saturating_sub(b0) * 10,
+        ticks(nats.0.id()).saturating_sub(n0) * 10
+    );
     let (_, cross_p99) = latency(pair, &a, f.rate, f.secs).await?;
     println!(
         "cross/same throughput {:.2} ({cross_mbs:.1} / {same_mbs:.1} MB/s); added p99 {} us \

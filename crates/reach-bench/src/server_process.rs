@@ -94,6 +94,11 @@ impl ServerProcess {
         Ok(Self { child, url, dir })
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Its data directory.
     pub fn data_dir(&self) -> &std::path::Path {
         self.dir.path()
@@ -124,17 +129,7 @@ impl ServerProcess {
     /// # Errors
     /// `/proc/<pid>/stat` cannot be read or parsed.
     pub fn cpu_ticks(&self) -> anyhow::Result<u64> {
-        let path = format!("/proc/{}/stat", self.child.id());
-        let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-        // Fields after the command name (which may hold spaces) start at `) `.
-        let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or_default();
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let tick = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
-        // utime and stime are fields 14 and 15 of stat(5); 12 and 13 after the name.
-        tick(11)
-            .zip(tick(12))
-            .map(|(user, system)| user + system)
-            .with_context(|| format!("no CPU times in {path}"))
+        cpu_ticks_of(self.child.id())
     }
 
     /// Asks the server to stop (SIGTERM) and waits for it, so a profiler wrapper writes its
@@ -173,4 +168,23 @@ fn read_url(stdout: std::process::ChildStdout) -> anyhow::Result<String> {
         }
     }
     bail!("the server exited before it listened")
+}
+
+/// CPU time process `pid` has used so far (user + system), from `/proc/<pid>/stat`, in clock
+/// ticks of 10 ms.
+///
+/// # Errors
+/// `/proc/<pid>/stat` cannot be read or parsed.
+pub fn cpu_ticks_of(pid: u32) -> anyhow::Result<u64> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    // Fields after the command name (which may hold spaces) start at `) `.
+    let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
+    // utime and stime are fields 14 and 15 of stat(5); 12 and 13 after the name.
+    tick(11)
+        .zip(tick(12))
+        .map(|(user, system)| user + system)
+        .with_context(|| format!("no CPU times in {path}"))
 }
