@@ -101,7 +101,12 @@ async fn run(state: AppState, socket: WebSocket, ip: IpAddr, origin_ok: bool, pr
         tx,
     };
     let replaced = state.relay.register_agent(&bound.machine_id, link);
-    crate::cluster::agent_here(&state, &bound.machine_id, conn_id).await;
+    Box::pin(crate::cluster::agent_here(
+        &state,
+        &bound.machine_id,
+        conn_id,
+    ))
+    .await;
     if let Some(old) = replaced {
         let _ = old.tx.try_send(Outbound::Close(
             close::REPLACED,

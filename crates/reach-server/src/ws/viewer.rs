@@ -129,7 +129,7 @@ async fn run(
     if !origin_ok {
         return close_with(&mut sink, close::BAD_ORIGIN, "origin not allowed").await;
     }
-    let first = match read_first(&mut stream, AUTH_MAX_MESSAGE).await {
+    let first = match Box::pin(read_first(&mut stream, AUTH_MAX_MESSAGE)).await {
         Ok(first) => first,
         Err(r) => return close_with(&mut sink, r.code, r.reason).await,
     };
@@ -137,10 +137,11 @@ async fn run(
     // arrives without a pre-auth slot and is always served where it lands).
     if pre_auth.is_some()
         && let Some(bus) = &state.bus
-        && let Some((home, session_id)) = crate::cluster::viewer_home(&state, &first).await
+        && let Some((home, session_id)) =
+            Box::pin(crate::cluster::viewer_home(&state, &first)).await
     {
         let bytes = Bytes::from(codec::encode(&first));
-        return crate::bus::tunnel::serve_edge(
+        return Box::pin(crate::bus::tunnel::serve_edge(
             bus,
             &home,
             &session_id,
@@ -148,7 +149,7 @@ async fn run(
             sink,
             stream,
             pre_auth,
-        )
+        ))
         .await;
     }
     let events = state.events.subscribe();
