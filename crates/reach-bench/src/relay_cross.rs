@@ -29,7 +29,11 @@ pub(crate) struct Figures {
 const SECRET: &str = "bench: one token secret shared by both instances";
 
 /// A `nats-server` child on a free loopback port; killed when dropped.
-struct Nats(Child, String, tempfile::TempDir);
+struct Nats {
+    child: Child,
+    url: String,
+    _config: tempfile::TempDir,
+}
 
 impl Nats {
     fn start(binary: &Path, max_payload: usize) -> anyhow::Result<Self> {
@@ -54,14 +58,18 @@ impl Nats {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Ok(Self(child, format!("nats://127.0.0.1:{port}"), dir))
+        Ok(Self {
+            child,
+            url: format!("nats://127.0.0.1:{port}"),
+            _config: dir,
+        })
     }
 }
 
 impl Drop for Nats {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -84,7 +92,7 @@ pub(crate) async fn bench(
 ) -> anyhow::Result<()> {
     let nats = Nats::start(nats_binary, f.max_payload)?;
     let env = vec![("REACH_TOKEN_SECRET".to_owned(), SECRET.to_owned())];
-    let bus = vec!["--nats-url".to_owned(), nats.1.clone()];
+    let bus = vec!["--nats-url".to_owned(), nats.url.clone()];
     let a = ServerProcess::start_with(
         binary.clone(),
         wrapper,
@@ -113,12 +121,12 @@ pub(crate) async fn bench(
     println!("cross instance (agent on A, viewer on B; CPU figures are A's):");
     let pair = open_pair(&api, 1, b.url()).await?;
     let ticks = |p: u32| crate::server_process::cpu_ticks_of(p).unwrap_or(0);
-    let (b0, n0) = (ticks(b.pid()), ticks(nats.0.id()));
+    let (b0, n0) = (ticks(b.pid()), ticks(nats.child.id()));
     let (pair, cross_mbs) = throughput(pair, &a, f.messages).await?;
     println!(
         "    during (a): B used {} ms of CPU, nats-server {} ms",
         ticks(b.pid()).saturating_sub(b0) * 10,
-        ticks(nats.0.id()).saturating_sub(n0) * 10
+        ticks(nats.child.id()).saturating_sub(n0) * 10
     );
     let (_, cross_p99) = latency(pair, &a, f.rate, f.secs).await?;
     println!(
