@@ -122,6 +122,7 @@ async fn bench(args: RelayBenchArgs) -> anyhow::Result<()> {
             rate: args.rate,
             secs: args.latency_secs,
             max_payload: args.nats_max_payload,
+            idle: args.idle_sessions,
         };
         crate::relay_cross::bench(&args.nats_server, binary, &wrapper, &figures).await?;
         return Ok(());

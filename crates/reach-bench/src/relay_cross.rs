@@ -24,6 +24,37 @@ pub(crate) struct Figures {
     pub secs: u64,
     /// The NATS server's payload limit.
     pub max_payload: usize,
+    /// Idle cross-instance sessions to hold for the memory figure.
+    pub idle: usize,
+}
+
+/// Holds `n` idle sessions whose agent is on A and viewer on B; prints both servers' resident
+/// memory per session.
+async fn idle_across(
+    api: &Api,
+    a: &ServerProcess,
+    b: &ServerProcess,
+    n: usize,
+) -> anyhow::Result<()> {
+    if n == 0 {
+        return Ok(());
+    }
+    let (a0, b0) = (a.rss_kib()?, b.rss_kib()?);
+    let mut held = Vec::with_capacity(n);
+    for i in 0..n {
+        held.push(open_pair(api, 100 + i, b.url()).await?);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (a1, b1) = (a.rss_kib()?, b.rss_kib()?);
+    let per = |before: u64, after: u64| after.saturating_sub(before) as f64 / n as f64;
+    println!(
+        "(c) idle across instances: held {n} sessions (agent on A, viewer on B): A {:.1} KiB and \
+         B {:.1} KiB per session (server processes only)",
+        per(a0, a1),
+        per(b0, b1)
+    );
+    drop(held);
+    Ok(())
 }
 
 const SECRET: &str = "bench: one token secret shared by both instances";
@@ -135,6 +166,7 @@ pub(crate) async fn bench(
         cross_mbs / same_mbs,
         i128::from(cross_p99) - i128::from(same_p99),
     );
+    idle_across(&api, &a, &b, f.idle).await?;
     a.stop(Duration::from_secs(10)).await;
     b.stop(Duration::from_secs(10)).await;
     drop(nats);

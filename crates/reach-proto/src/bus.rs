@@ -16,7 +16,7 @@
 use bytes::{BufMut as _, Bytes, BytesMut};
 
 /// Smallest chunk used, whatever the bus says its payload limit is.
-pub const MIN_CHUNK: usize = 64 * 1024;
+pub const MIN_CHUNK: usize = 4 * 1024;
 /// Largest chunk used (a bus configured for bigger payloads still gets pieces this size).
 pub const MAX_CHUNK: usize = 8 * 1024 * 1024;
 /// Bytes a sender may have in flight, unacknowledged, per direction.
