@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
         if let Some(total) = decode_ack(rest) {
             credit.acked(total);
         }
-        credit.sent(rest.len());
+        credit.sent(rest.len(), 1);
         let kind = match first % 3 {
             0 => Kind::Last,
             1 => Kind::More,

@@ -9,14 +9,16 @@
 //!   message, never a copy. A message larger than the chunk size (the bus's payload limit) is
 //!   cut into pieces; one publisher per direction and NATS's per-connection ordering keep them
 //!   in order.
-//! - The sender may have at most [`WINDOW`] bytes unacknowledged; the receiver acknowledges
-//!   what it has handed on (to the socket or to the session) every [`ACK_EVERY`] bytes. A slow
-//!   viewer therefore holds the sender back instead of growing a queue anywhere.
+//! - The sender may have at most [`WINDOW`] bytes and [`MAX_PIECES_IN_FLIGHT`] pieces
+//!   unacknowledged; the receiver acknowledges what it has handed on (to the socket or to the
+//!   session) every [`ACK_EVERY`] bytes and the pieces it took every [`ACK_EVERY_PIECES`]. A
+//!   slow viewer therefore holds the sender back instead of growing a queue anywhere, and the
+//!   bus client's per-subscription queue (which drops when full) never fills.
 
 use bytes::{BufMut as _, Bytes, BytesMut};
 
 /// Smallest chunk used, whatever the bus says its payload limit is.
-pub const MIN_CHUNK: usize = 4 * 1024;
+pub const MIN_CHUNK: usize = 64 * 1024;
 /// Largest chunk used (a bus configured for bigger payloads still gets pieces this size).
 pub const MAX_CHUNK: usize = 8 * 1024 * 1024;
 /// Bytes a sender may have in flight, unacknowledged, per direction.
@@ -175,70 +177,114 @@ impl Reassembly {
     }
 }
 
-/// The sender's side of the window.
+/// The sender's side of the window: bytes (what the receiver may have to hold) and pieces
+/// (what the bus client queues per subscription before it drops: see [`MAX_PIECES_IN_FLIGHT`]).
 #[derive(Debug, Default)]
 pub struct Credit {
-    sent: u64,
-    acked: u64,
+    sent: Count,
+    acked: Count,
+}
+
+/// Bytes handed on and pieces taken, in all.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Count {
+    /// Message bytes.
+    pub bytes: u64,
+    /// Bus pieces.
+    pub pieces: u64,
 }
 
 impl Credit {
-    /// Whether another message may go now (a message may overshoot the window once).
+    /// Whether another message may go now (a message may overshoot the window once, by at most
+    /// its own size and pieces).
     pub fn open(&self) -> bool {
-        self.sent - self.acked < WINDOW
+        self.sent.bytes - self.acked.bytes < WINDOW
+            && self.sent.pieces - self.acked.pieces < MAX_PIECES_IN_FLIGHT
     }
 
-    /// Counts a message sent.
-    pub fn sent(&mut self, len: usize) {
-        self.sent += len as u64;
+    /// Counts a message of `len` bytes sent as `pieces` pieces.
+    pub fn sent(&mut self, len: usize, pieces: usize) {
+        self.sent.bytes += len as u64;
+        self.sent.pieces += pieces as u64;
     }
 
-    /// The receiver says it has handed on `total` bytes in all (acks never go backwards and
-    /// never pass what was sent).
-    pub fn acked(&mut self, total: u64) {
-        self.acked = self.acked.max(total.min(self.sent));
+    /// The receiver's totals (acks never go backwards and never pass what was sent).
+    pub fn acked(&mut self, total: Count) {
+        self.acked.bytes = self.acked.bytes.max(total.bytes.min(self.sent.bytes));
+        self.acked.pieces = self.acked.pieces.max(total.pieces.min(self.sent.pieces));
     }
 
     /// Bytes in flight.
     pub fn in_flight(&self) -> u64 {
-        self.sent - self.acked
+        self.sent.bytes - self.acked.bytes
     }
 }
+
+/// Pieces a sender may have unacknowledged. The bus client queues at most
+/// [`SUBSCRIPTION_CAPACITY`] pieces per subscription and drops the rest; this window plus one
+/// largest message ([`MAX_MESSAGE`] / [`MIN_CHUNK`] pieces) stays below it, so nothing is lost.
+pub const MAX_PIECES_IN_FLIGHT: u64 = 512;
+/// The bus client's queue per subscription (the server sets it so).
+pub const SUBSCRIPTION_CAPACITY: usize = 1024;
+/// The largest message a tunnel carries (an agent's message cap).
+pub const MAX_MESSAGE: usize = crate::limits::AGENT_MAX_MESSAGE;
+/// Pieces the receiver takes between acknowledgements at most.
+pub const ACK_EVERY_PIECES: u64 = 64;
 
 /// The receiver's side: when to acknowledge.
 #[derive(Debug, Default)]
 pub struct Acks {
-    handed_on: u64,
-    told: u64,
+    now: Count,
+    told: Count,
 }
 
 impl Acks {
-    /// Counts a message handed on; returns the total to acknowledge when it is time.
-    pub fn handed_on(&mut self, len: usize) -> Option<u64> {
-        self.handed_on += len as u64;
-        (self.handed_on - self.told >= ACK_EVERY).then(|| {
-            self.told = self.handed_on;
+    /// Counts a piece taken from the bus; returns the totals to acknowledge when it is time.
+    pub fn took_piece(&mut self) -> Option<Count> {
+        self.now.pieces += 1;
+        self.due()
+    }
+
+    /// Counts a message handed on; returns the totals to acknowledge when it is time.
+    pub fn handed_on(&mut self, len: usize) -> Option<Count> {
+        self.now.bytes += len as u64;
+        self.due()
+    }
+
+    fn due(&mut self) -> Option<Count> {
+        let due = self.now.bytes - self.told.bytes >= ACK_EVERY
+            || self.now.pieces - self.told.pieces >= ACK_EVERY_PIECES;
+        due.then(|| {
+            self.told = self.now;
             self.told
         })
     }
 
-    /// The total handed on so far, if not yet acknowledged (sent when the receiver goes idle).
-    pub fn pending(&mut self) -> Option<u64> {
-        (self.handed_on > self.told).then(|| {
-            self.told = self.handed_on;
+    /// The totals so far, if not yet acknowledged (sent when the receiver goes idle).
+    pub fn pending(&mut self) -> Option<Count> {
+        (self.now != self.told).then(|| {
+            self.told = self.now;
             self.told
         })
     }
 }
 
 /// Encodes an acknowledgement.
-pub fn ack(total: u64) -> Bytes {
-    Bytes::copy_from_slice(&total.to_be_bytes())
+pub fn ack(total: Count) -> Bytes {
+    let mut b = BytesMut::with_capacity(16);
+    b.put_u64(total.bytes);
+    b.put_u64(total.pieces);
+    b.freeze()
 }
 
 /// Decodes an acknowledgement.
-pub fn decode_ack(payload: &[u8]) -> Option<u64> {
-    Some(u64::from_be_bytes(payload.try_into().ok()?))
+pub fn decode_ack(payload: &[u8]) -> Option<Count> {
+    let bytes: [u8; 8] = payload.get(..8)?.try_into().ok()?;
+    let pieces: [u8; 8] = payload.get(8..16)?.try_into().ok()?;
+    (payload.len() == 16).then(|| Count {
+        bytes: u64::from_be_bytes(bytes),
+        pieces: u64::from_be_bytes(pieces),
+    })
 }
 
 #[cfg(test)]
@@ -332,31 +378,75 @@ mod tests {
     }
 
     #[test]
-    fn the_window_closes_when_full_and_reopens_on_acks_that_never_go_backwards() {
+    fn the_window_closes_on_bytes_or_pieces_and_reopens_on_acks_that_never_go_backwards() {
         let mut c = Credit::default();
         assert!(c.open());
-        c.sent(usize::try_from(WINDOW).unwrap());
+        c.sent(usize::try_from(WINDOW).unwrap(), 1);
         assert!(!c.open());
-        c.acked(ACK_EVERY);
+        c.acked(Count {
+            bytes: ACK_EVERY,
+            pieces: 1,
+        });
         assert!(c.open());
-        c.acked(1);
+        c.acked(Count {
+            bytes: 1,
+            pieces: 0,
+        });
         assert_eq!(c.in_flight(), WINDOW - ACK_EVERY);
-        c.acked(u64::MAX);
+        c.acked(Count {
+            bytes: u64::MAX,
+            pieces: u64::MAX,
+        });
         assert_eq!(c.in_flight(), 0);
+        // Many small messages close it on pieces long before bytes.
+        let mut c = Credit::default();
+        for _ in 0..MAX_PIECES_IN_FLIGHT {
+            assert!(c.open());
+            c.sent(20, 1);
+        }
+        assert!(!c.open());
+        c.acked(Count {
+            bytes: 20,
+            pieces: 1,
+        });
+        assert!(c.open());
     }
 
     #[test]
-    fn the_receiver_acknowledges_every_ack_every_bytes_and_the_rest_when_idle() {
+    fn the_piece_window_and_one_largest_message_fit_the_subscription_queue() {
+        let largest = MAX_MESSAGE.div_ceil(MIN_CHUNK) as u64;
+        assert!(MAX_PIECES_IN_FLIGHT + largest < SUBSCRIPTION_CAPACITY as u64);
+        assert!(
+            pieces(&Bytes::from(vec![0u8; MAX_MESSAGE + 100]), MIN_CHUNK).len() as u64
+                <= largest + 1
+        );
+    }
+
+    #[test]
+    fn the_receiver_acknowledges_on_bytes_or_pieces_and_the_rest_when_idle() {
         let mut a = Acks::default();
         assert_eq!(a.handed_on(100), None);
         assert_eq!(
             a.handed_on(usize::try_from(ACK_EVERY).unwrap()),
-            Some(ACK_EVERY + 100)
+            Some(Count {
+                bytes: ACK_EVERY + 100,
+                pieces: 0
+            })
         );
         assert_eq!(a.pending(), None);
+        for _ in 1..ACK_EVERY_PIECES {
+            assert_eq!(a.took_piece(), None);
+        }
+        let due = a.took_piece().unwrap();
+        assert_eq!(due.pieces, ACK_EVERY_PIECES);
         assert_eq!(a.handed_on(5), None);
-        assert_eq!(a.pending(), Some(ACK_EVERY + 105));
-        assert_eq!(decode_ack(&ack(42)), Some(42));
+        assert_eq!(a.pending().map(|c| c.bytes), Some(ACK_EVERY + 105));
+        let c = Count {
+            bytes: 42,
+            pieces: 7,
+        };
+        assert_eq!(decode_ack(&ack(c)), Some(c));
         assert_eq!(decode_ack(b"short"), None);
+        assert_eq!(decode_ack(&[0u8; 17]), None);
     }
 }

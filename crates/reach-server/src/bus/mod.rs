@@ -207,7 +207,7 @@ impl Bus {
         let client = async_nats::ConnectOptions::new()
             .name(format!("reach {instance_id}"))
             .connection_timeout(Duration::from_secs(5))
-            .subscription_capacity(1024)
+            .subscription_capacity(reach_proto::bus::SUBSCRIPTION_CAPACITY)
             .connect(url)
             .await
             .map_err(|e| BusError::new(url, &e.to_string()))?;
@@ -334,7 +334,15 @@ pub async fn listen(state: &AppState, bus: &Arc<Bus>) -> Result<(), async_nats::
                 continue;
             }
             match serde_json::from_slice::<Envelope>(&msg.payload) {
-                Ok(env) if env.from != me => crate::cluster::apply(&s, env.what).await,
+                // Closing agents writes to the database: done beside the loop, so the
+                // subscription's queue never fills (a full one drops broadcasts).
+                Ok(env) if env.from != me => match env.what {
+                    what @ (Broadcast::CloseKey { .. } | Broadcast::CloseMachine { .. }) => {
+                        let s = s.clone();
+                        tokio::spawn(async move { crate::cluster::apply(&s, what).await });
+                    }
+                    what => crate::cluster::apply(&s, what).await,
+                },
                 Ok(_) => {}
                 Err(err) => tracing::warn!(error = %err, "unreadable bus broadcast"),
             }

@@ -109,15 +109,16 @@ async fn drained(draining: &mut watch::Receiver<bool>) {
     }
 }
 
-/// Publishes one message under a data prefix, cut into slices of at most `chunk`.
-async fn publish_all(bus: &Bus, prefix: &str, message: &Bytes, chunk: usize) -> bool {
-    for (kind, piece) in frames::pieces(message, chunk) {
+/// Publishes one message under a data prefix, cut into slices of at most `chunk`; returns
+/// how many pieces it took (`None`: the bus refused one).
+async fn publish_all(bus: &Bus, prefix: &str, message: &Bytes, chunk: usize) -> Option<usize> {
+    let pieces = frames::pieces(message, chunk);
+    let count = pieces.len();
+    for (kind, piece) in pieces {
         let subject = format!("{prefix}.{}", kind.token());
-        if bus.client().publish(subject, piece).await.is_err() {
-            return false;
-        }
+        bus.client().publish(subject, piece).await.ok()?;
     }
-    true
+    Some(count)
 }
 
 /// Publishes a close under a data prefix.
@@ -203,6 +204,9 @@ async fn home_up(
         tokio::select! {
             msg = up.next() => {
                 let Some(msg) = msg else { break };
+                if let Some(total) = acks.took_piece() {
+                    publish(&bus, &ack_subject, frames::ack(total)).await;
+                }
                 let item = match piece_of(msg) {
                     Ok(Piece::Data { last, bytes }) => match whole.push(last, bytes) {
                         Ok(Some(full)) => Ok(Message::Binary(full)),
@@ -259,10 +263,10 @@ async fn home_down(
             },
             msg = out_rx.recv(), if credit.open() => match msg {
                 Some(Message::Binary(b)) => {
-                    if !publish_all(&bus, &subject, &b, chunk).await {
+                    let Some(pieces) = publish_all(&bus, &subject, &b, chunk).await else {
                         break;
-                    }
-                    credit.sent(b.len());
+                    };
+                    credit.sent(b.len(), pieces);
                 }
                 Some(Message::Close(frame)) => {
                     let (code, reason) = frame.map_or((close::NORMAL, String::new()), |f| {
@@ -383,6 +387,9 @@ async fn to_viewer(
     sink: &mut BoxSink,
     msg: async_nats::Message,
 ) -> Option<(u16, String)> {
+    if let Some(total) = edge.acks.took_piece() {
+        publish(bus, &s.down_ack, frames::ack(total)).await;
+    }
     let (last, bytes) = match piece_of(msg) {
         Ok(Piece::Data { last, bytes }) => (last, bytes),
         Ok(Piece::Close { code, reason }) => return Some((code, reason)),
@@ -417,9 +424,9 @@ async fn from_viewer(
 ) -> bool {
     match msg {
         Some(Ok(Message::Binary(b))) => {
-            let ok = publish_all(bus, up, &b, edge.chunk).await;
-            edge.credit.sent(b.len());
-            ok
+            let sent = publish_all(bus, up, &b, edge.chunk).await;
+            edge.credit.sent(b.len(), sent.unwrap_or(0));
+            sent.is_some()
         }
         Some(Ok(Message::Close(frame))) => {
             let (code, reason) =
