@@ -145,6 +145,8 @@ pub(crate) async fn bench(
          on B (through the bus)",
         f.max_payload
     );
+    // Memory first, before the large transfers grow both heaps.
+    idle_across(&api, &a, &b, f.idle).await?;
     println!("same instance (agent and viewer on A):");
     let pair = open_pair(&api, 0, a.url()).await?;
     let (pair, same_mbs) = throughput(pair, &a, f.messages).await?;
@@ -166,7 +168,6 @@ pub(crate) async fn bench(
         cross_mbs / same_mbs,
         i128::from(cross_p99) - i128::from(same_p99),
     );
-    idle_across(&api, &a, &b, f.idle).await?;
     a.stop(Duration::from_secs(10)).await;
     b.stop(Duration::from_secs(10)).await;
     drop(nats);
