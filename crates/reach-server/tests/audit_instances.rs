@@ -17,7 +17,6 @@ use reqwest::Method;
 use serde_json::json;
 use sqlx::Row as _;
 
-const SECRET: &str = "one token secret shared by every instance of this test";
 /// Set for the writer processes: `database url|tenant id|chain key (hex)|records`.
 const WRITER_ENV: &str = "REACH_TEST_AUDIT_WRITER";
 const WRITER_RECORDS: i64 = 40;
@@ -26,26 +25,11 @@ const CREATES_PER_INSTANCE: usize = 12;
 const WAIT: Duration = Duration::from_secs(60);
 
 async fn three_instances() -> Vec<TestServer> {
-    let a = TestServer::start_with(|c| c.token_secret = Some(SECRET.to_owned().into())).await;
-    let url = database_url(&a);
-    let mut all = vec![a];
-    for _ in 0..2 {
-        let url = url.clone();
-        all.push(
-            TestServer::start_with(move |c| {
-                c.database_url = Some(url);
-                c.token_secret = Some(SECRET.to_owned().into());
-            })
-            .await,
-        );
-    }
-    all
+    common::instances(3, None).await
 }
 
 fn database_url(s: &TestServer) -> String {
-    s.database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}", s.data_dir().join("reach.db").display()))
+    s.shared_database_url()
 }
 
 /// Not a test of its own: the body of a writer process started by the test below (another

@@ -14,14 +14,11 @@ use sqlx::Row as _;
 use common::TestServer;
 use relay::*;
 
-const SECRET: &str = "one token secret shared by every instance of this test";
+use common::SHARED_SECRET as SECRET;
 
 /// A second instance on `first`'s database (same token secret, its own data directory).
 async fn another_instance(first: &TestServer) -> TestServer {
-    let url = first
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}", first.data_dir().join("reach.db").display()));
+    let url = first.shared_database_url();
     TestServer::start_with(move |c| {
         c.database_url = Some(url);
         c.token_secret = Some(SECRET.to_owned().into());

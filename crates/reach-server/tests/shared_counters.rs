@@ -20,27 +20,9 @@ use serde_json::json;
 use common::TestServer;
 use relay::*;
 
-const SECRET: &str = "one token secret shared by every instance of this test";
-
 /// Three instances on one database (same token secret, each its own data directory).
 async fn three_instances() -> Vec<TestServer> {
-    let a = TestServer::start_with(|c| c.token_secret = Some(SECRET.to_owned().into())).await;
-    let url = a
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}", a.data_dir().join("reach.db").display()));
-    let mut all = vec![a];
-    for _ in 0..2 {
-        let url = url.clone();
-        all.push(
-            TestServer::start_with(move |c| {
-                c.database_url = Some(url);
-                c.token_secret = Some(SECRET.to_owned().into());
-            })
-            .await,
-        );
-    }
-    all
+    common::instances(3, None).await
 }
 
 fn client_from(ip: &str) -> reqwest::Client {

@@ -60,6 +60,13 @@ impl TestServer {
         server
     }
 
+    /// The database URL another instance uses to share this one's database.
+    pub fn shared_database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir().join("reach.db").display()))
+    }
+
     /// `GET /api/audit/verify` as the admin (asserting 200): the verdict's JSON.
     pub async fn audit_verdict(&self) -> Value {
         let (status, body) = self
@@ -196,6 +203,36 @@ async fn postgres_database() -> Option<String> {
         .await
         .expect("create database");
     Some(format!("{base}/{name}"))
+}
+
+/// The token secret every instance of a multi-instance test shares.
+pub const SHARED_SECRET: &str = "one token secret shared by every instance of this test";
+
+/// `n` instances on one database (the first one's: a SQLite file, or PostgreSQL in the CI
+/// pass), with one token secret, each with its own data directory; on the NATS server at
+/// `nats_url` when given.
+pub async fn instances(n: usize, nats_url: Option<&str>) -> Vec<TestServer> {
+    let bus = nats_url.map(str::to_owned);
+    let first_bus = bus.clone();
+    let first = TestServer::start_with(move |c| {
+        c.token_secret = Some(SHARED_SECRET.to_owned().into());
+        c.nats_url = first_bus;
+    })
+    .await;
+    let db = first.shared_database_url();
+    let mut all = vec![first];
+    for _ in 1..n {
+        let (db, bus) = (db.clone(), bus.clone());
+        all.push(
+            TestServer::start_with(move |c| {
+                c.database_url = Some(db);
+                c.token_secret = Some(SHARED_SECRET.to_owned().into());
+                c.nats_url = bus;
+            })
+            .await,
+        );
+    }
+    all
 }
 
 /// Asserts a JSON error response with the given status and code.
