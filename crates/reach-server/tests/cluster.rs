@@ -45,15 +45,8 @@ async fn an_agent_on_a_and_a_viewer_on_b_share_a_session_both_ways() {
     let (machine, _, mut agent) = managed_agent(a, "on-a").await;
 
     // B sees the machine online and opens the session where the agent is.
-    let (status, m) = b
-        .call(
-            Method::GET,
-            &format!("/api/machines/{machine}"),
-            Some(&b.admin_token),
-            None,
-        )
-        .await;
-    assert_eq!((status, m["online"].as_bool()), (200, Some(true)), "{m}");
+    let m = machine_of(b, &machine).await;
+    assert_eq!(m["online"], true, "{m}");
     let session = open_session(b, &b.admin_token, &machine).await;
     assert_eq!(a.state.relay.viewer_count(&session), 0, "held by A");
 
@@ -172,36 +165,21 @@ async fn logout_on_a_closes_a_viewer_on_b_and_a_key_revoked_on_b_closes_the_agen
         "closed after {:?}",
         start.elapsed()
     );
-    let (status, m) = b
-        .call(
-            Method::GET,
-            &format!("/api/machines/{machine_a}"),
-            Some(&b.admin_token),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200);
     let offline = tokio::time::timeout(WAIT, async {
-        loop {
-            let (_, m) = b
-                .call(
-                    Method::GET,
-                    &format!("/api/machines/{machine_a}"),
-                    Some(&b.admin_token),
-                    None,
-                )
-                .await;
-            if m["online"] == false {
-                return;
-            }
+        while machine_of(b, &machine_a).await["online"] != false {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
     .await;
-    assert!(
-        offline.is_ok(),
-        "the revoked machine shows offline on B: {m}"
-    );
+    assert!(offline.is_ok(), "the revoked machine shows offline on B");
+}
+
+/// `GET /api/machines/{id}` as the admin (asserting 200).
+async fn machine_of(s: &common::TestServer, id: &str) -> serde_json::Value {
+    let path = format!("/api/machines/{id}");
+    let (status, m) = s.call(Method::GET, &path, Some(&s.admin_token), None).await;
+    assert_eq!(status, 200, "{m}");
+    m
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
