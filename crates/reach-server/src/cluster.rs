@@ -184,11 +184,15 @@ pub async fn machine_home(state: &AppState, machine_id: &str) -> Result<Option<H
         .map(Home::There))
 }
 
-/// The machines of `ids` whose agent is connected to any live instance.
+/// The machines of `tenant_id` among `ids` whose agent is connected to any live instance.
 ///
 /// # Errors
 /// On database failure.
-pub async fn online(state: &AppState, ids: &[String]) -> Result<HashSet<String>, sqlx::Error> {
+pub async fn online(
+    state: &AppState,
+    tenant_id: &str,
+    ids: &[String],
+) -> Result<HashSet<String>, sqlx::Error> {
     let mut on: HashSet<String> = ids
         .iter()
         .filter(|id| state.relay.is_online(id))
@@ -197,10 +201,13 @@ pub async fn online(state: &AppState, ids: &[String]) -> Result<HashSet<String>,
     if let Some(bus) = &state.bus
         && on.len() < ids.len()
     {
-        let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT machine_id, instance_id FROM agent_presence")
-                .fetch_all(&state.db)
-                .await?;
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT p.machine_id, p.instance_id FROM agent_presence p \
+             JOIN machines m ON m.id = p.machine_id WHERE m.tenant_id = $1",
+        )
+        .bind(tenant_id)
+        .fetch_all(&state.db)
+        .await?;
         let wanted: HashSet<&String> = ids.iter().collect();
         on.extend(
             rows.into_iter()

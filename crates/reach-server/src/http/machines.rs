@@ -114,8 +114,8 @@ fn check_fields(f: &MachineFields) -> Result<()> {
 }
 
 /// With `online` set from every instance (the agent may be connected to another).
-async fn with_online(state: &AppState, mut m: Machine) -> Result<Machine> {
-    m.online = cluster::online(state, std::slice::from_ref(&m.id))
+async fn with_online(state: &AppState, tenant_id: &str, mut m: Machine) -> Result<Machine> {
+    m.online = cluster::online(state, tenant_id, std::slice::from_ref(&m.id))
         .await?
         .contains(&m.id);
     Ok(m)
@@ -135,7 +135,7 @@ async fn list_machines(
     let Query(q) = query?;
     let all = machines::list(&state.db, &auth.tenant_id).await?;
     let ids: Vec<String> = all.iter().map(|m| m.id.clone()).collect();
-    let on = cluster::online(&state, &ids).await?;
+    let on = cluster::online(&state, &auth.tenant_id, &ids).await?;
     let found = all
         .into_iter()
         .map(|mut m| {
@@ -196,7 +196,7 @@ async fn get_machine(
     let m = machines::get(&state.db, &auth.tenant_id, &id)
         .await?
         .ok_or(Error::NotFound("machine"))?;
-    Ok(Json(with_online(&state, m).await?))
+    Ok(Json(with_online(&state, &auth.tenant_id, m).await?))
 }
 
 /// Edits name, organization, site, tags or consent policy (permission `manage_machines`).
@@ -235,7 +235,7 @@ async fn update_machine(
     let m = machines::get(&state.db, &auth.tenant_id, &id)
         .await?
         .ok_or(Error::NotFound("machine"))?;
-    Ok(Json(with_online(&state, m).await?))
+    Ok(Json(with_online(&state, &auth.tenant_id, m).await?))
 }
 
 /// Deletes a machine (permission `manage_machines`): its keys are revoked and its agent
