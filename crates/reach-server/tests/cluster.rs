@@ -88,6 +88,7 @@ async fn an_agent_on_a_and_a_viewer_on_b_share_a_session_both_ways() {
     let (code, _) = viewer_closed(&mut viewer).await;
     assert_eq!(code, close::NORMAL);
     assert_eq!(a.state.relay.viewer_count(&session), 0);
+    no_tunnels_left(&servers).await;
     let listed = audit_types(a).await;
     for event in [
         "session_started",
@@ -126,6 +127,7 @@ async fn a_viewer_token_for_a_session_on_a_is_checked_there_and_a_bad_one_is_ref
         Incoming::Envelope(e) => panic!("joined with a revoked token: {e:?}"),
     }
     assert_eq!(a.state.relay.viewer_count(&session), 0);
+    no_tunnels_left(&servers).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,6 +174,24 @@ async fn logout_on_a_closes_a_viewer_on_b_and_a_key_revoked_on_b_closes_the_agen
     })
     .await;
     assert!(offline.is_ok(), "the revoked machine shows offline on B");
+}
+
+/// Waits until no instance serves or relays a tunnel any more (none is left behind).
+async fn no_tunnels_left(servers: &[common::TestServer]) {
+    let done = tokio::time::timeout(WAIT, async {
+        loop {
+            let left: Vec<(usize, usize)> = servers
+                .iter()
+                .map(|s| s.state.bus.as_ref().map_or((0, 0), |b| b.tunnels()))
+                .collect();
+            if left.iter().all(|t| *t == (0, 0)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(done.is_ok(), "tunnels left behind");
 }
 
 /// `GET /api/machines/{id}` as the admin (asserting 200).

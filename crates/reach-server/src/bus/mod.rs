@@ -183,6 +183,7 @@ pub struct Bus {
     instance_id: Arc<str>,
     live: watch::Sender<Arc<HashSet<String>>>,
     edges: Arc<AtomicUsize>,
+    homes: Arc<AtomicUsize>,
     drain: watch::Sender<bool>,
     outbox: mpsc::Sender<Bytes>,
     outgoing: Mutex<Option<mpsc::Receiver<Bytes>>>,
@@ -219,6 +220,7 @@ impl Bus {
             instance_id,
             live: watch::channel(Arc::new(live)).0,
             edges: Arc::default(),
+            homes: Arc::default(),
             drain: watch::channel(false).0,
             outbox,
             outgoing: Mutex::new(Some(outgoing)),
@@ -280,6 +282,22 @@ impl Bus {
     pub fn edge_opened(&self) -> EdgeGuard {
         self.edges.fetch_add(1, Ordering::SeqCst);
         EdgeGuard(Arc::clone(&self.edges))
+    }
+
+    /// Counts a viewer served here for another instance until the guard (shared by the
+    /// tunnel's tasks) drops.
+    pub fn home_opened(&self) -> Arc<EdgeGuard> {
+        self.homes.fetch_add(1, Ordering::SeqCst);
+        Arc::new(EdgeGuard(Arc::clone(&self.homes)))
+    }
+
+    /// Tunnels this instance serves for viewers connected elsewhere, and tunnels it relays for
+    /// viewers served elsewhere (each ends with its viewer).
+    pub fn tunnels(&self) -> (usize, usize) {
+        (
+            self.homes.load(Ordering::SeqCst),
+            self.edges.load(Ordering::SeqCst),
+        )
     }
 
     /// Whether viewers served elsewhere are still connected through this instance.

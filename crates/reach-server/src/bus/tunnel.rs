@@ -153,20 +153,18 @@ pub(super) async fn serve_home(state: &AppState, bus: &Arc<Bus>, o: Opening) -> 
     let (in_tx, in_rx) = mpsc::channel::<Result<Message, axum::Error>>(HOME_QUEUE);
     let (out_tx, out_rx) = mpsc::channel::<Message>(HOME_QUEUE);
     let _ = in_tx.try_send(Ok(Message::Binary(first.into())));
-    tokio::spawn(home_up(
-        Arc::clone(bus),
-        up,
-        in_tx,
-        s.up_ack,
-        o.edge.clone(),
-    ));
-    tokio::spawn(home_down(
-        Arc::clone(bus),
-        out_rx,
-        down_acks,
-        s.down,
-        o.edge,
-    ));
+    let guard = bus.home_opened();
+    let held = Arc::clone(&guard);
+    let (up_bus, down_bus) = (Arc::clone(bus), Arc::clone(bus));
+    let edge = o.edge.clone();
+    tokio::spawn(async move {
+        home_up(up_bus, up, in_tx, s.up_ack, edge).await;
+        drop(held);
+    });
+    tokio::spawn(async move {
+        home_down(down_bus, out_rx, down_acks, s.down, o.edge).await;
+        drop(guard);
+    });
     let sink: BoxSink = Box::pin(futures_util::sink::unfold(
         out_tx,
         |tx, msg: Message| async move {
@@ -188,7 +186,8 @@ pub(super) async fn serve_home(state: &AppState, bus: &Arc<Bus>, o: Opening) -> 
 }
 
 /// Home side, viewer → session: reassembles, hands on (bounded), acknowledges. Ends the
-/// viewer's stream when the edge closes it or stops being live.
+/// viewer's stream when the edge closes it or stops being live, and ends when the viewer's
+/// task has ended.
 async fn home_up(
     bus: Arc<Bus>,
     mut up: async_nats::Subscriber,
@@ -238,6 +237,7 @@ async fn home_up(
                 }
             }
             () = lost(&mut live, &edge) => break,
+            () = in_tx.closed() => break,
         }
     }
 }
