@@ -110,13 +110,14 @@ async fn login_client(url: &str, c: usize, count: usize) -> anyhow::Result<Vec<D
             .local_address(local)
             .build()?;
         let sent = Instant::now();
-        login_from(&client, url).await?;
+        post_login(&client, url).await?.bytes().await?;
         samples.push(sent.elapsed());
     }
     Ok(samples)
 }
 
-async fn login_from(client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
+/// Posts the admin's login; `Err` unless the server accepts it.
+async fn post_login(client: &reqwest::Client, url: &str) -> anyhow::Result<reqwest::Response> {
     let response = client
         .post(format!("{url}/api/auth/login"))
         .json(&serde_json::json!({"username": "admin", "password": PASSWORD}))
@@ -125,21 +126,12 @@ async fn login_from(client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
     if !response.status().is_success() {
         bail!("login failed: {}", response.status());
     }
-    response.bytes().await?;
-    Ok(())
+    Ok(response)
 }
 
 async fn login(url: &str) -> anyhow::Result<String> {
     let client = reqwest::Client::builder().no_proxy().build()?;
-    let response = client
-        .post(format!("{url}/api/auth/login"))
-        .json(&serde_json::json!({"username": "admin", "password": PASSWORD}))
-        .send()
-        .await?;
-    if !response.status().is_success() {
-        bail!("login failed: {}", response.status());
-    }
-    let body: serde_json::Value = response.json().await?;
+    let body: serde_json::Value = post_login(&client, url).await?.json().await?;
     body["token"]
         .as_str()
         .map(str::to_owned)

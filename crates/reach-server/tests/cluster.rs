@@ -10,7 +10,7 @@ mod nats;
 #[path = "common/relay.rs"]
 mod relay;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ use reach_agent::Credential;
 use reach_agent::consent::DenyAll;
 use reach_agent::ws::{self as agent_ws, Incoming};
 use reach_proto::limits::AGENT_MAX_MESSAGE;
-use reach_proto::v1::{self, agent_auth, envelope::Body};
+use reach_proto::v1::{self, envelope::Body};
 use reach_proto::{close, codec};
 use reqwest::Method;
 use serde_json::json;
@@ -283,36 +283,6 @@ async fn a_tenant_suspended_on_c_is_shut_out_on_every_instance() {
     assert!(v["ended_at_ms"].is_null(), "{v}");
 }
 
-/// Presents `code` to `server` from `local`; true on `auth_ok`.
-async fn present(server: String, local: IpAddr, code: String) -> bool {
-    let addr: SocketAddr = server.trim_start_matches("http://").parse().unwrap();
-    let url = format!("{}/ws/agent", server.replacen("http", "ws", 1));
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.bind(SocketAddr::new(local, 0)).unwrap();
-    let stream = socket.connect(addr).await.unwrap();
-    let mut ws = agent_ws::connect_over(&url, stream, AGENT_MAX_MESSAGE)
-        .await
-        .unwrap();
-    let auth = Body::AgentAuth(v1::AgentAuth {
-        credential: Some(agent_auth::Credential::SupportCode(code)),
-    });
-    agent_ws::send(&mut ws, &codec::envelope("", auth))
-        .await
-        .unwrap();
-    let hello = Body::AgentHello(v1::AgentHello::default());
-    agent_ws::send(&mut ws, &codec::envelope("", hello))
-        .await
-        .unwrap();
-    match tokio::time::timeout(WAIT, agent_ws::recv(&mut ws, AGENT_MAX_MESSAGE))
-        .await
-        .unwrap()
-        .unwrap()
-    {
-        Incoming::Envelope(e) => matches!(e.body, Some(Body::AuthOk(_))),
-        Incoming::Closed { .. } => false,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_agents_racing_one_code_across_three_instances_give_exactly_one_winner() {
     let (_bus, servers) = cluster(3).await;
@@ -331,7 +301,8 @@ async fn fifty_agents_racing_one_code_across_three_instances_give_exactly_one_wi
             .map(|i| {
                 let server = servers[usize::from(i) % 3].url.clone();
                 let local = IpAddr::V4(Ipv4Addr::new(127, 20 + round, i, 1));
-                tokio::spawn(present(server, local, code.clone()))
+                let code = code.clone();
+                tokio::spawn(async move { present_code(&server, local, code).await.is_ok() })
             })
             .collect();
         let mut wins = 0;

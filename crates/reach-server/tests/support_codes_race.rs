@@ -4,47 +4,24 @@ mod common;
 #[path = "common/relay.rs"]
 mod relay;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 
-use reach_agent::ws::{self, Incoming};
-use reach_proto::limits::AGENT_MAX_MESSAGE;
-use reach_proto::v1::{self, agent_auth::Credential, envelope::Body};
-use reach_proto::{close, codec};
+use reach_proto::close;
 use reqwest::Method;
 use serde_json::json;
 
 use common::TestServer;
-use relay::WAIT;
 
 /// Presents `code` from `local` (each racer gets its own loopback address so the
 /// per-IP brute-force counter does not mix into the race); true on `auth_ok`.
-async fn present(url: String, server: SocketAddr, local: IpAddr, code: String) -> bool {
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.bind(SocketAddr::new(local, 0)).unwrap();
-    let stream = socket.connect(server).await.unwrap();
-    let mut ws = ws::connect_over(&url, stream, AGENT_MAX_MESSAGE)
-        .await
-        .unwrap();
-    let auth = Body::AgentAuth(v1::AgentAuth {
-        credential: Some(Credential::SupportCode(code)),
-    });
-    ws::send(&mut ws, &codec::envelope("", auth)).await.unwrap();
-    ws::send(
-        &mut ws,
-        &codec::envelope("", Body::AgentHello(v1::AgentHello::default())),
-    )
-    .await
-    .unwrap();
-    match tokio::time::timeout(WAIT, ws::recv(&mut ws, AGENT_MAX_MESSAGE))
-        .await
-        .unwrap()
-        .unwrap()
-    {
-        Incoming::Envelope(e) => matches!(e.body, Some(Body::AuthOk(_))),
-        Incoming::Closed { code, .. } => {
+async fn present(base: String, local: IpAddr, code: String) -> bool {
+    match relay::present_code(&base, local, code).await {
+        Ok(()) => true,
+        Err(Some(code)) => {
             assert_eq!(code, close::UNAUTHORIZED);
             false
         }
+        Err(None) => false,
     }
 }
 
@@ -59,12 +36,10 @@ async fn race(s: &TestServer, round: u8, racers: u8) {
         .await;
     assert_eq!(status, 201);
     let code = v["code"].as_str().unwrap().to_owned();
-    let url = format!("{}/ws/agent", s.url.replacen("http", "ws", 1));
-    let server: SocketAddr = s.url.trim_start_matches("http://").parse().unwrap();
     let tasks: Vec<_> = (0..racers)
         .map(|i| {
             let local = IpAddr::V4(Ipv4Addr::new(127, 10 + round, i, 1));
-            tokio::spawn(present(url.clone(), server, local, code.clone()))
+            tokio::spawn(present(s.url.clone(), local, code.clone()))
         })
         .collect();
     let mut wins = 0;

@@ -289,3 +289,41 @@ pub async fn session_as_admin(s: &TestServer, session_id: &str) -> Value {
         .await
         .1
 }
+
+/// Presents a support code on `/ws/agent` of the server at `base` (`http://…`) from the
+/// loopback address `local`, as an agent would (auth, then hello). `Ok` when the server
+/// answers `auth_ok`; else the close code it answered with (`None`: another message).
+pub async fn present_code(
+    base: &str,
+    local: std::net::IpAddr,
+    code: String,
+) -> Result<(), Option<u16>> {
+    use reach_proto::limits::AGENT_MAX_MESSAGE;
+    use reach_proto::v1::agent_auth::Credential as AuthCredential;
+    let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    let url = format!("{}/ws/agent", base.replacen("http", "ws", 1));
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::new(local, 0)).unwrap();
+    let stream = socket.connect(addr).await.unwrap();
+    let mut ws = reach_agent::ws::connect_over(&url, stream, AGENT_MAX_MESSAGE)
+        .await
+        .unwrap();
+    let auth = Body::AgentAuth(v1::AgentAuth {
+        credential: Some(AuthCredential::SupportCode(code)),
+    });
+    let hello = Body::AgentHello(v1::AgentHello::default());
+    for body in [auth, hello] {
+        reach_agent::ws::send(&mut ws, &reach_proto::codec::envelope("", body))
+            .await
+            .unwrap();
+    }
+    match tokio::time::timeout(WAIT, reach_agent::ws::recv(&mut ws, AGENT_MAX_MESSAGE))
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        Incoming::Envelope(e) if matches!(e.body, Some(Body::AuthOk(_))) => Ok(()),
+        Incoming::Envelope(_) => Err(None),
+        Incoming::Closed { code, .. } => Err(Some(code)),
+    }
+}
