@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`hub`]: in-memory registry of agents, sessions and viewers; routing decisions.
 //! - [`notice`]: the viewer joined/left notices an agent gets (who, and whether it may resume).
+//! - [`queue`]: each socket task's outbound queue (bounded; holds no memory while empty).
 //! - [`budget`]: how much video one viewer may have queued (slow viewers skip to a
 //!   keyframe and are closed past a deadline).
 //! - [`store`]: session, machine and credential rows (portable SQL).
@@ -17,6 +18,7 @@ pub mod budget;
 pub mod hub;
 pub mod lifecycle;
 pub mod notice;
+pub mod queue;
 pub mod redeem;
 pub mod store;
 

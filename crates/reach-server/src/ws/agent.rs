@@ -22,7 +22,6 @@ use reach_proto::limits::{AGENT_MAX_MESSAGE, AUTH_MAX_MESSAGE};
 use reach_proto::policy::{AgentVerdict, judge_agent_message};
 use reach_proto::v1::{self, agent_auth::Credential, envelope::Body};
 use serde_json::json;
-use tokio::sync::mpsc;
 use tracing::Instrument as _;
 
 use super::{
@@ -91,7 +90,7 @@ async fn run(state: AppState, socket: WebSocket, ip: IpAddr, origin_ok: bool, pr
         Err(r) => return close_with(&mut sink, r.code, r.reason).await,
     };
     pre_auth.done();
-    let (tx, rx) = mpsc::channel(SOCKET_QUEUE);
+    let (tx, rx) = crate::relay::queue::channel(SOCKET_QUEUE);
     let conn_id = state.relay.next_id();
     let link = AgentLink {
         conn_id,
@@ -274,7 +273,7 @@ async fn serve(
     conn_id: u64,
     sink: &mut Sink,
     stream: &mut Stream,
-    mut rx: mpsc::Receiver<Outbound>,
+    mut rx: crate::relay::hub::Rx,
 ) {
     let mut notes = usb_audit::bucket();
     loop {

@@ -126,21 +126,21 @@ pub const WRITE_BATCH: usize = 64;
 pub(crate) async fn write_batch(
     sink: &mut Sink,
     first: bytes::Bytes,
-    rx: &mut tokio::sync::mpsc::Receiver<crate::relay::Outbound>,
+    rx: &mut crate::relay::hub::Rx,
 ) -> Result<Option<(u16, &'static str)>, ()> {
     use crate::relay::Outbound;
     sink.feed(Message::Binary(first)).await.map_err(drop)?;
     let mut close = None;
     for _ in 0..WRITE_BATCH {
         match rx.try_recv() {
-            Ok(Outbound::Frame(b) | Outbound::Video(b)) => {
+            Some(Outbound::Frame(b) | Outbound::Video(b)) => {
                 sink.feed(Message::Binary(b)).await.map_err(drop)?;
             }
-            Ok(Outbound::Close(code, reason)) => {
+            Some(Outbound::Close(code, reason)) => {
                 close = Some((code, reason));
                 break;
             }
-            Err(_) => break,
+            None => break,
         }
     }
     sink.flush().await.map_err(drop)?;

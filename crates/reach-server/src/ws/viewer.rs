@@ -28,7 +28,7 @@ use reach_proto::policy::{ViewerVerdict, judge_viewer_message};
 use reach_proto::rate::TokenBucket;
 use reach_proto::v1::{self, envelope::Body, session_event::Kind};
 use serde_json::json;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 
 use super::{
     BoxSink as Sink, BoxStream as Stream, FORWARD_TIMEOUT, PreAuth, Refusal, SOCKET_QUEUE,
@@ -153,7 +153,7 @@ async fn run(
         .await;
     }
     let events = state.events.subscribe();
-    let (tx, rx) = mpsc::channel(SOCKET_QUEUE);
+    let (tx, rx) = crate::relay::queue::channel(SOCKET_QUEUE);
     // The cold steps are boxed: the task keeps its largest state for its whole life, and an
     // idle session should not pay for the join's database futures.
     let joined = match Box::pin(join(&state, first, tx)).await {
@@ -208,7 +208,7 @@ fn refusal_for(err: &TokenError) -> Refusal {
 async fn join(
     state: &AppState,
     first: v1::Envelope,
-    tx: mpsc::Sender<Outbound>,
+    tx: crate::relay::hub::Tx,
 ) -> Result<Joined, Refusal> {
     let Some(Body::ViewerAuth(auth)) = first.body else {
         return Err(Refusal::new(
@@ -360,7 +360,7 @@ async fn serve(
     j: &Joined,
     sink: &mut Sink,
     stream: &mut Stream,
-    mut rx: mpsc::Receiver<Outbound>,
+    mut rx: crate::relay::hub::Rx,
     mut events: broadcast::Receiver<AuthEvent>,
 ) -> Ended {
     let mut flow = Flow {
