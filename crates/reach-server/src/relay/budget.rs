@@ -46,6 +46,7 @@ pub struct ViewerBudget {
     asked: AtomicBool,
     behind_since: Mutex<Option<Instant>>,
     room: tokio::sync::Notify,
+    fell_behind: tokio::sync::Notify,
 }
 
 impl ViewerBudget {
@@ -55,11 +56,28 @@ impl ViewerBudget {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match now {
-            Some(now) => {
-                since.get_or_insert(now);
+            Some(now) if since.is_none() => {
+                *since = Some(now);
+                drop(since);
+                self.fell_behind.notify_one();
             }
+            Some(_) => {}
             None => *since = None,
         }
+    }
+
+    /// Resolves when the viewer starts falling behind (a permit is kept when nobody waits),
+    /// so its socket task needs no clock while it keeps up.
+    pub fn fell_behind(&self) -> tokio::sync::futures::Notified<'_> {
+        self.fell_behind.notified()
+    }
+
+    /// Whether the viewer is behind now (skipping frames, or a frame gave up waiting).
+    pub fn is_behind(&self) -> bool {
+        self.behind_since
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some()
     }
 
     /// Decides for a video frame of `len` bytes (a keyframe when `keyframe`) at `now`.
@@ -171,5 +189,22 @@ mod tests {
         assert!(b.too_far_behind(t0 + SLOW_VIEWER_DEADLINE + Duration::from_millis(1)));
         assert_eq!(b.offer_video(MIB, true, t0), Offer::Queue);
         assert!(!b.too_far_behind(t0 + 2 * SLOW_VIEWER_DEADLINE));
+    }
+
+    #[tokio::test]
+    async fn falling_behind_wakes_the_socket_task_once_per_fall() {
+        let b = ViewerBudget::default();
+        let t0 = Instant::now();
+        let quiet = tokio::time::timeout(Duration::from_millis(20), b.fell_behind()).await;
+        assert!(quiet.is_err(), "a viewer that keeps up is never woken");
+        b.give_up(t0);
+        b.give_up(t0 + Duration::from_secs(1));
+        assert!(b.is_behind());
+        // The fall was signalled while nobody waited: the permit is kept, once.
+        b.fell_behind().await;
+        let again = tokio::time::timeout(Duration::from_millis(20), b.fell_behind()).await;
+        assert!(again.is_err(), "staying behind does not signal again");
+        assert_eq!(b.offer_video(MIB, true, t0), Offer::Queue);
+        assert!(!b.is_behind());
     }
 }

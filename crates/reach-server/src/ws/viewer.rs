@@ -367,7 +367,9 @@ async fn serve(
         bucket: TokenBucket::new(VIEWER_INPUT_PER_SEC, VIEWER_INPUT_BURST, Instant::now()),
         told_pending: false,
     };
+    // Checked once a second only while the viewer is behind: an idle viewer has no timer.
     let mut behind_check = tokio::time::interval(Duration::from_secs(1));
+    let mut behind = false;
     // Video waits here, not in front of the socket: whatever else is queued for this viewer
     // (USB above all) is written first; video frames stay in their own order. Bounded by the
     // viewer's video budget, which counts these bytes until they are written.
@@ -402,10 +404,15 @@ async fn serve(
                 Some(Outbound::Close(code, reason)) => return Ended::Refused(Refusal::new(code, reason)),
                 None => return Ended::Left,
             },
-            _ = behind_check.tick() => {
+            () = j.budget.fell_behind(), if !behind => {
+                behind = true;
+                behind_check.reset();
+            }
+            _ = behind_check.tick(), if behind => {
                 if j.budget.too_far_behind(Instant::now()) {
                     return Ended::Refused(Refusal::new(close::POLICY, TOO_SLOW));
                 }
+                behind = j.budget.is_behind();
             }
             ev = events.recv() => {
                 if Box::pin(revoked(state, j, ev)).await {
