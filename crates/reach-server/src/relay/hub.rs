@@ -10,6 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::budget::ViewerBudget;
+pub use super::notice::ViewerNotice;
+use super::queue;
 use bytes::Bytes;
 use reach_proto::access::{
     AccessInputs, CallerRights, Consent, GrantRefusal, HostUsb, Scope, ViewerGrant,
@@ -19,9 +22,6 @@ use reach_proto::consent::{ConsentChange, ConsentState};
 use reach_proto::limits::CONSENT_TIMEOUT;
 use reach_proto::v1::{self, envelope::Body, session_event::Kind};
 use reach_proto::{close, codec};
-use super::budget::ViewerBudget;
-use super::queue;
-pub use super::notice::ViewerNotice;
 
 /// Something for a socket task to write.
 #[derive(Debug, Clone)]
@@ -665,9 +665,7 @@ mod tests {
         queue::channel(16)
     }
 
-    fn setup(
-        consent: ConsentState,
-    ) -> (Hub, Rx, Rx, u64) {
+    fn setup(consent: ConsentState) -> (Hub, Rx, Rx, u64) {
         let hub = Hub::default();
         let (atx, arx) = queue();
         let link = AgentLink {

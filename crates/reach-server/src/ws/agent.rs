@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -75,19 +75,75 @@ pub(crate) async fn upgrade(
     ws.max_message_size(AGENT_MAX_MESSAGE)
         .max_frame_size(AGENT_MAX_MESSAGE)
         .read_buffer_size(super::READ_BUFFER)
-        .on_upgrade(move |socket| run(state, socket, ip, origin_ok, pre_auth))
+        .on_upgrade(move |socket| {
+            let (sink, stream) = socket.split();
+            super::own_task(run(state, sink, stream, ip, origin_ok, pre_auth))
+        })
 }
 
-async fn run(state: AppState, socket: WebSocket, ip: IpAddr, origin_ok: bool, pre_auth: PreAuth) {
-    let (mut sink, mut stream) = socket.split();
-    if !origin_ok {
-        return close_with(&mut sink, close::BAD_ORIGIN, "origin not allowed").await;
+async fn run(
+    state: AppState,
+    mut sink: Sink,
+    mut stream: Stream,
+    ip: IpAddr,
+    origin_ok: bool,
+    pre_auth: PreAuth,
+) {
+    // The task keeps the size of its largest step for its whole life: everything but the
+    // serve loop runs boxed, so an idle agent holds little more than its sockets.
+    let start = Box::pin(start(
+        &state,
+        &mut sink,
+        &mut stream,
+        ip,
+        origin_ok,
+        pre_auth,
+    ));
+    let Some(started) = start.await else { return };
+    let Started {
+        bound,
+        conn_id,
+        rx,
+        serving,
+    } = started;
+    if serving {
+        let span = tracing::info_span!("agent", machine = %bound.machine_id, conn = conn_id);
+        serve(&state, &bound, conn_id, &mut sink, &mut stream, rx)
+            .instrument(span)
+            .await;
     }
-    // The cold steps are boxed: the task keeps its largest state for its whole life, and an
-    // idle session should not pay for the authentication's database futures.
-    let bound = match Box::pin(authenticate(&state, &mut stream, ip)).await {
+    Box::pin(disconnected(&state, &bound, conn_id)).await;
+}
+
+/// An authenticated, registered agent connection.
+struct Started {
+    bound: Bound,
+    conn_id: u64,
+    rx: crate::relay::hub::Rx,
+    /// `auth_ok` went out: serve the socket (else it is already closed or broken).
+    serving: bool,
+}
+
+/// Authenticates, registers the connection and answers `auth_ok`; `None` when the socket
+/// was refused before it was registered.
+async fn start(
+    state: &AppState,
+    sink: &mut Sink,
+    stream: &mut Stream,
+    ip: IpAddr,
+    origin_ok: bool,
+    pre_auth: PreAuth,
+) -> Option<Started> {
+    if !origin_ok {
+        close_with(sink, close::BAD_ORIGIN, "origin not allowed").await;
+        return None;
+    }
+    let bound = match Box::pin(authenticate(state, stream, ip)).await {
         Ok(b) => b,
-        Err(r) => return close_with(&mut sink, r.code, r.reason).await,
+        Err(r) => {
+            close_with(sink, r.code, r.reason).await;
+            return None;
+        }
     };
     pre_auth.done();
     let (tx, rx) = crate::relay::queue::channel(SOCKET_QUEUE);
@@ -101,7 +157,7 @@ async fn run(state: AppState, socket: WebSocket, ip: IpAddr, origin_ok: bool, pr
     };
     let replaced = state.relay.register_agent(&bound.machine_id, link);
     Box::pin(crate::cluster::agent_here(
-        &state,
+        state,
         &bound.machine_id,
         conn_id,
     ))
@@ -117,24 +173,23 @@ async fn run(state: AppState, socket: WebSocket, ip: IpAddr, origin_ok: bool, pr
             .machine(&bound.machine_id),
     );
     let session_id = match &bound.code {
-        Some(code) => Box::pin(open_attended(&state, &bound, code)).await,
+        Some(code) => Box::pin(open_attended(state, &bound, code)).await,
         None => Ok(String::new()),
     };
-    let span = tracing::info_span!("agent", machine = %bound.machine_id, conn = conn_id);
-    match session_id {
-        Ok(session_id) => {
-            if send_auth_ok(&mut sink, &bound.machine_id, &session_id).await {
-                serve(&state, &bound, conn_id, &mut sink, &mut stream, rx)
-                    .instrument(span)
-                    .await;
-            }
-        }
+    let serving = match session_id {
+        Ok(session_id) => send_auth_ok(sink, &bound.machine_id, &session_id).await,
         Err(err) => {
             tracing::error!(error = %err, "could not open the attended session");
-            close_with(&mut sink, close::GOING_AWAY, "server error").await;
+            close_with(sink, close::GOING_AWAY, "server error").await;
+            false
         }
-    }
-    Box::pin(disconnected(&state, &bound, conn_id)).await;
+    };
+    Some(Started {
+        bound,
+        conn_id,
+        rx,
+        serving,
+    })
 }
 
 async fn send_auth_ok(sink: &mut Sink, machine_id: &str, session_id: &str) -> bool {
@@ -280,7 +335,7 @@ async fn serve(
         tokio::select! {
             msg = stream.next() => match msg {
                 Some(Ok(Message::Binary(b))) => {
-                    if let Err(r) = on_frame(state, bound, conn_id, &mut notes, b).await {
+                    if let Err(r) = Box::pin(on_frame(state, bound, conn_id, &mut notes, b)).await {
                         return close_with(sink, r.code, r.reason).await;
                     }
                 }
@@ -291,7 +346,7 @@ async fn serve(
                 }
             },
             out = rx.recv() => match out {
-                Some(Outbound::Frame(b) | Outbound::Video(b)) => match super::write_batch(sink, b, &mut rx).await {
+                Some(Outbound::Frame(b) | Outbound::Video(b)) => match Box::pin(super::write_batch(sink, b, &mut rx)).await {
                     Ok(None) => {}
                     Ok(Some((code, reason))) => return close_with(sink, code, reason).await,
                     Err(()) => return,

@@ -103,13 +103,14 @@ pub(crate) async fn upgrade(
         .read_buffer_size(super::READ_BUFFER)
         .on_upgrade(move |socket| {
             let (sink, stream) = socket.split();
-            run(
+            let run = run(
                 state,
                 Box::pin(sink),
                 Box::pin(stream),
                 origin_ok,
                 Some(pre_auth),
-            )
+            );
+            super::own_task(run)
         })
 }
 
@@ -126,13 +127,10 @@ async fn run(
     origin_ok: bool,
     pre_auth: Option<PreAuth>,
 ) {
-    if !origin_ok {
-        return close_with(&mut sink, close::BAD_ORIGIN, "origin not allowed").await;
-    }
-    let first = match Box::pin(read_first(&mut stream, AUTH_MAX_MESSAGE)).await {
-        Ok(first) => first,
-        Err(r) => return close_with(&mut sink, r.code, r.reason).await,
-    };
+    // The task keeps the size of its largest step for its whole life: everything but the
+    // serve loop runs boxed, so an idle viewer holds little more than its sockets.
+    let greeting = Box::pin(greet(&mut sink, &mut stream, origin_ok));
+    let Some(first) = greeting.await else { return };
     // Held elsewhere: served there, through a tunnel (never for a tunneled viewer, which
     // arrives without a pre-auth slot and is always served where it lands).
     if pre_auth.is_some()
@@ -152,22 +150,75 @@ async fn run(
         ))
         .await;
     }
+    let admitting = Box::pin(admit(&state, &mut sink, first, pre_auth));
+    let Some(admitted) = admitting.await else {
+        return;
+    };
+    let Admitted {
+        joined,
+        rx,
+        events,
+        welcomed,
+    } = admitted;
+    let mut ended = Ended::Left;
+    if welcomed {
+        ended = serve(&state, &joined, &mut sink, &mut stream, rx, events).await;
+    }
+    Box::pin(left(&state, &mut sink, &joined, ended)).await;
+}
+
+/// Checks the origin and reads the first message (the viewer token); `None` when the socket
+/// was refused and closed.
+async fn greet(sink: &mut Sink, stream: &mut Stream, origin_ok: bool) -> Option<v1::Envelope> {
+    if !origin_ok {
+        close_with(sink, close::BAD_ORIGIN, "origin not allowed").await;
+        return None;
+    }
+    match read_first(stream, AUTH_MAX_MESSAGE).await {
+        Ok(first) => Some(first),
+        Err(r) => {
+            close_with(sink, r.code, r.reason).await;
+            None
+        }
+    }
+}
+
+/// A viewer joined to its session.
+struct Admitted {
+    joined: Joined,
+    rx: crate::relay::hub::Rx,
+    events: broadcast::Receiver<AuthEvent>,
+    /// The welcome went out: serve the socket.
+    welcomed: bool,
+}
+
+/// Joins the viewer to its session and welcomes it; `None` when it was refused (the socket
+/// is closed).
+async fn admit(
+    state: &AppState,
+    sink: &mut Sink,
+    first: v1::Envelope,
+    pre_auth: Option<PreAuth>,
+) -> Option<Admitted> {
     let events = state.events.subscribe();
     let (tx, rx) = crate::relay::queue::channel(SOCKET_QUEUE);
-    // The cold steps are boxed: the task keeps its largest state for its whole life, and an
-    // idle session should not pay for the join's database futures.
-    let joined = match Box::pin(join(&state, first, tx)).await {
+    let joined = match Box::pin(join(state, first, tx)).await {
         Ok(j) => j,
-        Err(r) => return close_with(&mut sink, r.code, r.reason).await,
+        Err(r) => {
+            close_with(sink, r.code, r.reason).await;
+            return None;
+        }
     };
     if let Some(pre_auth) = pre_auth {
         pre_auth.done();
     }
-    let mut ended = Ended::Left;
-    if Box::pin(welcome(&state, &mut sink, &joined)).await {
-        ended = serve(&state, &joined, &mut sink, &mut stream, rx, events).await;
-    }
-    Box::pin(left(&state, &mut sink, &joined, ended)).await;
+    let welcomed = Box::pin(welcome(state, sink, &joined)).await;
+    Some(Admitted {
+        joined,
+        rx,
+        events,
+        welcomed,
+    })
 }
 
 /// The viewer left: the hub, the agent and the audit log hear of it, then the socket closes.
@@ -379,7 +430,7 @@ async fn serve(
             biased;
             msg = stream.next() => match msg {
                 Some(Ok(Message::Binary(b))) => {
-                    if let Err(r) = on_frame(state, j, &mut flow, sink, b).await {
+                    if let Err(r) = Box::pin(on_frame(state, j, &mut flow, sink, b)).await {
                         return Ended::Refused(r);
                     }
                 }
@@ -396,7 +447,7 @@ async fn serve(
             },
             out = rx.recv() => match out {
                 Some(Outbound::Frame(b)) => {
-                    if let Err(end) = write(sink, b, None).await {
+                    if let Err(end) = Box::pin(write(sink, b, None)).await {
                         return end.map_or(Ended::Dropped, Ended::Refused);
                     }
                 }
@@ -421,7 +472,7 @@ async fn serve(
             }
             () = std::future::ready(()), if !video.is_empty() => {
                 if let Some(b) = video.pop_front()
-                    && let Err(end) = write(sink, b, Some(&j.budget)).await
+                    && let Err(end) = Box::pin(write(sink, b, Some(&j.budget))).await
                 {
                     return end.map_or(Ended::Dropped, Ended::Refused);
                 }
