@@ -335,5 +335,27 @@ async fn idle(api: &Api, server: &ServerProcess, sessions: usize, hold: u64) -> 
     );
     tokio::time::sleep(Duration::from_secs(hold)).await;
     drop(held);
+    // Closing them makes work (leave notices, audit rows, session ends) that would otherwise
+    // run during the throughput and latency figures.
+    let settled = wait_quiet(server).await?;
+    println!(
+        "    closed them; the server was quiet again after {:.1} s",
+        settled.as_secs_f64()
+    );
     Ok(())
+}
+
+/// Waits (at most 60 s) until the server used no more than one clock tick of CPU in 300 ms.
+async fn wait_quiet(server: &ServerProcess) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let mut last = server.cpu_ticks()?;
+    while started.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = server.cpu_ticks()?;
+        if now.saturating_sub(last) <= 1 {
+            break;
+        }
+        last = now;
+    }
+    Ok(started.elapsed())
 }
