@@ -1,6 +1,13 @@
 //! The direct-TCP baseline of `reach bench relay`: the same messages (sizes, count, rate) sent
 //! over one plain loopback TCP connection (`TCP_NODELAY`, a 4-byte length before each message)
 //! between two tasks of the bench, so the relay's figures can be read as "added over TCP".
+//!
+//! The same messages also go through a plain TCP forwarder ([`Path::Forwarded`]): a thread of
+//! its own with its own runtime that reads up to 64 KiB and writes it on, nothing else. It is
+//! the least any relay adds on this machine (one more loopback hop and one more wake-up), the
+//! floor under the relay's "added" figures.
+
+use std::net::SocketAddr;
 
 use std::time::{Duration, Instant};
 
@@ -8,15 +15,58 @@ use anyhow::Context as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
+/// How the messages travel from the sending end to the receiving end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// One loopback TCP connection.
+    Direct,
+    /// Two loopback TCP connections joined by a plain forwarder on its own thread.
+    Forwarded,
+}
+
 /// One connected pair: the sending end and the receiving end.
-async fn pair() -> anyhow::Result<(TcpStream, TcpStream)> {
+async fn pair(path: Path) -> anyhow::Result<(TcpStream, TcpStream)> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
+    let addr = match path {
+        Path::Direct => listener.local_addr()?,
+        Path::Forwarded => forwarder(listener.local_addr()?)?,
+    };
     let (sender, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
     let (sender, (receiver, _)) = (sender?, accepted?);
     sender.set_nodelay(true)?;
     receiver.set_nodelay(true)?;
     Ok((sender, receiver))
+}
+
+/// Starts a forwarder thread for one connection: it accepts on a new loopback port (returned),
+/// connects to `to` and copies everything it reads there, until either side closes.
+fn forwarder(to: SocketAddr) -> anyhow::Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    listener.set_nonblocking(true)?;
+    std::thread::Builder::new()
+        .name("bench-forwarder".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()?;
+            runtime.block_on(async move {
+                let listener = TcpListener::from_std(listener)?;
+                let (mut from, _) = listener.accept().await?;
+                let mut onward = TcpStream::connect(to).await?;
+                from.set_nodelay(true)?;
+                onward.set_nodelay(true)?;
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = from.read(&mut buf).await?;
+                    if n == 0 {
+                        return anyhow::Ok(());
+                    }
+                    onward.write_all(buf.get(..n).unwrap_or_default()).await?;
+                }
+            })
+        })?;
+    Ok(addr)
 }
 
 /// Reads one length-prefixed message into `buf`; returns its first 8 bytes as a number.
@@ -44,8 +94,8 @@ fn message(len: usize, stamp: u64) -> Vec<u8> {
 ///
 /// # Errors
 /// A socket error.
-pub async fn throughput(messages: usize, len: usize) -> anyhow::Result<Duration> {
-    let (mut sender, receiver) = pair().await?;
+pub async fn throughput(path: Path, messages: usize, len: usize) -> anyhow::Result<Duration> {
+    let (mut sender, receiver) = pair(path).await?;
     let bytes = message(len, 0);
     let started = Instant::now();
     let writing = tokio::spawn(async move {
@@ -68,8 +118,8 @@ pub async fn throughput(messages: usize, len: usize) -> anyhow::Result<Duration>
 ///
 /// # Errors
 /// A socket error.
-pub async fn latency(total: usize, rate: u32, len: usize) -> anyhow::Result<Vec<u64>> {
-    let (mut sender, receiver) = pair().await?;
+pub async fn latency(path: Path, total: usize, rate: u32, len: usize) -> anyhow::Result<Vec<u64>> {
+    let (mut sender, receiver) = pair(path).await?;
     let origin = Instant::now();
     let micros = move || u64::try_from(origin.elapsed().as_micros()).unwrap_or(u64::MAX);
     let writing = tokio::spawn(async move {

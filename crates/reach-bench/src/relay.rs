@@ -19,7 +19,7 @@ use reach_proto::codec;
 use reach_proto::limits::AGENT_MAX_MESSAGE;
 use reach_proto::v1::{self, agent_auth::Credential, envelope::Body};
 
-use crate::direct;
+use crate::direct::{self, Path};
 use crate::server_process::ServerProcess;
 use serde_json::{Value, json};
 
@@ -239,15 +239,19 @@ pub(crate) async fn throughput(
     let relay = started.elapsed();
     pair.agent = sender.await??;
     let cpu_ms = server.cpu_ticks()?.saturating_sub(cpu) * 10;
-    let direct = direct::throughput(messages, len).await?;
+    let direct = direct::throughput(Path::Direct, messages, len).await?;
+    let forwarded = direct::throughput(Path::Forwarded, messages, len).await?;
     let mb = (messages * MIB) as f64 / 1_000_000.0;
     let (relay_mbs, direct_mbs) = (mb / relay.as_secs_f64(), mb / direct.as_secs_f64());
+    let forwarded_mbs = mb / forwarded.as_secs_f64();
     println!(
         "(a) throughput, 1 session, {messages} x 1 MiB agent->viewer: relay {relay_mbs:.1} MB/s \
-         ({:.2} s, server CPU {cpu_ms} ms), direct TCP {direct_mbs:.1} MB/s ({:.2} s), relay/direct {:.2}",
+         ({:.2} s, server CPU {cpu_ms} ms), direct TCP {direct_mbs:.1} MB/s ({:.2} s), relay/direct {:.2}; \
+         plain TCP forwarder {forwarded_mbs:.1} MB/s, forwarder/direct {:.2}",
         relay.as_secs_f64(),
         direct.as_secs_f64(),
-        relay_mbs / direct_mbs
+        relay_mbs / direct_mbs,
+        forwarded_mbs / direct_mbs,
     );
     Ok((pair, relay_mbs))
 }
@@ -299,14 +303,20 @@ pub(crate) async fn latency(
     let cpu_us = server.cpu_ticks()?.saturating_sub(cpu) * 10_000;
     let per_message = cpu_us / u64::try_from(total.max(1)).unwrap_or(1);
     let (r50, r99, rmax) = percentiles(&mut samples);
-    let mut direct = direct::latency(total, rate, len).await?;
+    let mut direct = direct::latency(Path::Direct, total, rate, len).await?;
     let (d50, d99, dmax) = percentiles(&mut direct);
+    let mut forwarded = direct::latency(Path::Forwarded, total, rate, len).await?;
+    let (f50, f99, _) = percentiles(&mut forwarded);
+    let added = |a: u64, b: u64| i128::from(a) - i128::from(b);
     println!(
         "(b) latency, {total} x 64 B video frames ({len} B messages) agent->viewer at {rate} msg/s: \
          relay p50 {r50} us, p99 {r99} us, max {rmax} us; direct TCP p50 {d50} us, p99 {d99} us, \
-         max {dmax} us; added p50 {} us, p99 {} us; server CPU {per_message} us per message",
-        i128::from(r50) - i128::from(d50),
-        i128::from(r99) - i128::from(d99),
+         max {dmax} us; added p50 {} us, p99 {} us; server CPU {per_message} us per message; \
+         a plain TCP forwarder adds p50 {} us, p99 {} us",
+        added(r50, d50),
+        added(r99, d99),
+        added(f50, d50),
+        added(f99, d99),
     );
     Ok((r50, r99))
 }
