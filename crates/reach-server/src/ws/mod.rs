@@ -49,11 +49,6 @@ pub const SOCKET_QUEUE: usize = 64;
 /// cost one system call per 64 KiB.
 pub const READ_BUFFER: usize = 2 * 1024;
 
-/// The same for a viewer's socket, which mostly reads small messages (input, USB requests):
-/// half the agent's, so an idle session holds 3 KiB of codec buffers instead of 4. Large
-/// messages still arrive through the read-ahead, in more and smaller copies.
-pub const VIEWER_READ_BUFFER: usize = 1024;
-
 pub(crate) type Sink = SplitSink<WebSocket, Message>;
 pub(crate) type Stream = SplitStream<WebSocket>;
 /// A viewer's socket as its task writes it: the WebSocket, or a tunnel from another instance

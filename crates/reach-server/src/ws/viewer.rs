@@ -100,7 +100,7 @@ pub(crate) async fn upgrade(
     };
     ws.max_message_size(VIEWER_MAX_MESSAGE)
         .max_frame_size(VIEWER_MAX_MESSAGE)
-        .read_buffer_size(super::VIEWER_READ_BUFFER)
+        .read_buffer_size(super::READ_BUFFER)
         .on_upgrade(move |socket| {
             let (sink, stream) = socket.split();
             let run = run(
