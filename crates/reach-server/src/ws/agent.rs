@@ -99,13 +99,15 @@ async fn run(
         origin_ok,
         pre_auth,
     ));
-    let Some(started) = start.await else { return };
-    let Started {
+    let Some(Started {
         bound,
         conn_id,
         rx,
         serving,
-    } = started;
+    }) = start.await
+    else {
+        return;
+    };
     if serving {
         let span = tracing::info_span!("agent", machine = %bound.machine_id, conn = conn_id);
         serve(&state, &bound, conn_id, &mut sink, &mut stream, rx)

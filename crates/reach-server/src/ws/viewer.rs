@@ -129,37 +129,38 @@ async fn run(
 ) {
     // The task keeps the size of its largest step for its whole life: everything but the
     // serve loop runs boxed, so an idle viewer holds little more than its sockets.
-    let greeting = Box::pin(greet(&mut sink, &mut stream, origin_ok));
-    let Some(first) = greeting.await else { return };
-    // Held elsewhere: served there, through a tunnel (never for a tunneled viewer, which
-    // arrives without a pre-auth slot and is always served where it lands).
-    if pre_auth.is_some()
-        && let Some(bus) = &state.bus
-        && let Some((home, session_id)) =
-            Box::pin(crate::cluster::viewer_home(&state, &first)).await
-    {
-        let bytes = Bytes::from(codec::encode(&first));
-        return Box::pin(crate::bus::tunnel::serve_edge(
-            bus,
-            &home,
-            &session_id,
-            bytes,
-            sink,
-            stream,
-            pre_auth,
-        ))
-        .await;
-    }
-    let admitting = Box::pin(admit(&state, &mut sink, first, pre_auth));
-    let Some(admitted) = admitting.await else {
-        return;
+    let greeting = Box::pin(greet(&state, &mut sink, &mut stream, origin_ok, &pre_auth));
+    let first = match greeting.await {
+        Arrival::Refused => return,
+        Arrival::Here(first) => first,
+        Arrival::Elsewhere {
+            home,
+            session_id,
+            first,
+        } => {
+            let Some(bus) = &state.bus else { return };
+            return Box::pin(crate::bus::tunnel::serve_edge(
+                bus,
+                &home,
+                &session_id,
+                first,
+                sink,
+                stream,
+                pre_auth,
+            ))
+            .await;
+        }
     };
-    let Admitted {
+    let admitting = Box::pin(admit(&state, &mut sink, first, pre_auth));
+    let Some(Admitted {
         joined,
         rx,
         events,
         welcomed,
-    } = admitted;
+    }) = admitting.await
+    else {
+        return;
+    };
     let mut ended = Ended::Left;
     if welcomed {
         ended = serve(&state, &joined, &mut sink, &mut stream, rx, events).await;
@@ -167,20 +168,53 @@ async fn run(
     Box::pin(left(&state, &mut sink, &joined, ended)).await;
 }
 
-/// Checks the origin and reads the first message (the viewer token); `None` when the socket
-/// was refused and closed.
-async fn greet(sink: &mut Sink, stream: &mut Stream, origin_ok: bool) -> Option<v1::Envelope> {
+/// Where a viewer's first message says it belongs.
+enum Arrival {
+    /// Refused and closed.
+    Refused,
+    /// Its session is held here.
+    Here(v1::Envelope),
+    /// Its session is held by another instance: served there, through a tunnel.
+    Elsewhere {
+        home: String,
+        session_id: String,
+        /// The first message, encoded again for the home.
+        first: Bytes,
+    },
+}
+
+/// Checks the origin, reads the first message (the viewer token) and finds where its session
+/// is held (never elsewhere for a tunneled viewer, which arrives without a pre-auth slot and
+/// is always served where it lands).
+async fn greet(
+    state: &AppState,
+    sink: &mut Sink,
+    stream: &mut Stream,
+    origin_ok: bool,
+    pre_auth: &Option<PreAuth>,
+) -> Arrival {
     if !origin_ok {
         close_with(sink, close::BAD_ORIGIN, "origin not allowed").await;
-        return None;
+        return Arrival::Refused;
     }
-    match read_first(stream, AUTH_MAX_MESSAGE).await {
-        Ok(first) => Some(first),
+    let first = match read_first(stream, AUTH_MAX_MESSAGE).await {
+        Ok(first) => first,
         Err(r) => {
             close_with(sink, r.code, r.reason).await;
-            None
+            return Arrival::Refused;
         }
+    };
+    if pre_auth.is_some()
+        && state.bus.is_some()
+        && let Some((home, session_id)) = crate::cluster::viewer_home(state, &first).await
+    {
+        return Arrival::Elsewhere {
+            home,
+            session_id,
+            first: Bytes::from(codec::encode(&first)),
+        };
     }
+    Arrival::Here(first)
 }
 
 /// A viewer joined to its session.
