@@ -88,7 +88,67 @@ pub struct SessionLink {
     /// someone does.
     pub idle_since: Option<Instant>,
     /// Joined viewers by id.
-    pub viewers: HashMap<u64, ViewerLink>,
+    pub viewers: Viewers,
+}
+
+/// A session's joined viewers by id: at most [`MAX_VIEWERS_PER_SESSION`], usually one, so a
+/// vector (one small allocation) rather than a hash map (a table of buckets per session).
+#[derive(Debug, Default)]
+pub struct Viewers(Vec<(u64, ViewerLink)>);
+
+impl Viewers {
+    /// No viewers.
+    pub const fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    /// The viewer with this id.
+    pub fn get(&self, id: &u64) -> Option<&ViewerLink> {
+        self.0.iter().find(|(k, _)| k == id).map(|(_, v)| v)
+    }
+
+    /// The viewer with this id, to change.
+    pub fn get_mut(&mut self, id: &u64) -> Option<&mut ViewerLink> {
+        self.0.iter_mut().find(|(k, _)| k == id).map(|(_, v)| v)
+    }
+
+    /// Adds (or replaces) the viewer with this id.
+    pub fn insert(&mut self, id: u64, link: ViewerLink) {
+        match self.get_mut(&id) {
+            Some(v) => *v = link,
+            None => self.0.push((id, link)),
+        }
+    }
+
+    /// Removes the viewer with this id.
+    pub fn remove(&mut self, id: &u64) -> Option<ViewerLink> {
+        let at = self.0.iter().position(|(k, _)| k == id)?;
+        let (_, link) = self.0.swap_remove(at);
+        if self.0.is_empty() {
+            self.0 = Vec::new();
+        }
+        Some(link)
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether nobody is joined.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Ids and viewers.
+    pub fn iter(&self) -> impl Iterator<Item = (&u64, &ViewerLink)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    /// The viewers.
+    pub fn values(&self) -> impl Iterator<Item = &ViewerLink> {
+        self.0.iter().map(|(_, v)| v)
+    }
 }
 
 /// Why a viewer could not join.
@@ -435,7 +495,7 @@ impl Hub {
             }
             // Viewers that joined while consent was pending were not announced to the agent.
             if let Some(agent) = inner.agents.get(machine_id) {
-                for (id, v) in &s.viewers {
+                for (id, v) in s.viewers.iter() {
                     let notice = ViewerNotice {
                         kind: Kind::ViewerJoined,
                         access: "",
@@ -648,6 +708,16 @@ impl Hub {
             .map(|s| s.machine_id.clone())
     }
 
+    /// The video budgets of a live session's viewers (diagnostics and tests).
+    #[doc(hidden)]
+    pub fn viewer_budgets(&self, session_id: &str) -> Vec<Arc<ViewerBudget>> {
+        self.lock()
+            .sessions
+            .get(session_id)
+            .map(|s| s.viewers.values().map(|v| Arc::clone(&v.budget)).collect())
+            .unwrap_or_default()
+    }
+
     /// Counts for metrics and benchmarks: (agents, sessions, viewers).
     pub fn counts(&self) -> (usize, usize, usize) {
         let inner = self.lock();
@@ -689,7 +759,7 @@ mod tests {
                 consent,
                 consented: None,
                 idle_since: Some(Instant::now()),
-                viewers: HashMap::new(),
+                viewers: Viewers::new(),
             },
         );
         let (vtx, vrx) = queue();

@@ -1,7 +1,6 @@
 //! Session lifecycle: opening, consent and ending, keeping the database, the audit log,
 //! the hub and the sockets in step.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -70,7 +69,7 @@ pub async fn open(state: &AppState, o: &Opening<'_>) -> Result<String, sqlx::Err
             consent,
             consented: None,
             idle_since: Some(now),
-            viewers: HashMap::new(),
+            viewers: crate::relay::hub::Viewers::new(),
         },
     );
     let details = json!({"session_id": id, "machine_id": o.machine_id, "kind": row.kind,

@@ -452,9 +452,9 @@ async fn serve(
         bucket: TokenBucket::new(VIEWER_INPUT_PER_SEC, VIEWER_INPUT_BURST, Instant::now()),
         told_pending: false,
     };
-    // Checked once a second only while the viewer is behind: an idle viewer has no timer.
-    let mut behind_check = tokio::time::interval(Duration::from_secs(1));
-    let mut behind = false;
+    // Checked once a second only while the viewer is behind: a viewer that keeps up has no
+    // timer at all.
+    let mut behind_check: Option<tokio::time::Interval> = None;
     // Video waits here, not in front of the socket: whatever else is queued for this viewer
     // (USB above all) is written first; video frames stay in their own order. Bounded by the
     // viewer's video budget, which counts these bytes until they are written.
@@ -489,15 +489,17 @@ async fn serve(
                 Some(Outbound::Close(code, reason)) => return Ended::Refused(Refusal::new(code, reason)),
                 None => return Ended::Left,
             },
-            () = j.budget.fell_behind(), if !behind => {
-                behind = true;
-                behind_check.reset();
+            () = j.budget.fell_behind(), if behind_check.is_none() => {
+                let second = Duration::from_secs(1);
+                behind_check = Some(tokio::time::interval_at(tokio::time::Instant::now() + second, second));
             }
-            _ = behind_check.tick(), if behind => {
+            () = tick(behind_check.as_mut()), if behind_check.is_some() => {
                 if j.budget.too_far_behind(Instant::now()) {
                     return Ended::Refused(Refusal::new(close::POLICY, TOO_SLOW));
                 }
-                behind = j.budget.is_behind();
+                if !j.budget.is_behind() {
+                    behind_check = None;
+                }
             }
             ev = events.recv() => {
                 if Box::pin(revoked(state, j, ev)).await {
@@ -516,6 +518,16 @@ async fn serve(
 }
 
 const TOO_SLOW: &str = "the viewer fell too far behind";
+
+/// The next tick of `check`; never when there is none.
+async fn tick(check: Option<&mut tokio::time::Interval>) {
+    match check {
+        Some(check) => {
+            check.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
 
 /// Writes one frame within [`SLOW_VIEWER_DEADLINE`] (then releases its bytes from the
 /// budget). `Err` ends the serve loop: `Some` closes with a reason, `None` means gone.
