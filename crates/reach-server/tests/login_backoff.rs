@@ -4,21 +4,11 @@
 
 mod common;
 
-use std::net::IpAddr;
-
 use common::{ADMIN_PASSWORD, TestServer};
 use serde_json::json;
 
-fn client_from(ip: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .local_address(ip.parse::<IpAddr>().unwrap())
-        .build()
-        .unwrap()
-}
-
 async fn login_from(s: &TestServer, ip: &str, user: &str, password: &str) -> reqwest::Response {
-    client_from(ip)
+    common::client_from(ip)
         .post(format!("{}/api/auth/login", s.url))
         .json(&json!({"username": user, "password": password}))
         .send()

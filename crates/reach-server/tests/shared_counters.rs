@@ -8,7 +8,6 @@ mod common;
 #[path = "common/relay.rs"]
 mod relay;
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use reach_agent::consent::DenyAll;
@@ -23,14 +22,6 @@ use relay::*;
 /// Three instances on one database (same token secret, each its own data directory).
 async fn three_instances() -> Vec<TestServer> {
     common::instances(3, None).await
-}
-
-fn client_from(ip: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .local_address(ip.parse::<IpAddr>().unwrap())
-        .build()
-        .unwrap()
 }
 
 async fn post_from(
@@ -57,7 +48,7 @@ async fn thirty_wrong_codes_over_three_instances_get_at_most_ten_evaluated_and_l
 {
     let servers = Arc::new(three_instances().await);
     let good = create_code(&servers[0]).await;
-    let attacker = client_from("127.0.0.1");
+    let attacker = common::client_from("127.0.0.1");
     let mut guesses = Vec::new();
     for i in 0..30 {
         let (servers, attacker) = (servers.clone(), attacker.clone());
@@ -97,7 +88,7 @@ async fn thirty_wrong_codes_over_three_instances_get_at_most_ten_evaluated_and_l
             .unwrap()
             .unwrap_err();
         assert!(matches!(err, ClientError::Rejected { .. }), "{err}");
-        let other = client_from("127.0.0.2");
+        let other = common::client_from("127.0.0.2");
         let body = json!({"code": good});
         let (status, _) = post_from(s, &other, "/api/support-codes/validate", body).await;
         assert_eq!(status, 200, "other IPs are unaffected");
@@ -113,7 +104,7 @@ async fn thirty_wrong_codes_over_three_instances_get_at_most_ten_evaluated_and_l
 #[tokio::test]
 async fn the_per_ip_login_limit_holds_across_three_instances() {
     let servers = three_instances().await;
-    let guesser = client_from("127.0.0.5");
+    let guesser = common::client_from("127.0.0.5");
     let mut statuses = Vec::new();
     for i in 0..12 {
         // A different name each time: only the per-IP limit applies, not the pair backoff.
@@ -134,7 +125,7 @@ async fn the_per_ip_login_limit_holds_across_three_instances() {
 #[tokio::test]
 async fn the_account_backoff_holds_across_three_instances_and_a_success_anywhere_clears_it() {
     let servers = three_instances().await;
-    let guesser = client_from("127.0.0.6");
+    let guesser = common::client_from("127.0.0.6");
     let wrong = json!({"username": "admin", "password": "wrong"});
     for s in &servers {
         let (status, _) = post_from(s, &guesser, "/api/auth/login", wrong.clone()).await;
@@ -145,7 +136,7 @@ async fn the_account_backoff_holds_across_three_instances_and_a_success_anywhere
     let retry = retry.expect("Retry-After");
     assert!((1..=2).contains(&retry), "Retry-After {retry}");
     // The owner at another address is not held back.
-    let owner = client_from("127.0.0.7");
+    let owner = common::client_from("127.0.0.7");
     let right = json!({"username": "admin", "password": common::ADMIN_PASSWORD});
     let (status, _) = post_from(&servers[1], &owner, "/api/auth/login", right.clone()).await;
     assert_eq!(status, 200);
@@ -167,7 +158,7 @@ async fn wrong_passwords_counted_on_all_instances_slow_the_account_on_each() {
     let wrong = json!({"username": "admin", "password": "wrong"});
     // 21 wrong passwords, 7 on each instance, 3 per address (below the pair backoff).
     for i in 0..21 {
-        let guesser = client_from(&format!("127.0.1.{}", 10 + i / 3));
+        let guesser = common::client_from(&format!("127.0.1.{}", 10 + i / 3));
         let (status, _) =
             post_from(&servers[i % 3], &guesser, "/api/auth/login", wrong.clone()).await;
         assert_eq!(status, 401);
@@ -195,7 +186,7 @@ async fn wrong_passwords_counted_on_all_instances_slow_the_account_on_each() {
     for ip in ["127.0.1.30", "127.0.1.31"] {
         let (status, _) = post_from(
             &servers[2],
-            &client_from(ip),
+            &common::client_from(ip),
             "/api/auth/login",
             wrong.clone(),
         )
@@ -277,7 +268,7 @@ async fn attempts_are_refused_when_the_shared_counter_cannot_be_updated() {
     let s = TestServer::start().await;
     let good = create_code(&s).await;
     s.sql("DROP TABLE rate_counters").await;
-    let client = client_from("127.0.0.8");
+    let client = common::client_from("127.0.0.8");
     let (status, _) = post_from(
         &s,
         &client,

@@ -6,7 +6,6 @@ mod common;
 #[path = "common/relay.rs"]
 mod relay;
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use reach_agent::consent::DenyAll;
@@ -16,14 +15,6 @@ use serde_json::json;
 
 use common::TestServer;
 use relay::*;
-
-fn client_from(ip: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .local_address(ip.parse::<IpAddr>().unwrap())
-        .build()
-        .unwrap()
-}
 
 async fn validate_from(s: &TestServer, client: &reqwest::Client, code: &str) -> reqwest::Response {
     client
@@ -38,7 +29,7 @@ async fn validate_from(s: &TestServer, client: &reqwest::Client, code: &str) -> 
 async fn ten_bad_codes_lock_out_that_ip_only() {
     let s = TestServer::start().await;
     let good = create_code(&s).await;
-    let attacker = client_from("127.0.0.1");
+    let attacker = common::client_from("127.0.0.1");
     for _ in 0..10 {
         assert_eq!(
             validate_from(&s, &attacker, "ZZZ-ZZZ-ZZZ").await.status(),
@@ -48,7 +39,7 @@ async fn ten_bad_codes_lock_out_that_ip_only() {
     let refused = validate_from(&s, &attacker, &good).await;
     assert_eq!(refused.status(), 429);
     assert!(refused.headers().get("retry-after").is_some());
-    let other = client_from("127.0.0.2");
+    let other = common::client_from("127.0.0.2");
     assert_eq!(
         validate_from(&s, &other, &good).await.status(),
         200,
@@ -93,7 +84,7 @@ async fn bad_codes_on_the_agent_socket_count_toward_the_same_lockout() {
         );
     }
     assert_eq!(
-        validate_from(&s, &client_from("127.0.0.1"), &good)
+        validate_from(&s, &common::client_from("127.0.0.1"), &good)
             .await
             .status(),
         429
@@ -104,13 +95,13 @@ async fn bad_codes_on_the_agent_socket_count_toward_the_same_lockout() {
 async fn validate_is_limited_to_fifteen_per_minute_per_ip() {
     let s = TestServer::start().await;
     let good = create_code(&s).await;
-    let client = client_from("127.0.0.3");
+    let client = common::client_from("127.0.0.3");
     for _ in 0..15 {
         assert_eq!(validate_from(&s, &client, &good).await.status(), 200);
     }
     assert_eq!(validate_from(&s, &client, &good).await.status(), 429);
     assert_eq!(
-        validate_from(&s, &client_from("127.0.0.4"), &good)
+        validate_from(&s, &common::client_from("127.0.0.4"), &good)
             .await
             .status(),
         200

@@ -140,7 +140,7 @@ async fn start(
         close_with(sink, close::BAD_ORIGIN, "origin not allowed").await;
         return None;
     }
-    let bound = match Box::pin(authenticate(state, stream, ip)).await {
+    let bound = match authenticate(state, stream, ip).await {
         Ok(b) => b,
         Err(r) => {
             close_with(sink, r.code, r.reason).await;
@@ -158,12 +158,7 @@ async fn start(
         tx,
     };
     let replaced = state.relay.register_agent(&bound.machine_id, link);
-    Box::pin(crate::cluster::agent_here(
-        state,
-        &bound.machine_id,
-        conn_id,
-    ))
-    .await;
+    crate::cluster::agent_here(state, &bound.machine_id, conn_id).await;
     if let Some(old) = replaced {
         let _ = old.tx.try_send(Outbound::Close(
             close::REPLACED,
@@ -175,7 +170,7 @@ async fn start(
             .machine(&bound.machine_id),
     );
     let session_id = match &bound.code {
-        Some(code) => Box::pin(open_attended(state, &bound, code)).await,
+        Some(code) => open_attended(state, &bound, code).await,
         None => Ok(String::new()),
     };
     let serving = match session_id {

@@ -205,7 +205,6 @@ async fn greet(
         }
     };
     if pre_auth.is_some()
-        && state.bus.is_some()
         && let Some((home, session_id)) = crate::cluster::viewer_home(state, &first).await
     {
         return Arrival::Elsewhere {
@@ -236,7 +235,7 @@ async fn admit(
 ) -> Option<Admitted> {
     let events = state.events.subscribe();
     let (tx, rx) = crate::relay::queue::channel(SOCKET_QUEUE);
-    let joined = match Box::pin(join(state, first, tx)).await {
+    let joined = match join(state, first, tx).await {
         Ok(j) => j,
         Err(r) => {
             close_with(sink, r.code, r.reason).await;
@@ -246,7 +245,7 @@ async fn admit(
     if let Some(pre_auth) = pre_auth {
         pre_auth.done();
     }
-    let welcomed = Box::pin(welcome(state, sink, &joined)).await;
+    let welcomed = welcome(state, sink, &joined).await;
     Some(Admitted {
         joined,
         rx,

@@ -235,6 +235,16 @@ pub async fn instances(n: usize, nats_url: Option<&str>) -> Vec<TestServer> {
     all
 }
 
+/// An HTTP client whose connections come from the loopback address `ip` (e.g. `127.0.0.7`),
+/// so per-IP limits see a client of its own.
+pub fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
 /// Asserts a JSON error response with the given status and code.
 pub fn assert_error(got: &(u16, Value), status: u16, code: &str) {
     assert_eq!(got.0, status, "status of {}", got.1);
